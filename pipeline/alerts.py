@@ -1,0 +1,113 @@
+"""Alert policy: warm-up, threshold and hysteresis, one Alert per change of an asset's state.
+
+An asset's alarm is raised after ``raise_after`` consecutive anomalous readings and cleared
+after ``clear_after`` consecutive normal ones; nothing is emitted in between, so a fault gives
+exactly one ``raised`` and one ``cleared`` message however long it lasts.
+
+Examples
+--------
+>>> from pipeline.settings import AlertSettings
+>>> settings = AlertSettings(threshold=0.9, high_threshold=0.95, warmup=0, raise_after=2, clear_after=1)
+>>> policy = AlertPolicy("press-07", settings)
+>>> policy.evaluate(ts=1, score=0.99, channels=["vibration"], model="hst") is None
+True
+>>> alert = policy.evaluate(ts=2, score=0.99, channels=["vibration"], model="hst")
+>>> alert.state, alert.severity, alert.first_ts, alert.alert_id
+('raised', 'high', 1, 'press-07:1')
+>>> policy.evaluate(ts=3, score=0.1, channels=[], model="hst").state
+'cleared'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pipeline.messages import Alert, Severity
+from pipeline.settings import AlertSettings
+
+__all__ = ["AlertPolicy"]
+
+
+class AlertPolicy:
+    """The alarm state machine of one asset."""
+
+    def __init__(self, asset: str, settings: AlertSettings) -> None:
+        self.asset = asset
+        self.settings = settings
+        self.seen = 0
+        self.active: Alert | None = None
+        self._anomalous_run = 0
+        self._normal_run = 0
+        self._run_first_ts = 0
+        self._run_peak = 0.0
+
+    @property
+    def warming_up(self) -> bool:
+        """True while the asset has produced fewer than ``warmup`` readings."""
+        return self.seen <= self.settings.warmup
+
+    def is_anomalous(self, score: float) -> bool:
+        """Whether ``score`` counts as anomalous (never during warm-up)."""
+        return not self.warming_up and score >= self.settings.threshold
+
+    def evaluate(
+        self, ts: int, score: float, channels: Sequence[str], model: str
+    ) -> Alert | None:
+        """Account for one scored reading; return an Alert when the state changes."""
+        self.seen += 1
+        if self.is_anomalous(score):
+            return self._on_anomalous(ts, score, channels, model)
+        return self._on_normal(ts, score, model)
+
+    def _on_anomalous(
+        self, ts: int, score: float, channels: Sequence[str], model: str
+    ) -> Alert | None:
+        self._normal_run = 0
+        if self._anomalous_run == 0:
+            self._run_first_ts = ts
+            self._run_peak = 0.0
+        self._anomalous_run += 1
+        self._run_peak = max(self._run_peak, score)
+        if self.active is not None or self._anomalous_run < self.settings.raise_after:
+            return None
+        self.active = Alert(
+            alert_id=f"{self.asset}:{self._run_first_ts}",
+            asset=self.asset,
+            state="raised",
+            severity=self._severity(self._run_peak),
+            ts=ts,
+            first_ts=self._run_first_ts,
+            score=round(score, 6),
+            channels=list(channels),
+            model=model,
+            reason=(
+                f"{self._anomalous_run} consecutive readings scored >= "
+                f"{self.settings.threshold}"
+            ),
+        )
+        return self.active
+
+    def _on_normal(self, ts: int, score: float, model: str) -> Alert | None:
+        self._anomalous_run = 0
+        if self.active is None:
+            return None
+        self._normal_run += 1
+        if self._normal_run < self.settings.clear_after:
+            return None
+        raised, self.active = self.active, None
+        self._normal_run = 0
+        return Alert(
+            alert_id=raised.alert_id,
+            asset=self.asset,
+            state="cleared",
+            severity=raised.severity,
+            ts=ts,
+            first_ts=raised.first_ts,
+            score=round(score, 6),
+            channels=raised.channels,
+            model=model,
+            reason=f"{self.settings.clear_after} consecutive readings below threshold",
+        )
+
+    def _severity(self, peak: float) -> Severity:
+        return "high" if peak >= self.settings.high_threshold else "low"

@@ -1,0 +1,210 @@
+"""The messages on linewatch's topics: Reading, Label, Score and Alert, with encode and decode.
+
+All are JSON objects in UTF-8, keyed by asset id. ``decode_reading`` and ``decode_label`` turn
+untrusted bytes into validated records or raise :class:`~pipeline.errors.DecodeError` whose
+``reason`` says what class of problem it was and whose message says exactly what was wrong.
+Encoding is deterministic (sorted keys are not needed: field order is fixed by the dataclasses),
+so two runs over the same input produce byte-identical payloads.
+
+Examples
+--------
+>>> r = decode_reading(b'{"asset": "press-07", "ts": 1000, "values": {"vibration_rms": 1.2}}')
+>>> r.asset, r.ts, r.values
+('press-07', 1000, {'vibration_rms': 1.2})
+>>> decode_reading(b'{"asset": "press-07", "ts": "2024-01-01T00:00:00Z", "values": {}}').ts
+1704067200000
+>>> decode_reading(b'{"asset": "p", "ts": 1, "values": {"t": "hot"}}')
+Traceback (most recent call last):
+...
+pipeline.errors.DecodeError: values.t must be a finite number, got str
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, Literal, get_args
+
+import orjson
+
+from pipeline.errors import DecodeError
+
+__all__ = [
+    "Alert",
+    "AlertState",
+    "Label",
+    "LabelKind",
+    "MAX_ASSET_ID_LENGTH",
+    "Reading",
+    "Score",
+    "Severity",
+    "decode_label",
+    "decode_reading",
+    "encode",
+]
+
+LabelKind = Literal["fault_start", "fault_end", "failure", "maintenance"]
+AlertState = Literal["raised", "cleared"]
+Severity = Literal["low", "high"]
+MAX_ASSET_ID_LENGTH = 128
+DEFAULT_MAX_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One asset's sensor values at one instant (``ts`` in epoch milliseconds)."""
+
+    asset: str
+    ts: int
+    values: dict[str, float]
+    seq: int | None = None
+    line: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    """Ground truth about an asset: a fault began or ended, it failed, or it was maintained."""
+
+    asset: str
+    ts: int
+    kind: LabelKind
+    fault: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """The model's verdict on one reading."""
+
+    asset: str
+    ts: int
+    score: float
+    threshold: float
+    anomaly: bool
+    model: str
+    contributions: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A change of an asset's alarm state: one message when raised, one when cleared."""
+
+    alert_id: str
+    asset: str
+    state: AlertState
+    severity: Severity
+    ts: int
+    first_ts: int
+    score: float
+    channels: list[str]
+    model: str
+    reason: str
+
+
+def encode(record: Reading | Label | Score | Alert) -> bytes:
+    """Serialise a record to compact UTF-8 JSON, dropping optional fields that are ``None``."""
+    payload = {key: value for key, value in asdict(record).items() if value is not None}
+    return orjson.dumps(payload)
+
+
+def decode_reading(data: bytes | None, max_bytes: int = DEFAULT_MAX_BYTES) -> Reading:
+    """Parse and validate a Reading; raise :class:`DecodeError` saying what is wrong."""
+    obj = _load_object(data, max_bytes)
+    asset = _asset(obj)
+    ts = _timestamp(obj)
+    raw_values = _required(obj, "values")
+    if not isinstance(raw_values, dict):
+        raise DecodeError("wrong_type", f"values must be an object, got {_type(raw_values)}")
+    values = {_channel(name): _finite(f"values.{name}", value) for name, value in raw_values.items()}
+    seq = obj.get("seq")
+    if seq is not None and (not _is_int(seq) or seq < 0):
+        raise DecodeError("wrong_type", f"seq must be a non-negative integer, got {seq!r}")
+    line = obj.get("line")
+    if line is not None and not isinstance(line, str):
+        raise DecodeError("wrong_type", f"line must be a string, got {_type(line)}")
+    return Reading(asset=asset, ts=ts, values=values, seq=seq, line=line)
+
+
+def decode_label(data: bytes | None, max_bytes: int = DEFAULT_MAX_BYTES) -> Label:
+    """Parse and validate a Label; raise :class:`DecodeError` saying what is wrong."""
+    obj = _load_object(data, max_bytes)
+    kind = _required(obj, "kind")
+    if kind not in get_args(LabelKind):
+        allowed = ", ".join(get_args(LabelKind))
+        raise DecodeError("wrong_type", f"kind must be one of {allowed}, got {kind!r}")
+    fault = obj.get("fault")
+    if fault is not None and not isinstance(fault, str):
+        raise DecodeError("wrong_type", f"fault must be a string, got {_type(fault)}")
+    return Label(asset=_asset(obj), ts=_timestamp(obj), kind=kind, fault=fault)
+
+
+def _load_object(data: bytes | None, max_bytes: int) -> dict[str, Any]:
+    if data is None:
+        raise DecodeError("missing_field", "message has no value (null payload)")
+    if len(data) > max_bytes:
+        raise DecodeError("oversized", f"message is {len(data)} bytes, limit is {max_bytes}")
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError("malformed_json", f"not valid UTF-8 JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise DecodeError("wrong_type", f"message must be a JSON object, got {_type(obj)}")
+    return obj
+
+
+def _required(obj: dict[str, Any], name: str) -> Any:
+    if name not in obj:
+        raise DecodeError("missing_field", f"missing required field {name!r}")
+    return obj[name]
+
+
+def _asset(obj: dict[str, Any]) -> str:
+    asset = _required(obj, "asset")
+    if not isinstance(asset, str):
+        raise DecodeError("wrong_type", f"asset must be a string, got {_type(asset)}")
+    if not asset or len(asset) > MAX_ASSET_ID_LENGTH or not asset.isprintable():
+        raise DecodeError(
+            "wrong_type",
+            f"asset must be 1-{MAX_ASSET_ID_LENGTH} printable characters, got {asset[:40]!r}",
+        )
+    return asset
+
+
+def _channel(name: str) -> str:
+    if not name or len(name) > MAX_ASSET_ID_LENGTH or not name.isprintable():
+        raise DecodeError("wrong_type", f"channel name {name[:40]!r} is empty or not printable")
+    return name
+
+
+def _timestamp(obj: dict[str, Any]) -> int:
+    ts = _required(obj, "ts")
+    if isinstance(ts, str):
+        try:
+            parsed = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+        except ValueError:
+            raise DecodeError("bad_timestamp", f"ts {ts[:40]!r} is not RFC 3339") from None
+        if parsed.tzinfo is None:
+            raise DecodeError("bad_timestamp", f"ts {ts[:40]!r} has no time zone offset")
+        return int(parsed.timestamp() * 1000)
+    if _is_int(ts) or (isinstance(ts, float) and math.isfinite(ts)):
+        if ts < 0:
+            raise DecodeError("bad_timestamp", f"ts must not be negative, got {ts}")
+        return int(ts)
+    raise DecodeError("bad_timestamp", f"ts must be epoch ms or RFC 3339, got {_type(ts)}")
+
+
+def _finite(where: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise DecodeError("wrong_type", f"{where} must be a finite number, got {_type(value)}")
+    number = float(value)
+    if not math.isfinite(number):  # large ints overflow to inf
+        raise DecodeError("non_finite", f"{where} must be finite, got {value!r}")
+    return number
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _type(value: Any) -> str:
+    return "null" if value is None else type(value).__name__

@@ -1,0 +1,162 @@
+"""The per-asset anomaly model: a min-max scaler with margins, HalfSpaceTrees, a calibrator.
+
+Score then learn, as river does. Three details make HalfSpaceTrees usable on sensor data:
+
+- The scaler maps each channel's learned ``[min, max]`` onto ``[margin, 1 - margin]`` rather
+  than ``[0, 1]``: a value beyond anything seen lands in an empty leaf instead of the edge leaf
+  that healthy readings fill, so drifts out of the normal range score high.
+- The raw tree score is calibrated into the fraction of the asset's recent normal scores it
+  exceeds (an empirical tail probability), so one threshold means the same on every asset.
+- The model keeps a running mean and variance per channel so it can say which channels moved
+  most (``contributions``: each channel's share of the summed absolute z-scores).
+
+Examples
+--------
+>>> from pipeline.settings import ModelSettings
+>>> model = AssetModel(ModelSettings(window_size=10, n_trees=5, height=3))
+>>> for i in range(50):
+...     model.learn_one({"t": 20.0 + (i % 3) * 0.1})
+>>> 0.0 <= model.score_one({"t": 20.1}) <= 1.0
+True
+>>> model.contributions({"t": 80.0})
+{'t': 1.0}
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import deque
+
+from river import anomaly
+
+from pipeline.settings import ModelSettings
+
+__all__ = ["AssetModel", "MarginMinMaxScaler", "ScoreCalibrator"]
+
+
+class AssetModel:
+    """One asset's online detector. Hyperparameters come from :class:`ModelSettings`."""
+
+    def __init__(self, settings: ModelSettings) -> None:
+        self.settings = settings
+        self.name = (
+            f"hst(n_trees={settings.n_trees},height={settings.height},"
+            f"window={settings.window_size})"
+        )
+        self._scaler = MarginMinMaxScaler(margin=settings.scaler_margin)
+        self._trees = anomaly.HalfSpaceTrees(
+            n_trees=settings.n_trees,
+            height=settings.height,
+            window_size=settings.window_size,
+            seed=settings.seed,
+        )
+        self._calibrator = ScoreCalibrator(settings.calibration_window)
+        self._last_raw: float | None = None
+        self._channel_stats: dict[str, _RunningMoments] = {}
+
+    def score_one(self, x: dict[str, float]) -> float:
+        """Calibrated anomaly score in [0, 1] of ``x`` under what the model has learned."""
+        raw = float(self._trees.score_one(self._scaler.transform_one(x)))
+        self._last_raw = raw
+        return self._calibrator.tail_probability(raw)
+
+    def learn_one(self, x: dict[str, float]) -> None:
+        """Update the model with ``x`` (call after :meth:`score_one` on the same ``x``)."""
+        self._scaler.learn_one(x)
+        self._trees.learn_one(self._scaler.transform_one(x))
+        if self._last_raw is not None:
+            self._calibrator.learn_one(self._last_raw)
+        for name, value in x.items():
+            self._channel_stats.setdefault(name, _RunningMoments()).update(value)
+
+    def contributions(self, x: dict[str, float]) -> dict[str, float]:
+        """Each channel's share of how unusual ``x`` is, by absolute z-score; sums to 1."""
+        deviations: dict[str, float] = {}
+        for name, value in x.items():
+            moments = self._channel_stats.get(name)
+            if moments is None or moments.count < 2:
+                continue
+            deviations[name] = abs(value - moments.mean) / (moments.std() or 1e-9)
+        total = sum(deviations.values())
+        if total <= 0.0:
+            return {}
+        return {name: round(dev / total, 4) for name, dev in deviations.items()}
+
+
+class MarginMinMaxScaler:
+    """Min-max scaling of each channel onto ``[margin, 1 - margin]``, clipped to ``[0, 1]``.
+
+    >>> scaler = MarginMinMaxScaler(margin=0.25)
+    >>> scaler.learn_one({"t": 10.0}); scaler.learn_one({"t": 20.0})
+    >>> scaler.transform_one({"t": 15.0}), scaler.transform_one({"t": 40.0})
+    ({'t': 0.5}, {'t': 1.0})
+    """
+
+    def __init__(self, margin: float = 0.25) -> None:
+        self.margin = margin
+        self._low: dict[str, float] = {}
+        self._high: dict[str, float] = {}
+
+    def learn_one(self, x: dict[str, float]) -> None:
+        for name, value in x.items():
+            self._low[name] = min(self._low.get(name, value), value)
+            self._high[name] = max(self._high.get(name, value), value)
+
+    def transform_one(self, x: dict[str, float]) -> dict[str, float]:
+        scaled = {}
+        inner = 1.0 - 2.0 * self.margin
+        for name, value in x.items():
+            low = self._low.get(name, value)
+            span = self._high.get(name, value) - low
+            unit = (value - low) / span if span > 0.0 else 0.5
+            scaled[name] = min(1.0, max(0.0, self.margin + inner * unit))
+        return scaled
+
+
+class ScoreCalibrator:
+    """The fraction of the last ``window`` normal raw scores that a raw score exceeds.
+
+    >>> calibrator = ScoreCalibrator(window=4)
+    >>> for raw in (0.1, 0.2, 0.3, 0.4):
+    ...     calibrator.learn_one(raw)
+    >>> calibrator.tail_probability(0.35), calibrator.tail_probability(0.9)
+    (0.75, 1.0)
+    """
+
+    def __init__(self, window: int) -> None:
+        self.window = window
+        self._recent: deque[float] = deque()
+        self._sorted: list[float] = []
+
+    def learn_one(self, raw: float) -> None:
+        self._recent.append(raw)
+        bisect.insort(self._sorted, raw)
+        if len(self._recent) > self.window:
+            oldest = self._recent.popleft()
+            del self._sorted[bisect.bisect_left(self._sorted, oldest)]
+
+    def tail_probability(self, raw: float) -> float:
+        if not self._sorted:
+            return 0.0
+        return bisect.bisect_left(self._sorted, raw) / len(self._sorted)
+
+
+class _RunningMoments:
+    """Welford's running mean and variance of one channel."""
+
+    __slots__ = ("count", "mean", "_m2")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.mean = 0.0
+        self._m2 = 0.0
+
+    def update(self, value: float) -> None:
+        self.count += 1
+        delta = value - self.mean
+        self.mean += delta / self.count
+        self._m2 += delta * (value - self.mean)
+
+    def std(self) -> float:
+        return math.sqrt(self._m2 / (self.count - 1)) if self.count > 1 else 0.0

@@ -1,0 +1,158 @@
+"""One typed, frozen settings object: defaults < TOML file < ``LINEWATCH_*`` environment < flags.
+
+Each component receives only its slice (``TopicSettings``, ``ModelSettings``, ...). Nested values
+come from the environment with a double underscore, e.g. ``LINEWATCH_ALERTS__RAISE_AFTER=5``;
+librdkafka properties pass through unchanged in ``kafka`` (``security.protocol``, ``sasl.*``,
+``ssl.*``), e.g. ``LINEWATCH_KAFKA='{"security.protocol": "SASL_SSL"}'``.
+
+Examples
+--------
+>>> Settings.load(None).topics.readings
+'sensor.readings'
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from pipeline.errors import ConfigError
+
+__all__ = [
+    "AlertSettings",
+    "ModelSettings",
+    "ServeSettings",
+    "Settings",
+    "TopicSettings",
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TopicSettings(_Section):
+    """Topic names and the partition count of ``sensor.readings`` (and ``linewatch.state``)."""
+
+    readings: str = "sensor.readings"
+    labels: str = "sensor.labels"
+    scores: str = "sensor.scores"
+    alerts: str = "sensor.alerts"
+    deadletter: str = "sensor.deadletter"
+    state: str = "linewatch.state"
+    partitions: int = Field(default=3, ge=1)
+
+
+class ModelSettings(_Section):
+    """The per-asset model: min-max scaling | river HalfSpaceTrees | score calibration."""
+
+    kind: Literal["hst"] = "hst"
+    n_trees: int = Field(default=25, ge=1)
+    height: int = Field(default=8, ge=1)
+    window_size: int = Field(default=250, ge=2)
+    seed: int = 42
+    scaler_margin: float = Field(default=0.25, ge=0.0, lt=0.5)
+    calibration_window: int = Field(default=2000, ge=10)
+    """Recent normal raw scores against which a raw score's tail probability is taken."""
+    channels: tuple[str, ...] | None = None
+    """Channels the model sees; ``None`` means every numeric channel of the reading."""
+
+
+class AlertSettings(_Section):
+    """Alert policy: warm-up, threshold and hysteresis."""
+
+    threshold: float = Field(default=0.995, gt=0.0, le=1.0)
+    """Calibrated score at or above which a reading is anomalous."""
+    warmup: int = Field(default=300, ge=0)
+    """Readings per asset that are learned but never alarm."""
+    raise_after: int = Field(default=5, ge=1)
+    clear_after: int = Field(default=50, ge=1)
+    high_threshold: float = Field(default=1.0, gt=0.0, le=1.0)
+    """Peak calibrated score at or above which an alert is ``high`` severity."""
+
+
+class ServeSettings(_Section):
+    """The consumer service: group, batching, limits and the metrics endpoint."""
+
+    group_id: str = "linewatch"
+    batch_size: int = Field(default=500, ge=1)
+    poll_timeout_s: float = Field(default=0.5, gt=0.0)
+    max_message_bytes: int = Field(default=64 * 1024, ge=64)
+    known_assets: tuple[str, ...] | None = None
+    """If set, readings of any other asset are dead-lettered as ``unknown_asset``."""
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9108, ge=0, le=65535)
+    metrics_max_assets: int = Field(default=50, ge=0)
+    """Assets that get per-asset series (latest score); caps the label's cardinality."""
+
+
+class Settings(BaseSettings):
+    """Everything linewatch can be told. Build it once, with :meth:`load`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LINEWATCH_", env_nested_delimiter="__", frozen=True, extra="forbid"
+    )
+
+    bootstrap_servers: str = "localhost:9092"
+    kafka: dict[str, str] = Field(default_factory=dict)
+    """librdkafka properties passed to every client unchanged."""
+    topics: TopicSettings = TopicSettings()
+    model: ModelSettings = ModelSettings()
+    alerts: AlertSettings = AlertSettings()
+    serve: ServeSettings = ServeSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Flags (init) beat the environment, which beats the file (passed as init defaults).
+        return init_settings, env_settings
+
+    @classmethod
+    def load(cls, config_file: Path | None, **overrides: Any) -> Settings:
+        """Read ``config_file`` (TOML), then the environment, then non-``None`` ``overrides``.
+
+        Raises :class:`ConfigError` with every problem listed when the result is invalid.
+        """
+        file_values = _read_toml(config_file) if config_file is not None else {}
+        flags = {key: value for key, value in overrides.items() if value is not None}
+        try:
+            from_env = cls()  # type: ignore[call-arg]
+            env_values = from_env.model_dump(exclude_unset=True)
+            merged = _deep_merge(_deep_merge(file_values, env_values), flags)
+            return cls.model_validate(merged)
+        except ValidationError as exc:
+            raise ConfigError(f"invalid settings: {exc}") from exc
+
+    def client_config(self) -> dict[str, str]:
+        """The librdkafka properties every client starts from."""
+        return {"bootstrap.servers": self.bootstrap_servers, **self.kafka}
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

@@ -1,0 +1,66 @@
+"""Alert policy: warm-up, hysteresis, severity and one alert per state change."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.alerts import AlertPolicy
+from pipeline.settings import AlertSettings
+
+
+@pytest.fixture
+def policy_factory():
+    def make(**settings: float) -> AlertPolicy:
+        defaults = {"warmup": 0, "raise_after": 3, "clear_after": 2, "threshold": 0.8}
+        return AlertPolicy("press-07", AlertSettings(**{**defaults, **settings}))
+
+    return make
+
+
+def run(policy: AlertPolicy, scores: list[float]) -> list[tuple[int, str]]:
+    changes = []
+    for ts, score in enumerate(scores):
+        alert = policy.evaluate(ts, score, ["vib"], "hst")
+        if alert is not None:
+            changes.append((ts, alert.state))
+    return changes
+
+
+class TestAlertPolicy:
+    def test_raises_after_k_consecutive_anomalous_readings(self, policy_factory):
+        assert run(policy_factory(), [0.9, 0.9, 0.9]) == [(2, "raised")]
+
+    def test_an_interrupted_streak_does_not_raise(self, policy_factory):
+        assert run(policy_factory(), [0.9, 0.9, 0.1, 0.9, 0.9]) == []
+
+    def test_raised_once_and_cleared_once_however_long_the_fault(self, policy_factory):
+        scores = [0.95] * 50 + [0.1] * 50
+        assert run(policy_factory(), scores) == [(2, "raised"), (51, "cleared")]
+
+    def test_a_single_normal_reading_does_not_clear(self, policy_factory):
+        scores = [0.95] * 5 + [0.1] + [0.95] * 5
+        assert run(policy_factory(), scores) == [(2, "raised")]
+
+    def test_warmup_never_alarms(self, policy_factory):
+        policy = policy_factory(warmup=10)
+        assert run(policy, [0.99] * 10) == []
+        assert not policy.is_anomalous(0.1)
+        assert run(policy, [0.99] * 3) == [(2, "raised")]
+
+    def test_severity_follows_the_peak_score_of_the_streak(self, policy_factory):
+        policy = policy_factory(high_threshold=0.95)
+        alerts = [policy.evaluate(ts, 0.85, ["vib"], "hst") for ts in range(3)]
+        assert alerts[-1] is not None and alerts[-1].severity == "low"
+        policy = policy_factory(high_threshold=0.95)
+        alerts = [policy.evaluate(ts, s, ["vib"], "hst") for ts, s in enumerate([0.97, 0.85, 0.85])]
+        assert alerts[-1] is not None and alerts[-1].severity == "high"
+
+    def test_cleared_alert_keeps_the_raised_identity(self, policy_factory):
+        policy = policy_factory(raise_after=1, clear_after=1)
+        raised = policy.evaluate(10, 0.9, ["vib", "temp"], "hst")
+        cleared = policy.evaluate(11, 0.1, [], "hst")
+        assert raised is not None and cleared is not None
+        assert (cleared.alert_id, cleared.first_ts, cleared.channels) == (
+            raised.alert_id, 10, ["vib", "temp"],
+        )
+        assert policy.active is None
