@@ -7,7 +7,9 @@ exactly one ``raised`` and one ``cleared`` message however long it lasts.
 Examples
 --------
 >>> from pipeline.settings import AlertSettings
->>> settings = AlertSettings(threshold=0.9, high_threshold=0.95, warmup=0, raise_after=2, clear_after=1)
+>>> settings = AlertSettings(
+...     threshold=0.9, high_threshold=0.95, warmup=0, raise_after=2, clear_after=1
+... )
 >>> policy = AlertPolicy("press-07", settings)
 >>> policy.evaluate(ts=1, score=0.99, channels=["vibration"], model="hst") is None
 True
@@ -50,9 +52,7 @@ class AlertPolicy:
         """Whether ``score`` counts as anomalous (never during warm-up)."""
         return not self.warming_up and score >= self.settings.threshold
 
-    def evaluate(
-        self, ts: int, score: float, channels: Sequence[str], model: str
-    ) -> Alert | None:
+    def evaluate(self, ts: int, score: float, channels: Sequence[str], model: str) -> Alert | None:
         """Account for one scored reading; return an Alert when the state changes."""
         self.seen += 1
         if self.is_anomalous(score):
@@ -81,8 +81,7 @@ class AlertPolicy:
             channels=list(channels),
             model=model,
             reason=(
-                f"{self._anomalous_run} consecutive readings scored >= "
-                f"{self.settings.threshold}"
+                f"{self._anomalous_run} consecutive readings scored >= {self.settings.threshold}"
             ),
         )
         return self.active

@@ -63,8 +63,12 @@ class Service:
             if error is not None:
                 self._on_consume_error(error)
                 continue
-            source = Source(message.topic() or "", message.partition() or 0,
-                            message.offset() or 0, message.key())
+            source = Source(
+                message.topic() or "",
+                message.partition() or 0,
+                message.offset() or 0,
+                message.key(),
+            )
             self._emit(self.processor.process(message.value(), source))
         self._flush()
         try:
@@ -81,7 +85,9 @@ class Service:
             return
         score = outcome.score
         assert score is not None
-        now = [("linewatch.processed_at_ms", str(int(time.time() * 1000)).encode())]
+        now: list[tuple[str, str | bytes]] = [
+            ("linewatch.processed_at_ms", str(int(time.time() * 1000)))
+        ]
         key = score.asset.encode()
         self._produce(topics.scores, key, encode(score), now)
         self.metrics.readings.labels(outcome="valid").inc()
@@ -93,7 +99,7 @@ class Service:
 
     def _dead_letter(self, letter: DeadLetter) -> None:
         source = letter.source
-        headers = [
+        headers: list[tuple[str, str | bytes]] = [
             ("error.class", letter.error_class.encode()),
             ("error.reason", letter.reason.encode()),
             ("error.message", letter.message.encode()),
@@ -119,7 +125,7 @@ class Service:
         topic: str,
         key: bytes | None,
         value: bytes | None,
-        headers: list[tuple[str, bytes]],
+        headers: list[tuple[str, str | bytes]],
     ) -> None:
         while True:
             try:

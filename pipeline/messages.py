@@ -115,7 +115,9 @@ def decode_reading(data: bytes | None, max_bytes: int = DEFAULT_MAX_BYTES) -> Re
     raw_values = _required(obj, "values")
     if not isinstance(raw_values, dict):
         raise DecodeError("wrong_type", f"values must be an object, got {_type(raw_values)}")
-    values = {_channel(name): _finite(f"values.{name}", value) for name, value in raw_values.items()}
+    values = {
+        _channel(name): _finite(f"values.{name}", value) for name, value in raw_values.items()
+    }
     seq = obj.get("seq")
     if seq is not None and (not _is_int(seq) or seq < 0):
         raise DecodeError("wrong_type", f"seq must be a non-negative integer, got {seq!r}")

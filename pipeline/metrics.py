@@ -31,9 +31,7 @@ class ServiceMetrics:
             ["outcome"],
             registry=registry,
         )
-        self.scores = Counter(
-            "linewatch_scores", "Score messages produced.", registry=registry
-        )
+        self.scores = Counter("linewatch_scores", "Score messages produced.", registry=registry)
         self.alerts = Counter(
             "linewatch_alerts",
             "Alert state changes produced, by state and severity.",

@@ -57,14 +57,14 @@ class AssetModel:
 
     def score_one(self, x: dict[str, float]) -> float:
         """Calibrated anomaly score in [0, 1] of ``x`` under what the model has learned."""
-        raw = float(self._trees.score_one(self._scaler.transform_one(x)))
+        raw = float(self._trees.score_one(self._scaler.transform_one(x)))  # type: ignore[no-untyped-call]
         self._last_raw = raw
         return self._calibrator.tail_probability(raw)
 
     def learn_one(self, x: dict[str, float]) -> None:
         """Update the model with ``x`` (call after :meth:`score_one` on the same ``x``)."""
         self._scaler.learn_one(x)
-        self._trees.learn_one(self._scaler.transform_one(x))
+        self._trees.learn_one(self._scaler.transform_one(x))  # type: ignore[no-untyped-call]
         if self._last_raw is not None:
             self._calibrator.learn_one(self._last_raw)
         for name, value in x.items():

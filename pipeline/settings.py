@@ -126,7 +126,7 @@ class Settings(BaseSettings):
         file_values = _read_toml(config_file) if config_file is not None else {}
         flags = {key: value for key, value in overrides.items() if value is not None}
         try:
-            from_env = cls()  # type: ignore[call-arg]
+            from_env = cls()
             env_values = from_env.model_dump(exclude_unset=True)
             merged = _deep_merge(_deep_merge(file_values, env_values), flags)
             return cls.model_validate(merged)

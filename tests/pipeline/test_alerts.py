@@ -11,14 +11,19 @@ from pipeline.settings import AlertSettings
 @pytest.fixture
 def policy_factory():
     def make(**settings: float) -> AlertPolicy:
-        defaults = {"warmup": 0, "raise_after": 3, "clear_after": 2, "threshold": 0.8}
-        return AlertPolicy("press-07", AlertSettings(**{**defaults, **settings}))
+        defaults: dict[str, float] = {
+            "warmup": 0,
+            "raise_after": 3,
+            "clear_after": 2,
+            "threshold": 0.8,
+        }
+        return AlertPolicy("press-07", AlertSettings.model_validate({**defaults, **settings}))
 
     return make
 
 
 def run(policy: AlertPolicy, scores: list[float]) -> list[tuple[int, str]]:
-    changes = []
+    changes: list[tuple[int, str]] = []
     for ts, score in enumerate(scores):
         alert = policy.evaluate(ts, score, ["vib"], "hst")
         if alert is not None:
@@ -61,6 +66,8 @@ class TestAlertPolicy:
         cleared = policy.evaluate(11, 0.1, [], "hst")
         assert raised is not None and cleared is not None
         assert (cleared.alert_id, cleared.first_ts, cleared.channels) == (
-            raised.alert_id, 10, ["vib", "temp"],
+            raised.alert_id,
+            10,
+            ["vib", "temp"],
         )
         assert policy.active is None

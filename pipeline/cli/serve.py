@@ -1,0 +1,114 @@
+"""``linewatch serve``: the long-lived consumer service."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+import click
+from prometheus_client import CollectorRegistry, start_http_server
+
+from pipeline.app import Service
+from pipeline.cli.options import bootstrap_option, config_option
+from pipeline.errors import PipelineError
+from pipeline.logs import configure_logging
+from pipeline.messages import Alert
+from pipeline.metrics import ServiceMetrics
+from pipeline.settings import Settings
+
+__all__ = ["format_alert", "run_service", "serve", "stop_on_signals"]
+
+
+@click.command()
+@config_option
+@bootstrap_option
+@click.option(
+    "--metrics-port",
+    type=int,
+    default=None,
+    help="Port of the Prometheus /metrics endpoint (0 picks a free one). [default: 9108]",
+)
+@click.option(
+    "--metrics-host",
+    default=None,
+    help="Address the metrics endpoint binds to. [default: 127.0.0.1]",
+)
+@click.option("--group-id", default=None, help="Kafka consumer group. [default: linewatch]")
+def serve(
+    config_file: Path | None,
+    bootstrap_servers: str | None,
+    metrics_port: int | None,
+    metrics_host: str | None,
+    group_id: str | None,
+) -> None:
+    """Consume sensor readings, score every one, and publish scores, alerts and dead letters.
+
+    Keeps one river model (MinMaxScaler | HalfSpaceTrees) per asset. For every reading on
+    sensor.readings it publishes a Score to sensor.scores, one Alert to sensor.alerts per change
+    of an asset's alarm state (also printed here, one line each), and sends messages it cannot
+    decode to sensor.deadletter with the reason in headers. Offsets are committed after the
+    outputs of each batch are acknowledged. Runs until SIGINT or SIGTERM.
+
+    Example: linewatch serve --metrics-port 9108
+    """
+    serve_overrides = {
+        key: value
+        for key, value in {
+            "metrics_port": metrics_port,
+            "metrics_host": metrics_host,
+            "group_id": group_id,
+        }.items()
+        if value is not None
+    }
+    configure_logging()
+    try:
+        settings = Settings.load(
+            config_file, bootstrap_servers=bootstrap_servers, serve=serve_overrides
+        )
+        run_service(settings, stop_on_signals())
+    except (PipelineError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def run_service(settings: Settings, stop: threading.Event) -> None:
+    """Serve metrics, print alerts as they happen, and run the service until ``stop``."""
+    registry = CollectorRegistry()
+    metrics = ServiceMetrics(registry, settings.serve.metrics_max_assets)
+    server, _ = start_http_server(
+        settings.serve.metrics_port, addr=settings.serve.metrics_host, registry=registry
+    )
+    try:
+        host, port = str(server.server_address[0]), server.server_address[1]
+        click.echo(f"linewatch serve: metrics at http://{host}:{port}/metrics", err=True)
+        service = Service(settings, metrics, on_alert=_print_alert)
+        service.run(stop)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _print_alert(alert: Alert) -> None:
+    click.echo(format_alert(alert))
+
+
+def format_alert(alert: Alert) -> str:
+    """One human-readable line for an alert state change."""
+    channels = ",".join(alert.channels) or "-"
+    return (
+        f"ALERT {alert.state.upper():7} {alert.asset} severity={alert.severity} "
+        f"score={alert.score:.3f} channels={channels} ts={alert.ts} id={alert.alert_id}"
+    )
+
+
+def stop_on_signals() -> threading.Event:
+    """An event that SIGINT and SIGTERM set, so the service can finish its batch and commit."""
+    stop = threading.Event()
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+    return stop
