@@ -56,10 +56,36 @@ class AssetModel:
         self._channel_stats: dict[str, _RunningMoments] = {}
 
     def score_one(self, x: dict[str, float]) -> float:
-        """Calibrated anomaly score in [0, 1] of ``x`` under what the model has learned."""
-        raw = float(self._trees.score_one(self._scaler.transform_one(x)))  # type: ignore[no-untyped-call]
+        """Anomaly score in [0, 1] of ``x`` under what the model has learned.
+
+        The trees' raw score, calibrated into a tail probability, damped by how far the most
+        deviant channel is from its mean: ``min(1, max|z| / confirm_z)``. A reading scores
+        high only when the trees find it unusual and some channel really moved, which keeps
+        healthy excursions to unseen but ordinary levels from alarming.
+        """
+        scaled = self._scaler.transform_one(x)
+        raw = float(self._trees.score_one(scaled))  # type: ignore[no-untyped-call]
         self._last_raw = raw
-        return self._calibrator.tail_probability(raw)
+        evidence = min(1.0, self.max_abs_z(x) / self.settings.confirm_z)
+        return self._calibrator.tail_probability(raw) * evidence
+
+    def max_abs_z(self, x: dict[str, float]) -> float:
+        """The largest absolute z-score of a channel of ``x`` (0 before enough readings)."""
+        largest = 0.0
+        for name, value in x.items():
+            moments = self._channel_stats.get(name)
+            if moments is None or moments.count < _MIN_COUNT_FOR_Z:
+                continue
+            largest = max(largest, abs(value - moments.mean) / (moments.std() or 1e-9))
+        return largest
+
+    def is_outlier(self, x: dict[str, float]) -> bool:
+        """Whether a channel of ``x`` lies beyond ``outlier_z`` standard deviations.
+
+        Outliers are scored but never learned, so a fault cannot stretch the scaler's range
+        and teach the trees that it is normal.
+        """
+        return self.max_abs_z(x) > self.settings.outlier_z
 
     def learn_one(self, x: dict[str, float]) -> None:
         """Update the model with ``x`` (call after :meth:`score_one` on the same ``x``)."""
@@ -82,6 +108,9 @@ class AssetModel:
         if total <= 0.0:
             return {}
         return {name: round(dev / total, 4) for name, dev in deviations.items()}
+
+
+_MIN_COUNT_FOR_Z = 30
 
 
 class MarginMinMaxScaler:

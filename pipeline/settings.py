@@ -56,6 +56,10 @@ class ModelSettings(_Section):
     window_size: int = Field(default=250, ge=2)
     seed: int = 42
     scaler_margin: float = Field(default=0.25, ge=0.0, lt=0.5)
+    confirm_z: float = Field(default=4.0, gt=0.0)
+    """The score is damped by ``min(1, max|z| / confirm_z)`` over the channels."""
+    outlier_z: float = Field(default=6.0, gt=0.0)
+    """A reading with a channel this many standard deviations out is scored, never learned."""
     calibration_window: int = Field(default=2000, ge=10)
     """Recent normal raw scores against which a raw score's tail probability is taken."""
     channels: tuple[str, ...] | None = None
@@ -67,7 +71,7 @@ class AlertSettings(_Section):
 
     threshold: float = Field(default=0.995, gt=0.0, le=1.0)
     """Calibrated score at or above which a reading is anomalous."""
-    warmup: int = Field(default=300, ge=0)
+    warmup: int = Field(default=1000, ge=0)
     """Readings per asset that are learned but never alarm."""
     raise_after: int = Field(default=5, ge=1)
     clear_after: int = Field(default=50, ge=1)

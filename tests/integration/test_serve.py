@@ -44,7 +44,7 @@ class TestServeEndToEnd:
             "--rate",
             "100",
             "--duration",
-            "120",
+            "200",
             "--seed",
             "7",
             "--speed",
@@ -52,10 +52,10 @@ class TestServeEndToEnd:
             "--start-ts",
             "1700000000000",
             "--fault",
-            "asset-004:bearing_wear@40",
+            "asset-004:bearing_wear@120",
         )
         assert sent.returncode == 0, sent.stderr
-        readings = read_all(kafka_broker.bootstrap, topic_settings.readings, 12_000)
+        readings = read_all(kafka_broker.bootstrap, topic_settings.readings, 20_000)
         assert len(readings) >= 10_000
 
         service = ServiceProcess(config)
@@ -75,7 +75,7 @@ class TestServeEndToEnd:
         assert "asset-004" in {a["asset"] for a in raised}, alerts
         assert all(a["asset"] == "asset-004" for a in raised), alerts
         assert len([a for a in raised if a["asset"] == "asset-004"]) == 1
-        fault_start_ms = 1700000000000 + 40_000
+        fault_start_ms = 1700000000000 + 120_000
         assert next(a for a in raised if a["asset"] == "asset-004")["first_ts"] >= fault_start_ms
         assert "ALERT RAISED  asset-004" in service.stdout
         group = config.read_text().split('group_id = "')[1].split('"')[0]
