@@ -74,7 +74,7 @@ class Service:
         try:
             self._consumer.commit(asynchronous=False)
         except KafkaException as exc:
-            raise _transport_error("offset commit failed", exc) from exc
+            raise KafkaTransportError.from_kafka("offset commit failed", exc) from exc
         self.metrics.models.set(len(self.processor.assets))
         self.metrics.process_seconds.observe(time.perf_counter() - started)
 
@@ -178,10 +178,3 @@ class Service:
         finally:
             self._consumer.close()
         logger.info("stopped")
-
-
-def _transport_error(what: str, exc: KafkaException) -> KafkaTransportError:
-    error = exc.args[0] if exc.args else None
-    if isinstance(error, KafkaError):
-        return KafkaTransportError(f"{what}: {error.str()}", error.code())
-    return KafkaTransportError(f"{what}: {exc}")

@@ -16,6 +16,8 @@ Each name says what the caller does next. Programmer errors stay ValueError/Type
 
 from __future__ import annotations
 
+from confluent_kafka import KafkaError, KafkaException
+
 __all__ = [
     "BrokerAlreadyRunning",
     "BrokerError",
@@ -68,6 +70,14 @@ class KafkaTransportError(PipelineError):
     def __init__(self, message: str, code: int | None = None) -> None:
         super().__init__(message)
         self.code = code
+
+    @classmethod
+    def from_kafka(cls, what: str, exc: KafkaException) -> KafkaTransportError:
+        """Wrap a confluent-kafka exception, keeping librdkafka's error code and text."""
+        error = exc.args[0] if exc.args else None
+        if isinstance(error, KafkaError):
+            return cls(f"{what}: {error.str()}", code=error.code())
+        return cls(f"{what}: {exc}")
 
 
 class DeliveryError(KafkaTransportError):

@@ -97,7 +97,7 @@ def _partition_counts(admin: AdminClient, names: list[str]) -> dict[str, int]:
     try:
         metadata = admin.list_topics(timeout=_TIMEOUT_S)
     except KafkaException as exc:
-        raise _transport_error("could not list topics", exc) from exc
+        raise KafkaTransportError.from_kafka("could not list topics", exc) from exc
     return {
         name: len(metadata.topics[name].partitions) for name in names if name in metadata.topics
     }
@@ -153,7 +153,7 @@ def _create(admin: AdminClient, new_topics: list[NewTopic]) -> list[str]:
             error = exc.args[0]
             if isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
                 continue  # created by someone else since we listed the topics
-            raise _transport_error(f"could not create topic {name}", exc) from exc
+            raise KafkaTransportError.from_kafka(f"could not create topic {name}", exc) from exc
         created.append(name)
     return [topic.topic for topic in new_topics if topic.topic in created]
 
@@ -169,7 +169,7 @@ def _wait_until_visible(admin: AdminClient, names: list[str]) -> None:
         try:
             metadata = admin.list_topics(timeout=_TIMEOUT_S).topics
         except KafkaException as exc:
-            raise _transport_error("could not list the new topics", exc) from exc
+            raise KafkaTransportError.from_kafka("could not list the new topics", exc) from exc
         if all(name in metadata and _has_leaders(metadata[name]) for name in names):
             return
         time.sleep(0.1)
@@ -177,10 +177,3 @@ def _wait_until_visible(admin: AdminClient, names: list[str]) -> None:
 
 def _has_leaders(topic: TopicMetadata) -> bool:
     return topic.error is None and all(p.leader >= 0 for p in topic.partitions.values())
-
-
-def _transport_error(what: str, exc: KafkaException) -> KafkaTransportError:
-    error = exc.args[0] if exc.args else None
-    if isinstance(error, KafkaError):
-        return KafkaTransportError(f"{what}: {error.str()}", code=error.code())
-    return KafkaTransportError(f"{what}: {exc}")

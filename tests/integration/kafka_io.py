@@ -85,9 +85,9 @@ class ServiceProcess:
     def alive(self) -> bool:
         return self._process.poll() is None
 
-    def stop(self, timeout_s: float = 60.0) -> int:
+    def stop(self, timeout_s: float = 60.0, signum: int = signal.SIGTERM) -> int:
         if self._process.poll() is None:
-            self._process.send_signal(signal.SIGTERM)
+            self._process.send_signal(signum)
         try:
             return self._process.wait(timeout=timeout_s)
         finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import urllib.request
 
 import orjson
@@ -152,7 +153,7 @@ class TestDeadLetters:
             letters = read_all(kafka_broker.bootstrap, topic_settings.deadletter, bad_count)
             assert service.alive()
         finally:
-            assert service.stop() == 0, service.stderr
+            assert service.stop(signum=signal.SIGINT) == 0, service.stderr
 
         assert len(scores) == valid
         assert len(letters) == bad_count
