@@ -75,11 +75,13 @@ class Service:
             self._consumer.commit(asynchronous=False)
         except KafkaException as exc:
             raise KafkaTransportError.from_kafka("offset commit failed", exc) from exc
-        self.metrics.models.set(len(self.processor.assets))
-        self.metrics.process_seconds.observe(time.perf_counter() - started)
+        self.metrics.observe_batch(
+            time.perf_counter() - started, len(self.processor.assets), self._consumer
+        )
 
     def _emit(self, outcome: Outcome) -> None:
         topics = self.settings.topics
+        self.metrics.observe_outcome(outcome)
         if outcome.dead_letter is not None:
             self._dead_letter(outcome.dead_letter)
             return
@@ -90,9 +92,6 @@ class Service:
         ]
         key = score.asset.encode()
         self._produce(topics.scores, key, encode(score), now)
-        self.metrics.readings.labels(outcome="valid").inc()
-        self.metrics.scores.inc()
-        self.metrics.observe_asset_score(score.asset, score.score)
         if outcome.alert is not None:
             self._produce(topics.alerts, key, encode(outcome.alert), now)
             self._count_alert(outcome.alert)
@@ -108,15 +107,8 @@ class Service:
             ("source.offset", str(source.offset).encode()),
         ]
         self._produce(self.settings.topics.deadletter, source.key, letter.value, headers)
-        self.metrics.readings.labels(outcome="invalid").inc()
-        self.metrics.deadletters.labels(reason=letter.reason).inc()
 
     def _count_alert(self, alert: Alert) -> None:
-        self.metrics.alerts.labels(state=alert.state, severity=alert.severity).inc()
-        if alert.state == "raised":
-            self.metrics.alerts_active.inc()
-        else:
-            self.metrics.alerts_active.dec()
         if self.on_alert is not None:
             self.on_alert(alert)
 

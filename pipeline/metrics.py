@@ -1,30 +1,61 @@
 """Prometheus metrics of the service, built against an injected ``CollectorRegistry``.
 
+The service calls four methods: :meth:`ServiceMetrics.observe_outcome` for every processed
+message, :meth:`~ServiceMetrics.observe_batch` after every committed batch,
+:meth:`~ServiceMetrics.observe_snapshot` after writing model state and
+:meth:`~ServiceMetrics.observe_drift` when a drift detector fires. Label values are bounded:
+outcomes, states, severities and dead-letter reasons are closed sets, partitions are the
+assigned ones, and per-asset series are capped (:class:`pipeline.asset_metrics.AssetSeries`).
+
 Examples
 --------
 >>> from prometheus_client import CollectorRegistry
+>>> from pipeline.processor import Processor
+>>> from pipeline.settings import Settings
 >>> registry = CollectorRegistry()
 >>> metrics = ServiceMetrics(registry, max_assets=1)
->>> metrics.observe_asset_score("a", 0.5); metrics.observe_asset_score("b", 0.9)
->>> registry.get_sample_value("linewatch_asset_score", {"asset": "a"})
-0.5
+>>> processor = Processor(Settings.load(None))
+>>> metrics.observe_outcome(processor.process(b'{"asset": "a", "ts": 1, "values": {"t": 2}}'))
+>>> metrics.observe_outcome(processor.process(b'{"asset": "b", "ts": 1, "values": {"t": 3}}'))
+>>> metrics.observe_outcome(processor.process(b'not json'))
+>>> registry.get_sample_value("linewatch_readings_total", {"outcome": "valid"})
+2.0
+>>> registry.get_sample_value("linewatch_deadletters_total", {"reason": "malformed_json"})
+1.0
+>>> registry.get_sample_value("linewatch_asset_channel_value", {"asset": "a", "channel": "t"})
+2.0
 >>> registry.get_sample_value("linewatch_asset_score", {"asset": "b"}) is None
 True
 """
 
 from __future__ import annotations
 
+import time
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from pipeline.asset_metrics import AssetSeries
+from pipeline.consumer_lag import ConsumerLag, LagSource
+from pipeline.messages import Alert
+from pipeline.processor import Outcome
+
 __all__ = ["ServiceMetrics"]
+
+#: Event-time lag buckets (seconds): from a live stream (sub-second) to a replayed backlog.
+LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 86400)
+#: Snapshot size buckets (bytes): 1 KiB to 256 MiB by factors of 4.
+SIZE_BUCKETS = tuple(float(1024 * 4**k) for k in range(10))
 
 
 class ServiceMetrics:
     """Counters, gauges and histograms of ``serve``; per-asset series capped at ``max_assets``."""
 
-    def __init__(self, registry: CollectorRegistry, max_assets: int = 50) -> None:
+    def __init__(
+        self, registry: CollectorRegistry, max_assets: int = 50, max_channels: int = 16
+    ) -> None:
         self.max_assets = max_assets
-        self._asset_labels: set[str] = set()
+        self.assets = AssetSeries(registry, max_assets, max_channels)
+        self.consumer_lag = ConsumerLag(registry)
         self.readings = Counter(
             "linewatch_readings",
             "Messages consumed from the readings topic, by outcome.",
@@ -52,20 +83,83 @@ class ServiceMetrics:
             "Time to process one consumed batch, from decode to committed offsets.",
             registry=registry,
         )
-        self.models = Gauge("linewatch_models", "Per-asset models held.", registry=registry)
-        self.asset_score = Gauge(
-            "linewatch_asset_score",
-            "Latest anomaly score of an asset (for at most max_assets assets).",
-            ["asset"],
+        self.event_lag_seconds = Histogram(
+            "linewatch_event_lag_seconds",
+            "Wall-clock time a reading was processed minus its timestamp.",
+            buckets=LAG_BUCKETS,
             registry=registry,
         )
+        self.models = Gauge("linewatch_models", "Per-asset models held.", registry=registry)
+        self.snapshot_bytes = Histogram(
+            "linewatch_snapshot_bytes",
+            "Size of one written state snapshot.",
+            buckets=SIZE_BUCKETS,
+            registry=registry,
+        )
+        self.snapshot_seconds = Histogram(
+            "linewatch_snapshot_seconds",
+            "Time to serialize, sign and write one state snapshot.",
+            registry=registry,
+        )
+        self.drift_events = Counter(
+            "linewatch_drift_events",
+            "Concept drift detections (any detector, any asset).",
+            registry=registry,
+        )
+        self._init_label_sets()
+
+    def _init_label_sets(self) -> None:
         for outcome in ("valid", "invalid"):
             self.readings.labels(outcome=outcome)
+        for state in ("raised", "cleared"):
+            for severity in ("low", "high"):
+                self.alerts.labels(state=state, severity=severity)
+
+    def observe_outcome(self, outcome: Outcome, now_s: float | None = None) -> None:
+        """Count one processed message; ``now_s`` (epoch seconds) defaults to the clock."""
+        letter = outcome.dead_letter
+        if letter is not None:
+            self.readings.labels(outcome="invalid").inc()
+            self.deadletters.labels(reason=letter.reason).inc()
+            return
+        score = outcome.score
+        if score is None:
+            return
+        self.readings.labels(outcome="valid").inc()
+        self.scores.inc()
+        now = time.time() if now_s is None else now_s
+        self.event_lag_seconds.observe(max(now - score.ts / 1000.0, 0.0))
+        values = outcome.reading.values if outcome.reading is not None else {}
+        self.assets.observe(score.asset, score.score, score.threshold, values)
+        if outcome.alert is not None:
+            self.observe_alert(outcome.alert)
+
+    def observe_alert(self, alert: Alert) -> None:
+        """Count an alert state change and update the alarm gauges."""
+        self.alerts.labels(state=alert.state, severity=alert.severity).inc()
+        if alert.state == "raised":
+            self.alerts_active.inc()
+            self.assets.set_alarm(alert.asset, alert.severity)
+        else:
+            self.alerts_active.dec()
+            self.assets.set_alarm(alert.asset, None)
+
+    def observe_batch(self, seconds: float, models: int, consumer: LagSource | None = None) -> None:
+        """Record a committed batch: its duration, the models held and (throttled) the lag."""
+        self.process_seconds.observe(seconds)
+        self.models.set(models)
+        if consumer is not None:
+            self.consumer_lag.update(consumer)
+
+    def observe_snapshot(self, size_bytes: int, seconds: float) -> None:
+        """Record one state snapshot written: its size and how long it took."""
+        self.snapshot_bytes.observe(size_bytes)
+        self.snapshot_seconds.observe(seconds)
+
+    def observe_drift(self, asset: str) -> None:
+        """Count a drift detection on ``asset`` (the asset is not a label: unbounded)."""
+        self.drift_events.inc()
 
     def observe_asset_score(self, asset: str, score: float) -> None:
         """Set an asset's latest score, unless that would exceed the cap on asset series."""
-        if asset not in self._asset_labels:
-            if len(self._asset_labels) >= self.max_assets:
-                return
-            self._asset_labels.add(asset)
-        self.asset_score.labels(asset=asset).set(score)
+        self.assets.observe(asset, score, None, {})

@@ -52,11 +52,15 @@ class DeadLetter:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What one message produced: a score (plus an alert on a state change) or a dead letter."""
+    """What one message produced: a score (plus an alert on a state change) or a dead letter.
+
+    ``reading`` is the decoded reading behind a score (for metrics of its channel values).
+    """
 
     score: Score | None = None
     alert: Alert | None = None
     dead_letter: DeadLetter | None = None
+    reading: Reading | None = None
 
 
 @dataclass(slots=True)
@@ -111,7 +115,7 @@ class Processor:
             model=state.model.name,
             contributions=contributions,
         )
-        return Outcome(score=result, alert=alert)
+        return Outcome(score=result, alert=alert, reading=reading)
 
     def _check_key(self, reading: Reading, source: Source) -> None:
         if source.key is not None and source.key != reading.asset.encode():

@@ -91,7 +91,9 @@ class ServeSettings(_Section):
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=9108, ge=0, le=65535)
     metrics_max_assets: int = Field(default=50, ge=0)
-    """Assets that get per-asset series (latest score); caps the label's cardinality."""
+    """Assets that get per-asset series (score, threshold, alarm, channels): caps the label."""
+    metrics_max_channels: int = Field(default=16, ge=0)
+    """Channels per tracked asset exported as ``linewatch_asset_channel_value``."""
 
 
 class Settings(BaseSettings):

@@ -75,7 +75,8 @@ def serve(
 def run_service(settings: Settings, stop: threading.Event) -> None:
     """Serve metrics, print alerts as they happen, and run the service until ``stop``."""
     registry = CollectorRegistry()
-    metrics = ServiceMetrics(registry, settings.serve.metrics_max_assets)
+    serve = settings.serve
+    metrics = ServiceMetrics(registry, serve.metrics_max_assets, serve.metrics_max_channels)
     server, _ = start_http_server(
         settings.serve.metrics_port, addr=settings.serve.metrics_host, registry=registry
     )
