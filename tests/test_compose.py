@@ -27,21 +27,42 @@ from pipeline.settings import ServeSettings, Settings
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
-PROMETHEUS = ROOT / "deploy" / "prometheus.yml"
+PROMETHEUS = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "linewatch.json"
 
 #: Metric families the service exports, with the label names each carries.
-METRICS: dict[str, frozenset[str]] = {
+SERVICE_METRICS: dict[str, frozenset[str]] = {
     "linewatch_readings_total": frozenset({"outcome"}),
     "linewatch_scores_total": frozenset(),
     "linewatch_alerts_total": frozenset({"state", "severity"}),
     "linewatch_alerts_active": frozenset(),
     "linewatch_deadletters_total": frozenset({"reason"}),
     "linewatch_process_seconds": frozenset({"le"}),
-    "linewatch_asset_score": frozenset({"asset"}),
+    "linewatch_event_lag_seconds": frozenset({"le"}),
+    "linewatch_consumer_lag_messages": frozenset({"topic", "partition"}),
     "linewatch_models": frozenset(),
+    "linewatch_snapshot_bytes": frozenset({"le"}),
+    "linewatch_snapshot_seconds": frozenset({"le"}),
+    "linewatch_drift_events_total": frozenset(),
+    "linewatch_asset_score": frozenset({"asset"}),
+    "linewatch_asset_threshold": frozenset({"asset"}),
+    "linewatch_asset_alarm": frozenset({"asset"}),
+    "linewatch_asset_channel_value": frozenset({"asset", "channel"}),
 }
-HISTOGRAMS = frozenset({"linewatch_process_seconds"})
+#: Metric families producers (`linewatch simulate --metrics-port`) export (issue 3).
+PRODUCER_METRICS: dict[str, frozenset[str]] = {
+    "linewatch_producer_readings_sent_total": frozenset(),
+    "linewatch_producer_delivery_errors_total": frozenset(),
+}
+METRICS = {**SERVICE_METRICS, **PRODUCER_METRICS}
+HISTOGRAMS = frozenset(
+    {
+        "linewatch_process_seconds",
+        "linewatch_event_lag_seconds",
+        "linewatch_snapshot_bytes",
+        "linewatch_snapshot_seconds",
+    }
+)
 LABEL_VALUES = {
     "outcome": {"valid", "invalid"},
     "state": {"raised", "cleared"},
@@ -149,6 +170,16 @@ def _bind_mounts(service: dict[str, Any]) -> dict[str, Path]:
         if source.startswith("."):
             mounts[target] = (ROOT / source).resolve()
     return mounts
+
+
+def _in_container(service: dict[str, Any], path: str) -> Path | None:
+    """The repository file that a container sees at ``path`` (file or directory mounts)."""
+    for target, source in sorted(_bind_mounts(service).items(), key=lambda m: -len(m[0])):
+        if path == target:
+            return source
+        if path.startswith(target.rstrip("/") + "/"):
+            return (source / path[len(target.rstrip("/")) + 1 :]).resolve()
+    return None
 
 
 def _settings_path(var: str) -> list[str]:
@@ -413,10 +444,41 @@ class TestPrometheus:
 
     def test_config_is_mounted_where_prometheus_reads_it(self, services):
         prometheus = services["prometheus"]
-        mounts = _bind_mounts(prometheus)
         config_flag = _option(_command(prometheus), "--config.file")
         config_path = config_flag or "/etc/prometheus/prometheus.yml"
-        assert mounts.get(config_path) == PROMETHEUS.resolve()
+        assert _in_container(prometheus, config_path) == PROMETHEUS.resolve()
+
+    def test_rule_files_are_mounted_next_to_the_config(self, services, config):
+        prometheus = services["prometheus"]
+        config_flag = _option(_command(prometheus), "--config.file")
+        config_dir = Path(config_flag or "/etc/prometheus/prometheus.yml").parent
+        assert config["rule_files"]
+        for rule_file in config["rule_files"]:
+            local = _in_container(prometheus, str(config_dir / rule_file))
+            assert local == (PROMETHEUS.parent / rule_file).resolve()
+            assert (
+                local is not None
+                and local.is_file()
+                and local.name.endswith(("rules.yml", "alerts.yml"))
+            )
+
+    def test_rules_name_only_exported_metrics(self, config):
+        for rule_file in config["rule_files"]:
+            for group in _load_yaml(PROMETHEUS.parent / rule_file)["groups"]:
+                for rule in group["rules"]:
+                    for name in _METRIC_RE.findall(rule["expr"]):
+                        assert _family(name) in METRICS, f"{rule['alert']}: unknown {name}"
+
+    def test_simulator_has_a_scrape_job(self, services, config):
+        # `linewatch simulate --metrics-port 9109` (issue 3) serves the producer metrics.
+        assert "simulator" in services
+        targets = [
+            t
+            for job in config["scrape_configs"]
+            for sc in job.get("static_configs", [])
+            for t in sc["targets"]
+        ]
+        assert any(target.startswith("simulator:") for target in targets), targets
 
     def test_scrape_job_targets_the_service_metrics_port(self, services, config):
         name, service = _serve_service(services)
@@ -482,7 +544,7 @@ class TestDashboard:
         panels = dashboard["panels"]
         assert panels
         assert len({panel["id"] for panel in panels}) == len(panels)
-        for panel in panels:
+        for panel in _query_panels(dashboard):
             assert panel["datasource"]["uid"] in datasource_uids, panel["title"]
             assert panel["targets"], panel["title"]
             for target in panel["targets"]:
@@ -490,7 +552,7 @@ class TestDashboard:
                 assert target.get("datasource", panel["datasource"])["uid"] in datasource_uids
 
     def test_promql_names_only_exported_metrics(self, dashboard):
-        for panel in dashboard["panels"]:
+        for panel in _query_panels(dashboard):
             for target in panel["targets"]:
                 names = _METRIC_RE.findall(target["expr"])
                 assert names, f"{panel['title']}: no linewatch metric in {target['expr']}"
@@ -498,7 +560,7 @@ class TestDashboard:
                     assert _family(name) in METRICS, f"{panel['title']}: unknown metric {name}"
 
     def test_promql_label_matchers_use_exported_labels(self, dashboard):
-        for panel in dashboard["panels"]:
+        for panel in _query_panels(dashboard):
             for target in panel["targets"]:
                 for name, body in _SELECTOR_RE.findall(target["expr"]):
                     labels = METRICS[_family(name)] | TARGET_LABELS
@@ -508,7 +570,7 @@ class TestDashboard:
                             assert value in LABEL_VALUES[label], f"{panel['title']}: {value}"
 
     def test_dashboard_covers_the_first_panels(self, dashboard):
-        exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
+        exprs = " ".join(t["expr"] for p in _query_panels(dashboard) for t in p["targets"])
         for metric in (
             "linewatch_readings_total",
             "linewatch_scores_total",
@@ -525,17 +587,16 @@ class TestDashboard:
 
         registry = CollectorRegistry()
         ServiceMetrics(registry)
-        exported: set[str] = set()
-        for family in registry.collect():
-            if family.type == "counter":
-                exported.add(f"{family.name}_total")
-            elif family.type == "histogram":
-                exported |= {family.name} | {
-                    f"{family.name}_{s}" for s in ("bucket", "sum", "count")
-                }
-            else:
-                exported.add(family.name)
-        assert set(METRICS) <= exported, sorted(set(METRICS) - exported)
+        exported = {
+            f"{family.name}_total" if family.type == "counter" else family.name
+            for family in registry.collect()
+        }
+        assert set(SERVICE_METRICS) == exported, sorted(set(SERVICE_METRICS) ^ exported)
+
+
+def _query_panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every panel except rows (which only group panels and have no queries)."""
+    return [panel for panel in dashboard["panels"] if panel["type"] != "row"]
 
 
 def _family(name: str) -> str:
