@@ -157,9 +157,11 @@ def drilldown() -> list[dict[str, Any]]:
                (0, 30, 12, 9), "percentunit", defaults={"min": 0, "max": 1}),
         _panel("state-timeline", "$asset: alarm", "0 normal, 1 raised (low), 2 raised (high).",
                [(f"max(linewatch_asset_alarm{{{asset}}})", "alarm")], (12, 30, 12, 9)),
-        _panel("timeseries", "$asset: channels", "Latest value of every channel.",
+        _panel("timeseries", "$asset: channels",
+               "Latest value of every channel (log scale: channels differ in magnitude).",
                [(f"max by (channel) (linewatch_asset_channel_value{{{asset}}})", "{{channel}}")],
-               (0, 39, 24, 10)),
+               (0, 39, 24, 10),
+               defaults={"custom": {"scaleDistribution": {"type": "log", "log": 10}}}),
     ]  # fmt: skip
 
 
