@@ -27,6 +27,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Gauge
 
@@ -34,6 +35,15 @@ __all__ = ["ALARM_LEVEL", "AssetSeries"]
 
 #: Value of ``linewatch_asset_alarm`` by alarm state: 0 normal, 1 low, 2 high severity.
 ALARM_LEVEL: dict[str, int] = {"low": 1, "high": 2}
+
+
+@dataclass(slots=True)
+class _Tracked:
+    """The label children of one tracked asset, cached: ``labels()`` costs a lock and a lookup."""
+
+    score: Gauge
+    threshold: Gauge
+    channels: dict[str, Gauge] = field(default_factory=dict)
 
 
 class AssetSeries:
@@ -44,7 +54,7 @@ class AssetSeries:
     ) -> None:
         self.max_assets = max_assets
         self.max_channels = max_channels
-        self._channels: dict[str, set[str]] = {}  # tracked asset -> its exported channels
+        self._tracked: dict[str, _Tracked] = {}
         self._alarming: set[str] = set()
         self.score = Gauge(
             "linewatch_asset_score",
@@ -74,7 +84,7 @@ class AssetSeries:
     @property
     def tracked(self) -> list[str]:
         """Assets that have series now, oldest first."""
-        return list(self._channels)
+        return list(self._tracked)
 
     def observe(
         self, asset: str, score: float, threshold: float | None, values: Mapping[str, float]
@@ -82,22 +92,24 @@ class AssetSeries:
         """Record a scored reading of ``asset``, if it is tracked or there is room for it."""
         if not self._admit(asset, alarming=False):
             return
-        self.score.labels(asset=asset).set(score)
+        tracked = self._tracked[asset]
+        tracked.score.set(score)
         if threshold is not None:
-            self.threshold.labels(asset=asset).set(threshold)
-        channels = self._channels[asset]
+            tracked.threshold.set(threshold)
+        channels = tracked.channels
         for name, value in values.items():
-            if name not in channels:
+            child = channels.get(name)
+            if child is None:
                 if len(channels) >= self.max_channels:
                     continue
-                channels.add(name)
-            self.channel_value.labels(asset=asset, channel=name).set(value)
+                child = channels[name] = self.channel_value.labels(asset=asset, channel=name)
+            child.set(value)
 
     def set_alarm(self, asset: str, severity: str | None) -> None:
         """Mark ``asset`` as alarming at ``severity``, or back to normal with ``None``."""
         if severity is None:
             self._alarming.discard(asset)
-            if asset in self._channels:
+            if asset in self._tracked:
                 self.alarm.labels(asset=asset).set(0)
             return
         self._alarming.add(asset)
@@ -105,24 +117,23 @@ class AssetSeries:
             self.alarm.labels(asset=asset).set(ALARM_LEVEL.get(severity, 1))
 
     def _admit(self, asset: str, alarming: bool) -> bool:
-        if asset in self._channels:
+        if asset in self._tracked:
             return True
-        if len(self._channels) >= self.max_assets:
+        if len(self._tracked) >= self.max_assets:
             if not alarming:
                 return False
-            quiet = next((a for a in self._channels if a not in self._alarming), None)
+            quiet = next((a for a in self._tracked if a not in self._alarming), None)
             if quiet is None:
                 return False
             self._forget(quiet)
-        self._channels[asset] = set()
+        self._tracked[asset] = _Tracked(
+            self.score.labels(asset=asset), self.threshold.labels(asset=asset)
+        )
         self.alarm.labels(asset=asset).set(0)
         return True
 
     def _forget(self, asset: str) -> None:
-        for name in self._channels.pop(asset):
+        for name in self._tracked.pop(asset).channels:
             self.channel_value.remove(asset, name)
         for gauge in (self.score, self.threshold, self.alarm):
-            try:
-                gauge.remove(asset)
-            except KeyError:
-                pass
+            gauge.remove(asset)

@@ -109,8 +109,8 @@ class ServiceMetrics:
         self._init_label_sets()
 
     def _init_label_sets(self) -> None:
-        for outcome in ("valid", "invalid"):
-            self.readings.labels(outcome=outcome)
+        self._valid = self.readings.labels(outcome="valid")  # cached: the per-reading path
+        self.readings.labels(outcome="invalid")
         for state in ("raised", "cleared"):
             for severity in ("low", "high"):
                 self.alerts.labels(state=state, severity=severity)
@@ -125,7 +125,7 @@ class ServiceMetrics:
         score = outcome.score
         if score is None:
             return
-        self.readings.labels(outcome="valid").inc()
+        self._valid.inc()
         self.scores.inc()
         now = time.time() if now_s is None else now_s
         self.event_lag_seconds.observe(max(now - score.ts / 1000.0, 0.0))
