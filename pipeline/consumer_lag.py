@@ -3,7 +3,10 @@
 Lag is the partition's high watermark minus the consumer's position (the next offset it will
 read). Both come from the client without a broker round trip: ``position()`` is local and
 ``get_watermark_offsets(cached=True)`` returns the watermark that the last fetch response
-carried. Partitions whose position or watermark is not known yet are left out.
+carried. Partitions whose position or watermark is not known yet are left out, and partitions
+no longer assigned lose their series. The service refreshes it after committed batches
+(:meth:`pipeline.metrics.ServiceMetrics.observe_batch`), so while the topic is idle the gauge
+keeps the value measured last.
 
 Examples
 --------
