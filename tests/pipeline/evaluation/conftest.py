@@ -22,7 +22,7 @@ def datasets() -> Path:
 
 @pytest.fixture
 def nab_subset(datasets, tmp_path) -> Path:
-    """A NAB data folder with two files: one with two windows, one without any."""
+    """A NAB data folder with two files: one with a window, one without any."""
     data = tmp_path / "nab"
     for name in (
         "realAdExchange/exchange-2_cpc_results.csv",
