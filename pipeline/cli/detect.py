@@ -61,7 +61,7 @@ def detect_command(
         raise click.ClickException(str(exc)) from exc
     click.echo(
         f"{detection.rows:,} rows scored by {detection.model} at "
-        f"{detection.rows / max(detection.seconds, 1e-9):,.0f} readings/s -> {out}",
+        f"{detection.rows / max(detection.cpu_seconds, 1e-9):,.0f} readings/s per core -> {out}",
         err=True,
     )
     for reason, count in sorted(detection.dead_letters.items()):

@@ -44,14 +44,14 @@ class Run:
         return sum(result.detection.rows for result in self.files)
 
     @property
-    def detector_seconds(self) -> float:
-        """Time spent inside the detector loop, summed over files (CPU time of its cores)."""
-        return sum(result.detection.seconds for result in self.files)
+    def cpu_seconds(self) -> float:
+        """CPU time spent inside the detector loop, summed over files and processes."""
+        return sum(result.detection.cpu_seconds for result in self.files)
 
     @property
     def rate_per_core(self) -> float:
-        """Readings per second one core pushes through the detector."""
-        return self.rows / self.detector_seconds if self.detector_seconds > 0 else 0.0
+        """Readings per CPU-second through the detector: the rate of one dedicated core."""
+        return self.rows / self.cpu_seconds if self.cpu_seconds > 0 else 0.0
 
     def summary(self) -> str:
         """A line with the per-core rate, the wall time and the dead letters, if any."""
@@ -59,7 +59,7 @@ class Run:
         dead = sum(sum(r.detection.dead_letters.values()) for r in self.files)
         line = (
             f"detector {model}: {self.rate_per_core:,.0f} readings/s per core "
-            f"({self.rows:,} readings in {self.detector_seconds:.1f} s of detector time); "
+            f"({self.rows:,} readings in {self.cpu_seconds:.1f} s of detector CPU time); "
             f"{len(self.files)} files in {self.wall_seconds:.1f} s wall on {self.jobs} process(es)"
         )
         return line + (f"; {dead} rows dead-lettered (scored 0)" if dead else "")

@@ -113,3 +113,18 @@ class TestReportAndTable:
         table_lines = [line for line in page.splitlines() if line.startswith("| ")]
         assert len(table_lines) == 1 + len(detector_kinds())
         assert "linewatch evaluate table" in page
+
+
+class TestHelp:
+    @pytest.mark.parametrize(
+        "command",
+        [["detect"], ["evaluate", "nab"], ["evaluate", "skab"], ["evaluate", "table"], ["report"]],
+        ids=" ".join,
+    )
+    def test_every_file_command_explains_itself(self, command):
+        result = CliRunner().invoke(main, [*command, "--help"])
+        assert result.exit_code == 0, result.output
+        usage, _, rest = result.output.partition("\n\n")
+        assert usage.startswith("Usage: main " + " ".join(command))
+        assert len(rest.split("Options:")[0].split()) >= 8
+        assert "--config" in result.output or command == ["evaluate", "table"]
