@@ -12,7 +12,6 @@ from pipeline.errors import DatasetError, PipelineError
 from pipeline.evaluation import nab
 from pipeline.evaluation.detect import detect
 from pipeline.evaluation.loaders import Format, load
-from pipeline.evaluation.plot import draw_report
 from pipeline.settings import Settings
 
 __all__ = ["report"]
@@ -49,6 +48,9 @@ def report(
 
     Example: linewatch report valve1/0.csv --format skab --out valve1-0.png
     """
+    # matplotlib takes a second or more to import: only this command pays for it.
+    from pipeline.evaluation.plot import draw_report
+
     try:
         recording = load(input_file, fmt)
         detection = detect(recording, Settings.load(config_file))
