@@ -5,6 +5,7 @@
     PipelineError
     ├── ConfigError          fail at start-up: bad settings, missing tool (JDK, Maven)
     ├── DecodeError          skip the message, dead-letter it with the reason, count it
+    ├── DatasetError         a file given to detect/evaluate/report cannot be read; say which
     ├── BrokerError          the local development broker could not be fetched/started/stopped
     │   ├── BrokerAlreadyRunning
     │   └── PortInUse
@@ -22,6 +23,7 @@ __all__ = [
     "BrokerAlreadyRunning",
     "BrokerError",
     "ConfigError",
+    "DatasetError",
     "DecodeError",
     "DeliveryError",
     "KafkaTransportError",
@@ -50,6 +52,10 @@ class DecodeError(PipelineError):
         super().__init__(message)
         self.reason = reason
         self.message = message
+
+
+class DatasetError(PipelineError):
+    """A data file or labels file for ``detect``/``evaluate``/``report`` is missing or malformed."""
 
 
 class BrokerError(PipelineError):

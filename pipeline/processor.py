@@ -88,6 +88,18 @@ class Processor:
         try:
             reading = decode_reading(value, self.settings.serve.max_message_bytes)
             self._check_key(reading, source)
+        except DecodeError as exc:
+            return Outcome(dead_letter=DeadLetter(value, source, exc.reason, exc.message))
+        return self.process_reading(reading, value=value, source=source)
+
+    def process_reading(
+        self, reading: Reading, *, value: bytes | None = None, source: Source = Source()
+    ) -> Outcome:
+        """Process one decoded reading (what ``detect`` calls); never raises for bad input.
+
+        ``value`` and ``source`` only fill in a dead letter's origin.
+        """
+        try:
             state = self._state_for(reading)
             self._check_order(reading, state)
             x = select_features(reading, self.settings.model.channels)

@@ -6,6 +6,9 @@ import click
 
 from pipeline.cli.broker import broker
 from pipeline.cli.demo import demo
+from pipeline.cli.detect import detect_command
+from pipeline.cli.evaluate import evaluate
+from pipeline.cli.report import report
 from pipeline.cli.serve import serve
 from pipeline.cli.topics import topics
 from producers.cli import simulate
@@ -24,5 +27,5 @@ def main() -> None:
     """
 
 
-for command in (broker, topics, simulate, serve, demo):
+for command in (broker, topics, simulate, serve, demo, detect_command, evaluate, report):
     main.add_command(command)
