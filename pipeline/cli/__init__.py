@@ -8,6 +8,7 @@ from pipeline.cli.broker import broker
 from pipeline.cli.demo import demo
 from pipeline.cli.serve import serve
 from pipeline.cli.topics import topics
+from producers.bridge_cli import bridge
 from producers.cli import simulate
 
 __all__ = ["main"]
@@ -24,5 +25,5 @@ def main() -> None:
     """
 
 
-for command in (broker, topics, simulate, serve, demo):
+for command in (broker, topics, simulate, bridge, serve, demo):
     main.add_command(command)
