@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
+from pipeline.cli.bridge import bridge
 from pipeline.cli.broker import broker
 from pipeline.cli.demo import demo
 from pipeline.cli.serve import serve
 from pipeline.cli.topics import topics
-from producers.bridge_cli import bridge
 from producers.cli import simulate
 
 __all__ = ["main"]

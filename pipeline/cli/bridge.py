@@ -10,6 +10,7 @@ Examples
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -177,3 +178,63 @@ def _run(
                 )
     except (PipelineError, OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+@bridge.command("opcua")
+@config_option
+@bootstrap_option
+@click.option(
+    "--endpoint",
+    default=None,
+    help="OPC UA server endpoint URL. [default: opc.tcp://127.0.0.1:4840]",
+)
+@click.option(
+    "--mapping",
+    "mapping_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="YAML or TOML file: nodes keyed by node id, each with asset, channel (and line).",
+)
+@click.option(
+    "--publishing-interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Subscription publishing interval, milliseconds. [default: 500]",
+)
+@metrics_options
+def opcua(
+    config_file: Path | None,
+    bootstrap_servers: str | None,
+    endpoint: str | None,
+    mapping_file: Path,
+    publishing_interval: float | None,
+    metrics_port: int | None,
+    metrics_host: str | None,
+) -> None:
+    """Subscribe to the OPC UA nodes named in a mapping file and publish readings to Kafka.
+
+    \b
+    mapping.yaml:
+      nodes:
+        "ns=2;s=Pump1.BearingTemp": {asset: pump-01, channel: bearing_temp_c, line: l1}
+        "ns=2;i=1002":              {asset: pump-01, channel: speed_rpm}
+
+    Every change of a node's value becomes one Reading with that channel, stamped with the
+    value's source timestamp. Nodes that cannot be read are reported and skipped; bad values
+    (bad status, not a number) go to the dead-letter topic with source.topic = the node id.
+
+    Example: linewatch bridge opcua --endpoint opc.tcp://plc:4840 --mapping mapping.yaml
+    """
+    from producers.bridges.opcua import OpcuaBridge
+    from producers.bridges.opcua_mapping import load_mapping
+
+    logging.getLogger("asyncua").setLevel(logging.WARNING)  # it logs every notification at INFO
+
+    try:
+        mapping = load_mapping(mapping_file)
+    except PipelineError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--mapping'") from None
+    overrides = {"endpoint": endpoint, "publishing_interval_ms": publishing_interval}
+    settings = _load(config_file, bootstrap_servers, metrics_port, metrics_host, opcua=overrides)
+    where = f"{settings.opcua.endpoint} ({len(mapping)} nodes)"
+    _run(settings, "opcua", where, lambda sink: OpcuaBridge(settings.opcua, mapping, sink).run)
