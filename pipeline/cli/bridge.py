@@ -11,16 +11,18 @@ Examples
 from __future__ import annotations
 
 import logging
+import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import click
 from prometheus_client import CollectorRegistry
 
 from pipeline.cli.options import bootstrap_option, config_option
-from pipeline.cli.serve import stop_on_signals
 from pipeline.errors import PipelineError
 from pipeline.logs import configure_logging
 from pipeline.settings import Settings
@@ -125,6 +127,10 @@ def mqtt(
         "reconnect_max_delay_s": reconnect_max_delay,
     }
     settings = _load(config_file, bootstrap_servers, metrics_port, metrics_host, mqtt=overrides)
+    try:
+        TopicTemplate.parse(settings.mqtt.topic)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     where = f"mqtt://{settings.mqtt.host}:{settings.mqtt.port} {settings.mqtt.topic}"
     _run(settings, "mqtt", where, lambda sink: MqttBridge(settings.mqtt, sink).run)
 
@@ -147,6 +153,22 @@ def _load(
         raise click.ClickException(str(exc)) from None
 
 
+@contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """An event SIGINT and SIGTERM set while the block runs; the old handlers come back after."""
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def _run(
     settings: Settings,
     source: str,
@@ -157,11 +179,13 @@ def _run(
     configure_logging()
     registry = CollectorRegistry()
     metrics = ProducerMetrics(registry, producer=source)
-    stop = stop_on_signals()
     try:
-        with serve_metrics(
-            registry, settings.bridge.metrics_host, settings.bridge.metrics_port
-        ) as url:
+        with (
+            _stop_on_signals() as stop,
+            serve_metrics(
+                registry, settings.bridge.metrics_host, settings.bridge.metrics_port
+            ) as url,
+        ):
             topics = settings.topics
             sink = BridgeSink(
                 settings.client_config(), topics.readings, topics.deadletter, metrics, source

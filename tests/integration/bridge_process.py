@@ -17,14 +17,14 @@ from prometheus_client.parser import text_string_to_metric_families
 class BridgeProcess:
     """Start ``linewatch bridge ARGS``; ``wait_for`` a log text; ``stop()`` sends SIGTERM."""
 
-    def __init__(self, directory: Path, *args: str) -> None:
+    def __init__(self, directory: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self._stderr_path = directory / f"bridge-{time.monotonic_ns()}.stderr"
         self._stderr = self._stderr_path.open("w")
         self._process = subprocess.Popen(
             [sys.executable, "-m", "pipeline", "bridge", *args],
             stdout=subprocess.DEVNULL,
             stderr=self._stderr,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
 
     @property
@@ -53,6 +53,13 @@ class BridgeProcess:
                 labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
                 samples[f"{sample.name}{{{labels}}}"] = sample.value
         return samples
+
+    def wait(self, timeout_s: float = 30.0) -> int:
+        """Wait for the bridge to exit by itself; its exit code."""
+        try:
+            return self._process.wait(timeout=timeout_s)
+        finally:
+            self._stderr.close()
 
     def stop(self, timeout_s: float = 30.0) -> int:
         if self._process.poll() is None:

@@ -11,6 +11,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from pipeline.broker.process import free_port
 from pipeline.messages import decode_reading
 from tests.integration.bridge_process import BridgeProcess
 from tests.integration.kafka_io import read_all, write_config
@@ -42,7 +43,9 @@ def publish(broker: Mosquitto, messages: list[tuple[str, bytes]]) -> None:
         client.loop_stop()
 
 
-def start_bridge(tmp_path, kafka_broker, topics, broker, template, *extra) -> BridgeProcess:
+def start_bridge(
+    tmp_path, kafka_broker, topics, broker, template, *extra, client_id=None, env=None
+) -> BridgeProcess:
     config = write_config(tmp_path / "bridge.toml", kafka_broker.bootstrap, topics)
     bridge = BridgeProcess(
         tmp_path,
@@ -54,10 +57,11 @@ def start_bridge(tmp_path, kafka_broker, topics, broker, template, *extra) -> Br
         "--topic",
         template,
         "--client-id",
-        f"bridge-{uuid.uuid4().hex}",
+        client_id or f"bridge-{uuid.uuid4().hex}",
         "--reconnect-max-delay",
         "1",
         *extra,
+        env=env,
     )
     bridge.wait_for('"mqtt connected"')
     return bridge
@@ -186,3 +190,37 @@ class TestMqttBridge:
             assert bridge.stop() == 0, bridge.stderr
         values = sorted(values["speed_rpm"] for _, _, values in found)
         assert values == [float(n) for n in range(1, 12)]
+        # Mosquitto kept the bridge's session (subscription and queue) across its restart.
+        assert '"session_present":true' in bridge.stderr.split('"mqtt connected"')[2]
+
+    def test_messages_kafka_did_not_acknowledge_are_redelivered_to_the_next_bridge(
+        self, tmp_path, kafka_broker, topic_settings, mosquitto
+    ):
+        root = f"plant-{uuid.uuid4().hex[:8]}"
+        template = root + "/{line}/{asset}/{channel}"
+        client_id = f"bridge-{uuid.uuid4().hex}"
+        no_kafka = f"127.0.0.1:{free_port('127.0.0.1')}"
+        failing = start_bridge(
+            tmp_path,
+            kafka_broker,
+            topic_settings,
+            mosquitto,
+            template,
+            "--bootstrap-servers",
+            no_kafka,
+            client_id=client_id,
+            env={"LINEWATCH_KAFKA": '{"message.timeout.ms": "1500"}'},
+        )
+        publish(mosquitto, [(f"{root}/l1/fan-01/speed_rpm", f"{n}".encode()) for n in range(5)])
+        assert failing.wait() == 1, failing.stderr
+        assert "were not delivered to Kafka" in failing.stderr
+        assert "broker redelivers them" in failing.stderr
+
+        bridge = start_bridge(
+            tmp_path, kafka_broker, topic_settings, mosquitto, template, client_id=client_id
+        )
+        try:
+            found = readings(kafka_broker.bootstrap, topic_settings.readings, 5)
+        finally:
+            assert bridge.stop() == 0, bridge.stderr
+        assert sorted(values["speed_rpm"] for _, _, values in found) == [0.0, 1.0, 2.0, 3.0, 4.0]
