@@ -29,51 +29,75 @@ nodes:
 SENT = "linewatch_producer_readings_sent_total{producer=opcua}"
 
 
-@pytest.fixture
-def opcua_endpoint(tmp_path: Path) -> Iterator[str]:
+class OpcuaServer:
     """The asyncua test server (tests/integration/opcua_server.py) in a child process."""
-    port = free_port("127.0.0.1")
-    out = tmp_path / "opcua-server.out"
-    with out.open("w") as handle:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tests.integration.opcua_server", str(port)],
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
-    try:
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port("127.0.0.1")
+        self.endpoint = f"opc.tcp://127.0.0.1:{self.port}/linewatch/"
+        self._out = directory / "opcua-server.out"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self._out.open("w") as handle:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "tests.integration.opcua_server", str(self.port)],
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 60
-        while "ready" not in out.read_text():
-            assert process.poll() is None and time.monotonic() < deadline, out.read_text()
+        while "ready" not in self._out.read_text():
+            assert self._process.poll() is None, self._out.read_text()
+            assert time.monotonic() < deadline, self._out.read_text()
             time.sleep(0.1)
-        yield f"opc.tcp://127.0.0.1:{port}/linewatch/"
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            self._process = None
+
+
+@pytest.fixture
+def opcua_server(tmp_path: Path) -> Iterator[OpcuaServer]:
+    server = OpcuaServer(tmp_path)
+    server.start()
+    try:
+        yield server
     finally:
-        process.kill()
-        process.wait()
+        server.stop()
+
+
+def start_bridge(tmp_path, kafka_broker, topic_settings, endpoint, mapping_text) -> BridgeProcess:
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text(mapping_text)
+    config = write_config(tmp_path / "bridge.toml", kafka_broker.bootstrap, topic_settings)
+    bridge = BridgeProcess(
+        tmp_path,
+        "opcua",
+        "--config",
+        str(config),
+        "--endpoint",
+        endpoint,
+        "--mapping",
+        str(mapping),
+        "--publishing-interval",
+        "50",
+        "--metrics-port",
+        "0",
+    )
+    bridge.wait_for('"opcua subscribed"')
+    return bridge
 
 
 class TestOpcuaBridge:
     def test_changing_variables_arrive_as_readings_and_unreadable_node_is_reported(
-        self, tmp_path, kafka_broker, topic_settings, opcua_endpoint
+        self, tmp_path, kafka_broker, topic_settings, opcua_server
     ):
-        mapping = tmp_path / "mapping.yaml"
-        mapping.write_text(MAPPING)
-        config = write_config(tmp_path / "bridge.toml", kafka_broker.bootstrap, topic_settings)
-        bridge = BridgeProcess(
-            tmp_path,
-            "opcua",
-            "--config",
-            str(config),
-            "--endpoint",
-            opcua_endpoint,
-            "--mapping",
-            str(mapping),
-            "--publishing-interval",
-            "50",
-            "--metrics-port",
-            "0",
+        bridge = start_bridge(
+            tmp_path, kafka_broker, topic_settings, opcua_server.endpoint, MAPPING
         )
         try:
-            bridge.wait_for('"opcua subscribed"')
             messages = read_all(kafka_broker.bootstrap, topic_settings.readings, 30, timeout_s=30)
             letters = read_all(kafka_broker.bootstrap, topic_settings.deadletter, 1, timeout_s=30)
             deadline = time.monotonic() + 10  # delivery reports are counted as they are served
@@ -111,3 +135,24 @@ class TestOpcuaBridge:
         assert headers["source.topic"] == b"ns=2;s=Press7.Mode"
         assert letters[0].key() == b"press-07"
         assert metrics["linewatch_producer_delivery_errors_total{producer=opcua}"] == 0
+
+    def test_bridge_reconnects_and_resubscribes_after_the_server_restarts(
+        self, tmp_path, kafka_broker, topic_settings, opcua_server
+    ):
+        mapping = '"ns=2;s=Pump1.Speed": {asset: pump-01, channel: speed_rpm}'
+        bridge = start_bridge(
+            tmp_path, kafka_broker, topic_settings, opcua_server.endpoint, f"nodes: {{{mapping}}}"
+        )
+        try:
+            before = len(read_all(kafka_broker.bootstrap, topic_settings.readings, 5, 30))
+            opcua_server.stop()
+            opcua_server.start()  # the new server counts from 1000 again
+            deadline = time.monotonic() + 60
+            restarted = False
+            while not restarted:
+                assert time.monotonic() < deadline, bridge.stderr
+                messages = read_all(kafka_broker.bootstrap, topic_settings.readings, before + 5, 5)
+                speeds = [decode_reading(m.value()).values["speed_rpm"] for m in messages]
+                restarted = any(b < a for a, b in zip(speeds, speeds[1:], strict=False))
+        finally:
+            assert bridge.stop() == 0, bridge.stderr
