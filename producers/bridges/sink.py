@@ -49,7 +49,8 @@ def deadletter_headers(
 class BridgeSink(KafkaPublisher):
     """Readings and dead letters to Kafka, counted in ``metrics``, each with a ``done`` callback.
 
-    Delivery callbacks run in whichever thread calls :meth:`poll` (or ``send``).
+    Delivery callbacks (and so ``done``) run in the thread that calls :meth:`poll`; ``send``
+    serves them only while the local queue is full.
     """
 
     def __init__(
@@ -118,4 +119,3 @@ class BridgeSink(KafkaPublisher):
                 break
             except BufferError:  # local queue full: bounded memory, wait for deliveries
                 self._producer.poll(0.1)
-        self._producer.poll(0)
