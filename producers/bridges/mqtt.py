@@ -46,6 +46,7 @@ class MqttBridge:
         self.template = TopicTemplate.parse(settings.topic)
         self.sink = sink
         self.connected = threading.Event()
+        self._stopping = False
         self._failure: BaseException | None = None
         self._client = self._make_client()
 
@@ -60,6 +61,7 @@ class MqttBridge:
                 self._raise_failure()
             self.sink.flush()  # deliveries acknowledge their MQTT messages before we leave
         finally:
+            self._stopping = True
             client.disconnect()
             client.loop_stop()
             self.sink.close()
@@ -120,7 +122,8 @@ class MqttBridge:
         properties: Any,
     ) -> None:
         self.connected.clear()
-        logger.warning("mqtt disconnected; reconnecting", extra={"reason": str(reason)})
+        if not self._stopping:
+            logger.warning("mqtt disconnected; reconnecting", extra={"reason": str(reason)})
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         try:
