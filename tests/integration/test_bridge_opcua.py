@@ -156,3 +156,23 @@ class TestOpcuaBridge:
                 restarted = any(b < a for a, b in zip(speeds, speeds[1:], strict=False))
         finally:
             assert bridge.stop() == 0, bridge.stderr
+
+    def test_bridge_exits_with_a_clear_error_when_no_mapped_node_can_be_read(
+        self, tmp_path, kafka_broker, topic_settings, opcua_server
+    ):
+        mapping = tmp_path / "mapping.toml"
+        mapping.write_text('[nodes."ns=2;s=Nope"]\nasset = "a"\nchannel = "c"\n')
+        config = write_config(tmp_path / "bridge.toml", kafka_broker.bootstrap, topic_settings)
+        bridge = BridgeProcess(
+            tmp_path,
+            "opcua",
+            "--config",
+            str(config),
+            "--endpoint",
+            opcua_server.endpoint,
+            "--mapping",
+            str(mapping),
+        )
+        assert bridge.wait() == 1, bridge.stderr
+        assert "opcua node ns=2;s=Nope cannot be read: BadNodeIdUnknown" in bridge.stderr
+        assert "Error: none of the 1 mapped nodes can be read" in bridge.stderr
