@@ -24,7 +24,10 @@ from pipeline.errors import ConfigError
 
 __all__ = [
     "AlertSettings",
+    "BridgeSettings",
     "ModelSettings",
+    "MqttSettings",
+    "OpcuaSettings",
     "ServeSettings",
     "Settings",
     "TopicSettings",
@@ -96,6 +99,36 @@ class ServeSettings(_Section):
     """Channels per tracked asset exported as ``linewatch_asset_channel_value``."""
 
 
+class MqttSettings(_Section):
+    """``bridge mqtt``: the MQTT broker, the topic template and the session."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    topic: str = "plant/{line}/{asset}/{channel}"
+    """Topic template; ``{asset}`` is required, ``{channel}`` means one number per message."""
+    client_id: str = "linewatch-bridge"
+    """Fixed so the broker keeps the persistent session (and queued messages) across restarts."""
+    username: str | None = None
+    password: str | None = None
+    keepalive_s: int = Field(default=30, ge=5)
+    reconnect_max_delay_s: float = Field(default=30.0, gt=0.0)
+
+
+class OpcuaSettings(_Section):
+    """``bridge opcua``: the server endpoint and subscription."""
+
+    endpoint: str = "opc.tcp://127.0.0.1:4840"
+    publishing_interval_ms: float = Field(default=500.0, gt=0.0)
+    reconnect_max_delay_s: float = Field(default=30.0, gt=0.0)
+
+
+class BridgeSettings(_Section):
+    """What every bridge shares: its metrics endpoint (off unless a port is given)."""
+
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+
+
 class Settings(BaseSettings):
     """Everything linewatch can be told. Build it once, with :meth:`load`."""
 
@@ -110,6 +143,9 @@ class Settings(BaseSettings):
     model: ModelSettings = ModelSettings()
     alerts: AlertSettings = AlertSettings()
     serve: ServeSettings = ServeSettings()
+    bridge: BridgeSettings = BridgeSettings()
+    mqtt: MqttSettings = MqttSettings()
+    opcua: OpcuaSettings = OpcuaSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from pipeline.cli.bridge import bridge
 from pipeline.cli.broker import broker
 from pipeline.cli.demo import demo
 from pipeline.cli.detect import detect_command
@@ -27,5 +28,5 @@ def main() -> None:
     """
 
 
-for command in (broker, topics, simulate, serve, demo, detect_command, evaluate, report):
+for command in (broker, topics, simulate, bridge, serve, demo, detect_command, evaluate, report):
     main.add_command(command)
