@@ -9,6 +9,7 @@ from pipeline.cli.demo import demo
 from pipeline.cli.serve import serve
 from pipeline.cli.topics import topics
 from producers.cli import simulate
+from producers.replay.cli import replay
 
 __all__ = ["main"]
 
@@ -18,11 +19,11 @@ __all__ = ["main"]
 def main() -> None:
     """linewatch: streaming fault prediction for production lines.
 
-    Sensor readings flow from producers (simulate) through Kafka (sensor.readings) to the
+    Sensor readings flow from producers (simulate, replay) through Kafka (sensor.readings) to the
     service (serve), which learns each asset's normal behaviour online, scores every reading
     and publishes scores, alerts and dead letters. `linewatch demo` runs it all locally.
     """
 
 
-for command in (broker, topics, simulate, serve, demo):
+for command in (broker, topics, simulate, replay, serve, demo):
     main.add_command(command)
