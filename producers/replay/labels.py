@@ -55,15 +55,21 @@ class PendingLabels:
         self._labels = sorted(labels, key=lambda label: label.ts, reverse=True)
 
     def due(self, ts: int) -> list[Label]:
-        """Labels at or before ``ts`` not handed out yet."""
+        """Labels to send before the reading at ``ts``: those before it, and those at ``ts``
+        except a ``fault_end`` (windows are inclusive: it follows the window's last reading).
+        """
         found = []
-        while self._labels and self._labels[-1].ts <= ts:
+        while self._labels and (
+            self._labels[-1].ts < ts
+            or (self._labels[-1].ts == ts and self._labels[-1].kind != "fault_end")
+        ):
             found.append(self._labels.pop())
         return found
 
     def rest(self) -> list[Label]:
         """Every label not handed out yet (after the stream's last reading)."""
-        return self.due(2**63)
+        found, self._labels = self._labels[::-1], []
+        return found
 
 
 def load_label_file(path: Path, data_file: Path, asset: str | None) -> list[Label]:
