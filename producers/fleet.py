@@ -221,19 +221,24 @@ class Fleet:
         dropped: set[tuple[int, int]],
         events: _Events,
     ) -> Iterator[Record]:
-        names, line = self.names, self.line
+        names, line, make = self.names, self.line, Reading
         for row, (row_stamps, row_values) in enumerate(zip(stamps, values, strict=True)):
             tick = first + row
             due = events.get(tick)
+            if due is None and not dropped:  # the common case, kept tight
+                for column, name in enumerate(names):
+                    channels = dict(zip(CHANNELS, row_values[column], strict=True))
+                    yield make(name, row_stamps[column], channels, tick, line)
+                continue
             for column, name in enumerate(names):
                 if due is not None:
                     for col, kind, label in due:
                         if col == column:
                             yield Label(name, row_stamps[column], label, kind)
-                if dropped and (row, column) in dropped:
+                if (row, column) in dropped:
                     continue
                 channels = dict(zip(CHANNELS, row_values[column], strict=True))
-                yield Reading(name, row_stamps[column], channels, tick, line)
+                yield make(name, row_stamps[column], channels, tick, line)
 
     def _block(
         self, run: _Run, first: int, size: int

@@ -7,6 +7,7 @@ make sure everything arrived (raising :class:`~pipeline.errors.DeliveryError` if
 from __future__ import annotations
 
 import logging
+import time
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -28,6 +29,8 @@ _PRODUCER_DEFAULTS = {
     "queue.buffering.max.messages": "100000",
     "queue.buffering.max.kbytes": "65536",
 }
+_SERVE_EVERY = 256  # produce calls between polls for delivery reports ...
+_SERVE_AFTER_S = 0.2  # ... or seconds, whichever comes first
 _PRODUCER_REQUIRED = {"enable.idempotence": "true", "acks": "all"}
 
 
@@ -85,7 +88,12 @@ class KafkaPublisher(Closing):
         labels_topic: str,
         metrics: ProducerMetrics | None = None,
     ) -> None:
-        config = {**_PRODUCER_DEFAULTS, **client_config, **_PRODUCER_REQUIRED}
+        config: dict[str, object] = {
+            **_PRODUCER_DEFAULTS,
+            **client_config,
+            **_PRODUCER_REQUIRED,
+            "on_delivery": self._on_delivery,  # once here is cheaper than on every produce
+        }
         try:
             self._producer = Producer(config)
         except Exception as exc:  # KafkaException for bad properties
@@ -95,6 +103,9 @@ class KafkaPublisher(Closing):
         self.failed = 0
         self.first_error: KafkaError | None = None
         self.metrics = metrics
+        self.delivered_readings = 0
+        self._unserved, self._served = 0, time.monotonic()
+        self._counts = (0, 0, 0)  # readings, labels, errors already in the metrics
 
     def publish(self, record: Reading | Label) -> None:
         """Queue one record; when the local queue is full, serve deliveries and retry."""
@@ -102,15 +113,18 @@ class KafkaPublisher(Closing):
         value, key = encode(record), record.asset.encode()
         while True:
             try:
-                self._producer.produce(topic, value, key, on_delivery=self._on_delivery)
+                self._producer.produce(topic, value, key)
                 break
             except BufferError:
-                self._producer.poll(0.1)
-        self._producer.poll(0)
+                self._serve(0.1)
+        self._unserved += 1
+        if self._unserved >= _SERVE_EVERY or time.monotonic() - self._served > _SERVE_AFTER_S:
+            self._serve(0)
 
     def flush(self, timeout_s: float = 30.0) -> None:
         """Wait for every queued record; raise :class:`DeliveryError` if any was not delivered."""
         remaining = self._producer.flush(timeout_s)
+        self._report()
         if remaining > 0:
             raise DeliveryError(f"{remaining} messages were not delivered within {timeout_s} s")
         if self.failed:
@@ -121,19 +135,35 @@ class KafkaPublisher(Closing):
     def close(self, timeout_s: float = 5.0) -> None:
         """Give queued records up to ``timeout_s`` to leave; never raises (use :meth:`flush`)."""
         self._producer.flush(timeout_s)
+        self._report()
+
+    def _serve(self, timeout_s: float) -> None:
+        """Serve delivery reports (batched: polling after every produce costs a third)."""
+        self._producer.poll(timeout_s)
+        self._unserved, self._served = 0, time.monotonic()
+        self._report()
+
+    def _report(self) -> None:
+        """Move the delivery counts into the Prometheus counters."""
+        if self.metrics is None:
+            return
+        readings, labels, errors = self._counts
+        self.metrics.readings_sent.inc(self.delivered_readings - readings)
+        self.metrics.labels_sent.inc(self.delivered - self.delivered_readings - labels)
+        self.metrics.delivery_errors.inc(self.failed - errors)
+        self._counts = (
+            self.delivered_readings,
+            self.delivered - self.delivered_readings,
+            self.failed,
+        )
 
     def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
         if error is None:
             self.delivered += 1
-            if self.metrics is not None:
-                if message.topic() == self.readings_topic:
-                    self.metrics.readings_sent.inc()
-                else:
-                    self.metrics.labels_sent.inc()
+            if message.topic() == self.readings_topic:
+                self.delivered_readings += 1
             return
         self.failed += 1
-        if self.metrics is not None:
-            self.metrics.delivery_errors.inc()
         if self.first_error is None:
             self.first_error = error
             logger.error("delivery failed to %s: %s", message.topic(), error)
