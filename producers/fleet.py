@@ -43,6 +43,7 @@ _TEMP = CHANNELS.index("bearing_temp_c")
 _LOAD_TAU_S = np.array([1.5, 60.0])  # a fast and a slow wander of the load ...
 _LOAD_SD = np.array([0.03, 0.008])  # ... and their stationary standard deviations
 _TEMP_TAU_S, _COOL_TAU_S = 45.0, 120.0
+_LINGER_TAUS = 8.0  # a failed fault's extra heat is gone (< 0.1 %) after this many taus
 _BLOCK_READINGS = 1 << 15
 REPAIR_S = 300.0
 """Default simulated seconds from a failure to its maintenance (then the machine restarts)."""
@@ -324,7 +325,7 @@ def _bend(fault: _Fault, values: Array, spread: Array, t: Array, first: int) -> 
 
     Until failure the fault's effect grows with its progress; from failure to maintenance the
     machine stands still (see ``Fleet._regime``) and only the fault's extra heat lingers,
-    cooling toward the healthy temperature.
+    cooling away (also after a restart) with the bearing's cooling time constant.
     """
     start = max(0, fault.onset_tick - first)
     stop = t.shape[0] if fault.end_tick is None else max(0, fault.end_tick - first)
@@ -334,9 +335,10 @@ def _bend(fault: _Fault, values: Array, spread: Array, t: Array, first: int) -> 
         since = t[start:stop, column] - fault.spec.at_s
         progress = np.clip(since / duration, 0.0, 1.0) if duration else np.ones_like(since)
         effect(values[start:stop, column], spread[start:stop, column], progress[:, None], since)
-    if fault.repair_tick is None or fault.repair_tick - first <= 0 or stop >= t.shape[0]:
+    if fault.end_tick is None or stop >= t.shape[0]:
         return
-    end = min(t.shape[0], fault.repair_tick - first)
+    cooled = t[stop:, column] - fault.end_s < _LINGER_TAUS * _COOL_TAU_S
+    end = stop + int(np.count_nonzero(cooled))
     before = values[stop:end, column]
     if before.shape[0] == 0:
         return

@@ -23,15 +23,15 @@ def test_failed_deliveries_are_counted_reported_and_memory_stays_bounded():
     }
     publisher = KafkaPublisher(config, "readings", "labels", metrics=metrics)
     queued = []
-    for seq in range(10):
+    for seq in range(20):
         publisher.publish(Reading("asset-000", 1000 + seq, {"v": 1.0}, seq=seq))
         queued.append(len(publisher._producer))
-    assert max(queued) <= 4
-    with pytest.raises(DeliveryError, match="10 messages failed; first error"):
+    assert max(queued) <= 2 * 4  # queued messages, plus their reports not yet served
+    with pytest.raises(DeliveryError, match="20 messages failed; first error"):
         publisher.flush(10)
     publisher.close()
-    assert publisher.failed == 10 and publisher.delivered == 0
-    assert metrics.delivery_errors._value.get() == 10  # type: ignore[attr-defined]
+    assert publisher.failed == 20 and publisher.delivered == 0
+    assert metrics.delivery_errors._value.get() == 20  # type: ignore[attr-defined]
     assert metrics.readings_sent._value.get() == 0  # type: ignore[attr-defined]
 
 
