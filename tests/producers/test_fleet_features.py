@@ -103,7 +103,7 @@ class TestFleetOptions:
         fleet = Fleet(2, seed=3, disturbances=Disturbances(dropout=0.1))
         readings = [r for r in fleet.records(500) if isinstance(r, Reading)]
         assert 800 < len(readings) < 950
-        seqs = [r.seq for r in readings if r.asset == "asset-000"]
+        seqs = [r.seq or 0 for r in readings if r.asset == "asset-000"]
         assert seqs == sorted(seqs) and len(seqs) < 500
 
     def test_glitches_spike_single_values(self):

@@ -79,7 +79,7 @@ class TestLayouts:
         found = records([skab_file], fmt="skab")
         first = next(i for i, r in enumerate(found) if isinstance(r, Label))
         assert isinstance(found[first - 1], Reading) and isinstance(found[first + 2], Reading)
-        assert found[first + 2].ts == found[first].ts  # type: ignore[union-attr]
+        assert found[first + 2].ts == found[first].ts  # type: ignore[attr-defined]
 
     def test_column_mapping_renames_and_selects_channels(self, skab_file):
         found = records(
