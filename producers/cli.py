@@ -19,7 +19,8 @@ import click
 from prometheus_client import CollectorRegistry
 
 from pipeline.errors import KafkaTransportError
-from pipeline.messages import Reading
+from pipeline.messages import Label
+from producers.fleet import Encoded
 from producers.machines import MACHINE_TYPES
 from producers.metrics import ProducerMetrics, serving_metrics
 from producers.pacing import Pacer, stop_on_signals
@@ -255,7 +256,8 @@ def simulate(
     tally = _Tally()
     try:
         with stop_on_signals() as stop, serving_metrics(metrics, metrics_port):
-            _run(fleet.records(ticks), sink, tally, Pacer(speed, stop))
+            records = fleet.encoded(ticks) if out is None else fleet.records(ticks)
+            _run(records, sink, tally, Pacer(speed, stop))
             sink.flush()
     except KafkaTransportError as exc:
         raise click.ClickException(str(exc)) from None
@@ -264,16 +266,16 @@ def simulate(
         _summary(tally, time.monotonic() - began, where)
 
 
-def _run(records: Iterator[Record], sink: Publisher, tally: _Tally, pacer: Pacer) -> None:
+def _run(records: Iterator[Record | Encoded], sink: Publisher, tally: _Tally, pacer: Pacer) -> None:
     """Publish records until they run out or a stop is requested, paced by their timestamps."""
     for record in records:
         if not pacer.wait_for(record.ts):
             return
         sink.publish(record)
-        if isinstance(record, Reading):
-            tally.readings += 1
-        else:
+        if isinstance(record, Label):
             tally.labels += 1
+        else:
+            tally.readings += 1
 
 
 def _summary(tally: _Tally, seconds: float, where: str) -> None:

@@ -29,7 +29,8 @@ from typing import IO, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.messages import Label, Reading
+from pipeline.messages import Label, Reading, decode_reading
+from producers.fleet import Encoded
 from producers.publish import Closing, Publisher
 
 __all__ = ["CsvPublisher", "ParquetPublisher", "labels_path", "open_file_publisher"]
@@ -65,6 +66,11 @@ def open_file_publisher(path: Path) -> Publisher:
     return CsvPublisher(path)
 
 
+def _decoded(record: Reading | Label | Encoded) -> Reading | Label:
+    """Files hold values: an encoded reading is decoded again."""
+    return decode_reading(record.payload) if isinstance(record, Encoded) else record
+
+
 def _check_channels(record: Reading, channels: tuple[str, ...]) -> None:
     if record.values.keys() != set(channels):
         raise ValueError(
@@ -85,8 +91,9 @@ class CsvPublisher(Closing):
         self._label_rows.writerow(["asset", "ts", "kind", "fault"])
         self._channels: tuple[str, ...] | None = None
 
-    def publish(self, record: Reading | Label) -> None:
+    def publish(self, record: Reading | Label | Encoded) -> None:
         """Append one row to the readings or the labels file."""
+        record = _decoded(record)
         if isinstance(record, Label):
             self._label_rows.writerow([record.asset, record.ts, record.kind, record.fault or ""])
             return
@@ -125,8 +132,9 @@ class ParquetPublisher(Closing):
         self._labels: list[Label] = []
         self._closed = False
 
-    def publish(self, record: Reading | Label) -> None:
+    def publish(self, record: Reading | Label | Encoded) -> None:
         """Buffer one record; a full row group goes to the file."""
+        record = _decoded(record)
         if isinstance(record, Label):
             self._labels.append(record)
             return

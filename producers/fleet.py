@@ -17,19 +17,20 @@ timestamps of the merged stream never go backwards. Each asset's signals depend 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple, cast
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 
 from pipeline.messages import Label, Reading
 from producers.faults import FAULT_DURATION_S, STUCK_CHANNEL, FaultSpec, effect_of
 from producers.machines import CHANNELS, Baselines, healthy, machine_types_for
 from producers.regimes import shift_schedule, startup_ramp
 
-__all__ = ["Fleet", "Record", "asset_name", "interval_for_rate"]
+__all__ = ["Disturbances", "Encoded", "Fleet", "Record", "asset_name", "interval_for_rate"]
 
 Record = Reading | Label
 Array = npt.NDArray[np.float64]
@@ -47,6 +48,24 @@ _LINGER_TAUS = 8.0  # a failed fault's extra heat is gone (< 0.1 %) after this m
 _BLOCK_READINGS = 1 << 15
 REPAIR_S = 300.0
 """Default simulated seconds from a failure to its maintenance (then the machine restarts)."""
+
+
+class Encoded(NamedTuple):
+    """A reading already encoded as its Kafka payload (the bytes of ``encode(reading)``)."""
+
+    asset: str
+    ts: int
+    payload: bytes
+
+
+def _encoded(asset: str, ts: int, values: dict[str, float], seq: int, line: str | None) -> Encoded:
+    body: dict[str, object] = {"asset": asset, "ts": ts, "values": values, "seq": seq}
+    if line is not None:
+        body["line"] = line
+    return Encoded(asset, ts, orjson.dumps(body))
+
+
+_Make = Callable[[str, int, dict[str, float], int, str | None], Reading | Encoded]
 
 
 def asset_name(index: int) -> str:
@@ -165,13 +184,26 @@ class Fleet:
 
     def records(self, ticks: int | None = None) -> Iterator[Record]:
         """The stream from the start; ``ticks=None`` never ends."""
+        return cast(Iterator[Record], self._records(ticks, Reading))
+
+    def encoded(self, ticks: int | None = None) -> Iterator[Encoded | Label]:
+        """:meth:`records` with each reading already encoded for Kafka (a third faster).
+
+        >>> from pipeline.messages import encode
+        >>> fleet = Fleet(2, seed=1)
+        >>> all(encode(r) == e.payload for r, e in zip(fleet.records(5), fleet.encoded(5)))
+        True
+        """
+        return cast(Iterator[Encoded | Label], self._records(ticks, _encoded))
+
+    def _records(self, ticks: int | None, make: _Make) -> Iterator[Reading | Encoded | Label]:
         run = _Run(self.seed, self.assets, self.types)
         events = self._label_events()
         block = max(16, _BLOCK_READINGS // self.assets)
         first = 0
         while ticks is None or first < ticks:
             size = block if ticks is None else min(block, ticks - first)
-            yield from self._emit(first, *self._block(run, first, size), events)
+            yield from self._emit(make, first, *self._block(run, first, size), events)
             first += size
 
     def _place(self, spec: FaultSpec) -> _Fault:
@@ -216,13 +248,14 @@ class Fleet:
 
     def _emit(
         self,
+        make: _Make,
         first: int,
         stamps: list[list[int]],
         values: list[list[list[float]]],
         dropped: set[tuple[int, int]],
         events: _Events,
-    ) -> Iterator[Record]:
-        names, line, make = self.names, self.line, Reading
+    ) -> Iterator[Reading | Encoded | Label]:
+        names, line = self.names, self.line
         for row, (row_stamps, row_values) in enumerate(zip(stamps, values, strict=True)):
             tick = first + row
             due = events.get(tick)

@@ -15,6 +15,7 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from pipeline.errors import DeliveryError, KafkaTransportError
 from pipeline.messages import Label, Reading, encode
+from producers.fleet import Encoded
 from producers.metrics import ProducerMetrics
 
 __all__ = ["Closing", "KafkaPublisher", "Publisher"]
@@ -37,7 +38,7 @@ _PRODUCER_REQUIRED = {"enable.idempotence": "true", "acks": "all"}
 class Publisher(Protocol):
     """Somewhere readings and labels can be sent."""
 
-    def publish(self, record: Reading | Label) -> None: ...
+    def publish(self, record: Reading | Label | Encoded) -> None: ...
 
     def flush(self, timeout_s: float = 30.0) -> None: ...
 
@@ -107,10 +108,14 @@ class KafkaPublisher(Closing):
         self._unserved, self._served = 0, time.monotonic()
         self._counts = (0, 0, 0)  # readings, labels, errors already in the metrics
 
-    def publish(self, record: Reading | Label) -> None:
+    def publish(self, record: Reading | Label | Encoded) -> None:
         """Queue one record; when the local queue is full, serve deliveries and retry."""
-        topic = self.readings_topic if isinstance(record, Reading) else self.labels_topic
-        value, key = encode(record), record.asset.encode()
+        if type(record) is Encoded:
+            topic, value = self.readings_topic, record.payload
+        else:
+            topic = self.readings_topic if isinstance(record, Reading) else self.labels_topic
+            value = encode(record)  # type: ignore[arg-type]
+        key = record.asset.encode()
         while True:
             try:
                 self._producer.produce(topic, value, key)

@@ -180,3 +180,19 @@ class TestSimulateOptions:
         assert (
             result.exit_code == 2 and "unknown machine type(s) ['pump', 'toaster']" in result.output
         )
+
+
+def test_encoded_stream_is_the_encoding_of_the_record_stream():
+    from pipeline.messages import encode
+
+    def fleet() -> Fleet:
+        faults = [FaultSpec("asset-001", "bearing_wear", 2.0)]
+        return Fleet(3, seed=2, faults=faults, disturbances=Disturbances(0.05, 0.05))
+
+    plain, fast = list(fleet().records(700)), list(fleet().encoded(700))
+    assert len(plain) == len(fast)
+    for record, encoded in zip(plain, fast, strict=True):
+        if isinstance(record, Label):
+            assert encoded == record
+        else:
+            assert encoded.payload == encode(record) and encoded.ts == record.ts  # type: ignore[union-attr]
