@@ -23,11 +23,9 @@ asset-000,1000,fault_start,bearing_wear
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
-
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from pipeline.messages import Label, Reading, decode_reading
 from producers.fleet import Encoded
@@ -37,15 +35,15 @@ __all__ = ["CsvPublisher", "ParquetPublisher", "labels_path", "open_file_publish
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 _ROW_GROUP = 65_536
-_READING_FIELDS = [
-    pa.field("asset", pa.string()),
-    pa.field("ts", pa.int64()),
-    pa.field("seq", pa.int64()),
-    pa.field("line", pa.string()),
-]
-_LABEL_SCHEMA = pa.schema(
-    [("asset", pa.string()), ("ts", pa.int64()), ("kind", pa.string()), ("fault", pa.string())]
-)
+_READING_COLUMNS = (("asset", "string"), ("ts", "int64"), ("seq", "int64"), ("line", "string"))
+_LABEL_COLUMNS = (("asset", "string"), ("ts", "int64"), ("kind", "string"), ("fault", "string"))
+
+
+def _schema(columns: Sequence[tuple[str, str]]) -> Any:
+    """A pyarrow schema (pyarrow is imported on first use: it is slow to import)."""
+    import pyarrow as pa
+
+    return pa.schema([(name, getattr(pa, kind)()) for name, kind in columns])
 
 
 def labels_path(path: Path) -> Path:
@@ -126,7 +124,7 @@ class ParquetPublisher(Closing):
     def __init__(self, path: Path) -> None:
         self.path = path
         path.open("wb").close()  # fail early, like the CSV publisher, if it cannot be written
-        self._writer: pq.ParquetWriter | None = None
+        self._writer: Any = None  # a pyarrow.parquet.ParquetWriter once rows arrive
         self._channels: tuple[str, ...] | None = None
         self._rows: list[Reading] = []
         self._labels: list[Label] = []
@@ -155,9 +153,12 @@ class ParquetPublisher(Closing):
         if self._closed:
             return
         self._closed = True
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         self._write_rows()
         if self._writer is None:
-            self._writer = pq.ParquetWriter(self.path, pa.schema(_READING_FIELDS))
+            self._writer = pq.ParquetWriter(self.path, _schema(_READING_COLUMNS))
         self._writer.close()
         columns = {
             "asset": [label.asset for label in self._labels],
@@ -165,13 +166,16 @@ class ParquetPublisher(Closing):
             "kind": [label.kind for label in self._labels],
             "fault": [label.fault for label in self._labels],
         }
-        pq.write_table(pa.table(columns, schema=_LABEL_SCHEMA), labels_path(self.path))
+        pq.write_table(pa.table(columns, schema=_schema(_LABEL_COLUMNS)), labels_path(self.path))
 
     def _write_rows(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         if not self._rows or self._channels is None:
             return
         rows, channels = self._rows, self._channels
-        schema = pa.schema(_READING_FIELDS + [pa.field(name, pa.float64()) for name in channels])
+        schema = _schema(_READING_COLUMNS + tuple((name, "float64") for name in channels))
         columns: dict[str, list[Any]] = {
             "asset": [r.asset for r in rows],
             "ts": [r.ts for r in rows],

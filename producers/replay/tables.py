@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
 __all__ = ["PARQUET_SUFFIXES", "Table", "count_rows", "open_table"]
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -55,6 +53,8 @@ class Table:
 def open_table(path: Path, delimiter: str = ",") -> Table:
     """Open ``path`` and read its header (``OSError``/``ValueError`` if it has none)."""
     if _is_parquet(path):
+        import pyarrow.parquet as pq  # slow to import: only when needed
+
         header = tuple(pq.ParquetFile(path).schema_arrow.names)
     else:
         with path.open(newline="", encoding="utf-8-sig") as handle:
@@ -68,6 +68,8 @@ def open_table(path: Path, delimiter: str = ",") -> Table:
 def count_rows(path: Path) -> int:
     """Data rows in ``path`` (CSV: non-empty lines after the header), for progress and ETA."""
     if _is_parquet(path):
+        import pyarrow.parquet as pq
+
         rows: int = pq.ParquetFile(path).metadata.num_rows
         return rows
     with path.open("rb") as handle:
@@ -75,6 +77,8 @@ def count_rows(path: Path) -> int:
 
 
 def _parquet_rows(path: Path) -> Iterator[Row]:
+    import pyarrow.parquet as pq
+
     number = 0
     for batch in pq.ParquetFile(path).iter_batches(batch_size=65_536):
         columns = [column.to_pylist() for column in batch.columns]
