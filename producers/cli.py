@@ -20,11 +20,11 @@ from prometheus_client import CollectorRegistry
 
 from pipeline.errors import KafkaTransportError
 from pipeline.messages import Label
-from producers.fleet import Encoded
 from producers.machines import MACHINE_TYPES
 from producers.metrics import ProducerMetrics, serving_metrics
 from producers.pacing import Pacer, stop_on_signals
 from producers.publish import Publisher
+from producers.records import Encoded
 from producers.simulator import (
     FAULT_DURATION_S,
     REPAIR_S,

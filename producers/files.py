@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from pipeline.messages import Label, Reading, decode_reading
-from producers.fleet import Encoded
 from producers.publish import Closing, Publisher
+from producers.records import Encoded
 
 __all__ = ["CsvPublisher", "ParquetPublisher", "labels_path", "open_file_publisher"]
 

@@ -19,53 +19,34 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple, cast
+from typing import Literal, cast
 
 import numpy as np
 import numpy.typing as npt
-import orjson
 
 from pipeline.messages import Label, Reading
-from producers.faults import FAULT_DURATION_S, STUCK_CHANNEL, FaultSpec, effect_of
+from producers.faults import FAULT_DURATION_S, FaultSpec
 from producers.machines import CHANNELS, Baselines, healthy, machine_types_for
+from producers.placed import PlacedFault, bend, freeze
+from producers.records import Encoded, Record, encoded_reading
 from producers.regimes import shift_schedule, startup_ramp
 
 __all__ = ["Disturbances", "Encoded", "Fleet", "Record", "asset_name", "interval_for_rate"]
 
-Record = Reading | Label
 Array = npt.NDArray[np.float64]
+_Make = Callable[[str, int, dict[str, float], int, str | None], Reading | Encoded]
 _Events = dict[int, list[tuple[int, str, Literal["fault_start", "failure", "maintenance"]]]]
 """Label events by tick: (asset column, fault kind, label kind)."""
 
 _DECIMALS = np.array([2, 1, 2, 3, 2, 3, 4, 2], dtype=np.float64)
 _REL_NOISE = np.array([0.005, 0.001, 0.015, 0.01, 0.0, 0.04, 0.05, 0.015])
 _ABS_NOISE = np.array([0.0, 0.0, 0.0, 0.0, 0.25, 0.0, 0.0, 0.0])
-_TEMP = CHANNELS.index("bearing_temp_c")
 _LOAD_TAU_S = np.array([1.5, 60.0])  # a fast and a slow wander of the load ...
 _LOAD_SD = np.array([0.03, 0.008])  # ... and their stationary standard deviations
-_TEMP_TAU_S, _COOL_TAU_S = 45.0, 120.0
-_LINGER_TAUS = 8.0  # a failed fault's extra heat is gone (< 0.1 %) after this many taus
+_TEMP_TAU_S = 45.0
 _BLOCK_READINGS = 1 << 15
 REPAIR_S = 300.0
 """Default simulated seconds from a failure to its maintenance (then the machine restarts)."""
-
-
-class Encoded(NamedTuple):
-    """A reading already encoded as its Kafka payload (the bytes of ``encode(reading)``)."""
-
-    asset: str
-    ts: int
-    payload: bytes
-
-
-def _encoded(asset: str, ts: int, values: dict[str, float], seq: int, line: str | None) -> Encoded:
-    body: dict[str, object] = {"asset": asset, "ts": ts, "values": values, "seq": seq}
-    if line is not None:
-        body["line"] = line
-    return Encoded(asset, ts, orjson.dumps(body))
-
-
-_Make = Callable[[str, int, dict[str, float], int, str | None], Reading | Encoded]
 
 
 def asset_name(index: int) -> str:
@@ -82,19 +63,6 @@ def interval_for_rate(assets: int, rate: float) -> float:
     if assets < 1 or not rate > 0 or not math.isfinite(rate):
         raise ValueError(f"need assets >= 1 and a finite rate > 0, got {assets} and {rate}")
     return assets / rate
-
-
-@dataclass(frozen=True, slots=True)
-class _Fault:
-    """A fault placed on the fleet's tick grid (ticks of its asset; ``None``: never)."""
-
-    spec: FaultSpec
-    column: int
-    onset_tick: int
-    end_tick: int | None  # first tick of the failed (stopped) state
-    end_s: float  # that tick's time on the asset's clock (inf without failure)
-    repair_tick: int | None  # first tick after maintenance
-    repair_at_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +162,7 @@ class Fleet:
         >>> all(encode(r) == e.payload for r, e in zip(fleet.records(5), fleet.encoded(5)))
         True
         """
-        return cast(Iterator[Encoded | Label], self._records(ticks, _encoded))
+        return cast(Iterator[Encoded | Label], self._records(ticks, encoded_reading))
 
     def _records(self, ticks: int | None, make: _Make) -> Iterator[Reading | Encoded | Label]:
         run = _Run(self.seed, self.assets, self.types)
@@ -206,7 +174,7 @@ class Fleet:
             yield from self._emit(make, first, *self._block(run, first, size), events)
             first += size
 
-    def _place(self, spec: FaultSpec) -> _Fault:
+    def _place(self, spec: FaultSpec) -> PlacedFault:
         if spec.asset not in self.names:
             raise ValueError(
                 f"fault on unknown asset {spec.asset!r}: the fleet has {self.names[0]}"
@@ -216,10 +184,10 @@ class Fleet:
         duration = FAULT_DURATION_S[spec.kind]
         onset = self._tick_at(spec.at_s, column)
         if duration is None:
-            return _Fault(spec, column, onset, None, math.inf, None, math.inf)
+            return PlacedFault(spec, column, onset, None, math.inf, None, math.inf)
         end = self._tick_at(spec.at_s + duration, column)
         repair = self._tick_at(spec.at_s + duration + self.repair_s, column)
-        return _Fault(
+        return PlacedFault(
             spec,
             column,
             onset,
@@ -291,7 +259,7 @@ class Fleet:
         values = healthy(run.base, load, temp, running)
         spread = np.broadcast_to(_REL_NOISE, values.shape).copy()
         for fault in self._faults:
-            _bend(fault, values, spread, t, first)
+            bend(fault, values, spread, t, first)
         sensor = noise[:, :, : len(CHANNELS)]
         values = values * np.exp(spread * sensor) + _ABS_NOISE * sensor
         values = self._glitch(values, events)
@@ -299,7 +267,7 @@ class Fleet:
         values = np.round(np.maximum(values, 0.0) * scale) / scale
         for fault in self._faults:
             if fault.spec.kind == "stuck_sensor":
-                _freeze(run, fault, values, first)
+                freeze(run.frozen, fault, values, first)
         rows, columns = np.nonzero(events[:, :, 0] < self.disturbances.dropout)
         dropped = set(zip(rows.tolist(), columns.tolist(), strict=True))
         return stamps.tolist(), values.tolist(), dropped
@@ -351,48 +319,3 @@ class Fleet:
             temp[row] = current
         run.wander, run.temp = state, current
         return load, temp
-
-
-def _bend(fault: _Fault, values: Array, spread: Array, t: Array, first: int) -> None:
-    """Bend one asset's values and noise spread (in place) for this block's faulty ticks.
-
-    Until failure the fault's effect grows with its progress; from failure to maintenance the
-    machine stands still (see ``Fleet._regime``) and only the fault's extra heat lingers,
-    cooling away (also after a restart) with the bearing's cooling time constant.
-    """
-    start = max(0, fault.onset_tick - first)
-    stop = t.shape[0] if fault.end_tick is None else max(0, fault.end_tick - first)
-    effect, duration = effect_of(fault.spec.kind), FAULT_DURATION_S[fault.spec.kind]
-    column = fault.column
-    if start < min(stop, t.shape[0]):
-        since = t[start:stop, column] - fault.spec.at_s
-        progress = np.clip(since / duration, 0.0, 1.0) if duration else np.ones_like(since)
-        effect(values[start:stop, column], spread[start:stop, column], progress[:, None], since)
-    if fault.end_tick is None or stop >= t.shape[0]:
-        return
-    cooled = t[stop:, column] - fault.end_s < _LINGER_TAUS * _COOL_TAU_S
-    end = stop + int(np.count_nonzero(cooled))
-    before = values[stop:end, column]
-    if before.shape[0] == 0:
-        return
-    heated = before.copy()
-    since_failure = t[stop:end, column] - fault.end_s
-    effect(
-        heated,
-        spread[stop:end, column].copy(),
-        np.ones((before.shape[0], 1)),
-        since_failure + (duration or 0.0),
-    )
-    extra = heated[:, _TEMP] - before[:, _TEMP]
-    before[:, _TEMP] += extra * np.exp(-since_failure / _COOL_TAU_S)
-
-
-def _freeze(run: _Run, fault: _Fault, values: Array, first: int) -> None:
-    """Hold the stuck channel at the value it read at onset."""
-    start = fault.onset_tick - first
-    if start >= values.shape[0]:
-        return
-    channel = CHANNELS.index(STUCK_CHANNEL)
-    if fault.column not in run.frozen:
-        run.frozen[fault.column] = float(values[start, fault.column, channel])
-    values[max(0, start) :, fault.column, channel] = run.frozen[fault.column]

@@ -15,8 +15,8 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from pipeline.errors import DeliveryError, KafkaTransportError
 from pipeline.messages import Label, Reading, encode
-from producers.fleet import Encoded
 from producers.metrics import ProducerMetrics
+from producers.records import Encoded
 
 __all__ = ["Closing", "KafkaPublisher", "Publisher"]
 logger = logging.getLogger(__name__)
