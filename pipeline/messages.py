@@ -22,7 +22,7 @@ pipeline.errors.DecodeError: values.t must be a finite number, got str
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal, get_args
 
@@ -102,9 +102,33 @@ class Alert:
 
 
 def encode(record: Reading | Label | Score | Alert) -> bytes:
-    """Serialise a record to compact UTF-8 JSON, dropping optional fields that are ``None``."""
-    payload = {key: value for key, value in asdict(record).items() if value is not None}
+    """Serialise a record to compact UTF-8 JSON, dropping optional fields that are ``None``.
+
+    Field order is the dataclass's; values are serialised as they are (no ``asdict`` deep
+    copy, which took ten times longer than the JSON itself).
+
+    >>> encode(Reading("p", 1, {"t": 1.5}))
+    b'{"asset":"p","ts":1,"values":{"t":1.5}}'
+    """
+    if type(record) is Reading:  # the hot path of every producer
+        reading: dict[str, object] = {
+            "asset": record.asset,
+            "ts": record.ts,
+            "values": record.values,
+        }
+        if record.seq is not None:
+            reading["seq"] = record.seq
+        if record.line is not None:
+            reading["line"] = record.line
+        return orjson.dumps(reading)
+    names = _FIELD_NAMES.get(type(record))
+    if names is None:
+        names = _FIELD_NAMES[type(record)] = tuple(f.name for f in fields(record))
+    payload = {name: value for name in names if (value := getattr(record, name)) is not None}
     return orjson.dumps(payload)
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 def decode_reading(data: bytes | None, max_bytes: int = DEFAULT_MAX_BYTES) -> Reading:

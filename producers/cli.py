@@ -10,27 +10,42 @@ Examples
 
 from __future__ import annotations
 
-import signal
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 
 import click
+from prometheus_client import CollectorRegistry
 
-from pipeline.errors import ConfigError, KafkaTransportError
-from pipeline.messages import Reading
-from pipeline.settings import Settings
-from producers.publish import CsvPublisher, KafkaPublisher, Publisher, labels_path
-from producers.simulator import FAULT_DURATION_S, FaultSpec, Fleet, Record, interval_for_rate
+from pipeline.errors import KafkaTransportError
+from pipeline.messages import Label
+from producers.machines import MACHINE_TYPES
+from producers.metrics import ProducerMetrics, serving_metrics
+from producers.pacing import Pacer, stop_on_signals
+from producers.publish import Publisher
+from producers.records import Encoded
+from producers.simulator import (
+    FAULT_DURATION_S,
+    REPAIR_S,
+    Disturbances,
+    FaultSpec,
+    Fleet,
+    Record,
+    interval_for_rate,
+)
+from producers.sinks import open_sink
 
-__all__ = ["simulate"]
+__all__ = ["metrics_port_option", "simulate"]
 
-_NAP_S = 0.1  # longest single sleep, so a stop request is noticed quickly
-_SLACK_S = 0.002  # sleep only when this far ahead of schedule (batches at high rates)
+metrics_port_option = click.option(
+    "--metrics-port",
+    type=click.IntRange(min=0, max=65535),
+    default=None,
+    metavar="PORT",
+    help="Serve this producer's Prometheus metrics on 127.0.0.1:PORT (0: a free port).  "
+    "[default: off]",
+)
 
 
 def _parse_faults(
@@ -40,6 +55,19 @@ def _parse_faults(
         return [FaultSpec.parse(text) for text in values]
     except ValueError as exc:
         raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
+def _parse_types(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    names = tuple(name.strip() for name in value.split(",") if name.strip())
+    unknown = [name for name in names if name not in MACHINE_TYPES]
+    if unknown or not names:
+        choices = ", ".join(MACHINE_TYPES)
+        raise click.BadParameter(f"unknown machine type(s) {unknown}; choose from {choices}")
+    return names
 
 
 def _fault_help() -> str:
@@ -63,6 +91,8 @@ Examples:
   linewatch simulate --assets 20 --rate 200 --fault asset-003:bearing_wear@30
   linewatch simulate --assets 4 --rate 40 --duration 120 --speed 0 \\
       --start-ts 1700000000000 --fault asset-001:overheating@60 --out run.csv
+  linewatch simulate --assets 8 --rate 8 --duration 86400 --time-scale 3600 \\
+      --shift-hours 8 --fault asset-002:cavitation@30000 --out day.parquet
 """,
 )
 @click.option(
@@ -103,10 +133,13 @@ Examples:
 )
 @click.option(
     "--speed",
+    "--time-scale",
+    "speed",
     type=click.FloatRange(min=0),
     default=1.0,
     show_default=True,
-    help="Time compression: 1 is real time, 10 is ten times faster, 0 is as fast as possible.",
+    help="Time compression: 1 is real time, 3600 is a simulated hour a second, 0 is as fast "
+    "as possible. --rate counts simulated seconds.",
 )
 @click.option(
     "--start-ts",
@@ -119,8 +152,45 @@ Examples:
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    metavar="FILE.csv",
-    help="Write readings to FILE.csv and labels to FILE.labels.csv instead of Kafka.",
+    metavar="FILE",
+    help="Write readings to FILE and labels to FILE.labels.* beside it instead of Kafka: "
+    "Parquet if FILE ends in .parquet or .pq, else CSV.",
+)
+@click.option(
+    "--machine-types",
+    callback=_parse_types,
+    default=None,
+    metavar="TYPE[,TYPE...]",
+    help=f"Machine types cycled over the assets, from: {', '.join(MACHINE_TYPES)}.  [default: all]",
+)
+@click.option(
+    "--shift-hours",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Run in shifts of this many simulated hours, each with its own load level and "
+    "ending in a shut-down and start-up.  [default: steady operation]",
+)
+@click.option(
+    "--repair-time",
+    type=click.FloatRange(min=0),
+    default=REPAIR_S,
+    show_default=True,
+    metavar="SECONDS",
+    help="Simulated seconds from a failure to its maintenance label and restart.",
+)
+@click.option(
+    "--dropout",
+    type=click.FloatRange(min=0, max=1, max_open=True),
+    default=0.0,
+    show_default=True,
+    help="Probability that a reading is lost (its seq is skipped).",
+)
+@click.option(
+    "--glitch",
+    type=click.FloatRange(min=0, max=1, max_open=True),
+    default=0.0,
+    show_default=True,
+    help="Probability that a reading has one channel glitch to 0 or 8x its value.",
 )
 @click.option(
     "--bootstrap-servers",
@@ -135,6 +205,7 @@ Examples:
     default=None,
     help="TOML settings file (topic names, Kafka client properties).",
 )
+@metrics_port_option
 def simulate(
     assets: int,
     rate: float,
@@ -144,31 +215,50 @@ def simulate(
     speed: float,
     start_ts: int | None,
     out: Path | None,
+    machine_types: tuple[str, ...] | None,
+    shift_hours: float | None,
+    repair_time: float,
+    dropout: float,
+    glitch: float,
     bootstrap_servers: str | None,
     config: Path | None,
+    metrics_port: int | None,
 ) -> None:
     """Simulate ASSETS machines sending readings, with faults and their ground-truth labels.
 
-    Each asset has coupled channels: load_pct, speed_rpm, motor_current_a, pressure_bar,
-    bearing_temp_c, vibration_rms_mm_s and vibration_hf_g. A fault sends a fault_start label
-    on the labels topic when it begins and a failure label when the machine fails. Readings
-    go to the readings topic keyed by asset id. Ctrl-C (or SIGTERM) stops cleanly after
-    flushing; a summary goes to stderr.
+    Assets are centrifugal pumps, motors with gearboxes, hydraulic presses and CNC spindles
+    (in turn), each with coupled channels: load_pct, speed_rpm, motor_current_a, pressure_bar,
+    bearing_temp_c, vibration_rms_mm_s, vibration_hf_g and flow_m3_h. A fault sends a
+    fault_start label on the labels topic when it begins, a failure label when the machine
+    fails and a maintenance label when it is repaired. Readings go to the readings topic keyed
+    by asset id. Ctrl-C (or SIGTERM) stops cleanly after flushing; a summary goes to stderr.
     """
     start_ms = int(time.time() * 1000) if start_ts is None else start_ts
     interval = interval_for_rate(assets, rate)
     try:
-        fleet = Fleet(assets, seed=seed, faults=faults, interval_s=interval, start_ts_ms=start_ms)
+        fleet = Fleet(
+            assets,
+            seed=seed,
+            faults=faults,
+            interval_s=interval,
+            start_ts_ms=start_ms,
+            machine_types=machine_types,
+            shift_s=None if shift_hours is None else shift_hours * 3600.0,
+            repair_s=repair_time,
+            disturbances=Disturbances(dropout=dropout, glitch=glitch),
+        )
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="'--fault'") from None
-    sink, where = _open_sink(out, bootstrap_servers, config)
+    metrics = ProducerMetrics(CollectorRegistry(), producer="simulate")
+    sink, where = open_sink(out, bootstrap_servers, config, metrics)
     ticks = None if duration is None else fleet.ticks_for(duration)
     began = time.monotonic()
     tally = _Tally()
     try:
-        with _stop_on_signals() as stop:
-            _run(fleet.records(ticks), sink, tally, speed, stop)
-        sink.flush()
+        with stop_on_signals() as stop, serving_metrics(metrics, metrics_port):
+            records = fleet.encoded(ticks) if out is None else fleet.records(ticks)
+            _run(records, sink, tally, Pacer(speed, stop))
+            sink.flush()
     except KafkaTransportError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
@@ -176,73 +266,16 @@ def simulate(
         _summary(tally, time.monotonic() - began, where)
 
 
-def _open_sink(
-    out: Path | None, bootstrap_servers: str | None, config: Path | None
-) -> tuple[Publisher, str]:
-    if out is not None:
-        try:
-            return CsvPublisher(out), f"{out} and {labels_path(out)}"
-        except OSError as exc:
-            raise click.ClickException(f"cannot write {out}: {exc}") from None
-    try:
-        settings = Settings.load(config, bootstrap_servers=bootstrap_servers)
-        topics = settings.topics
-        publisher = KafkaPublisher(settings.client_config(), topics.readings, topics.labels)
-    except (ConfigError, KafkaTransportError) as exc:
-        raise click.ClickException(str(exc)) from None
-    return publisher, f"{settings.bootstrap_servers} ({topics.readings}, {topics.labels})"
-
-
-def _run(
-    records: Iterator[Record],
-    sink: Publisher,
-    tally: _Tally,
-    speed: float,
-    stop: threading.Event,
-) -> None:
-    """Publish records until they run out or ``stop`` is set, paced by their timestamps."""
-    began, first_ts = time.monotonic(), None
+def _run(records: Iterator[Record | Encoded], sink: Publisher, tally: _Tally, pacer: Pacer) -> None:
+    """Publish records until they run out or a stop is requested, paced by their timestamps."""
     for record in records:
-        if stop.is_set():
+        if not pacer.wait_for(record.ts):
             return
-        if speed > 0:
-            first_ts = record.ts if first_ts is None else first_ts
-            if not _wait_until(began + (record.ts - first_ts) / 1000.0 / speed, stop):
-                return
         sink.publish(record)
-        if isinstance(record, Reading):
-            tally.readings += 1
-        else:
+        if isinstance(record, Label):
             tally.labels += 1
-
-
-def _wait_until(deadline: float, stop: threading.Event) -> bool:
-    """Sleep until ``deadline`` (monotonic) in short naps; False if asked to stop."""
-    ahead = deadline - time.monotonic()
-    while ahead > _SLACK_S:
-        if stop.wait(min(ahead, _NAP_S)):
-            return False
-        ahead = deadline - time.monotonic()
-    return not stop.is_set()
-
-
-@contextmanager
-def _stop_on_signals() -> Iterator[threading.Event]:
-    """An event set by SIGINT or SIGTERM while the block runs (main thread only)."""
-    stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield stop
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        else:
+            tally.readings += 1
 
 
 def _summary(tally: _Tally, seconds: float, where: str) -> None:

@@ -1,7 +1,8 @@
-"""Prometheus metrics of the producers, built against an injected ``CollectorRegistry``.
+"""A producer's own Prometheus metrics, and serving them on 127.0.0.1.
 
-Every producer (simulator, replay, bridges) counts with the same names, so one dashboard panel
-covers them all: ``linewatch_producer_readings_sent_total`` (acknowledged by Kafka),
+Every producer (simulate, replay, the bridges) counts with the same names and a ``producer``
+label, so one dashboard panel covers them all: ``linewatch_producer_readings_sent_total``
+(acknowledged by Kafka), ``linewatch_producer_labels_sent_total``,
 ``linewatch_producer_delivery_errors_total`` (not acknowledged) and
 ``linewatch_producer_deadletters_total`` (input that could not become a reading, by reason).
 
@@ -23,37 +24,46 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import click
 from prometheus_client import CollectorRegistry, Counter, start_http_server
 
-__all__ = ["ProducerMetrics", "serve_metrics"]
+__all__ = ["ProducerMetrics", "serve_metrics", "serving_metrics"]
 
 
 class ProducerMetrics:
-    """The counters of one producer, labelled with its kind (``producer="mqtt"``)."""
+    """Counters of what one producer delivered, failed to deliver, or dead-lettered.
+
+    Counts come from delivery reports: a record is *sent* once the broker acknowledged it.
+    """
 
     def __init__(self, registry: CollectorRegistry, producer: str) -> None:
-        labels = {"producer": producer}
-        self._sent = Counter(
+        self.registry = registry
+        self._producer = producer
+        labels = ("producer",)
+        self.readings_sent = Counter(
             "linewatch_producer_readings_sent",
-            "Readings the producer published and Kafka acknowledged.",
-            ["producer"],
+            "Readings the broker acknowledged.",
+            labels,
             registry=registry,
-        )
-        self._errors = Counter(
+        ).labels(producer)
+        self.labels_sent = Counter(
+            "linewatch_producer_labels_sent",
+            "Ground-truth labels the broker acknowledged.",
+            labels,
+            registry=registry,
+        ).labels(producer)
+        self.delivery_errors = Counter(
             "linewatch_producer_delivery_errors",
-            "Messages Kafka did not acknowledge (after librdkafka's own retries).",
-            ["producer"],
+            "Records whose delivery failed after the producer's retries.",
+            labels,
             registry=registry,
-        )
+        ).labels(producer)
         self._deadletters = Counter(
             "linewatch_producer_deadletters",
             "Source messages sent to the dead-letter topic instead of becoming readings.",
             ["producer", "reason"],
             registry=registry,
         )
-        self.readings_sent = self._sent.labels(**labels)
-        self.delivery_errors = self._errors.labels(**labels)
-        self._producer = producer
 
     def deadletter(self, reason: str) -> None:
         """Count one dead letter with a bounded ``reason`` code (a DecodeError reason)."""
@@ -61,10 +71,25 @@ class ProducerMetrics:
 
 
 @contextmanager
-def serve_metrics(registry: CollectorRegistry, host: str, port: int | None) -> Iterator[str | None]:
-    """Serve ``/metrics`` on ``host:port`` while the block runs (``None``: no endpoint).
+def serving_metrics(
+    metrics: ProducerMetrics, port: int | None, host: str = "127.0.0.1"
+) -> Iterator[str | None]:
+    """Serve ``metrics`` on ``host:port`` while the block runs (``port=None``: not at all).
 
-    Yields the URL (port 0 picks a free one) or ``None``.
+    Yields the URL (port 0 picks a free one) and prints it to stderr.
+    """
+    with serve_metrics(metrics.registry, host, port) as url:
+        if url is not None:
+            click.echo(f"metrics at {url}", err=True)
+        yield url
+
+
+@contextmanager
+def serve_metrics(registry: CollectorRegistry, host: str, port: int | None) -> Iterator[str | None]:
+    """Serve ``/metrics`` of ``registry`` on ``host:port`` while the block runs.
+
+    ``port=None`` serves nothing and yields ``None``; otherwise yields the URL (port 0 picks a
+    free one).
     """
     if port is None:
         yield None

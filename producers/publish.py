@@ -1,52 +1,51 @@
-"""Where produced records go: Kafka (``KafkaPublisher``) or a pair of CSV files (``CsvPublisher``).
+"""Where produced records go: Kafka (``KafkaPublisher``) or files (:mod:`producers.files`).
 
 Both follow the same small contract, :class:`Publisher`: ``publish`` each record, ``flush`` to
 make sure everything arrived (raising :class:`~pipeline.errors.DeliveryError` if not), ``close``.
-
-Examples
---------
->>> import tempfile, pathlib
->>> path = pathlib.Path(tempfile.mkdtemp()) / "run.csv"
->>> with CsvPublisher(path) as out:
-...     out.publish(Reading("asset-000", 1000, {"speed_rpm": 1480.0}, seq=0))
-...     out.publish(Label("asset-000", 1000, "fault_start", "bearing_wear"))
->>> print(path.read_text(), end="")
-asset,ts,seq,line,speed_rpm
-asset-000,1000,0,,1480.0
->>> print(labels_path(path).read_text(), end="")
-asset,ts,kind,fault
-asset-000,1000,fault_start,bearing_wear
 """
 
 from __future__ import annotations
 
-import csv
-from pathlib import Path
+import logging
+import time
 from types import TracebackType
-from typing import IO, Any, Protocol, Self
+from typing import Protocol, Self
 
 from confluent_kafka import KafkaError, Message, Producer
 
 from pipeline.errors import DeliveryError, KafkaTransportError
 from pipeline.messages import Label, Reading, encode
+from producers.metrics import ProducerMetrics
+from producers.records import Encoded
 
-__all__ = ["CsvPublisher", "KafkaPublisher", "Publisher", "labels_path"]
+__all__ = ["Closing", "KafkaPublisher", "Publisher"]
+logger = logging.getLogger(__name__)
 
-_PRODUCER_DEFAULTS = {"linger.ms": "20", "compression.type": "lz4", "client.id": "linewatch"}
+_PRODUCER_DEFAULTS = {
+    "linger.ms": "20",
+    "compression.type": "lz4",
+    "client.id": "linewatch",
+    # Bounded memory when the broker is slow: produce() blocks (serving delivery reports)
+    # once this many messages or kilobytes wait locally.
+    "queue.buffering.max.messages": "100000",
+    "queue.buffering.max.kbytes": "65536",
+}
+_SERVE_EVERY = 256  # produce calls between polls for delivery reports ...
+_SERVE_AFTER_S = 0.2  # ... or seconds, whichever comes first
 _PRODUCER_REQUIRED = {"enable.idempotence": "true", "acks": "all"}
 
 
 class Publisher(Protocol):
     """Somewhere readings and labels can be sent."""
 
-    def publish(self, record: Reading | Label) -> None: ...
+    def publish(self, record: Reading | Label | Encoded) -> None: ...
 
     def flush(self, timeout_s: float = 30.0) -> None: ...
 
     def close(self) -> None: ...
 
 
-class _Closing:
+class Closing:
     """Context-manager support: flush on a clean exit, always close."""
 
     def flush(self, timeout_s: float = 30.0) -> None:
@@ -71,18 +70,31 @@ class _Closing:
             self.close()
 
 
-class KafkaPublisher(_Closing):
+class KafkaPublisher(Closing):
     """Idempotent, batching producer: readings and labels keyed by asset id.
 
     ``client_config`` holds librdkafka properties (``bootstrap.servers``, ``security.protocol``,
-    ...); ``enable.idempotence=true`` and ``acks=all`` are always set. ``delivered`` and
-    ``failed`` count delivery reports.
+    ...); ``enable.idempotence=true`` and ``acks=all`` are always set, so librdkafka retries a
+    failed send without duplicates or reordering until ``delivery.timeout.ms``. What still
+    fails is counted (``failed``, the ``delivery_errors`` metric), logged once, and raised as
+    :class:`DeliveryError` by :meth:`flush`: never lost silently. ``delivered`` counts
+    acknowledged records; ``metrics`` (optional) counts them by kind. At most
+    ``queue.buffering.max.messages`` records wait in memory: beyond that ``publish`` blocks.
     """
 
     def __init__(
-        self, client_config: dict[str, str], readings_topic: str, labels_topic: str
+        self,
+        client_config: dict[str, str],
+        readings_topic: str,
+        labels_topic: str,
+        metrics: ProducerMetrics | None = None,
     ) -> None:
-        config = {**_PRODUCER_DEFAULTS, **client_config, **_PRODUCER_REQUIRED}
+        config: dict[str, object] = {
+            **_PRODUCER_DEFAULTS,
+            **client_config,
+            **_PRODUCER_REQUIRED,
+            "on_delivery": self._on_delivery,  # once here is cheaper than on every produce
+        }
         try:
             self._producer = Producer(config)
         except Exception as exc:  # KafkaException for bad properties
@@ -91,22 +103,33 @@ class KafkaPublisher(_Closing):
         self.delivered = 0
         self.failed = 0
         self.first_error: KafkaError | None = None
+        self.metrics = metrics
+        self.delivered_readings = 0
+        self._unserved, self._served = 0, time.monotonic()
+        self._counts = (0, 0, 0)  # readings, labels, errors already in the metrics
 
-    def publish(self, record: Reading | Label) -> None:
+    def publish(self, record: Reading | Label | Encoded) -> None:
         """Queue one record; when the local queue is full, serve deliveries and retry."""
-        topic = self.readings_topic if isinstance(record, Reading) else self.labels_topic
-        value, key = encode(record), record.asset.encode()
+        if type(record) is Encoded:
+            topic, value = self.readings_topic, record.payload
+        else:
+            topic = self.readings_topic if isinstance(record, Reading) else self.labels_topic
+            value = encode(record)  # type: ignore[arg-type]
+        key = record.asset.encode()
         while True:
             try:
-                self._producer.produce(topic, value, key, on_delivery=self._on_delivery)
+                self._producer.produce(topic, value, key)
                 break
             except BufferError:
-                self._producer.poll(0.1)
-        self._producer.poll(0)
+                self._serve(0.1)
+        self._unserved += 1
+        if self._unserved >= _SERVE_EVERY or time.monotonic() - self._served > _SERVE_AFTER_S:
+            self._serve(0)
 
     def flush(self, timeout_s: float = 30.0) -> None:
         """Wait for every queued record; raise :class:`DeliveryError` if any was not delivered."""
         remaining = self._producer.flush(timeout_s)
+        self._report()
         if remaining > 0:
             raise DeliveryError(f"{remaining} messages were not delivered within {timeout_s} s")
         if self.failed:
@@ -117,64 +140,35 @@ class KafkaPublisher(_Closing):
     def close(self, timeout_s: float = 5.0) -> None:
         """Give queued records up to ``timeout_s`` to leave; never raises (use :meth:`flush`)."""
         self._producer.flush(timeout_s)
+        self._report()
+
+    def _serve(self, timeout_s: float) -> None:
+        """Serve delivery reports (batched: polling after every produce costs a third)."""
+        self._producer.poll(timeout_s)
+        self._unserved, self._served = 0, time.monotonic()
+        self._report()
+
+    def _report(self) -> None:
+        """Move the delivery counts into the Prometheus counters."""
+        if self.metrics is None:
+            return
+        readings, labels, errors = self._counts
+        self.metrics.readings_sent.inc(self.delivered_readings - readings)
+        self.metrics.labels_sent.inc(self.delivered - self.delivered_readings - labels)
+        self.metrics.delivery_errors.inc(self.failed - errors)
+        self._counts = (
+            self.delivered_readings,
+            self.delivered - self.delivered_readings,
+            self.failed,
+        )
 
     def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
         if error is None:
             self.delivered += 1
+            if message.topic() == self.readings_topic:
+                self.delivered_readings += 1
             return
         self.failed += 1
         if self.first_error is None:
             self.first_error = error
-
-
-def labels_path(path: Path) -> Path:
-    """The labels file that goes with readings file ``path``: ``run.csv`` -> ``run.labels.csv``.
-
-    >>> labels_path(Path("out/run.csv")).as_posix()
-    'out/run.labels.csv'
-    """
-    return path.with_suffix(".labels.csv")
-
-
-class CsvPublisher(_Closing):
-    """Wide CSV: one row per reading (``asset, ts, seq, line`` and one column per channel),
-    and labels (``asset, ts, kind, fault``) in :func:`labels_path`.
-
-    The channel columns are those of the first reading; later readings must have the same ones.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._readings: IO[str] = path.open("w", newline="", encoding="utf-8")
-        self._labels: IO[str] = labels_path(path).open("w", newline="", encoding="utf-8")
-        self._reading_rows: Any = csv.writer(self._readings)
-        self._label_rows: Any = csv.writer(self._labels)
-        self._label_rows.writerow(["asset", "ts", "kind", "fault"])
-        self._channels: tuple[str, ...] | None = None
-
-    def publish(self, record: Reading | Label) -> None:
-        """Append one row to the readings or the labels file."""
-        if isinstance(record, Label):
-            self._label_rows.writerow([record.asset, record.ts, record.kind, record.fault or ""])
-            return
-        if self._channels is None:
-            self._channels = tuple(record.values)
-            self._reading_rows.writerow(["asset", "ts", "seq", "line", *self._channels])
-        elif record.values.keys() != set(self._channels):
-            raise ValueError(
-                f"reading of {record.asset} has channels {sorted(record.values)}, "
-                f"the file has {sorted(self._channels)}"
-            )
-        row = [record.values[name] for name in self._channels]
-        seq = "" if record.seq is None else record.seq
-        self._reading_rows.writerow([record.asset, record.ts, seq, record.line or "", *row])
-
-    def flush(self, timeout_s: float = 30.0) -> None:
-        """Push buffered rows to the operating system."""
-        self._readings.flush()
-        self._labels.flush()
-
-    def close(self) -> None:
-        """Close both files."""
-        self._readings.close()
-        self._labels.close()
+            logger.error("delivery failed to %s: %s", message.topic(), error)

@@ -13,6 +13,7 @@ from pipeline.cli.report import report
 from pipeline.cli.serve import serve
 from pipeline.cli.topics import topics
 from producers.cli import simulate
+from producers.replay.cli import replay
 
 __all__ = ["main"]
 
@@ -22,11 +23,13 @@ __all__ = ["main"]
 def main() -> None:
     """linewatch: streaming fault prediction for production lines.
 
-    Sensor readings flow from producers (simulate) through Kafka (sensor.readings) to the
+    Sensor readings flow from producers (simulate, replay) through Kafka (sensor.readings) to the
     service (serve), which learns each asset's normal behaviour online, scores every reading
     and publishes scores, alerts and dead letters. `linewatch demo` runs it all locally.
     """
 
 
-for command in (broker, topics, simulate, bridge, serve, demo, detect_command, evaluate, report):
+for command in (
+    broker, topics, simulate, replay, bridge, serve, demo, detect_command, evaluate, report
+):
     main.add_command(command)

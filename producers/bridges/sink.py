@@ -61,9 +61,11 @@ class BridgeSink(KafkaPublisher):
         metrics: ProducerMetrics,
         source: str,
     ) -> None:
+        # The base class's own metric counting stays off (metrics=None): the bridge counts
+        # every delivery in its per-message callback, where it also acknowledges the source.
         super().__init__(client_config, readings_topic, labels_topic=readings_topic)
         self.deadletter_topic = deadletter_topic
-        self.metrics = metrics
+        self.bridge_metrics = metrics
         self.source = source
 
     def send(self, reading: Reading, done: Done | None = None) -> None:
@@ -81,7 +83,7 @@ class BridgeSink(KafkaPublisher):
         """Queue a source message that could not become a reading, with why in its headers."""
         now_ms = int(time.time() * 1000)
         headers = deadletter_headers(error, source_topic, self.source, now_ms)
-        self.metrics.deadletter(error.reason)
+        self.bridge_metrics.deadletter(error.reason)
         logger.warning(
             "dead letter",
             extra={"source_topic": source_topic, "reason": error.reason, "error": error.message},
@@ -106,9 +108,9 @@ class BridgeSink(KafkaPublisher):
             self._on_delivery(error, message)
             if error is None:
                 if is_reading:
-                    self.metrics.readings_sent.inc()
+                    self.bridge_metrics.readings_sent.inc()
             else:
-                self.metrics.delivery_errors.inc()
+                self.bridge_metrics.delivery_errors.inc()
                 logger.error("delivery failed", extra={"topic": topic, "error": error.str()})
             if done is not None:
                 done(error is None)
