@@ -30,6 +30,15 @@ def main() -> None:
 
 
 for command in (
-    broker, topics, simulate, replay, bridge, serve, demo, detect_command, evaluate, report
+    broker,
+    topics,
+    simulate,
+    replay,
+    bridge,
+    serve,
+    demo,
+    detect_command,
+    evaluate,
+    report,
 ):
     main.add_command(command)
