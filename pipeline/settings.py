@@ -24,6 +24,7 @@ from pipeline.errors import ConfigError
 
 __all__ = [
     "AlertSettings",
+    "DetectorKind",
     "ModelSettings",
     "ServeSettings",
     "Settings",
@@ -47,10 +48,20 @@ class TopicSettings(_Section):
     partitions: int = Field(default=3, ge=1)
 
 
-class ModelSettings(_Section):
-    """The per-asset model: min-max scaling | river HalfSpaceTrees | score calibration."""
+DetectorKind = Literal["hst", "hst_features", "robust", "mahalanobis", "ensemble"]
+FeatureKind = Literal["value", "delta", "mean", "std"]
 
-    kind: Literal["hst"] = "hst"
+
+class ModelSettings(_Section):
+    """The per-asset detector (``kind``) and its hyperparameters.
+
+    ``hst`` is margin-min-max scaling | river HalfSpaceTrees | score calibration on the raw
+    channels; ``hst_features`` the same on the ``features`` stage; ``robust`` rolling median/IQR
+    z-scores per channel; ``mahalanobis`` an online covariance's Mahalanobis distance;
+    ``ensemble`` the mean of ``members``' probabilities. See :mod:`pipeline.detectors`.
+    """
+
+    kind: DetectorKind = "hst"
     n_trees: int = Field(default=25, ge=1)
     height: int = Field(default=8, ge=1)
     window_size: int = Field(default=250, ge=2)
@@ -64,6 +75,33 @@ class ModelSettings(_Section):
     """Recent normal raw scores against which a raw score's tail probability is taken."""
     channels: tuple[str, ...] | None = None
     """Channels the model sees; ``None`` means every numeric channel of the reading."""
+    features: tuple[FeatureKind, ...] = ("value", "delta", "mean", "std")
+    """Per-channel features for ``hst_features``: the value, its change, rolling mean/std."""
+    feature_window: int = Field(default=10, ge=2)
+    """Readings in the rolling mean/std of the ``features`` stage."""
+    smooth: int = Field(default=1, ge=1)
+    """``robust``/``mahalanobis``: each channel is averaged over this many recent readings."""
+    robust_window: int = Field(default=500, ge=10)
+    """Learned readings per channel in the rolling median/IQR of ``robust``."""
+    forget: float = Field(default=0.0, ge=0.0, lt=1.0)
+    """``mahalanobis``: exponential forgetting per learned reading (0 = all readings count)."""
+    ridge: float = Field(default=1e-3, ge=0.0)
+    """``mahalanobis``: variance-relative ridge added to the covariance diagonal."""
+    calibration: Literal["tail", "likelihood"] = "tail"
+    """Raw score -> probability: empirical tail probability or Numenta-style likelihood."""
+    likelihood_short: int = Field(default=5, ge=1)
+    """Readings in the short-term mean of raw scores (anomaly likelihood)."""
+    members: tuple[Literal["hst_features", "robust", "mahalanobis"], ...] = (
+        "robust",
+        "mahalanobis",
+    )
+    """Detectors averaged by ``ensemble``."""
+    drift: bool = False
+    """Adapt to regime changes: after ``drift_patience`` high scores confirmed by ADWIN, relearn."""
+    drift_patience: int = Field(default=3000, ge=1)
+    drift_delta: float = Field(default=0.002, gt=0.0, lt=1.0)
+    relearn: int = Field(default=300, ge=1)
+    """Readings learned (never alarming) after a regime change is accepted."""
 
 
 class AlertSettings(_Section):
