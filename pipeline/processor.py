@@ -106,7 +106,7 @@ class Processor:
             asset=reading.asset,
             ts=reading.ts,
             score=round(score, 6),
-            threshold=self.settings.alerts.threshold,
+            threshold=round(state.policy.threshold, 6),
             anomaly=anomalous,
             model=state.model.name,
             contributions=contributions,

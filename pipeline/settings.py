@@ -87,6 +87,9 @@ class ModelSettings(_Section):
     """``mahalanobis``: exponential forgetting per learned reading (0 = all readings count)."""
     ridge: float = Field(default=1e-3, ge=0.0)
     """``mahalanobis``: variance-relative ridge added to the covariance diagonal."""
+    min_rel_std: float = Field(default=1e-4, ge=0.0)
+    """``robust``/``mahalanobis``: a channel's spread is at least this fraction of its level
+    (sensor resolution), so a quantised or nearly constant channel cannot alarm on one step."""
     calibration: Literal["tail", "likelihood"] = "tail"
     """Raw score -> probability: empirical tail probability or Numenta-style likelihood."""
     likelihood_short: int = Field(default=5, ge=1)
@@ -105,7 +108,7 @@ class ModelSettings(_Section):
 
 
 class AlertSettings(_Section):
-    """Alert policy: warm-up, threshold and hysteresis."""
+    """Alert policy: warm-up, a fixed or adaptive threshold, hysteresis and severities."""
 
     threshold: float = Field(default=0.995, gt=0.0, le=1.0)
     """Calibrated score at or above which a reading is anomalous."""
@@ -115,6 +118,13 @@ class AlertSettings(_Section):
     clear_after: int = Field(default=50, ge=1)
     high_threshold: float = Field(default=1.0, gt=0.0, le=1.0)
     """Peak calibrated score at or above which an alert is ``high`` severity."""
+    medium_threshold: float | None = Field(default=None, gt=0.0, le=1.0)
+    """Peak score at or above which an alert is ``medium`` (``None``: only low and high)."""
+    adaptive: bool = False
+    """Raise the threshold to the ``adaptive_quantile`` of the asset's recent normal scores."""
+    adaptive_quantile: float = Field(default=0.999, gt=0.0, lt=1.0)
+    adaptive_window: int = Field(default=2000, ge=10)
+    """Recent scores (outside alarms, after warm-up) the adaptive threshold is taken from."""
 
 
 class ServeSettings(_Section):

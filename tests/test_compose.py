@@ -45,7 +45,7 @@ HISTOGRAMS = frozenset({"linewatch_process_seconds"})
 LABEL_VALUES = {
     "outcome": {"valid", "invalid"},
     "state": {"raised", "cleared"},
-    "severity": {"low", "high"},
+    "severity": {"low", "medium", "high"},
 }
 #: Labels Prometheus adds to every scraped series.
 TARGET_LABELS = frozenset({"job", "instance"})

@@ -41,18 +41,23 @@ class TailCalibrator:
     (0.75, 1.0)
     """
 
-    def __init__(self, window: int) -> None:
+    def __init__(self, window: int, min_count: int = 30) -> None:
         self.window = window
+        self.min_count = min(min_count, window)
         self._calibrator = ScoreCalibrator(window)
         self._last: float | None = None
+        self._count = 0
 
     def score(self, raw: float) -> float:
         self._last = raw
+        if self._count < self.min_count:
+            return 0.0
         return self._calibrator.tail_probability(raw)
 
     def learn(self) -> None:
         if self._last is not None:
             self._calibrator.learn_one(self._last)
+            self._count += 1
 
 
 class AnomalyLikelihood:

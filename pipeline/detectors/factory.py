@@ -46,11 +46,11 @@ def _member(settings: ModelSettings, kind: str) -> Detector:
     post = build_post(settings.calibration, settings.calibration_window, settings.likelihood_short)
     suffix = f"smooth={settings.smooth},{settings.calibration}"
     if kind == "robust":
-        raw = RobustZ(settings.robust_window)
+        raw = RobustZ(settings.robust_window, settings.min_rel_std)
         name = f"robust(window={settings.robust_window},{suffix})"
         return CalibratedDetector(name, raw, post, settings.smooth, settings.outlier_z)
     if kind == "mahalanobis":
-        maha = OnlineMahalanobis(forget=settings.forget, ridge=settings.ridge)
+        maha = OnlineMahalanobis(settings.forget, settings.ridge, settings.min_rel_std)
         name = f"mahalanobis({suffix})"
         return CalibratedDetector(name, maha, post, settings.smooth, settings.outlier_z)
     raise ValueError(f"unknown detector kind {kind!r}")

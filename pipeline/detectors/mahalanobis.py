@@ -33,9 +33,12 @@ _Vector = npt.NDArray[np.float64]
 class OnlineMahalanobis:
     """Mahalanobis distance under an online covariance; channels fixed by the first reading."""
 
-    def __init__(self, forget: float = 0.0, ridge: float = 1e-3, refresh: int = 10) -> None:
+    def __init__(
+        self, forget: float = 0.0, ridge: float = 1e-3, min_rel_std: float = 1e-4, refresh: int = 10
+    ) -> None:
         self.forget = forget
         self.ridge = ridge
+        self.min_rel_std = min_rel_std
         self.refresh = refresh
         self.channels: tuple[str, ...] = ()
         self.count = 0
@@ -58,10 +61,10 @@ class OnlineMahalanobis:
         d = self._vector(x) - self._mean
         return d, self._precision @ d
 
-    def raw_one(self, x: dict[str, float]) -> float:
-        """The Mahalanobis distance of ``x`` (0 until enough readings are learned)."""
+    def raw_one(self, x: dict[str, float]) -> float | None:
+        """The Mahalanobis distance of ``x`` (``None`` until enough readings are learned)."""
         if not self._ready():
-            return 0.0
+            return None
         d, pd = self._offsets(x)
         return math.sqrt(max(float(d @ pd), 0.0))
 
@@ -77,7 +80,8 @@ class OnlineMahalanobis:
         """The largest per-channel z-score of ``x`` under the learned variances."""
         if not self._ready():
             return 0.0
-        std = np.sqrt(np.maximum(np.diag(self._cov), 1e-18))
+        floor = (self.min_rel_std * np.abs(self._mean) + 1e-9) ** 2
+        std = np.sqrt(np.maximum(np.diag(self._cov), floor))
         return float(np.max(np.abs(self._vector(x) - self._mean) / std))
 
     def learn_one(self, x: dict[str, float]) -> None:
@@ -95,8 +99,9 @@ class OnlineMahalanobis:
             self._precision = None
 
     def _invert(self) -> _Vector:
-        # a constant channel gets the variance of a 0.01 % wobble, not an infinite precision
-        floor = (1e-4 * np.abs(self._mean) + 1e-9) ** 2
+        # a channel's standard deviation is at least min_rel_std of its level (sensor resolution):
+        # a quantised or constant channel gets a finite precision
+        floor = (self.min_rel_std * np.abs(self._mean) + 1e-9) ** 2
         jitter = self.ridge * np.maximum(np.diag(self._cov), 0.0) + floor
         inverse: _Vector = np.linalg.pinv(self._cov + np.diag(jitter)).astype(np.float64)
         return inverse

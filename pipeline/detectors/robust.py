@@ -30,8 +30,9 @@ _IQR_TO_SIGMA = 1.349
 class RobustZ:
     """Rolling median/IQR z-scores of every channel."""
 
-    def __init__(self, window: int) -> None:
+    def __init__(self, window: int, min_rel_std: float = 1e-4) -> None:
         self.window = window
+        self.min_rel_std = min_rel_std
         self._recent: dict[str, deque[float]] = {}
         self._sorted: dict[str, list[float]] = {}
 
@@ -45,13 +46,14 @@ class RobustZ:
             n = len(ordered)
             median = ordered[n // 2]
             spread = (ordered[(3 * n) // 4] - ordered[n // 4]) / _IQR_TO_SIGMA
-            scale = max(spread, 1e-4 * abs(median), 1e-9)
+            scale = max(spread, self.min_rel_std * abs(median), 1e-9)
             out[name] = abs(value - median) / scale
         return out
 
-    def raw_one(self, x: dict[str, float]) -> float:
+    def raw_one(self, x: dict[str, float]) -> float | None:
+        """Root mean square of the channels' z-scores (``None`` before any channel is ready)."""
         z = self.deviations(x)
-        return math.sqrt(sum(v * v for v in z.values()) / len(z)) if z else 0.0
+        return math.sqrt(sum(v * v for v in z.values()) / len(z)) if z else None
 
     def max_z(self, x: dict[str, float]) -> float:
         return max(self.deviations(x).values(), default=0.0)

@@ -34,9 +34,9 @@ __all__ = ["CalibratedDetector", "HSTFeatures", "RawDetector"]
 
 
 class RawDetector(Protocol):
-    """A deviation score with no fixed scale (0 = typical)."""
+    """A deviation score with no fixed scale (0 = typical; ``None`` until it has learned enough)."""
 
-    def raw_one(self, x: dict[str, float]) -> float: ...
+    def raw_one(self, x: dict[str, float]) -> float | None: ...
     def learn_one(self, x: dict[str, float]) -> None: ...
     def deviations(self, x: dict[str, float]) -> dict[str, float]: ...
     def max_z(self, x: dict[str, float]) -> float: ...
@@ -60,6 +60,7 @@ class CalibratedDetector:
         self._smoother = Smoother(smooth)
         self._last_in: dict[str, float] | None = None
         self._last_smooth: dict[str, float] = {}
+        self._post_pending = False
 
     def _smoothed(self, x: dict[str, float]) -> dict[str, float]:
         return self._last_smooth if x == self._last_in else x
@@ -67,11 +68,17 @@ class CalibratedDetector:
     def score_one(self, x: dict[str, float]) -> float:
         self._last_in = x
         self._last_smooth = self._smoother.smooth_one(x)
-        return min(1.0, max(0.0, self.post.score(self.raw.raw_one(self._last_smooth))))
+        raw = self.raw.raw_one(self._last_smooth)
+        self._post_pending = raw is not None
+        if raw is None:  # the raw detector has not learned enough yet
+            return 0.0
+        return min(1.0, max(0.0, self.post.score(raw)))
 
     def learn_one(self, x: dict[str, float]) -> None:
         self.raw.learn_one(self._smoothed(x))
-        self.post.learn()
+        if self._post_pending:
+            self.post.learn()
+            self._post_pending = False
 
     def contributions(self, x: dict[str, float]) -> dict[str, float]:
         return shares(self.raw.deviations(self._smoothed(x)))
