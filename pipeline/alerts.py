@@ -7,9 +7,9 @@ channels that contributed most and a severity from the streak's peak score (``lo
 ``medium`` from ``medium_threshold``, ``high`` from ``high_threshold``).
 
 With ``adaptive = true`` the threshold is the larger of the configured one and the
-``adaptive_quantile`` of the asset's last ``adaptive_window`` scores seen after warm-up and
-outside alarms: an asset whose detector is noisy needs a higher score to alarm, and the
-threshold never learns from a fault.
+``adaptive_quantile`` of the asset's last ``adaptive_window`` scores seen after warm-up while
+no alarm is raised: an asset whose detector is noisy needs a higher score to alarm, and the
+threshold does not learn from a fault once its alarm is raised.
 
 Examples
 --------
@@ -75,10 +75,11 @@ class AlertPolicy:
     def evaluate(self, ts: int, score: float, channels: Sequence[str], model: str) -> Alert | None:
         """Account for one scored reading; return an Alert when the state changes."""
         self.seen += 1
-        if self.is_anomalous(score):
-            return self._on_anomalous(ts, score, channels, model)
+        anomalous = self.is_anomalous(score)
         if self.settings.adaptive and not self.warming_up and self.active is None:
             self._remember(score)
+        if anomalous:
+            return self._on_anomalous(ts, score, channels, model)
         return self._on_normal(ts, score, model)
 
     def _remember(self, score: float) -> None:
