@@ -20,7 +20,7 @@ def states_after_level_shift(**model: object) -> tuple[list[tuple[int, str]], Pr
         )
     )
     rng = random.Random(5)
-    changes = []
+    changes: list[tuple[int, str]] = []
     for ts in range(2500):
         level = 20.0 if ts < 600 else 26.0  # a new set point that stays
         values = {"flow": level + rng.gauss(0, 0.5), "temp": 40.0 + rng.gauss(0, 0.2)}
