@@ -61,7 +61,7 @@ class ModelSettings(_Section):
     ``ensemble`` the mean of ``members``' probabilities. See :mod:`pipeline.detectors`.
     """
 
-    kind: DetectorKind = "hst"
+    kind: DetectorKind = "mahalanobis"
     n_trees: int = Field(default=25, ge=1)
     height: int = Field(default=8, ge=1)
     window_size: int = Field(default=250, ge=2)
@@ -71,7 +71,7 @@ class ModelSettings(_Section):
     """The score is damped by ``min(1, max|z| / confirm_z)`` over the channels."""
     outlier_z: float = Field(default=6.0, gt=0.0)
     """A reading with a channel this many standard deviations out is scored, never learned."""
-    calibration_window: int = Field(default=2000, ge=10)
+    calibration_window: int = Field(default=10_000, ge=10)
     """Recent normal raw scores against which a raw score's tail probability is taken."""
     channels: tuple[str, ...] | None = None
     """Channels the model sees; ``None`` means every numeric channel of the reading."""
@@ -79,7 +79,7 @@ class ModelSettings(_Section):
     """Per-channel features for ``hst_features``: the value, its change, rolling mean/std."""
     feature_window: int = Field(default=10, ge=2)
     """Readings in the rolling mean/std of the ``features`` stage."""
-    smooth: int = Field(default=1, ge=1)
+    smooth: int = Field(default=5, ge=1)
     """``robust``/``mahalanobis``: each channel is averaged over this many recent readings."""
     robust_window: int = Field(default=500, ge=10)
     """Learned readings per channel in the rolling median/IQR of ``robust``."""
@@ -87,11 +87,12 @@ class ModelSettings(_Section):
     """``mahalanobis``: exponential forgetting per learned reading (0 = all readings count)."""
     ridge: float = Field(default=1e-3, ge=0.0)
     """``mahalanobis``: variance-relative ridge added to the covariance diagonal."""
-    min_rel_std: float = Field(default=1e-4, ge=0.0)
+    min_rel_std: float = Field(default=0.002, ge=0.0)
     """``robust``/``mahalanobis``: a channel's spread is at least this fraction of its level
     (sensor resolution), so a quantised or nearly constant channel cannot alarm on one step."""
-    calibration: Literal["tail", "likelihood"] = "tail"
-    """Raw score -> probability: empirical tail probability or Numenta-style likelihood."""
+    calibration: Literal["tail", "likelihood", "loglikelihood"] = "tail"
+    """Raw score -> [0, 1]: empirical tail probability, Numenta-style anomaly likelihood, or
+    the likelihood on Numenta's log scale (0.5 = a 1e-5 tail, 1.0 = 1e-10)."""
     likelihood_short: int = Field(default=5, ge=1)
     """Readings in the short-term mean of raw scores (anomaly likelihood)."""
     members: tuple[Literal["hst_features", "robust", "mahalanobis"], ...] = (
@@ -110,7 +111,7 @@ class ModelSettings(_Section):
 class AlertSettings(_Section):
     """Alert policy: warm-up, a fixed or adaptive threshold, hysteresis and severities."""
 
-    threshold: float = Field(default=0.995, gt=0.0, le=1.0)
+    threshold: float = Field(default=0.999, gt=0.0, le=1.0)
     """Calibrated score at or above which a reading is anomalous."""
     warmup: int = Field(default=1000, ge=0)
     """Readings per asset that are learned but never alarm."""

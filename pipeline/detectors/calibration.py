@@ -4,7 +4,8 @@
   empirical tail probability), so one threshold means the same on every asset.
 - :class:`AnomalyLikelihood`: Numenta's anomaly likelihood. The short-term mean of the last
   ``short`` raw scores is compared with the long-term distribution of such means (a Gaussian
-  over the last ``long`` learned ones): the probability is ``Phi(z)``. A single spike moves the
+  over the last ``long`` learned ones): the probability is ``Phi(z)`` or, with ``log_scale``,
+  Numenta's log scale ``min(1, -log10(1 - Phi(z)) / 10)``. A single spike moves the
   short mean little; a sustained rise moves it far, which is what lifts HTM on NAB.
 
 Both keep the stream part of their state (the last raw score, the short window) in ``score``
@@ -63,10 +64,11 @@ class TailCalibrator:
 class AnomalyLikelihood:
     """``Phi((mean of the last short raw scores - mu) / sigma)`` over the last ``long`` means."""
 
-    def __init__(self, short: int, long: int, min_count: int = 30) -> None:
+    def __init__(self, short: int, long: int, min_count: int = 30, log_scale: bool = False) -> None:
         self.short = short
         self.long = long
         self.min_count = min_count
+        self.log_scale = log_scale
         self._recent: deque[float] = deque()
         self._recent_sum = 0.0
         self._means: deque[float] = deque()
@@ -87,7 +89,13 @@ class AnomalyLikelihood:
         mean = self._sum / count
         var = max(self._sum_sq / count - mean * mean, 0.0)
         sigma = max(math.sqrt(var), 1e-6 * (abs(mean) + 1e-6))
-        return 0.5 * math.erfc(-(average - mean) / (sigma * math.sqrt(2.0)))
+        z = (average - mean) / (sigma * math.sqrt(2.0))
+        if not self.log_scale:
+            return 0.5 * math.erfc(-z)
+        # Numenta's log scale: the upper tail q as min(1, -log10(q) / 10), so 0.5 is q = 1e-5
+        # and 1.0 needs q <= 1e-10; extreme readings stay distinguishable instead of all 1.0
+        tail = max(0.5 * math.erfc(z), 1e-300)
+        return min(1.0, -math.log10(tail) / 10.0)
 
     def learn(self) -> None:
         if self._last is None:
@@ -105,7 +113,7 @@ PostProcessor = TailCalibrator | AnomalyLikelihood
 
 
 def build_post(kind: str, window: int, short: int) -> PostProcessor:
-    """The post-processor named ``kind`` (``tail`` or ``likelihood``)."""
-    if kind == "likelihood":
-        return AnomalyLikelihood(short=short, long=window)
+    """The post-processor named ``kind`` (``tail``, ``likelihood`` or ``loglikelihood``)."""
+    if kind in ("likelihood", "loglikelihood"):
+        return AnomalyLikelihood(short=short, long=window, log_scale=kind == "loglikelihood")
     return TailCalibrator(window)

@@ -74,7 +74,7 @@ class DriftAdaptive:
         self.adaptations += 1
         self._adwin = drift.ADWIN(delta=self.settings.drift_delta)  # type: ignore[no-untyped-call]
         self._high_run = 0
-        self._confirmed = False
+        self._confirmed = True  # a high run right after relearning is the same regime change
         self._relearning = self.settings.relearn
 
     def learn_one(self, x: dict[str, float]) -> None:

@@ -4,8 +4,8 @@ Examples
 --------
 >>> from pipeline.settings import ModelSettings
 >>> build_detector(ModelSettings(kind="mahalanobis")).name
-'mahalanobis(smooth=1,tail)'
->>> build_detector(ModelSettings(kind="robust", drift=True)).name
+'mahalanobis(smooth=5,tail)'
+>>> build_detector(ModelSettings(kind="robust", smooth=1, drift=True)).name
 'drift(robust(window=500,smooth=1,tail))'
 """
 

@@ -17,6 +17,8 @@ SMALL = {
     "window_size": 50,
     "calibration_window": 200,
     "robust_window": 100,
+    "smooth": 1,
+    "min_rel_std": 1e-4,
 }
 
 CONFIGS = [pytest.param({"kind": kind}, id=kind) for kind in KINDS] + [
@@ -106,7 +108,7 @@ class TestBuildDetector:
     def test_hst_is_the_original_asset_model(self):
         from pipeline.model import AssetModel
 
-        assert isinstance(build_detector(ModelSettings()), AssetModel)
+        assert isinstance(build_detector(ModelSettings(kind="hst")), AssetModel)
 
     def test_every_kind_has_a_distinct_name(self):
         names = {build_detector(ModelSettings.model_validate({"kind": k})).name for k in KINDS}

@@ -15,7 +15,13 @@ def states_after_level_shift(**model: object) -> tuple[list[tuple[int, str]], Pr
     processor = Processor(
         Settings.load(
             None,
-            model={"kind": "mahalanobis", "calibration_window": 300, **model},
+            model={
+                "kind": "mahalanobis",
+                "calibration_window": 300,
+                "smooth": 1,
+                "min_rel_std": 1e-4,
+                **model,
+            },
             alerts={"warmup": 200, "threshold": 0.99, "raise_after": 5, "clear_after": 20},
         )
     )
