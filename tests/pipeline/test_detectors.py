@@ -113,3 +113,22 @@ class TestBuildDetector:
     def test_every_kind_has_a_distinct_name(self):
         names = {build_detector(ModelSettings.model_validate({"kind": k})).name for k in KINDS}
         assert len(names) == len(KINDS)
+
+
+class TestProcessorState:
+    @pytest.mark.parametrize("kind", KINDS)
+    def test_asset_state_pickles_and_resumes_identically(self, kind):
+        from pipeline.messages import Reading, encode
+        from pipeline.processor import Processor
+        from pipeline.settings import Settings
+
+        settings = Settings.load(None, model={"kind": kind, **SMALL}, alerts={"warmup": 50})
+        messages = [encode(Reading("a", ts, x)) for ts, x in enumerate(stream(300, seed=6))]
+        processor = Processor(settings)
+        for message in messages[:200]:
+            processor.process(message)
+        resumed = Processor(settings)
+        resumed.assets = pickle.loads(pickle.dumps(processor.assets))
+        assert [resumed.process(m) for m in messages[200:]] == [
+            processor.process(m) for m in messages[200:]
+        ]
