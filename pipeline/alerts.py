@@ -2,7 +2,14 @@
 
 An asset's alarm is raised after ``raise_after`` consecutive anomalous readings and cleared
 after ``clear_after`` consecutive normal ones; nothing is emitted in between, so a fault gives
-exactly one ``raised`` and one ``cleared`` message however long it lasts.
+exactly one ``raised`` and one ``cleared`` message however long it lasts. The alert names the
+channels that contributed most and a severity from the streak's peak score (``low``,
+``medium`` from ``medium_threshold``, ``high`` from ``high_threshold``).
+
+With ``adaptive = true`` the threshold is the larger of the configured one and the
+``adaptive_quantile`` of the asset's last ``adaptive_window`` scores seen after warm-up while
+no alarm is raised: an asset whose detector is noisy needs a higher score to alarm, and the
+threshold does not learn from a fault once its alarm is raised.
 
 Examples
 --------
@@ -22,6 +29,8 @@ True
 
 from __future__ import annotations
 
+import bisect
+from collections import deque
 from collections.abc import Sequence
 
 from pipeline.messages import Alert, Severity
@@ -42,6 +51,17 @@ class AlertPolicy:
         self._normal_run = 0
         self._run_first_ts = 0
         self._run_peak = 0.0
+        self._recent: deque[float] = deque()
+        self._sorted: list[float] = []
+
+    @property
+    def threshold(self) -> float:
+        """The threshold in force: the configured one, or higher when ``adaptive``."""
+        base = self.settings.threshold
+        if not self.settings.adaptive or len(self._sorted) < _MIN_ADAPTIVE:
+            return base
+        rank = int(self.settings.adaptive_quantile * (len(self._sorted) - 1))
+        return max(base, self._sorted[rank])
 
     @property
     def warming_up(self) -> bool:
@@ -50,14 +70,23 @@ class AlertPolicy:
 
     def is_anomalous(self, score: float) -> bool:
         """Whether ``score`` counts as anomalous (never during warm-up)."""
-        return not self.warming_up and score >= self.settings.threshold
+        return not self.warming_up and score >= self.threshold
 
     def evaluate(self, ts: int, score: float, channels: Sequence[str], model: str) -> Alert | None:
         """Account for one scored reading; return an Alert when the state changes."""
         self.seen += 1
-        if self.is_anomalous(score):
+        anomalous = self.is_anomalous(score)
+        if self.settings.adaptive and not self.warming_up and self.active is None:
+            self._remember(score)
+        if anomalous:
             return self._on_anomalous(ts, score, channels, model)
         return self._on_normal(ts, score, model)
+
+    def _remember(self, score: float) -> None:
+        self._recent.append(score)
+        bisect.insort(self._sorted, score)
+        if len(self._recent) > self.settings.adaptive_window:
+            del self._sorted[bisect.bisect_left(self._sorted, self._recent.popleft())]
 
     def _on_anomalous(
         self, ts: int, score: float, channels: Sequence[str], model: str
@@ -81,7 +110,7 @@ class AlertPolicy:
             channels=list(channels),
             model=model,
             reason=(
-                f"{self._anomalous_run} consecutive readings scored >= {self.settings.threshold}"
+                f"{self._anomalous_run} consecutive readings scored >= {round(self.threshold, 6)}"
             ),
         )
         return self.active
@@ -109,4 +138,11 @@ class AlertPolicy:
         )
 
     def _severity(self, peak: float) -> Severity:
-        return "high" if peak >= self.settings.high_threshold else "low"
+        if peak >= self.settings.high_threshold:
+            return "high"
+        medium = self.settings.medium_threshold
+        return "medium" if medium is not None and peak >= medium else "low"
+
+
+_MIN_ADAPTIVE = 100
+"""Scores remembered before the adaptive threshold departs from the configured one."""

@@ -46,7 +46,7 @@ __all__ = [
 
 LabelKind = Literal["fault_start", "fault_end", "failure", "maintenance"]
 AlertState = Literal["raised", "cleared"]
-Severity = Literal["low", "high"]
+Severity = Literal["low", "medium", "high"]
 MAX_ASSET_ID_LENGTH = 128
 DEFAULT_MAX_BYTES = 64 * 1024
 

@@ -20,10 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pipeline.alerts import AlertPolicy
+from pipeline.detectors import Detector, build_detector
 from pipeline.errors import DecodeError
 from pipeline.features import select_features
 from pipeline.messages import Alert, Reading, Score, decode_reading
-from pipeline.model import AssetModel
 from pipeline.settings import Settings
 
 __all__ = ["AssetState", "DeadLetter", "Outcome", "Processor", "Source"]
@@ -67,7 +67,7 @@ class Outcome:
 class AssetState:
     """Everything the service remembers about one asset."""
 
-    model: AssetModel
+    model: Detector
     policy: AlertPolicy
     last_ts: int = -1
     last_seq: int | None = None
@@ -122,7 +122,7 @@ class Processor:
             asset=reading.asset,
             ts=reading.ts,
             score=round(score, 6),
-            threshold=self.settings.alerts.threshold,
+            threshold=round(state.policy.threshold, 6),
             anomaly=anomalous,
             model=state.model.name,
             contributions=contributions,
@@ -143,7 +143,7 @@ class Processor:
         if self._known_assets is not None and reading.asset not in self._known_assets:
             raise DecodeError("unknown_asset", f"asset {reading.asset!r} is not configured")
         state = AssetState(
-            model=AssetModel(self.settings.model),
+            model=build_detector(self.settings.model),
             policy=AlertPolicy(reading.asset, self.settings.alerts),
         )
         self.assets[reading.asset] = state

@@ -25,6 +25,7 @@ from pipeline.errors import ConfigError
 __all__ = [
     "AlertSettings",
     "BridgeSettings",
+    "DetectorKind",
     "ModelSettings",
     "MqttSettings",
     "OpcuaSettings",
@@ -50,10 +51,20 @@ class TopicSettings(_Section):
     partitions: int = Field(default=3, ge=1)
 
 
-class ModelSettings(_Section):
-    """The per-asset model: min-max scaling | river HalfSpaceTrees | score calibration."""
+DetectorKind = Literal["hst", "hst_features", "robust", "mahalanobis", "ensemble"]
+FeatureKind = Literal["value", "delta", "mean", "std"]
 
-    kind: Literal["hst"] = "hst"
+
+class ModelSettings(_Section):
+    """The per-asset detector (``kind``) and its hyperparameters.
+
+    ``hst`` is margin-min-max scaling | river HalfSpaceTrees | score calibration on the raw
+    channels; ``hst_features`` the same on the ``features`` stage; ``robust`` rolling median/IQR
+    z-scores per channel; ``mahalanobis`` an online covariance's Mahalanobis distance;
+    ``ensemble`` the mean of ``members``' probabilities. See :mod:`pipeline.detectors`.
+    """
+
+    kind: DetectorKind = "mahalanobis"
     n_trees: int = Field(default=25, ge=1)
     height: int = Field(default=8, ge=1)
     window_size: int = Field(default=250, ge=2)
@@ -63,16 +74,47 @@ class ModelSettings(_Section):
     """The score is damped by ``min(1, max|z| / confirm_z)`` over the channels."""
     outlier_z: float = Field(default=6.0, gt=0.0)
     """A reading with a channel this many standard deviations out is scored, never learned."""
-    calibration_window: int = Field(default=2000, ge=10)
+    calibration_window: int = Field(default=10_000, ge=10)
     """Recent normal raw scores against which a raw score's tail probability is taken."""
     channels: tuple[str, ...] | None = None
     """Channels the model sees; ``None`` means every numeric channel of the reading."""
+    features: tuple[FeatureKind, ...] = ("value", "delta", "mean", "std")
+    """Per-channel features for ``hst_features``: the value, its change, rolling mean/std."""
+    feature_window: int = Field(default=10, ge=2)
+    """Readings in the rolling mean/std of the ``features`` stage."""
+    smooth: int = Field(default=5, ge=1)
+    """``robust``/``mahalanobis``: each channel is averaged over this many recent readings."""
+    robust_window: int = Field(default=500, ge=10)
+    """Learned readings per channel in the rolling median/IQR of ``robust``."""
+    forget: float = Field(default=0.0, ge=0.0, lt=1.0)
+    """``mahalanobis``: exponential forgetting per learned reading (0 = all readings count)."""
+    ridge: float = Field(default=1e-3, ge=0.0)
+    """``mahalanobis``: variance-relative ridge added to the covariance diagonal."""
+    min_rel_std: float = Field(default=0.002, ge=0.0)
+    """``robust``/``mahalanobis``: a channel's spread is at least this fraction of its level
+    (sensor resolution), so a quantised or nearly constant channel cannot alarm on one step."""
+    calibration: Literal["tail", "likelihood", "loglikelihood"] = "tail"
+    """Raw score -> [0, 1]: empirical tail probability, Numenta-style anomaly likelihood, or
+    the likelihood on Numenta's log scale (0.5 = a 1e-5 tail, 1.0 = 1e-10)."""
+    likelihood_short: int = Field(default=5, ge=1)
+    """Readings in the short-term mean of raw scores (anomaly likelihood)."""
+    members: tuple[Literal["hst_features", "robust", "mahalanobis"], ...] = (
+        "robust",
+        "mahalanobis",
+    )
+    """Detectors averaged by ``ensemble``."""
+    drift: bool = False
+    """Adapt to regime changes: after ``drift_patience`` high scores confirmed by ADWIN, relearn."""
+    drift_patience: int = Field(default=3000, ge=1)
+    drift_delta: float = Field(default=0.002, gt=0.0, lt=1.0)
+    relearn: int = Field(default=300, ge=1)
+    """Readings learned (never alarming) after a regime change is accepted."""
 
 
 class AlertSettings(_Section):
-    """Alert policy: warm-up, threshold and hysteresis."""
+    """Alert policy: warm-up, a fixed or adaptive threshold, hysteresis and severities."""
 
-    threshold: float = Field(default=0.995, gt=0.0, le=1.0)
+    threshold: float = Field(default=0.999, gt=0.0, le=1.0)
     """Calibrated score at or above which a reading is anomalous."""
     warmup: int = Field(default=1000, ge=0)
     """Readings per asset that are learned but never alarm."""
@@ -80,6 +122,13 @@ class AlertSettings(_Section):
     clear_after: int = Field(default=50, ge=1)
     high_threshold: float = Field(default=1.0, gt=0.0, le=1.0)
     """Peak calibrated score at or above which an alert is ``high`` severity."""
+    medium_threshold: float | None = Field(default=None, gt=0.0, le=1.0)
+    """Peak score at or above which an alert is ``medium`` (``None``: only low and high)."""
+    adaptive: bool = False
+    """Raise the threshold to the ``adaptive_quantile`` of the asset's recent normal scores."""
+    adaptive_quantile: float = Field(default=0.999, gt=0.0, lt=1.0)
+    adaptive_window: int = Field(default=2000, ge=10)
+    """Recent scores (outside alarms, after warm-up) the adaptive threshold is taken from."""
 
 
 class ServeSettings(_Section):

@@ -66,7 +66,7 @@ HISTOGRAMS = frozenset(
 LABEL_VALUES = {
     "outcome": {"valid", "invalid"},
     "state": {"raised", "cleared"},
-    "severity": {"low", "high"},
+    "severity": {"low", "medium", "high"},
 }
 #: Labels Prometheus adds to every scraped series.
 TARGET_LABELS = frozenset({"job", "instance"})

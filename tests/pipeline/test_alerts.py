@@ -71,3 +71,43 @@ class TestAlertPolicy:
             ["vib", "temp"],
         )
         assert policy.active is None
+
+
+class TestAdaptiveThreshold:
+    def test_threshold_rises_to_the_quantile_of_recent_scores(self, policy_factory):
+        jumpy = [0.5, 0.85, 0.5, 0.5, 0.9, 0.5, 0.5, 0.5, 0.5, 0.5] * 20  # spikes, no streaks
+        fixed = policy_factory()
+        policy = policy_factory(adaptive=True, adaptive_quantile=0.95, adaptive_window=100)
+        assert run(fixed, jumpy) == run(policy, jumpy) == []
+        assert (fixed.threshold, policy.threshold) == (0.8, pytest.approx(0.9))
+        burst = [0.85] * 5 + [0.5] * 5
+        assert run(fixed, burst) == [(2, "raised"), (6, "cleared")]
+        assert run(policy, burst) == []  # as high as this asset's ordinary spikes
+        assert run(policy, [0.95] * 3) == [(2, "raised")]
+
+    def test_threshold_never_falls_below_the_configured_one(self, policy_factory):
+        policy = policy_factory(adaptive=True, adaptive_quantile=0.9, adaptive_window=100)
+        run(policy, [0.1] * 300)
+        assert policy.threshold == 0.8
+
+    def test_scores_during_an_alarm_do_not_raise_the_threshold(self, policy_factory):
+        policy = policy_factory(adaptive=True, adaptive_quantile=0.5, adaptive_window=100)
+        run(policy, [0.1] * 150)
+        assert run(policy, [0.99] * 200) == [(2, "raised")]  # a long fault
+        assert policy.threshold == 0.8  # its first two scores are remembered, the rest are not
+
+    def test_not_adaptive_keeps_the_configured_threshold(self, policy_factory):
+        policy = policy_factory()
+        run(policy, [0.79] * 300)
+        assert policy.threshold == 0.8
+
+
+class TestSeverity:
+    def test_medium_between_medium_and_high_thresholds(self, policy_factory):
+        def severity(score: float) -> str:
+            policy = policy_factory(medium_threshold=0.9, high_threshold=0.97, raise_after=1)
+            alert = policy.evaluate(0, score, ["vib"], "m")
+            assert alert is not None
+            return alert.severity
+
+        assert [severity(s) for s in (0.85, 0.93, 0.99)] == ["low", "medium", "high"]

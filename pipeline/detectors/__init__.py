@@ -1,0 +1,36 @@
+"""Online anomaly detectors, one instance per asset, chosen by ``ModelSettings.kind``.
+
+Every detector follows river's protocol (score a reading, then learn it; one reading at a
+time; never a later reading) and returns a calibrated probability in [0, 1]:
+
+========================  ================================================================
+``kind``                  detector
+========================  ================================================================
+``hst``                   margin-min-max scaler | HalfSpaceTrees | tail calibration
+``hst_features``          the same on the ``features`` stage (delta, rolling mean/std)
+``robust``                rolling median/IQR z-scores per channel | calibration
+``mahalanobis``           online covariance, Mahalanobis distance | calibration
+``ensemble``              mean of the ``members``' probabilities
+========================  ================================================================
+
+``calibration`` picks the post-processing (``tail`` or Numenta-style ``likelihood``) and
+``drift = true`` wraps any of them in :class:`DriftAdaptive` (ADWIN on the score).
+
+Examples
+--------
+>>> from pipeline.settings import ModelSettings
+>>> detector = build_detector(ModelSettings(kind="robust"))
+>>> isinstance(detector, Detector), 0.0 <= detector.score_one({"t": 1.0}) <= 1.0
+(True, True)
+"""
+
+from __future__ import annotations
+
+from pipeline.detectors.base import Detector
+from pipeline.detectors.drift import DriftAdaptive
+from pipeline.detectors.factory import build_base, build_detector
+
+__all__ = ["KINDS", "Detector", "DriftAdaptive", "build_base", "build_detector"]
+
+KINDS = ("hst", "hst_features", "robust", "mahalanobis", "ensemble")
+"""Every value of ``ModelSettings.kind``."""

@@ -1,0 +1,92 @@
+"""The detector contract and the small helpers every detector shares.
+
+A detector follows river's anomaly-detector protocol, one reading at a time: ``score_one(x)``
+first, then (unless the caller decides the reading is anomalous) ``learn_one(x)``. Detectors
+whose scores depend on the recent *stream* rather than only on what they learned (lags,
+rolling means, the anomaly likelihood's short-term average) update that part of their state in
+``score_one``, so ``score_one`` must be called exactly once per reading, in order. No detector
+ever sees a later reading.
+
+Examples
+--------
+>>> channel_of("vib__delta"), channel_of("vib")
+('vib', 'vib')
+>>> shares({"a__mean": 3.0, "a": 1.0, "b": 4.0})
+{'a': 0.5, 'b': 0.5}
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol, runtime_checkable
+
+__all__ = ["Detector", "RunningMoments", "channel_of", "shares"]
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """What ``Processor`` needs from a per-asset detector."""
+
+    name: str
+
+    def score_one(self, x: dict[str, float]) -> float:
+        """Anomaly score of ``x`` in [0, 1] (call once per reading, before ``learn_one``)."""
+
+    def learn_one(self, x: dict[str, float]) -> None:
+        """Learn ``x`` as normal behaviour."""
+
+    def contributions(self, x: dict[str, float]) -> dict[str, float]:
+        """Each channel's share of how unusual ``x`` is (sums to 1, or empty)."""
+
+    def is_outlier(self, x: dict[str, float]) -> bool:
+        """Whether ``x`` is too far out to be learned even when it does not alarm."""
+
+
+def channel_of(feature: str) -> str:
+    """The channel a feature was computed from (``vib__delta`` -> ``vib``)."""
+    return feature.split("__", 1)[0]
+
+
+def shares(deviations: dict[str, float]) -> dict[str, float]:
+    """Per-channel shares (rounded to 4 places) of non-negative per-feature deviations."""
+    by_channel: dict[str, float] = {}
+    for feature, value in deviations.items():
+        channel = channel_of(feature)
+        by_channel[channel] = by_channel.get(channel, 0.0) + value
+    total = sum(by_channel.values())
+    if not total > 0.0:
+        return {}
+    return {name: round(value / total, 4) for name, value in by_channel.items()}
+
+
+class RunningMoments:
+    """Welford's running mean and variance of one value.
+
+    >>> m = RunningMoments()
+    >>> for v in (1.0, 2.0, 3.0):
+    ...     m.update(v)
+    >>> m.mean, m.std()
+    (2.0, 1.0)
+    """
+
+    __slots__ = ("count", "mean", "_m2")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.mean = 0.0
+        self._m2 = 0.0
+
+    def __getstate__(self) -> tuple[int, float, float]:
+        return self.count, self.mean, self._m2
+
+    def __setstate__(self, state: tuple[int, float, float]) -> None:
+        self.count, self.mean, self._m2 = state
+
+    def update(self, value: float) -> None:
+        self.count += 1
+        delta = value - self.mean
+        self.mean += delta / self.count
+        self._m2 += delta * (value - self.mean)
+
+    def std(self) -> float:
+        return math.sqrt(self._m2 / (self.count - 1)) if self.count > 1 else 0.0

@@ -1,0 +1,56 @@
+"""``build_detector(settings)``: the detector that ``ModelSettings.kind`` names.
+
+Examples
+--------
+>>> from pipeline.settings import ModelSettings
+>>> build_detector(ModelSettings(kind="mahalanobis")).name
+'mahalanobis(smooth=5,tail)'
+>>> build_detector(ModelSettings(kind="robust", smooth=1, drift=True)).name
+'drift(robust(window=500,smooth=1,tail))'
+"""
+
+from __future__ import annotations
+
+from pipeline.detectors.base import Detector
+from pipeline.detectors.calibration import build_post
+from pipeline.detectors.drift import DriftAdaptive
+from pipeline.detectors.ensemble import Ensemble
+from pipeline.detectors.mahalanobis import OnlineMahalanobis
+from pipeline.detectors.robust import RobustZ
+from pipeline.detectors.scored import CalibratedDetector, HSTFeatures
+from pipeline.model import AssetModel
+from pipeline.settings import ModelSettings
+
+__all__ = ["build_base", "build_detector"]
+
+
+def build_detector(settings: ModelSettings) -> Detector:
+    """A fresh detector for one asset, wrapped for regime changes when ``settings.drift``."""
+    if settings.drift:
+        return DriftAdaptive(settings)
+    return build_base(settings)
+
+
+def build_base(settings: ModelSettings) -> Detector:
+    """The detector of ``settings.kind`` without drift adaptation."""
+    if settings.kind == "ensemble":
+        return Ensemble([_member(settings, kind) for kind in settings.members])
+    return _member(settings, settings.kind)
+
+
+def _member(settings: ModelSettings, kind: str) -> Detector:
+    if kind == "hst":
+        return AssetModel(settings)
+    if kind == "hst_features":
+        return HSTFeatures(settings)
+    post = build_post(settings.calibration, settings.calibration_window, settings.likelihood_short)
+    suffix = f"smooth={settings.smooth},{settings.calibration}"
+    if kind == "robust":
+        raw = RobustZ(settings.robust_window, settings.min_rel_std)
+        name = f"robust(window={settings.robust_window},{suffix})"
+        return CalibratedDetector(name, raw, post, settings.smooth, settings.outlier_z)
+    if kind == "mahalanobis":
+        maha = OnlineMahalanobis(settings.forget, settings.ridge, settings.min_rel_std)
+        name = f"mahalanobis({suffix})"
+        return CalibratedDetector(name, maha, post, settings.smooth, settings.outlier_z)
+    raise ValueError(f"unknown detector kind {kind!r}")

@@ -1,0 +1,107 @@
+"""Online mean and covariance of all channels, and the Mahalanobis distance of a reading.
+
+Correlated channels (pump current, pressure and flow on a SKAB-like rig) move together in
+normal operation; a fault breaks the correlation before any channel leaves its own range,
+which only a multivariate score sees. The covariance is learned incrementally (Welford, or
+exponentially forgetting with weight ``forget``); its regularised inverse is refreshed every
+``refresh`` learned readings.
+
+Examples
+--------
+>>> import random
+>>> rng = random.Random(0)
+>>> model = OnlineMahalanobis()
+>>> for _ in range(300):
+...     a = rng.gauss(0, 1)
+...     model.learn_one({"a": a, "b": a + rng.gauss(0, 0.1)})
+>>> model.raw_one({"a": 1.0, "b": 1.0}) < 3, model.raw_one({"a": 1.0, "b": -1.0}) > 10
+(True, True)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["OnlineMahalanobis"]
+
+_Vector = npt.NDArray[np.float64]
+
+
+class OnlineMahalanobis:
+    """Mahalanobis distance under an online covariance; channels fixed by the first reading."""
+
+    def __init__(
+        self, forget: float = 0.0, ridge: float = 1e-3, min_rel_std: float = 1e-4, refresh: int = 10
+    ) -> None:
+        self.forget = forget
+        self.ridge = ridge
+        self.min_rel_std = min_rel_std
+        self.refresh = refresh
+        self.channels: tuple[str, ...] = ()
+        self.count = 0
+        self._mean: _Vector = np.zeros(0)
+        self._cov: _Vector = np.zeros((0, 0))
+        self._precision: _Vector | None = None
+
+    def _vector(self, x: dict[str, float]) -> _Vector:
+        mean = self._mean
+        return np.array(
+            [x.get(name, mean[i]) for i, name in enumerate(self.channels)], dtype=np.float64
+        )
+
+    def _ready(self) -> bool:
+        return self.count > len(self.channels) + 1
+
+    def _offsets(self, x: dict[str, float]) -> tuple[_Vector, _Vector]:
+        if self._precision is None:
+            self._precision = self._invert()
+        d = self._vector(x) - self._mean
+        return d, self._precision @ d
+
+    def raw_one(self, x: dict[str, float]) -> float | None:
+        """The Mahalanobis distance of ``x`` (``None`` until enough readings are learned)."""
+        if not self._ready():
+            return None
+        d, pd = self._offsets(x)
+        return math.sqrt(max(float(d @ pd), 0.0))
+
+    def deviations(self, x: dict[str, float]) -> dict[str, float]:
+        """Each channel's term ``|d_i (P d)_i|`` of the squared distance."""
+        if not self._ready():
+            return {}
+        d, pd = self._offsets(x)
+        terms = np.abs(d * pd)
+        return {name: float(terms[i]) for i, name in enumerate(self.channels)}
+
+    def max_z(self, x: dict[str, float]) -> float:
+        """The largest per-channel z-score of ``x`` under the learned variances."""
+        if not self._ready():
+            return 0.0
+        floor = (self.min_rel_std * np.abs(self._mean) + 1e-9) ** 2
+        std = np.sqrt(np.maximum(np.diag(self._cov), floor))
+        return float(np.max(np.abs(self._vector(x) - self._mean) / std))
+
+    def learn_one(self, x: dict[str, float]) -> None:
+        if not self.channels:
+            self.channels = tuple(sorted(x))
+            self._mean = np.zeros(len(self.channels))
+            self._cov = np.zeros((len(self.channels), len(self.channels)))
+        v = self._vector(x)
+        self.count += 1
+        weight = max(1.0 / self.count, self.forget)
+        d = v - self._mean
+        self._mean = self._mean + weight * d
+        self._cov = (1.0 - weight) * (self._cov + weight * np.outer(d, d))
+        if self.count % self.refresh == 0 or self._precision is None:
+            self._precision = None
+
+    def _invert(self) -> _Vector:
+        # a channel's standard deviation is at least min_rel_std of its level (sensor resolution):
+        # a quantised or constant channel gets a finite precision
+        floor = (self.min_rel_std * np.abs(self._mean) + 1e-9) ** 2
+        jitter = self.ridge * np.maximum(np.diag(self._cov), 0.0) + floor
+        inverse: _Vector = np.linalg.pinv(self._cov + np.diag(jitter)).astype(np.float64)
+        return inverse
