@@ -50,7 +50,8 @@ def run(frame: pd.DataFrame, settings: Settings) -> pd.DataFrame:
 class TestNoLookAhead:
     @pytest.mark.parametrize("kind", detector_kinds())
     def test_row_i_is_unchanged_when_later_rows_are_altered(self, kind):
-        settings = Settings.load(None, model={"kind": kind})
+        # A threshold every kind's fault score crosses, so the alarm path is exercised too.
+        settings = Settings.load(None, model={"kind": kind}, alerts={"threshold": 0.95})
         original = machine()
         reference = run(original, settings)
         assert reference["is_anomaly"].any(), "the fault should raise an alarm"
@@ -121,7 +122,7 @@ class TestDetect:
         source = tmp_path / "s.csv"
         machine(rows=300).to_csv(source, index=False)
         config = tmp_path / "c.toml"
-        config.write_text("[model]\nn_trees = 3\nheight = 4\n")
+        config.write_text('[model]\nkind = "hst"\nn_trees = 3\nheight = 4\n')
         args = ["detect", str(source), "--format", "wide", "--out", str(tmp_path / "o.csv")]
         result = CliRunner().invoke(main, [*args, "--config", str(config)])
         assert result.exit_code == 0, result.output
