@@ -1,24 +1,44 @@
-"""The consumer service: poll a batch, process it, produce the outputs, then commit offsets.
+"""The consumer service: poll, process, produce; commit outputs, snapshots and offsets together.
 
-This is the only module that touches the Kafka consumer. Offsets are committed only after
-every output of the batch was acknowledged by the broker (at-least-once); when a delivery
-fails the service stops without committing, so a restart replays the batch.
+This is the only module that touches the readings consumer. Every commit interval
+(``serve.commit_interval_s`` or ``serve.commit_every`` messages) the service snapshots the
+models of the assets it touched to the compacted state topic (in the partition of the asset's
+readings) and commits them with the outputs and the consumer's offsets: in one Kafka
+transaction with ``serve.processing = "exactly_once"`` (see :mod:`pipeline.outputs`).
+
+Partitions move between instances of the consumer group with their state (eager
+rebalancing): on revocation the service commits, then forgets the partitions' models; on
+assignment it restores their latest verified snapshots (:mod:`pipeline.state`) before it
+processes any of their readings. When a commit is aborted the service rewinds: it restores the
+state of the last commit and seeks back to the committed offsets, so a replay produces the
+same outputs.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
-from pipeline.errors import DeliveryError, KafkaTransportError
+from pipeline.auth import AuthWatch
+from pipeline.errors import KafkaTransportError, SnapshotRefused
 from pipeline.messages import Alert, encode
 from pipeline.metrics import ServiceMetrics
+from pipeline.outputs import (
+    AtLeastOnceOutputs,
+    ClientConfig,
+    CommitAborted,
+    Headers,
+    Outputs,
+    TransactionalOutputs,
+)
 from pipeline.processor import DeadLetter, Outcome, Processor, Source
 from pipeline.settings import Settings
+from pipeline.state import SnapshotCodec, read_snapshots
 
 __all__ = ["Service"]
 logger = logging.getLogger(__name__)
@@ -27,7 +47,11 @@ AlertListener = Callable[[Alert], None]
 
 
 class Service:
-    """Runs ``Processor`` over the readings topic until ``stop`` is set."""
+    """Runs ``Processor`` over the readings topic until ``stop`` is set.
+
+    ``ready`` is set while partitions are assigned and their state is restored;
+    ``heartbeat`` is the monotonic time of the last poll (for ``/healthz``).
+    """
 
     def __init__(
         self,
@@ -39,20 +63,50 @@ class Service:
         self.metrics = metrics
         self.processor = Processor(settings)
         self.on_alert = on_alert
-        self._delivery_errors: list[str] = []
+        self.ready = threading.Event()
+        self.heartbeat = time.monotonic()
+        self._auth = AuthWatch()
+        key = settings.state.hmac_key
+        self._codec = (
+            SnapshotCodec(key.get_secret_value().encode(), settings.state.max_snapshot_bytes)
+            if key is not None
+            else None
+        )
+        self._assigned: set[int] = set()
+        self._positions: dict[int, int] = {}  # partition -> next offset, not yet committed
+        self._touched: dict[str, int] = {}  # asset -> partition, changed since the commit
+        self._partition_of: dict[str, int] = {}
+        self._pending = 0
+        self._last_commit = time.monotonic()
+        self._failed = False
+        self._outputs = self._make_outputs()  # fails fast on refused credentials
         self._consumer = Consumer(self._consumer_config())
-        self._producer = Producer(self._producer_config())
 
     def run(self, stop: threading.Event) -> None:
         """Consume, process and commit until ``stop`` is set; then commit and close."""
         serve = self.settings.serve
-        self._consumer.subscribe([self.settings.topics.readings])
+        if self._codec is None:
+            logger.warning("no state.hmac_key: models are not snapshotted and restart afresh")
+        self._consumer.subscribe(
+            [self.settings.topics.readings],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
         logger.info("consuming", extra={"topic": self.settings.topics.readings})
         try:
             while not stop.is_set():
+                self.heartbeat = time.monotonic()
                 batch = self._consumer.consume(serve.batch_size, serve.poll_timeout_s)
+                self._auth.check()
                 if batch:
                     self._process_batch(batch)
+                if self._commit_due():
+                    self._commit_or_rewind()
+            self._commit_or_rewind()
+        except BaseException:
+            self._failed = True
+            raise
         finally:
             self._close()
 
@@ -63,18 +117,22 @@ class Service:
             if error is not None:
                 self._on_consume_error(error)
                 continue
+            partition = message.partition() or 0
+            if partition not in self._assigned:
+                continue  # revoked meanwhile: its new owner processes it
             source = Source(
                 message.topic() or "",
-                message.partition() or 0,
+                partition,
                 message.offset() or 0,
                 message.key(),
             )
-            self._emit(self.processor.process(message.value(), source))
-        self._flush()
-        try:
-            self._consumer.commit(asynchronous=False)
-        except KafkaException as exc:
-            raise KafkaTransportError.from_kafka("offset commit failed", exc) from exc
+            outcome = self.processor.process(message.value(), source)
+            self._emit(outcome)
+            if outcome.score is not None:
+                self._touched[outcome.score.asset] = partition
+                self._partition_of[outcome.score.asset] = partition
+            self._positions[partition] = source.offset + 1
+            self._pending += 1
         self.metrics.models.set(len(self.processor.assets))
         self.metrics.process_seconds.observe(time.perf_counter() - started)
 
@@ -85,9 +143,7 @@ class Service:
             return
         score = outcome.score
         assert score is not None
-        now: list[tuple[str, str | bytes]] = [
-            ("linewatch.processed_at_ms", str(int(time.time() * 1000)))
-        ]
+        now: Headers = [("linewatch.processed_at_ms", str(int(time.time() * 1000)))]
         key = score.asset.encode()
         self._produce(topics.scores, key, encode(score), now)
         self.metrics.readings.labels(outcome="valid").inc()
@@ -99,7 +155,7 @@ class Service:
 
     def _dead_letter(self, letter: DeadLetter) -> None:
         source = letter.source
-        headers: list[tuple[str, str | bytes]] = [
+        headers: Headers = [
             ("error.class", letter.error_class.encode()),
             ("error.reason", letter.reason.encode()),
             ("error.message", letter.message.encode()),
@@ -121,60 +177,176 @@ class Service:
             self.on_alert(alert)
 
     def _produce(
-        self,
-        topic: str,
-        key: bytes | None,
-        value: bytes | None,
-        headers: list[tuple[str, str | bytes]],
+        self, topic: str, key: bytes | None, value: bytes | None, headers: Headers
     ) -> None:
-        while True:
-            try:
-                self._producer.produce(
-                    topic, value=value, key=key, headers=headers, on_delivery=self._on_delivery
-                )
-                return
-            except BufferError:  # local queue full: serve delivery reports, then retry
-                self._producer.poll(0.1)
+        self._outputs.produce(topic, key, value, headers, -1)
 
-    def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
-        if error is not None:
-            self._delivery_errors.append(f"{message.topic()}: {error.str()}")
+    # --- commits -------------------------------------------------------------------------
 
-    def _flush(self) -> None:
-        while self._producer.flush(1.0) > 0:
-            logger.warning("waiting for the broker to acknowledge outputs")
-        if self._delivery_errors:
-            failed, self._delivery_errors = self._delivery_errors, []
-            raise DeliveryError(
-                f"{len(failed)} outputs were not delivered (first: {failed[0]}); "
-                "offsets not committed, a restart replays the batch"
-            )
+    def _commit_due(self) -> bool:
+        serve = self.settings.serve
+        if self._pending >= serve.commit_every:
+            return True
+        return time.monotonic() - self._last_commit >= serve.commit_interval_s
+
+    def _commit_or_rewind(self) -> None:
+        if not self._checkpoint():
+            self._rewind(sorted(self._assigned))
+
+    def _checkpoint(self) -> bool:
+        """Snapshot the touched assets and commit them with the outputs and offsets."""
+        self._last_commit = time.monotonic()
+        if self._pending == 0:
+            return True
+        self._snapshot()
+        readings = self.settings.topics.readings
+        offsets = [TopicPartition(readings, p, o) for p, o in sorted(self._positions.items())]
+        self._positions, self._touched, self._pending = {}, {}, 0
+        try:
+            self._outputs.commit(offsets, self._consumer)
+        except CommitAborted as exc:
+            logger.warning("commit aborted (%s): replaying from the last commit", exc)
+            self.metrics.commits.labels(outcome="aborted").inc()
+            return False
+        self.metrics.commits.labels(outcome="committed").inc()
+        return True
+
+    def _snapshot(self) -> None:
+        if self._codec is None:
+            return
+        started = time.perf_counter()
+        for asset, partition in sorted(self._touched.items()):
+            state = self.processor.assets.get(asset)
+            if state is None:
+                continue
+            value = self._codec.encode(asset, state)
+            self.metrics.snapshot_bytes.observe(len(value))
+            self._outputs.produce(self.settings.topics.state, asset.encode(), value, [], partition)
+        self.metrics.snapshot_seconds.observe(time.perf_counter() - started)
+
+    def _rewind(self, partitions: list[int]) -> None:
+        """Back to the last commit: its state, and its offsets."""
+        self._drop(partitions)
+        self._restore(partitions)
+        readings = self.settings.topics.readings
+        committed = self._consumer.committed(
+            [TopicPartition(readings, p) for p in partitions], timeout=60
+        )
+        for part in committed:
+            offset = part.offset if part.offset >= 0 else OFFSET_BEGINNING
+            self._consumer.seek(TopicPartition(readings, part.partition, offset))
+        logger.info("rewound to the last commit", extra={"partitions": partitions})
+
+    # --- rebalancing -----------------------------------------------------------------------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        ids = sorted(part.partition for part in partitions)
+        self._restore(ids)
+        self._assigned.update(ids)
+        self.ready.set()
+        logger.info("partitions assigned", extra={"partitions": ids})
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.ready.clear()
+        ids = sorted(part.partition for part in partitions)
+        if not self._failed:
+            self._checkpoint()  # if aborted, the next owner replays from the last commit
+        self._drop(ids)
+        logger.info("partitions revoked", extra={"partitions": ids})
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.ready.clear()
+        ids = sorted(part.partition for part in partitions)
+        logger.warning("partitions lost, discarding uncommitted work", extra={"partitions": ids})
+        self._positions, self._touched, self._pending = {}, {}, 0
+        try:
+            self._outputs.abort()
+        except KafkaTransportError as exc:
+            logger.warning("abort after losing partitions failed: %s", exc)
+        self._drop(ids)
+
+    def _drop(self, partitions: list[int]) -> None:
+        dropped = {a for a, p in self._partition_of.items() if p in partitions}
+        for asset in dropped:
+            self.processor.assets.pop(asset, None)
+            del self._partition_of[asset]
+        self._assigned.difference_update(partitions)
+
+    def _restore(self, partitions: list[int]) -> None:
+        self._assigned.update(partitions)
+        if self._codec is None or not partitions:
+            return
+        started = time.perf_counter()
+        restored = read_snapshots(
+            self.settings.client_config(),
+            self.settings.topics.state,
+            partitions,
+            self._codec,
+            self.settings.state.restore_timeout_s,
+            self._on_refused,
+        )
+        for partition, states in restored.items():
+            for asset, state in states.items():
+                self.processor.assets[asset] = state
+                self._partition_of[asset] = partition
+                self.metrics.restores.inc()
+        self.metrics.restore_seconds.observe(time.perf_counter() - started)
+        count = sum(len(states) for states in restored.values())
+        logger.info("restored %d asset models for partitions %s", count, partitions)
+
+    def _on_refused(self, asset: str, partition: int, offset: int, exc: SnapshotRefused) -> None:
+        self.metrics.snapshots_refused.inc()
+        logger.error(
+            "refused state snapshot of asset %r (%s partition %d offset %d): %s; "
+            "the asset starts with a fresh model",
+            asset,
+            self.settings.topics.state,
+            partition,
+            offset,
+            exc,
+        )
+
+    # --- clients ---------------------------------------------------------------------------
 
     def _on_consume_error(self, error: KafkaError) -> None:
         if error.fatal():
             raise KafkaTransportError(f"fatal consumer error: {error.str()}", error.code())
         logger.warning("consumer error", extra={"error": error.str()})
 
-    def _consumer_config(self) -> dict[str, str | int | bool]:
+    def _consumer_config(self) -> ClientConfig:
         return {
             **self.settings.client_config(),
             "group.id": self.settings.serve.group_id,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "enable.partition.eof": False,
+            "isolation.level": "read_committed",
+            "error_cb": self._auth,
         }
 
-    def _producer_config(self) -> dict[str, str | int | bool]:
-        return {
-            **self.settings.client_config(),
-            "enable.idempotence": True,
-            "acks": "all",
-            "linger.ms": 5,
-        }
+    def _make_outputs(self) -> Outputs:
+        serve = self.settings.serve
+        config: ClientConfig = {**self.settings.client_config(), "error_cb": self._auth}
+        if serve.processing == "at_least_once":
+            return AtLeastOnceOutputs(config)
+        instance = serve.instance_id or socket.gethostname()
+        return TransactionalOutputs(
+            config,
+            f"{serve.group_id}.{instance}",
+            serve.transaction_timeout_ms,
+            check=self._auth.check,
+        )
 
     def _close(self) -> None:
         try:
-            self._producer.flush(10.0)
+            if self._failed:
+                self._outputs.abort()
+        except KafkaTransportError as exc:
+            logger.warning("abort on close failed: %s", exc)
         finally:
-            self._consumer.close()
+            try:
+                self._consumer.close()
+            finally:
+                self._outputs.close()
+                self.ready.clear()
         logger.info("stopped")

@@ -5,6 +5,7 @@
     PipelineError
     ├── ConfigError          fail at start-up: bad settings, missing tool (JDK, Maven)
     ├── DecodeError          skip the message, dead-letter it with the reason, count it
+    ├── SnapshotRefused      a state snapshot's signature failed: log, count, never unpickle
     ├── BrokerError          the local development broker could not be fetched/started/stopped
     │   ├── BrokerAlreadyRunning
     │   └── PortInUse
@@ -27,6 +28,7 @@ __all__ = [
     "KafkaTransportError",
     "PipelineError",
     "PortInUse",
+    "SnapshotRefused",
 ]
 
 
@@ -50,6 +52,10 @@ class DecodeError(PipelineError):
         super().__init__(message)
         self.reason = reason
         self.message = message
+
+
+class SnapshotRefused(PipelineError):
+    """A model snapshot is not signed with the configured key (or was altered): not loaded."""
 
 
 class BrokerError(PipelineError):

@@ -59,6 +59,38 @@ class ServiceMetrics:
             ["asset"],
             registry=registry,
         )
+        self.snapshot_bytes = Histogram(
+            "linewatch_snapshot_bytes",
+            "Size of one signed per-asset model snapshot.",
+            buckets=(1e3, 1e4, 5e4, 1e5, 2e5, 5e5, 1e6),
+            registry=registry,
+        )
+        self.snapshot_seconds = Histogram(
+            "linewatch_snapshot_seconds",
+            "Time to encode and sign the snapshots of one commit.",
+            registry=registry,
+        )
+        self.snapshots_refused = Counter(
+            "linewatch_snapshots_refused",
+            "State snapshots refused because their signature did not check.",
+            registry=registry,
+        )
+        self.restores = Counter(
+            "linewatch_restores",
+            "Per-asset model states restored from snapshots on partition assignment.",
+            registry=registry,
+        )
+        self.restore_seconds = Histogram(
+            "linewatch_restore_seconds",
+            "Time to read and verify the snapshots of newly assigned partitions.",
+            registry=registry,
+        )
+        self.commits = Counter(
+            "linewatch_commits",
+            "Commits of outputs, snapshots and offsets, by outcome (committed, aborted).",
+            ["outcome"],
+            registry=registry,
+        )
         for outcome in ("valid", "invalid"):
             self.readings.labels(outcome=outcome)
 

@@ -17,7 +17,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from pipeline.errors import ConfigError
@@ -27,6 +27,7 @@ __all__ = [
     "ModelSettings",
     "ServeSettings",
     "Settings",
+    "StateSettings",
     "TopicSettings",
 ]
 
@@ -92,6 +93,32 @@ class ServeSettings(_Section):
     metrics_port: int = Field(default=9108, ge=0, le=65535)
     metrics_max_assets: int = Field(default=50, ge=0)
     """Assets that get per-asset series (latest score); caps the label's cardinality."""
+    processing: Literal["exactly_once", "at_least_once"] = "exactly_once"
+    """``exactly_once``: outputs, snapshots and offsets commit in one Kafka transaction.
+    ``at_least_once``: outputs and snapshots are flushed, then offsets committed; a crash
+    replays (and re-emits) what came after the last commit."""
+    commit_interval_s: float = Field(default=2.0, gt=0.0)
+    """Commit (snapshot + offsets) at least this often while readings arrive."""
+    commit_every: int = Field(default=10_000, ge=1)
+    """... and after this many consumed messages, whichever comes first."""
+    instance_id: str | None = Field(default=None, min_length=1)
+    """Stable name of this instance (default: the host name). With ``exactly_once`` it makes
+    the ``transactional.id`` (``<group_id>.<instance_id>``): a restarted instance aborts what
+    its crashed predecessor left open. Instances that run at the same time need distinct ids."""
+    transaction_timeout_ms: int = Field(default=60_000, ge=1000)
+    """How long the broker keeps an open transaction of a vanished instance."""
+
+
+class StateSettings(_Section):
+    """Per-asset model snapshots on the compacted ``linewatch.state`` topic."""
+
+    hmac_key: SecretStr | None = None
+    """Key that signs snapshots (HMAC-SHA256). Without it no snapshot is written or read:
+    models live in memory only and a restart starts them afresh (a warning says so)."""
+    restore_timeout_s: float = Field(default=60.0, gt=0.0)
+    """Longest wait to read a partition's snapshots on assignment."""
+    max_snapshot_bytes: int = Field(default=1_000_000, ge=1024)
+    """Largest signed snapshot (Kafka's default message limit is about 1 MB)."""
 
 
 class Settings(BaseSettings):
@@ -108,6 +135,7 @@ class Settings(BaseSettings):
     model: ModelSettings = ModelSettings()
     alerts: AlertSettings = AlertSettings()
     serve: ServeSettings = ServeSettings()
+    state: StateSettings = StateSettings()
 
     @classmethod
     def settings_customise_sources(
