@@ -66,6 +66,7 @@ class Service:
         self.ready = threading.Event()
         self.heartbeat = time.monotonic()
         self._auth = AuthWatch()
+        self._instance = settings.serve.instance_id or socket.gethostname()
         key = settings.state.hmac_key
         self._codec = (
             SnapshotCodec(key.get_secret_value().encode(), settings.state.max_snapshot_bytes)
@@ -314,9 +315,13 @@ class Service:
         logger.warning("consumer error", extra={"error": error.str()})
 
     def _consumer_config(self) -> ClientConfig:
+        serve = self.settings.serve
+        static = {"group.instance.id": self._instance} if serve.static_membership else {}
         return {
             **self.settings.client_config(),
-            "group.id": self.settings.serve.group_id,
+            **static,
+            "group.id": serve.group_id,
+            "session.timeout.ms": serve.session_timeout_ms,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "enable.partition.eof": False,
@@ -329,10 +334,9 @@ class Service:
         config: ClientConfig = {**self.settings.client_config(), "error_cb": self._auth}
         if serve.processing == "at_least_once":
             return AtLeastOnceOutputs(config)
-        instance = serve.instance_id or socket.gethostname()
         return TransactionalOutputs(
             config,
-            f"{serve.group_id}.{instance}",
+            f"{serve.group_id}.{self._instance}",
             serve.transaction_timeout_ms,
             check=self._auth.check,
         )

@@ -105,6 +105,11 @@ class ServeSettings(_Section):
     """Stable name of this instance (default: the host name). With ``exactly_once`` it makes
     the ``transactional.id`` (``<group_id>.<instance_id>``): a restarted instance aborts what
     its crashed predecessor left open. Instances that run at the same time need distinct ids."""
+    static_membership: bool = True
+    """Join the group as a static member (``group.instance.id`` = the instance id): a restarted
+    instance takes its partitions back at once instead of after the session timeout."""
+    session_timeout_ms: int = Field(default=10_000, ge=6000)
+    """After this long without a heartbeat the group gives a (crashed) member's partitions away."""
     transaction_timeout_ms: int = Field(default=60_000, ge=1000)
     """How long the broker keeps an open transaction of a vanished instance."""
 

@@ -1,0 +1,162 @@
+"""Helpers for the exactly-once tests: one shared input, its reference outputs, fresh outputs.
+
+The input (readings from the simulator, 20 assets) is produced once per module; its reference
+outputs come from running :class:`Processor` over each partition in offset order, which is
+what an uninterrupted service computes. Each test then runs the real service (child processes)
+against fresh output and state topics and compares what it committed, per asset, message for
+message.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from confluent_kafka import Message
+from confluent_kafka.admin import AdminClient
+
+from pipeline.messages import encode
+from pipeline.processor import Processor, Source
+from pipeline.settings import Settings, TopicSettings
+from pipeline.topics import create_topics, topic_names
+from tests.integration.kafka_io import ServiceProcess, committed_lag, read_all
+
+HMAC_KEY = "test-snapshot-key"
+MODEL = """
+[model]
+n_trees = 4
+height = 6
+window_size = 100
+calibration_window = 300
+[alerts]
+warmup = 300
+"""
+
+
+def write_service_config(
+    path: Path,
+    bootstrap: str,
+    topics: TopicSettings,
+    group: str,
+    instance: str,
+    serve: str = "",
+    kafka: dict[str, str] | None = None,
+    hmac_key: str = HMAC_KEY,
+) -> Path:
+    """A TOML settings file for one service instance (small model, fast commits)."""
+    lines = [f'bootstrap_servers = "{bootstrap}"']
+    if kafka:
+        lines.append("[kafka]")
+        lines += [f'"{name}" = "{value}"' for name, value in kafka.items()]
+    lines.append("[topics]")
+    lines += [f'{k} = "{v}"' for k, v in topics.model_dump().items() if isinstance(v, str)]
+    lines += [f"partitions = {topics.partitions}", "[serve]", f'group_id = "{group}"']
+    lines += [f'instance_id = "{instance}"', "commit_interval_s = 0.5", serve]
+    lines += ["[state]", f'hmac_key = "{hmac_key}"']
+    path.write_text("\n".join(lines) + "\n" + MODEL)
+    return path
+
+
+def fresh_outputs(config: dict[str, str], topics: TopicSettings) -> TopicSettings:
+    """Same readings and labels, new (created) scores, alerts, dead letters and state topics."""
+    suffix = uuid.uuid4().hex[:8]
+    outputs = topics.model_copy(
+        update={
+            name: f"{getattr(topics, name)}.{suffix}"
+            for name in ("scores", "alerts", "deadletter", "state")
+        }
+    )
+    create_topics(config, outputs)
+    return outputs
+
+
+def delete_topics(config: dict[str, str], names: list[str]) -> None:
+    """Delete topics, best effort."""
+    for future in AdminClient(config).delete_topics(names, operation_timeout=30).values():
+        future.exception()
+
+
+@dataclass
+class Expected:
+    """The reference outputs of the shared input, per asset in order."""
+
+    readings: int
+    scores: dict[str, list[bytes]]
+    alerts: dict[str, list[bytes]]
+
+
+def reference(settings: Settings, messages: list[Message]) -> Expected:
+    """What an uninterrupted service outputs for ``messages``."""
+    processor = Processor(settings)
+    scores: dict[str, list[bytes]] = defaultdict(list)
+    alerts: dict[str, list[bytes]] = defaultdict(list)
+    ordered = sorted(messages, key=lambda m: (m.partition() or 0, m.offset() or 0))
+    for message in ordered:
+        source = Source(
+            message.topic() or "", message.partition() or 0, message.offset() or 0, message.key()
+        )
+        outcome = processor.process(message.value(), source)
+        if outcome.score is not None:
+            scores[outcome.score.asset].append(encode(outcome.score))
+        if outcome.alert is not None:
+            alerts[outcome.alert.asset].append(encode(outcome.alert))
+    return Expected(len(messages), dict(scores), dict(alerts))
+
+
+def by_asset(messages: list[Message]) -> dict[str, list[bytes]]:
+    """Message values grouped by key (the asset), in the order read (per partition)."""
+    grouped: dict[str, list[bytes]] = defaultdict(list)
+    for message in sorted(messages, key=lambda m: (m.partition() or 0, m.offset() or 0)):
+        grouped[(message.key() or b"").decode()].append(message.value() or b"")
+    return dict(grouped)
+
+
+def assert_outputs_equal(bootstrap: str, topics: TopicSettings, expected: Expected) -> None:
+    """Scores and alerts committed on ``topics`` equal ``expected``, message for message."""
+    scores = read_all(bootstrap, topics.scores, expected.readings, timeout_s=60)
+    n_alerts = sum(len(v) for v in expected.alerts.values())
+    alerts = read_all(bootstrap, topics.alerts, n_alerts, timeout_s=20)
+    assert len(scores) == expected.readings
+    got = by_asset(scores)
+    assert sorted(got) == sorted(expected.scores)
+    for asset, values in expected.scores.items():
+        assert got[asset] == values, f"scores of {asset} differ"
+    assert by_asset(alerts) == expected.alerts
+
+
+def wait_ready(service: ServiceProcess, timeout_s: float = 60.0) -> str:
+    """Wait until ``/readyz`` answers 200; return the base URL."""
+    base = service.metrics_url(timeout_s).removesuffix("/metrics")
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert service.alive(), service.stderr
+        try:
+            with urllib.request.urlopen(base + "/readyz", timeout=5) as response:
+                if response.status == 200:
+                    return base
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 503
+        time.sleep(0.1)
+    raise AssertionError(f"not ready in {timeout_s}s: {service.stderr}")
+
+
+def wait_caught_up(
+    bootstrap: str, group: str, topics: TopicSettings, timeout_s: float = 120.0
+) -> None:
+    """Wait until ``group`` has committed every reading."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if committed_lag(bootstrap, group, topics.readings, topics.partitions) == 0:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"group {group} did not catch up in {timeout_s}s")
+
+
+def output_topic_names(topics: TopicSettings) -> list[str]:
+    """The topics :func:`fresh_outputs` created."""
+    return [name for name in topic_names(topics) if name not in (topics.readings, topics.labels)]

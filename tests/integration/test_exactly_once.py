@@ -1,0 +1,118 @@
+"""Exactly-once under crashes, rebalancing and a broker outage: outputs equal a clean run.
+
+Every test runs the real service (child processes) over one shared input of 100,000 readings
+from 20 simulated assets and compares the scores and alerts it committed (read back with
+``read_committed``) with the reference outputs, per asset, message for message.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipeline.settings import Settings, TopicSettings
+from pipeline.topics import create_topics, topic_names
+from tests.integration.conftest import KafkaBroker
+from tests.integration.eos_io import (
+    Expected,
+    assert_outputs_equal,
+    delete_topics,
+    fresh_outputs,
+    output_topic_names,
+    reference,
+    wait_caught_up,
+    wait_ready,
+    write_service_config,
+)
+from tests.integration.kafka_io import ServiceProcess, committed_lag, linewatch, read_all
+
+pytestmark = pytest.mark.integration
+
+READINGS = 100_000
+SIMULATE = [
+    "--assets", "20", "--rate", "200", "--duration", "500", "--seed", "11", "--speed", "0",
+    "--start-ts", "1700000000000",
+    "--fault", "asset-003:bearing_wear@200",
+    "--fault", "asset-011:overheating@300",
+    "--fault", "asset-017:imbalance@350",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def shared_input(
+    kafka_broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[TopicSettings, Expected]]:
+    """The simulated readings (created once per module) and their reference outputs."""
+    suffix = uuid.uuid4().hex[:8]
+    defaults = TopicSettings()
+    topics = TopicSettings(
+        **{name: f"{getattr(defaults, name)}.eos.{suffix}" for name in _NAMES}, partitions=3
+    )
+    create_topics(kafka_broker.config, topics)
+    config = tmp_path_factory.mktemp("eos") / "input.toml"
+    write_service_config(config, kafka_broker.bootstrap, topics, "unused", "unused")
+    sent = linewatch("simulate", "--config", str(config), *SIMULATE)
+    assert sent.returncode == 0, sent.stderr
+    messages = read_all(kafka_broker.bootstrap, topics.readings, READINGS)
+    assert len(messages) == READINGS
+    expected = reference(Settings.load(config), messages)
+    assert sum(len(v) for v in expected.alerts.values()) >= 2
+    yield topics, expected
+    delete_topics(kafka_broker.config, topic_names(topics))
+
+
+_NAMES = ("readings", "labels", "scores", "alerts", "deadletter", "state")
+
+
+@pytest.fixture
+def outputs(
+    kafka_broker: KafkaBroker, shared_input: tuple[TopicSettings, Expected]
+) -> Iterator[TopicSettings]:
+    topics = fresh_outputs(kafka_broker.config, shared_input[0])
+    yield topics
+    delete_topics(kafka_broker.config, output_topic_names(topics))
+
+
+class Instances:
+    """Service processes of one consumer group, each with its own config and log files."""
+
+    def __init__(self, broker: KafkaBroker, topics: TopicSettings, tmp_path: Path) -> None:
+        self.broker, self.topics, self.tmp_path = broker, topics, tmp_path
+        self.group = f"eos-{uuid.uuid4().hex[:8]}"
+        self.runs = 0
+
+    def start(self, instance: str) -> ServiceProcess:
+        self.runs += 1
+        path = self.tmp_path / f"{instance}-run{self.runs}.toml"
+        write_service_config(path, self.broker.bootstrap, self.topics, self.group, instance)
+        return ServiceProcess(path)
+
+    def lag(self) -> int:
+        return committed_lag(
+            self.broker.bootstrap, self.group, self.topics.readings, self.topics.partitions
+        )
+
+
+def test_crash_equality(kafka_broker, shared_input, outputs, tmp_path):
+    """SIGKILL at 5 random points, restart each time: the same outputs as a clean run."""
+    group = Instances(kafka_broker, outputs, tmp_path)
+    rng = random.Random(20261128)
+    lags = []
+    for _ in range(5):
+        service = group.start("crash")
+        wait_ready(service)
+        time.sleep(rng.uniform(0.3, 2.0))
+        assert service.alive(), service.stderr
+        service.kill()
+        lags.append(group.lag())
+    assert 0 < lags[-1] < READINGS, lags  # the kills interrupted a run that made progress
+    final = group.start("crash")
+    wait_ready(final)
+    wait_caught_up(kafka_broker.bootstrap, group.group, outputs)
+    assert final.stop() == 0, final.stderr
+    assert_outputs_equal(kafka_broker.bootstrap, outputs, shared_input[1])
