@@ -169,7 +169,7 @@ def simulate(
         with _stop_on_signals() as stop:
             _run(fleet.records(ticks), sink, tally, speed, stop)
         sink.flush()
-    except KafkaTransportError as exc:
+    except (ConfigError, KafkaTransportError) as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         sink.close()

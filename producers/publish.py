@@ -21,12 +21,14 @@ asset-000,1000,fault_start,bearing_wear
 from __future__ import annotations
 
 import csv
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Protocol, Self
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from pipeline.auth import AuthWatch
 from pipeline.errors import DeliveryError, KafkaTransportError
 from pipeline.messages import Label, Reading, encode
 
@@ -82,7 +84,9 @@ class KafkaPublisher(_Closing):
     def __init__(
         self, client_config: dict[str, str], readings_topic: str, labels_topic: str
     ) -> None:
-        config = {**_PRODUCER_DEFAULTS, **client_config, **_PRODUCER_REQUIRED}
+        self._auth = AuthWatch()  # refused credentials raise ConfigError instead of retrying
+        config: dict[str, object] = {**_PRODUCER_DEFAULTS, **client_config, **_PRODUCER_REQUIRED}
+        config["error_cb"] = self._auth
         try:
             self._producer = Producer(config)
         except Exception as exc:  # KafkaException for bad properties
@@ -102,11 +106,18 @@ class KafkaPublisher(_Closing):
                 break
             except BufferError:
                 self._producer.poll(0.1)
+                self._auth.check()
         self._producer.poll(0)
+        self._auth.check()
 
     def flush(self, timeout_s: float = 30.0) -> None:
         """Wait for every queued record; raise :class:`DeliveryError` if any was not delivered."""
-        remaining = self._producer.flush(timeout_s)
+        deadline = time.monotonic() + timeout_s
+        remaining = self._producer.flush(min(timeout_s, 1.0))
+        while remaining > 0 and time.monotonic() < deadline:
+            self._auth.check()
+            remaining = self._producer.flush(min(deadline - time.monotonic(), 1.0))
+        self._auth.check()
         if remaining > 0:
             raise DeliveryError(f"{remaining} messages were not delivered within {timeout_s} s")
         if self.failed:

@@ -17,7 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from confluent_kafka import Message
+from confluent_kafka import Consumer, KafkaException, Message
 from confluent_kafka.admin import AdminClient
 
 from pipeline.messages import encode
@@ -151,8 +151,11 @@ def wait_caught_up(
     """Wait until ``group`` has committed every reading."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if committed_lag(bootstrap, group, topics.readings, topics.partitions) == 0:
-            return
+        try:
+            if committed_lag(bootstrap, group, topics.readings, topics.partitions) == 0:
+                return
+        except KafkaException:
+            pass  # e.g. the coordinator is still loading after a broker restart
         time.sleep(0.5)
     raise AssertionError(f"group {group} did not catch up in {timeout_s}s")
 
@@ -160,3 +163,40 @@ def wait_caught_up(
 def output_topic_names(topics: TopicSettings) -> list[str]:
     """The topics :func:`fresh_outputs` created."""
     return [name for name in topic_names(topics) if name not in (topics.readings, topics.labels)]
+
+
+def metric(url: str, name: str) -> float:
+    """The sum of a metric's samples at ``url`` (``/metrics`` is appended to a base URL)."""
+    url = url if url.endswith("/metrics") else url + "/metrics"
+    text = urllib.request.urlopen(url, timeout=10).read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def read_with(
+    config: dict[str, str], topic: str, expected: int, timeout_s: float = 60.0
+) -> list[Message]:
+    """Like :func:`read_all`, with a full client config (e.g. SASL credentials)."""
+    consumer = Consumer(
+        {
+            **config,
+            "group.id": f"reader-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+        }
+    )
+    consumer.subscribe([topic])
+    messages: list[Message] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(messages) < expected and time.monotonic() < deadline:
+            for message in consumer.consume(1000, 0.5):
+                assert message.error() is None, message.error()
+                messages.append(message)
+    finally:
+        consumer.close()
+    return messages

@@ -15,14 +15,16 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.broker.local import BrokerConfig, LocalBroker
 from pipeline.settings import Settings, TopicSettings
 from pipeline.topics import create_topics, topic_names
-from tests.integration.conftest import KafkaBroker
+from tests.integration.conftest import KafkaBroker, _shared_cache_dir
 from tests.integration.eos_io import (
     Expected,
     assert_outputs_equal,
     delete_topics,
     fresh_outputs,
+    metric,
     output_topic_names,
     reference,
     wait_caught_up,
@@ -115,4 +117,51 @@ def test_crash_equality(kafka_broker, shared_input, outputs, tmp_path):
     wait_ready(final)
     wait_caught_up(kafka_broker.bootstrap, group.group, outputs)
     assert final.stop() == 0, final.stderr
+    assert_outputs_equal(kafka_broker.bootstrap, outputs, shared_input[1])
+
+
+def test_scale_equality(kafka_broker, shared_input, outputs, tmp_path):
+    """The group grows from 1 to 3 instances and shrinks back to 1: the same outputs."""
+    group = Instances(kafka_broker, outputs, tmp_path)
+    first = group.start("a")
+    wait_ready(first)
+    time.sleep(1.5)
+    others = [group.start("b"), group.start("c")]
+    urls = [wait_ready(service) for service in others]
+    assert group.lag() > 0  # the group grew mid-run
+    time.sleep(3.0)
+    shares = [metric(url, "linewatch_scores_total") for url in urls]
+    for service in others:
+        assert service.stop() == 0, service.stderr
+    assert group.lag() > 0  # ... and shrank mid-run
+    wait_caught_up(kafka_broker.bootstrap, group.group, outputs)
+    assert first.stop() == 0, first.stderr
+    assert all(share > 0 for share in shares), shares  # every instance did part of the work
+    assert "restored" in others[0].stderr
+    assert_outputs_equal(kafka_broker.bootstrap, outputs, shared_input[1])
+
+
+def test_broker_outage(kafka_broker, shared_input, outputs, tmp_path):
+    """The broker stops for 20 s mid-run: the service recovers by itself, outputs are equal."""
+    group = Instances(kafka_broker, outputs, tmp_path)
+    service = group.start("outage")
+    wait_ready(service)
+    time.sleep(2.0)
+    assert group.lag() > 0
+    broker = LocalBroker(
+        BrokerConfig(
+            port=int(kafka_broker.bootstrap.rsplit(":", 1)[1]),
+            data_dir=kafka_broker.data_dir,
+            cache_dir=_shared_cache_dir(),
+        )
+    )
+    assert broker.stop(timeout_s=60)
+    try:
+        time.sleep(20.0)
+        assert service.alive(), service.stderr
+    finally:
+        broker.start(timeout_s=120)
+    wait_caught_up(kafka_broker.bootstrap, group.group, outputs, timeout_s=240)
+    assert service.alive(), service.stderr  # recovered without a restart
+    assert service.stop() == 0, service.stderr
     assert_outputs_equal(kafka_broker.bootstrap, outputs, shared_input[1])
