@@ -22,10 +22,17 @@ import threading
 import time
 from collections.abc import Callable
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
 
 from pipeline.auth import AuthWatch
-from pipeline.errors import KafkaTransportError, SnapshotRefused
+from pipeline.errors import KafkaTransportError
 from pipeline.messages import Alert, encode
 from pipeline.metrics import ServiceMetrics
 from pipeline.outputs import (
@@ -36,9 +43,9 @@ from pipeline.outputs import (
     Outputs,
     TransactionalOutputs,
 )
+from pipeline.partitions import PartitionStates
 from pipeline.processor import DeadLetter, Outcome, Processor, Source
 from pipeline.settings import Settings
-from pipeline.state import SnapshotCodec, read_snapshots
 
 __all__ = ["Service"]
 logger = logging.getLogger(__name__)
@@ -67,16 +74,8 @@ class Service:
         self.heartbeat = time.monotonic()
         self._auth = AuthWatch()
         self._instance = settings.serve.instance_id or socket.gethostname()
-        key = settings.state.hmac_key
-        self._codec = (
-            SnapshotCodec(key.get_secret_value().encode(), settings.state.max_snapshot_bytes)
-            if key is not None
-            else None
-        )
-        self._assigned: set[int] = set()
+        self._states = PartitionStates(settings, self.processor.assets, metrics, self._auth.check)
         self._positions: dict[int, int] = {}  # partition -> next offset, not yet committed
-        self._touched: dict[str, int] = {}  # asset -> partition, changed since the commit
-        self._partition_of: dict[str, int] = {}
         self._pending = 0
         self._last_commit = time.monotonic()
         self._failed = False
@@ -86,7 +85,7 @@ class Service:
     def run(self, stop: threading.Event) -> None:
         """Consume, process and commit until ``stop`` is set; then commit and close."""
         serve = self.settings.serve
-        if self._codec is None:
+        if self._states.codec is None:
             logger.warning("no state.hmac_key: models are not snapshotted and restart afresh")
         self._consumer.subscribe(
             [self.settings.topics.readings],
@@ -119,7 +118,7 @@ class Service:
                 self._on_consume_error(error)
                 continue
             partition = message.partition() or 0
-            if partition not in self._assigned:
+            if partition not in self._states.assigned:
                 continue  # revoked meanwhile: its new owner processes it
             source = Source(
                 message.topic() or "",
@@ -130,8 +129,7 @@ class Service:
             outcome = self.processor.process(message.value(), source)
             self._emit(outcome)
             if outcome.score is not None:
-                self._touched[outcome.score.asset] = partition
-                self._partition_of[outcome.score.asset] = partition
+                self._states.touch(outcome.score.asset, partition)
             self._positions[partition] = source.offset + 1
             self._pending += 1
         self.metrics.models.set(len(self.processor.assets))
@@ -192,17 +190,18 @@ class Service:
 
     def _commit_or_rewind(self) -> None:
         if not self._checkpoint():
-            self._rewind(sorted(self._assigned))
+            self._rewind(sorted(self._states.assigned))
 
     def _checkpoint(self) -> bool:
         """Snapshot the touched assets and commit them with the outputs and offsets."""
         self._last_commit = time.monotonic()
         if self._pending == 0:
             return True
-        self._snapshot()
+        for asset, partition, value in self._states.snapshots():
+            self._outputs.produce(self.settings.topics.state, asset.encode(), value, [], partition)
         readings = self.settings.topics.readings
         offsets = [TopicPartition(readings, p, o) for p, o in sorted(self._positions.items())]
-        self._positions, self._touched, self._pending = {}, {}, 0
+        self._discard_pending()
         try:
             self._outputs.commit(offsets, self._consumer)
         except CommitAborted as exc:
@@ -212,38 +211,34 @@ class Service:
         self.metrics.commits.labels(outcome="committed").inc()
         return True
 
-    def _snapshot(self) -> None:
-        if self._codec is None:
-            return
-        started = time.perf_counter()
-        for asset, partition in sorted(self._touched.items()):
-            state = self.processor.assets.get(asset)
-            if state is None:
-                continue
-            value = self._codec.encode(asset, state)
-            self.metrics.snapshot_bytes.observe(len(value))
-            self._outputs.produce(self.settings.topics.state, asset.encode(), value, [], partition)
-        self.metrics.snapshot_seconds.observe(time.perf_counter() - started)
-
     def _rewind(self, partitions: list[int]) -> None:
         """Back to the last commit: its state, and its offsets."""
-        self._drop(partitions)
-        self._restore(partitions)
+        self._states.drop(partitions)
+        self._states.restore(partitions)
         readings = self.settings.topics.readings
-        committed = self._consumer.committed(
-            [TopicPartition(readings, p) for p in partitions], timeout=60
-        )
-        for part in committed:
+        for part in self._committed([TopicPartition(readings, p) for p in partitions]):
             offset = part.offset if part.offset >= 0 else OFFSET_BEGINNING
             self._consumer.seek(TopicPartition(readings, part.partition, offset))
         logger.info("rewound to the last commit", extra={"partitions": partitions})
+
+    def _committed(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        while True:
+            try:
+                return list(self._consumer.committed(partitions, timeout=30))
+            except KafkaException as exc:
+                self._auth.check()
+                logger.warning("could not read the committed offsets (%s); retrying", exc)
+                time.sleep(1.0)
+
+    def _discard_pending(self) -> None:
+        self._positions, self._pending = {}, 0
+        self._states.clear_touched()
 
     # --- rebalancing -----------------------------------------------------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         ids = sorted(part.partition for part in partitions)
-        self._restore(ids)
-        self._assigned.update(ids)
+        self._states.restore(ids)
         self.ready.set()
         logger.info("partitions assigned", extra={"partitions": ids})
 
@@ -252,60 +247,19 @@ class Service:
         ids = sorted(part.partition for part in partitions)
         if not self._failed:
             self._checkpoint()  # if aborted, the next owner replays from the last commit
-        self._drop(ids)
+        self._states.drop(ids)
         logger.info("partitions revoked", extra={"partitions": ids})
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.ready.clear()
         ids = sorted(part.partition for part in partitions)
         logger.warning("partitions lost, discarding uncommitted work", extra={"partitions": ids})
-        self._positions, self._touched, self._pending = {}, {}, 0
+        self._discard_pending()
         try:
             self._outputs.abort()
         except KafkaTransportError as exc:
             logger.warning("abort after losing partitions failed: %s", exc)
-        self._drop(ids)
-
-    def _drop(self, partitions: list[int]) -> None:
-        dropped = {a for a, p in self._partition_of.items() if p in partitions}
-        for asset in dropped:
-            self.processor.assets.pop(asset, None)
-            del self._partition_of[asset]
-        self._assigned.difference_update(partitions)
-
-    def _restore(self, partitions: list[int]) -> None:
-        self._assigned.update(partitions)
-        if self._codec is None or not partitions:
-            return
-        started = time.perf_counter()
-        restored = read_snapshots(
-            self.settings.client_config(),
-            self.settings.topics.state,
-            partitions,
-            self._codec,
-            self.settings.state.restore_timeout_s,
-            self._on_refused,
-        )
-        for partition, states in restored.items():
-            for asset, state in states.items():
-                self.processor.assets[asset] = state
-                self._partition_of[asset] = partition
-                self.metrics.restores.inc()
-        self.metrics.restore_seconds.observe(time.perf_counter() - started)
-        count = sum(len(states) for states in restored.values())
-        logger.info("restored %d asset models for partitions %s", count, partitions)
-
-    def _on_refused(self, asset: str, partition: int, offset: int, exc: SnapshotRefused) -> None:
-        self.metrics.snapshots_refused.inc()
-        logger.error(
-            "refused state snapshot of asset %r (%s partition %d offset %d): %s; "
-            "the asset starts with a fresh model",
-            asset,
-            self.settings.topics.state,
-            partition,
-            offset,
-            exc,
-        )
+        self._states.drop(ids)
 
     # --- clients ---------------------------------------------------------------------------
 
