@@ -148,6 +148,7 @@ class TransactionalOutputs:
                     raise CommitAborted.from_kafka(f"{what} failed, aborting", exc) from exc
                 if not error.retriable():
                     raise KafkaTransportError.from_kafka(f"{what} failed", exc) from exc
+                self._producer.poll(0)  # serves error_cb, which notes refused credentials
                 self._check()
                 logger.warning("%s: %s; retrying", what, error.str())
                 time.sleep(_RETRY_PAUSE_S)
