@@ -6,6 +6,7 @@ every valid reading must be scored exactly once, and the one service process mus
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import uuid
@@ -148,7 +149,7 @@ def test_hostile_input_is_dead_lettered_and_valid_input_scored(
             topic_settings.readings,
             value=value,
             key=key,
-            on_delivery=lambda e, m, v=is_valid: delivered(e, m, v),
+            on_delivery=functools.partial(delivered, is_valid=is_valid),
         )
         producer.poll(0)
     assert producer.flush(60) == 0
@@ -179,5 +180,5 @@ def test_hostile_input_is_dead_lettered_and_valid_input_scored(
         lettered.add((int(headers["source.partition"]), int(headers["source.offset"])))
     assert len(letters) == HOSTILE
     assert lettered == bad_offsets
-    scored = sorted((s["asset"], s["ts"]) for s in (orjson.loads(m.value()) for m in scores))
+    scored = sorted((s["asset"], s["ts"]) for s in (orjson.loads(m.value() or b"") for m in scores))
     assert scored == sorted((r.asset, r.ts) for r in valid)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import pickle
 import time
 import uuid
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -145,12 +147,11 @@ def test_tampered_snapshots_are_refused_and_never_unpickled(
     wait_caught_up(kafka_broker.bootstrap, group, topic_settings)
     assert first.stop() == 0, first.stderr
 
-    snapshots = {m.key(): m for m in read_all(kafka_broker.bootstrap, topic_settings.state, 3)}
+    snapshots = {
+        m.key() or b"": m for m in read_all(kafka_broker.bootstrap, topic_settings.state, 3)
+    }
     assert sorted(snapshots) == [b"press-0", b"press-1", b"press-2"]
     marker = tmp_path / "pwned"
-    import pickle
-    import zlib
-
     evil = zlib.compress(pickle.dumps(_Exploit(marker)))
     flipped = bytearray(snapshots[b"press-0"].value() or b"")
     flipped[-1] ^= 0x01
