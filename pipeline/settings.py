@@ -97,7 +97,7 @@ class ServeSettings(_Section):
     """``exactly_once``: outputs, snapshots and offsets commit in one Kafka transaction.
     ``at_least_once``: outputs and snapshots are flushed, then offsets committed; a crash
     replays (and re-emits) what came after the last commit."""
-    commit_interval_s: float = Field(default=2.0, gt=0.0)
+    commit_interval_s: float = Field(default=5.0, gt=0.0)
     """Commit (snapshot + offsets) at least this often while readings arrive."""
     commit_every: int = Field(default=10_000, ge=1)
     """... and after this many consumed messages, whichever comes first."""

@@ -22,6 +22,7 @@ from tests.integration.conftest import KafkaBroker, _shared_cache_dir
 from tests.integration.eos_io import (
     Expected,
     assert_outputs_equal,
+    by_asset,
     delete_topics,
     fresh_outputs,
     metric,
@@ -87,11 +88,14 @@ class Instances:
         self.broker, self.topics, self.tmp_path = broker, topics, tmp_path
         self.group = f"eos-{uuid.uuid4().hex[:8]}"
         self.runs = 0
+        self.serve = ""
 
     def start(self, instance: str) -> ServiceProcess:
         self.runs += 1
         path = self.tmp_path / f"{instance}-run{self.runs}.toml"
-        write_service_config(path, self.broker.bootstrap, self.topics, self.group, instance)
+        write_service_config(
+            path, self.broker.bootstrap, self.topics, self.group, instance, serve=self.serve
+        )
         return ServiceProcess(path)
 
     def lag(self) -> int:
@@ -165,3 +169,23 @@ def test_broker_outage(kafka_broker, shared_input, outputs, tmp_path):
     assert service.alive(), service.stderr  # recovered without a restart
     assert service.stop() == 0, service.stderr
     assert_outputs_equal(kafka_broker.bootstrap, outputs, shared_input[1])
+
+
+def test_at_least_once_mode_loses_nothing(kafka_broker, shared_input, outputs, tmp_path):
+    """``processing = "at_least_once"``: after a SIGKILL every reading is scored, some twice."""
+    group = Instances(kafka_broker, outputs, tmp_path)
+    group.serve = 'processing = "at_least_once"'
+    service = group.start("alo")
+    wait_ready(service)
+    time.sleep(2.0)
+    service.kill()
+    assert group.lag() > 0
+    final = group.start("alo")
+    wait_ready(final)
+    wait_caught_up(kafka_broker.bootstrap, group.group, outputs)
+    assert final.stop() == 0, final.stderr
+    expected = shared_input[1]
+    scores = by_asset(read_all(kafka_broker.bootstrap, outputs.scores, expected.readings))
+    for asset, values in expected.scores.items():
+        assert set(scores[asset]) == set(values)  # nothing lost, nothing made up
+        assert len(scores[asset]) >= len(values)
