@@ -17,7 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from confluent_kafka import Consumer, KafkaException, Message
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from pipeline.messages import encode
@@ -200,3 +200,15 @@ def read_with(
     finally:
         consumer.close()
     return messages
+
+
+def topic_size(bootstrap: str, topic: str, partitions: int) -> int:
+    """Offsets written to ``topic`` (messages, for a topic without transaction markers)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": uuid.uuid4().hex})
+    try:
+        return sum(
+            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in range(partitions)
+        )
+    finally:
+        consumer.close()
