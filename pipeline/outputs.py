@@ -75,6 +75,7 @@ class TransactionalOutputs:
         check: Callable[[], None] = lambda: None,
     ) -> None:
         self._check = check
+        self._timeout_s = timeout_ms / 1000.0
         self._producer = Producer(
             {
                 **config,
@@ -135,7 +136,12 @@ class TransactionalOutputs:
     def _call(
         self, what: str, call: Callable[[], object], abortable_is_error: bool = False
     ) -> None:
-        """Run a transactional API call: retry retriable errors, classify the others."""
+        """Run a transactional API call: retry retriable errors, classify the others.
+
+        Retries stop after the transaction timeout: then the broker has aborted the
+        transaction anyway, and a :class:`KafkaTransportError` stops the service.
+        """
+        deadline = time.monotonic() + self._timeout_s
         while True:
             try:
                 call()
@@ -146,7 +152,7 @@ class TransactionalOutputs:
                     raise KafkaTransportError.from_kafka(f"{what} failed (fatal)", exc) from exc
                 if error.txn_requires_abort() and not abortable_is_error:
                     raise CommitAborted.from_kafka(f"{what} failed, aborting", exc) from exc
-                if not error.retriable():
+                if not error.retriable() or time.monotonic() > deadline:
                     raise KafkaTransportError.from_kafka(f"{what} failed", exc) from exc
                 self._producer.poll(0)  # serves error_cb, which notes refused credentials
                 self._check()

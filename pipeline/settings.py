@@ -105,10 +105,13 @@ class ServeSettings(_Section):
     """Stable name of this instance (default: the host name). With ``exactly_once`` it makes
     the ``transactional.id`` (``<group_id>.<instance_id>``): a restarted instance aborts what
     its crashed predecessor left open. Instances that run at the same time need distinct ids."""
-    static_membership: bool = True
-    """Join the group as a static member (``group.instance.id`` = the instance id): a restarted
-    instance takes its partitions back at once instead of after the session timeout."""
-    session_timeout_ms: int = Field(default=10_000, ge=6000)
+    static_membership: bool = False
+    """Join as a static member (``group.instance.id`` = the instance id): a restarted instance
+    takes its partitions back at once instead of after the session timeout. But librdkafka
+    fences a static member whose session expired (e.g. in a broker outage longer than the
+    session timeout) with a fatal error, and the instance then exits for its supervisor to
+    restart it."""
+    session_timeout_ms: int = Field(default=6000, ge=6000)
     """After this long without a heartbeat the group gives a (crashed) member's partitions away."""
     transaction_timeout_ms: int = Field(default=60_000, ge=1000)
     """How long the broker keeps an open transaction of a vanished instance."""
