@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import signal
 import threading
 import time
@@ -68,6 +69,7 @@ def serve(
         if value is not None
     }
     configure_logging()
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` prints every thread's stack
     try:
         settings = Settings.load(
             config_file, bootstrap_servers=bootstrap_servers, serve=serve_overrides

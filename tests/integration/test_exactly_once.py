@@ -16,10 +16,9 @@ from pathlib import Path
 import pytest
 from confluent_kafka import KafkaException
 
-from pipeline.broker.local import BrokerConfig, LocalBroker
 from pipeline.settings import Settings, TopicSettings
 from pipeline.topics import create_topics, topic_names
-from tests.integration.conftest import KafkaBroker, _shared_cache_dir
+from tests.integration.conftest import KafkaBroker
 from tests.integration.eos_io import (
     Expected,
     assert_outputs_equal,
@@ -162,31 +161,6 @@ def test_scale_equality(kafka_broker, shared_input, outputs, group):
     assert first.stop() == 0, first.stderr
     assert sum(shares) > 0, shares  # the new instances did part of the work
     assert "restored" in others[0].stderr
-    assert_outputs_equal(kafka_broker.bootstrap, outputs, shared_input[1])
-
-
-def test_broker_outage(kafka_broker, shared_input, outputs, group):
-    """The broker stops for 20 s mid-run: the service recovers by itself, outputs are equal."""
-    service = group.start("outage")
-    wait_ready(service)
-    time.sleep(2.0)
-    assert group.lag() > 0
-    broker = LocalBroker(
-        BrokerConfig(
-            port=int(kafka_broker.bootstrap.rsplit(":", 1)[1]),
-            data_dir=kafka_broker.data_dir,
-            cache_dir=_shared_cache_dir(),
-        )
-    )
-    assert broker.stop(timeout_s=60)
-    try:
-        time.sleep(20.0)
-        assert service.alive(), service.stderr
-    finally:
-        broker.start(timeout_s=120)
-    wait_caught_up(kafka_broker.bootstrap, group.group, outputs, timeout_s=240)
-    assert service.alive(), service.stderr  # recovered without a restart
-    assert service.stop() == 0, service.stderr
     assert_outputs_equal(kafka_broker.bootstrap, outputs, shared_input[1])
 
 
