@@ -21,9 +21,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 def test_broker_outage(kafka_broker, shared_input, outputs, group):
     """The broker stops for 20 s mid-run: the service recovers by itself, outputs are equal.
 
-    KNOWN FAILURE (kept out of the default suite until fixed): it passed 1 run in 4. In the
-    others the service blocks in ``send_offsets_to_transaction`` (its 30 s timeout not
-    honoured) from the moment the broker stops, and never resumes after the broker is back.
+    KNOWN FAILURE (kept out of the default suite until fixed): it passed 1 run in 6. In the
+    others the service blocks (stack dumps: in ``send_offsets_to_transaction``, whose 30 s
+    timeout is not honoured, see librdkafka #5456/#5511) from the moment the broker stops, and
+    never resumes after the broker is back.
     """
     service = group.start("outage")
     wait_ready(service)

@@ -100,7 +100,7 @@ class Service:
                 batch = self._consumer.consume(serve.batch_size, serve.poll_timeout_s)
                 self._auth.check()
                 if batch:
-                    self._process_batch(batch)
+                    self._process_batch_or_rewind(batch)
                 if self._commit_due():
                     self._commit_or_rewind()
             self._commit_or_rewind()
@@ -109,6 +109,15 @@ class Service:
             raise
         finally:
             self._close()
+
+    def _process_batch_or_rewind(self, batch: list[Message]) -> None:
+        try:
+            self._process_batch(batch)
+        except CommitAborted as exc:
+            logger.warning("outputs could not be queued (%s): replaying from the last commit", exc)
+            self._renew_outputs()
+            self._discard_pending()
+            self._rewind(sorted(self._states.assigned))
 
     def _process_batch(self, batch: list[Message]) -> None:
         started = time.perf_counter()
@@ -202,11 +211,19 @@ class Service:
         readings = self.settings.topics.readings
         offsets = [TopicPartition(readings, p, o) for p, o in sorted(self._positions.items())]
         self._discard_pending()
+        if self._auth.brokers_down:
+            # librdkafka's send_offsets_to_transaction can block for good once the group
+            # coordinator went away (confluentinc/librdkafka#5456, #5511): start afresh.
+            self._renew_outputs()
+            self.metrics.commits.labels(outcome="aborted").inc()
+            return False
         try:
             self._outputs.commit(offsets, self._consumer)
         except CommitAborted as exc:
             logger.warning("commit aborted (%s): replaying from the last commit", exc)
             self.metrics.commits.labels(outcome="aborted").inc()
+            if self.settings.serve.processing == "exactly_once":
+                self._renew_outputs()
             return False
         self.metrics.commits.labels(outcome="committed").inc()
         return True
@@ -229,6 +246,13 @@ class Service:
                 self._auth.check()
                 logger.warning("could not read the committed offsets (%s); retrying", exc)
                 time.sleep(1.0)
+
+    def _renew_outputs(self) -> None:
+        """A new producer (same ``transactional.id``: it aborts the open transaction)."""
+        logger.warning("the brokers were unreachable: discarding the open transaction")
+        self._auth.brokers_down = False
+        self._outputs.close()
+        self._outputs = self._make_outputs()
 
     def _discard_pending(self) -> None:
         self._positions, self._pending = {}, 0
@@ -255,6 +279,9 @@ class Service:
         ids = sorted(part.partition for part in partitions)
         logger.warning("partitions lost, discarding uncommitted work", extra={"partitions": ids})
         self._discard_pending()
+        if self._auth.brokers_down:
+            self._renew_outputs()
+            return
         try:
             self._outputs.abort()
         except KafkaTransportError as exc:
@@ -293,6 +320,7 @@ class Service:
             f"{serve.group_id}.{self._instance}",
             serve.transaction_timeout_ms,
             check=self._auth.check,
+            lost=lambda: self._auth.brokers_down,
         )
 
     def _close(self) -> None:

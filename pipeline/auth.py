@@ -42,12 +42,16 @@ class AuthWatch:
 
     def __init__(self) -> None:
         self.refused: str | None = None
+        self.brokers_down = False
+        """Set when a client lost every broker; the service resets it once it has reacted."""
 
     def __call__(self, error: KafkaError) -> None:
         if error.code() in _REFUSED:
             self.refused = error.str()
             logger.error("Kafka refused the connection: %s", error.str())
         else:
+            if error.code() == KafkaError._ALL_BROKERS_DOWN:
+                self.brokers_down = True
             logger.warning("kafka client: %s", error.str())
 
     def check(self) -> None:

@@ -73,8 +73,10 @@ class TransactionalOutputs:
         transactional_id: str,
         timeout_ms: int,
         check: Callable[[], None] = lambda: None,
+        lost: Callable[[], bool] = lambda: False,
     ) -> None:
         self._check = check
+        self._lost = lost
         self._timeout_s = timeout_ms / 1000.0
         self._producer = Producer(
             {
@@ -86,7 +88,11 @@ class TransactionalOutputs:
         )
         self._open = False
         # Fences an earlier producer with this id and aborts what it left open.
-        self._call("initialising transactions", lambda: self._producer.init_transactions(5.0))
+        self._call(
+            "initialising transactions",
+            lambda: self._producer.init_transactions(5.0),
+            abortable_is_error=True,
+        )
 
     def produce(
         self, topic: str, key: bytes | None, value: bytes | None, headers: Headers, partition: int
@@ -94,7 +100,13 @@ class TransactionalOutputs:
         if not self._open:
             self._call("beginning a transaction", self._producer.begin_transaction)
             self._open = True
-        _produce(self._producer, topic, key, value, headers, partition, None)
+        _produce(self._producer, topic, key, value, headers, partition, None, self._on_full)
+
+    def _on_full(self) -> None:
+        """The local queue is full: give up the transaction if the brokers went away."""
+        self._check()
+        if self._lost():
+            raise CommitAborted("the brokers went away with the outputs queue full")
 
     def commit(self, offsets: list[TopicPartition], consumer: Consumer) -> None:
         if not self._open:
@@ -115,10 +127,8 @@ class TransactionalOutputs:
                 "committing the transaction",
                 lambda: self._producer.commit_transaction(_CALL_TIMEOUT_S),
             )
-        except CommitAborted:
-            self.abort()
-            raise
-        self._open = False
+        finally:
+            self._open = False
 
     def abort(self) -> None:
         if self._open:
@@ -138,8 +148,9 @@ class TransactionalOutputs:
     ) -> None:
         """Run a transactional API call: retry retriable errors, classify the others.
 
-        Retries stop after the transaction timeout: then the broker has aborted the
-        transaction anyway, and a :class:`KafkaTransportError` stops the service.
+        Anything but a fatal error ends in :class:`CommitAborted` (after retries, for
+        retriable errors, until the transaction timeout): the caller then replaces the
+        producer, whose successor aborts the open transaction when it initialises.
         """
         deadline = time.monotonic() + self._timeout_s
         while True:
@@ -150,12 +161,16 @@ class TransactionalOutputs:
                 error = exc.args[0] if exc.args else None
                 if not isinstance(error, KafkaError) or error.fatal():
                     raise KafkaTransportError.from_kafka(f"{what} failed (fatal)", exc) from exc
-                if error.txn_requires_abort() and not abortable_is_error:
-                    raise CommitAborted.from_kafka(f"{what} failed, aborting", exc) from exc
-                if not error.retriable() or time.monotonic() > deadline:
-                    raise KafkaTransportError.from_kafka(f"{what} failed", exc) from exc
                 self._producer.poll(0)  # serves error_cb, which notes refused credentials
                 self._check()
+                if abortable_is_error and not error.retriable():
+                    raise KafkaTransportError.from_kafka(f"{what} failed", exc) from exc
+                if (
+                    error.txn_requires_abort()
+                    or not error.retriable()
+                    or (time.monotonic() > deadline and not abortable_is_error)
+                ):
+                    raise CommitAborted.from_kafka(f"{what} failed", exc) from exc
                 logger.warning("%s: %s; retrying", what, error.str())
                 time.sleep(_RETRY_PAUSE_S)
 
@@ -172,7 +187,9 @@ class AtLeastOnceOutputs:
     def produce(
         self, topic: str, key: bytes | None, value: bytes | None, headers: Headers, partition: int
     ) -> None:
-        _produce(self._producer, topic, key, value, headers, partition, self._on_delivery)
+        _produce(
+            self._producer, topic, key, value, headers, partition, self._on_delivery, lambda: None
+        )
 
     def commit(self, offsets: list[TopicPartition], consumer: Consumer) -> None:
         while self._producer.flush(1.0) > 0:
@@ -210,6 +227,7 @@ def _produce(
     headers: Headers,
     partition: int,
     on_delivery: Callable[[KafkaError | None, Message], None] | None,
+    on_full: Callable[[], None],
 ) -> None:
     while True:
         try:
@@ -227,3 +245,4 @@ def _produce(
             return
         except BufferError:  # local queue full: serve delivery reports, then retry
             producer.poll(0.1)
+            on_full()
