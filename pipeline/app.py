@@ -1,22 +1,49 @@
-"""The consumer service: poll a batch, process it, produce the outputs, then commit offsets.
+"""The consumer service: poll, process, produce; commit outputs, snapshots and offsets together.
 
-This is the only module that touches the Kafka consumer. Offsets are committed only after
-every output of the batch was acknowledged by the broker (at-least-once); when a delivery
-fails the service stops without committing, so a restart replays the batch.
+This is the only module that touches the readings consumer. Every commit interval
+(``serve.commit_interval_s`` or ``serve.commit_every`` messages) the service snapshots the
+models of the assets it touched to the compacted state topic (in the partition of the asset's
+readings) and commits them with the outputs and the consumer's offsets: in one Kafka
+transaction with ``serve.processing = "exactly_once"`` (see :mod:`pipeline.outputs`).
+
+Partitions move between instances of the consumer group with their state (eager
+rebalancing): on revocation the service commits, then forgets the partitions' models; on
+assignment it restores their latest verified snapshots (:mod:`pipeline.state`) before it
+processes any of their readings. When a commit is aborted the service rewinds: it restores the
+state of the last commit and seeks back to the committed offsets, so a replay produces the
+same outputs.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
 
-from pipeline.errors import DeliveryError, KafkaTransportError
+from pipeline.auth import AuthWatch
+from pipeline.errors import KafkaTransportError
 from pipeline.messages import Alert, encode
 from pipeline.metrics import ServiceMetrics
+from pipeline.outputs import (
+    AtLeastOnceOutputs,
+    ClientConfig,
+    CommitAborted,
+    Headers,
+    Outputs,
+    TransactionalOutputs,
+)
+from pipeline.partitions import PartitionStates
 from pipeline.processor import DeadLetter, Outcome, Processor, Source
 from pipeline.settings import Settings
 
@@ -27,7 +54,11 @@ AlertListener = Callable[[Alert], None]
 
 
 class Service:
-    """Runs ``Processor`` over the readings topic until ``stop`` is set."""
+    """Runs ``Processor`` over the readings topic until ``stop`` is set.
+
+    ``ready`` is set while partitions are assigned and their state is restored;
+    ``heartbeat`` is the monotonic time of the last poll (for ``/healthz``).
+    """
 
     def __init__(
         self,
@@ -39,22 +70,54 @@ class Service:
         self.metrics = metrics
         self.processor = Processor(settings)
         self.on_alert = on_alert
-        self._delivery_errors: list[str] = []
+        self.ready = threading.Event()
+        self.heartbeat = time.monotonic()
+        self._auth = AuthWatch()
+        self._instance = settings.serve.instance_id or socket.gethostname()
+        self._states = PartitionStates(settings, self.processor.assets, metrics, self._auth.check)
+        self._positions: dict[int, int] = {}  # partition -> next offset, not yet committed
+        self._pending = 0
+        self._last_commit = time.monotonic()
+        self._failed = False
+        self._outputs = self._make_outputs()  # fails fast on refused credentials
         self._consumer = Consumer(self._consumer_config())
-        self._producer = Producer(self._producer_config())
 
     def run(self, stop: threading.Event) -> None:
         """Consume, process and commit until ``stop`` is set; then commit and close."""
         serve = self.settings.serve
-        self._consumer.subscribe([self.settings.topics.readings])
+        if self._states.codec is None:
+            logger.warning("no state.hmac_key: models are not snapshotted and restart afresh")
+        self._consumer.subscribe(
+            [self.settings.topics.readings],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
         logger.info("consuming", extra={"topic": self.settings.topics.readings})
         try:
             while not stop.is_set():
+                self.heartbeat = time.monotonic()
                 batch = self._consumer.consume(serve.batch_size, serve.poll_timeout_s)
+                self._auth.check()
                 if batch:
-                    self._process_batch(batch)
+                    self._process_batch_or_rewind(batch)
+                if self._commit_due():
+                    self._commit_or_rewind()
+            self._commit_or_rewind()
+        except BaseException:
+            self._failed = True
+            raise
         finally:
             self._close()
+
+    def _process_batch_or_rewind(self, batch: list[Message]) -> None:
+        try:
+            self._process_batch(batch)
+        except CommitAborted as exc:
+            logger.warning("outputs could not be queued (%s): replaying from the last commit", exc)
+            self._renew_outputs()
+            self._discard_pending()
+            self._rewind(sorted(self._states.assigned))
 
     def _process_batch(self, batch: list[Message]) -> None:
         started = time.perf_counter()
@@ -63,18 +126,21 @@ class Service:
             if error is not None:
                 self._on_consume_error(error)
                 continue
+            partition = message.partition() or 0
+            if partition not in self._states.assigned:
+                continue  # revoked meanwhile: its new owner processes it
             source = Source(
                 message.topic() or "",
-                message.partition() or 0,
+                partition,
                 message.offset() or 0,
                 message.key(),
             )
-            self._emit(self.processor.process(message.value(), source))
-        self._flush()
-        try:
-            self._consumer.commit(asynchronous=False)
-        except KafkaException as exc:
-            raise KafkaTransportError.from_kafka("offset commit failed", exc) from exc
+            outcome = self.processor.process(message.value(), source)
+            self._emit(outcome)
+            if outcome.score is not None:
+                self._states.touch(outcome.score.asset, partition)
+            self._positions[partition] = source.offset + 1
+            self._pending += 1
         self.metrics.observe_batch(
             time.perf_counter() - started, len(self.processor.assets), self._consumer
         )
@@ -87,9 +153,7 @@ class Service:
             return
         score = outcome.score
         assert score is not None
-        now: list[tuple[str, str | bytes]] = [
-            ("linewatch.processed_at_ms", str(int(time.time() * 1000)))
-        ]
+        now: Headers = [("linewatch.processed_at_ms", str(int(time.time() * 1000)))]
         key = score.asset.encode()
         self._produce(topics.scores, key, encode(score), now)
         if outcome.alert is not None:
@@ -98,7 +162,7 @@ class Service:
 
     def _dead_letter(self, letter: DeadLetter) -> None:
         source = letter.source
-        headers: list[tuple[str, str | bytes]] = [
+        headers: Headers = [
             ("error.class", letter.error_class.encode()),
             ("error.reason", letter.reason.encode()),
             ("error.message", letter.message.encode()),
@@ -113,60 +177,154 @@ class Service:
             self.on_alert(alert)
 
     def _produce(
-        self,
-        topic: str,
-        key: bytes | None,
-        value: bytes | None,
-        headers: list[tuple[str, str | bytes]],
+        self, topic: str, key: bytes | None, value: bytes | None, headers: Headers
     ) -> None:
+        self._outputs.produce(topic, key, value, headers, -1)
+
+    # --- commits -------------------------------------------------------------------------
+
+    def _commit_due(self) -> bool:
+        serve = self.settings.serve
+        if self._pending >= serve.commit_every:
+            return True
+        return time.monotonic() - self._last_commit >= serve.commit_interval_s
+
+    def _commit_or_rewind(self) -> None:
+        if not self._checkpoint():
+            self._rewind(sorted(self._states.assigned))
+
+    def _checkpoint(self) -> bool:
+        """Snapshot the touched assets and commit them with the outputs and offsets."""
+        self._last_commit = time.monotonic()
+        if self._pending == 0:
+            return True
+        for asset, partition, value in self._states.snapshots():
+            self._outputs.produce(self.settings.topics.state, asset.encode(), value, [], partition)
+        readings = self.settings.topics.readings
+        offsets = [TopicPartition(readings, p, o) for p, o in sorted(self._positions.items())]
+        self._discard_pending()
+        if self._auth.brokers_down:
+            # librdkafka's send_offsets_to_transaction can block for good once the group
+            # coordinator went away (confluentinc/librdkafka#5456, #5511): start afresh.
+            self._renew_outputs()
+            self.metrics.commits.labels(outcome="aborted").inc()
+            return False
+        try:
+            self._outputs.commit(offsets, self._consumer)
+        except CommitAborted as exc:
+            logger.warning("commit aborted (%s): replaying from the last commit", exc)
+            self.metrics.commits.labels(outcome="aborted").inc()
+            if self.settings.serve.processing == "exactly_once":
+                self._renew_outputs()
+            return False
+        self.metrics.commits.labels(outcome="committed").inc()
+        return True
+
+    def _rewind(self, partitions: list[int]) -> None:
+        """Back to the last commit: its state, and its offsets."""
+        self._states.drop(partitions)
+        self._states.restore(partitions)
+        readings = self.settings.topics.readings
+        for part in self._committed([TopicPartition(readings, p) for p in partitions]):
+            offset = part.offset if part.offset >= 0 else OFFSET_BEGINNING
+            self._consumer.seek(TopicPartition(readings, part.partition, offset))
+        logger.info("rewound to the last commit", extra={"partitions": partitions})
+
+    def _committed(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
         while True:
             try:
-                self._producer.produce(
-                    topic, value=value, key=key, headers=headers, on_delivery=self._on_delivery
-                )
-                return
-            except BufferError:  # local queue full: serve delivery reports, then retry
-                self._producer.poll(0.1)
+                return list(self._consumer.committed(partitions, timeout=30))
+            except KafkaException as exc:
+                self._auth.check()
+                logger.warning("could not read the committed offsets (%s); retrying", exc)
+                time.sleep(1.0)
 
-    def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
-        if error is not None:
-            self._delivery_errors.append(f"{message.topic()}: {error.str()}")
+    def _renew_outputs(self) -> None:
+        """A new producer (same ``transactional.id``: it aborts the open transaction)."""
+        logger.warning("the brokers were unreachable: discarding the open transaction")
+        self._auth.brokers_down = False
+        self._outputs.close()
+        self._outputs = self._make_outputs()
 
-    def _flush(self) -> None:
-        while self._producer.flush(1.0) > 0:
-            logger.warning("waiting for the broker to acknowledge outputs")
-        if self._delivery_errors:
-            failed, self._delivery_errors = self._delivery_errors, []
-            raise DeliveryError(
-                f"{len(failed)} outputs were not delivered (first: {failed[0]}); "
-                "offsets not committed, a restart replays the batch"
-            )
+    def _discard_pending(self) -> None:
+        self._positions, self._pending = {}, 0
+        self._states.clear_touched()
+
+    # --- rebalancing -----------------------------------------------------------------------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        ids = sorted(part.partition for part in partitions)
+        self._states.restore(ids)
+        self.ready.set()
+        logger.info("partitions assigned", extra={"partitions": ids})
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.ready.clear()
+        ids = sorted(part.partition for part in partitions)
+        if not self._failed:
+            self._checkpoint()  # if aborted, the next owner replays from the last commit
+        self._states.drop(ids)
+        logger.info("partitions revoked", extra={"partitions": ids})
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.ready.clear()
+        ids = sorted(part.partition for part in partitions)
+        logger.warning("partitions lost, discarding uncommitted work", extra={"partitions": ids})
+        self._discard_pending()
+        if self._auth.brokers_down:
+            self._renew_outputs()
+            return
+        try:
+            self._outputs.abort()
+        except KafkaTransportError as exc:
+            logger.warning("abort after losing partitions failed: %s", exc)
+        self._states.drop(ids)
+
+    # --- clients ---------------------------------------------------------------------------
 
     def _on_consume_error(self, error: KafkaError) -> None:
         if error.fatal():
             raise KafkaTransportError(f"fatal consumer error: {error.str()}", error.code())
         logger.warning("consumer error", extra={"error": error.str()})
 
-    def _consumer_config(self) -> dict[str, str | int | bool]:
+    def _consumer_config(self) -> ClientConfig:
+        serve = self.settings.serve
+        static = {"group.instance.id": self._instance} if serve.static_membership else {}
         return {
             **self.settings.client_config(),
-            "group.id": self.settings.serve.group_id,
+            **static,
+            "group.id": serve.group_id,
+            "session.timeout.ms": serve.session_timeout_ms,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "enable.partition.eof": False,
+            "isolation.level": "read_committed",
+            "error_cb": self._auth,
         }
 
-    def _producer_config(self) -> dict[str, str | int | bool]:
-        return {
-            **self.settings.client_config(),
-            "enable.idempotence": True,
-            "acks": "all",
-            "linger.ms": 5,
-        }
+    def _make_outputs(self) -> Outputs:
+        serve = self.settings.serve
+        config: ClientConfig = {**self.settings.client_config(), "error_cb": self._auth}
+        if serve.processing == "at_least_once":
+            return AtLeastOnceOutputs(config)
+        return TransactionalOutputs(
+            config,
+            f"{serve.group_id}.{self._instance}",
+            serve.transaction_timeout_ms,
+            check=self._auth.check,
+            lost=lambda: self._auth.brokers_down,
+        )
 
     def _close(self) -> None:
         try:
-            self._producer.flush(10.0)
+            if self._failed:
+                self._outputs.abort()
+        except KafkaTransportError as exc:
+            logger.warning("abort on close failed: %s", exc)
         finally:
-            self._consumer.close()
+            try:
+                self._consumer.close()
+            finally:
+                self._outputs.close()
+                self.ready.clear()
         logger.info("stopped")

@@ -6,6 +6,7 @@
     ├── ConfigError          fail at start-up: bad settings, missing tool (JDK, Maven)
     ├── DecodeError          skip the message, dead-letter it with the reason, count it
     ├── DatasetError         a file given to detect/evaluate/report cannot be read; say which
+    ├── SnapshotRefused      a state snapshot's signature failed: log, count, never unpickle
     ├── BrokerError          the local development broker could not be fetched/started/stopped
     │   ├── BrokerAlreadyRunning
     │   └── PortInUse
@@ -29,6 +30,7 @@ __all__ = [
     "KafkaTransportError",
     "PipelineError",
     "PortInUse",
+    "SnapshotRefused",
 ]
 
 
@@ -56,6 +58,10 @@ class DecodeError(PipelineError):
 
 class DatasetError(PipelineError):
     """A data file or labels file for ``detect``/``evaluate``/``report`` is missing or malformed."""
+
+
+class SnapshotRefused(PipelineError):
+    """A model snapshot is not signed with the configured key (or was altered): not loaded."""
 
 
 class BrokerError(PipelineError):

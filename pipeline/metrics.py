@@ -106,6 +106,27 @@ class ServiceMetrics:
             "Concept drift detections (any detector, any asset).",
             registry=registry,
         )
+        self.snapshots_refused = Counter(
+            "linewatch_snapshots_refused",
+            "State snapshots refused because their signature did not check.",
+            registry=registry,
+        )
+        self.restores = Counter(
+            "linewatch_restores",
+            "Per-asset model states restored from snapshots on partition assignment.",
+            registry=registry,
+        )
+        self.restore_seconds = Histogram(
+            "linewatch_restore_seconds",
+            "Time to read and verify the snapshots of newly assigned partitions.",
+            registry=registry,
+        )
+        self.commits = Counter(
+            "linewatch_commits",
+            "Commits of outputs, snapshots and offsets, by outcome (committed, aborted).",
+            ["outcome"],
+            registry=registry,
+        )
         self._init_label_sets()
 
     def _init_label_sets(self) -> None:

@@ -17,7 +17,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from pipeline.errors import ConfigError
@@ -31,6 +31,7 @@ __all__ = [
     "OpcuaSettings",
     "ServeSettings",
     "Settings",
+    "StateSettings",
     "TopicSettings",
 ]
 
@@ -146,6 +147,28 @@ class ServeSettings(_Section):
     """Assets that get per-asset series (score, threshold, alarm, channels): caps the label."""
     metrics_max_channels: int = Field(default=16, ge=0)
     """Channels per tracked asset exported as ``linewatch_asset_channel_value``."""
+    processing: Literal["exactly_once", "at_least_once"] = "exactly_once"
+    """``exactly_once``: outputs, snapshots and offsets commit in one Kafka transaction.
+    ``at_least_once``: outputs and snapshots are flushed, then offsets committed; a crash
+    replays (and re-emits) what came after the last commit."""
+    commit_interval_s: float = Field(default=5.0, gt=0.0)
+    """Commit (snapshot + offsets) at least this often while readings arrive."""
+    commit_every: int = Field(default=10_000, ge=1)
+    """... and after this many consumed messages, whichever comes first."""
+    instance_id: str | None = Field(default=None, min_length=1)
+    """Stable name of this instance (default: the host name). With ``exactly_once`` it makes
+    the ``transactional.id`` (``<group_id>.<instance_id>``): a restarted instance aborts what
+    its crashed predecessor left open. Instances that run at the same time need distinct ids."""
+    static_membership: bool = False
+    """Join as a static member (``group.instance.id`` = the instance id): a restarted instance
+    takes its partitions back at once instead of after the session timeout. But librdkafka
+    fences a static member whose session expired (e.g. in a broker outage longer than the
+    session timeout) with a fatal error, and the instance then exits for its supervisor to
+    restart it."""
+    session_timeout_ms: int = Field(default=6000, ge=6000)
+    """After this long without a heartbeat the group gives a (crashed) member's partitions away."""
+    transaction_timeout_ms: int = Field(default=60_000, ge=1000)
+    """How long the broker keeps an open transaction of a vanished instance."""
 
 
 class MqttSettings(_Section):
@@ -178,6 +201,18 @@ class BridgeSettings(_Section):
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
 
 
+class StateSettings(_Section):
+    """Per-asset model snapshots on the compacted ``linewatch.state`` topic."""
+
+    hmac_key: SecretStr | None = None
+    """Key that signs snapshots (HMAC-SHA256). Without it no snapshot is written or read:
+    models live in memory only and a restart starts them afresh (a warning says so)."""
+    restore_timeout_s: float = Field(default=60.0, gt=0.0)
+    """Longest wait to read a partition's snapshots on assignment."""
+    max_snapshot_bytes: int = Field(default=1_000_000, ge=1024)
+    """Largest signed snapshot (Kafka's default message limit is about 1 MB)."""
+
+
 class Settings(BaseSettings):
     """Everything linewatch can be told. Build it once, with :meth:`load`."""
 
@@ -195,6 +230,7 @@ class Settings(BaseSettings):
     bridge: BridgeSettings = BridgeSettings()
     mqtt: MqttSettings = MqttSettings()
     opcua: OpcuaSettings = OpcuaSettings()
+    state: StateSettings = StateSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -134,8 +134,17 @@ def _warn_mismatches(existing: dict[str, int], count: int) -> None:
             )
 
 
+_COMPACTED = {
+    "cleanup.policy": "compact",
+    # Roll and clean often: a restore reads the partition from its start, so superseded
+    # snapshots must not pile up in a week-long active segment.
+    "segment.ms": "60000",
+    "min.cleanable.dirty.ratio": "0.1",
+}
+
+
 def _new_topic(name: str, partitions: int, compacted: bool) -> NewTopic:
-    config = {"cleanup.policy": "compact"} if compacted else {}
+    config = dict(_COMPACTED) if compacted else {}
     return NewTopic(name, num_partitions=partitions, replication_factor=-1, config=config)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 from prometheus_client import CollectorRegistry
 
-from pipeline.errors import KafkaTransportError
+from pipeline.errors import ConfigError, KafkaTransportError
 from pipeline.messages import Label
 from producers.machines import MACHINE_TYPES
 from producers.metrics import ProducerMetrics, serving_metrics
@@ -259,7 +259,7 @@ def simulate(
             records = fleet.encoded(ticks) if out is None else fleet.records(ticks)
             _run(records, sink, tally, Pacer(speed, stop))
             sink.flush()
-    except KafkaTransportError as exc:
+    except (ConfigError, KafkaTransportError) as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         sink.close()

@@ -13,6 +13,7 @@ from typing import Protocol, Self
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from pipeline.auth import AuthWatch
 from pipeline.errors import DeliveryError, KafkaTransportError
 from pipeline.messages import Label, Reading, encode
 from producers.metrics import ProducerMetrics
@@ -89,11 +90,13 @@ class KafkaPublisher(Closing):
         labels_topic: str,
         metrics: ProducerMetrics | None = None,
     ) -> None:
+        self._auth = AuthWatch()  # refused credentials raise ConfigError instead of retrying
         config: dict[str, object] = {
             **_PRODUCER_DEFAULTS,
             **client_config,
             **_PRODUCER_REQUIRED,
             "on_delivery": self._on_delivery,  # once here is cheaper than on every produce
+            "error_cb": self._auth,
         }
         try:
             self._producer = Producer(config)
@@ -122,14 +125,20 @@ class KafkaPublisher(Closing):
                 break
             except BufferError:
                 self._serve(0.1)
+                self._auth.check()
         self._unserved += 1
         if self._unserved >= _SERVE_EVERY or time.monotonic() - self._served > _SERVE_AFTER_S:
             self._serve(0)
 
     def flush(self, timeout_s: float = 30.0) -> None:
         """Wait for every queued record; raise :class:`DeliveryError` if any was not delivered."""
-        remaining = self._producer.flush(timeout_s)
+        deadline = time.monotonic() + timeout_s
+        remaining = self._producer.flush(min(timeout_s, 1.0))
+        while remaining > 0 and time.monotonic() < deadline:
+            self._auth.check()
+            remaining = self._producer.flush(min(deadline - time.monotonic(), 1.0))
         self._report()
+        self._auth.check()
         if remaining > 0:
             raise DeliveryError(f"{remaining} messages were not delivered within {timeout_s} s")
         if self.failed:
@@ -147,6 +156,7 @@ class KafkaPublisher(Closing):
         self._producer.poll(timeout_s)
         self._unserved, self._served = 0, time.monotonic()
         self._report()
+        self._auth.check()
 
     def _report(self) -> None:
         """Move the delivery counts into the Prometheus counters."""

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 import subprocess
 import time
 import uuid
@@ -46,10 +47,11 @@ from xml.sax.saxutils import quoteattr
 
 from pipeline.broker import jars, process
 from pipeline.broker.jars import KAFKA_VERSION
-from pipeline.errors import BrokerAlreadyRunning, BrokerError, PortInUse
+from pipeline.errors import BrokerAlreadyRunning, BrokerError, ConfigError, PortInUse
 
 __all__ = [
     "KAFKA_VERSION",
+    "SCRAM_MECHANISM",
     "BrokerConfig",
     "BrokerStatus",
     "LocalBroker",
@@ -66,6 +68,8 @@ _JAVA_HINT = (
     "and put `java` on PATH"
 )
 _LOG_TAIL_LINES = 30
+_SCRAM_SAFE = re.compile(r"[A-Za-z0-9_.:@!#%+-]{1,128}")
+SCRAM_MECHANISM = "SCRAM-SHA-256"
 
 
 def default_data_dir() -> Path:
@@ -96,6 +100,9 @@ class BrokerConfig:
         Cache root; the jars go in ``cache_dir/kafka-<version>``, shared by every data dir.
     heap
         The JVM's maximum heap (``-Xmx``).
+    sasl_username, sasl_password
+        When both are set, the client port requires SASL/SCRAM-SHA-256 (``SASL_PLAINTEXT``) and
+        this user is created when the data dir is formatted (its first start). ``None``: plain.
     """
 
     host: str = "127.0.0.1"
@@ -104,6 +111,36 @@ class BrokerConfig:
     data_dir: Path = field(default_factory=default_data_dir)
     cache_dir: Path = field(default_factory=default_cache_dir)
     heap: str = "512m"
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if (self.sasl_username is None) != (self.sasl_password is None):
+            raise ConfigError("SASL needs both a username and a password")
+        for value in (self.sasl_username, self.sasl_password):
+            if value is not None and not _SCRAM_SAFE.fullmatch(value):
+                raise ConfigError(
+                    "SASL usernames and passwords of the local broker may use letters, digits "
+                    "and -_.:@!#%+ only (at least 1, at most 128 characters)"
+                )
+
+    @property
+    def sasl(self) -> bool:
+        """Whether the client port requires SASL/SCRAM."""
+        return self.sasl_username is not None
+
+    @property
+    def client_config(self) -> dict[str, str]:
+        """librdkafka properties that reach this broker (with the SCRAM credentials if any)."""
+        config = {"bootstrap.servers": self.bootstrap}
+        if self.sasl_username is not None and self.sasl_password is not None:
+            config |= {
+                "security.protocol": "SASL_PLAINTEXT",
+                "sasl.mechanism": SCRAM_MECHANISM,
+                "sasl.username": self.sasl_username,
+                "sasl.password": self.sasl_password,
+            }
+        return config
 
     @property
     def bootstrap(self) -> str:
@@ -155,15 +192,17 @@ class BrokerStatus:
 def render_server_properties(config: BrokerConfig, controller_port: int) -> str:
     """The ``server.properties`` of a combined broker+controller node with one voter."""
     host = config.host
+    client = "SASL_PLAINTEXT" if config.sasl else "PLAINTEXT"
     properties = {
         "process.roles": "broker,controller",
         "node.id": "1",
         "controller.quorum.voters": f"1@{host}:{controller_port}",
-        "listeners": f"PLAINTEXT://{host}:{config.port},CONTROLLER://{host}:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://{host}:{config.port}",
+        "listeners": f"{client}://{host}:{config.port},CONTROLLER://{host}:{controller_port}",
+        "advertised.listeners": f"{client}://{host}:{config.port}",
         "controller.listener.names": "CONTROLLER",
-        "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name": client,
+        "listener.security.protocol.map": f"{client}:{client},CONTROLLER:PLAINTEXT",
+        **_sasl_properties(config),
         "log.dirs": str(config.kraft_dir),
         "auto.create.topics.enable": "false",
         "default.replication.factor": "1",
@@ -183,6 +222,21 @@ def render_server_properties(config: BrokerConfig, controller_port: int) -> str:
         + "\n".join(lines)
         + "\n"
     )
+
+
+def _sasl_properties(config: BrokerConfig) -> dict[str, str]:
+    """SCRAM on the client listener; the broker logs in to itself as the configured user."""
+    if not config.sasl:
+        return {}
+    jaas = (
+        "org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="{config.sasl_username}" password="{config.sasl_password}";'
+    )
+    return {
+        "sasl.enabled.mechanisms": SCRAM_MECHANISM,
+        "sasl.mechanism.inter.broker.protocol": SCRAM_MECHANISM,
+        f"listener.name.sasl_plaintext.{SCRAM_MECHANISM.lower()}.sasl.jaas.config": jaas,
+    }
 
 
 def render_log4j2_config(log_path: Path) -> str:
@@ -329,6 +383,8 @@ class LocalBroker:
 
     def _write_files(self, controller_port: int) -> None:
         config = self.config
+        config.properties_path.touch(mode=0o600)  # may hold the SASL password
+        config.properties_path.chmod(0o600)
         config.properties_path.write_text(render_server_properties(config, controller_port))
         config.log4j_path.write_text(render_log4j2_config(config.log_path))
 
@@ -351,6 +407,9 @@ class LocalBroker:
             "-c",
             str(self.config.properties_path),
         ]
+        if self.config.sasl:
+            user = f"name={self.config.sasl_username},password={self.config.sasl_password}"
+            command += ["--add-scram", f"{SCRAM_MECHANISM}=[{user}]"]
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise BrokerError(
@@ -368,7 +427,7 @@ class LocalBroker:
             if not process.alive(pid):
                 self.config.pid_path.unlink(missing_ok=True)
                 raise BrokerError(f"the broker exited while starting; {self._tail_message()}")
-            if process.answers(self.config.host, self.config.port):
+            if process.answers(self.config.host, self.config.port, self.config.client_config):
                 return
             time.sleep(0.25)
         process.terminate(pid, timeout_s=10.0)

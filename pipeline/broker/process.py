@@ -47,14 +47,19 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
-def answers(host: str, port: int) -> bool:
-    """Whether a Kafka broker on ``host:port`` answers a metadata request."""
+def answers(host: str, port: int, client_config: dict[str, str] | None = None) -> bool:
+    """Whether a Kafka broker on ``host:port`` answers a metadata request.
+
+    ``client_config`` adds librdkafka properties (e.g. SASL credentials) to the request.
+    """
     try:
         with socket.create_connection((host, port), timeout=1.0):
             pass
     except OSError:
         return False
-    admin = AdminClient({"bootstrap.servers": f"{host}:{port}", "logger": logger})
+    admin = AdminClient(
+        {**(client_config or {}), "bootstrap.servers": f"{host}:{port}", "logger": logger}
+    )
     try:
         admin.list_topics(timeout=5.0)
     except KafkaException:

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import click
 
-from pipeline.broker.local import KAFKA_VERSION, BrokerConfig, BrokerStatus, LocalBroker
+from pipeline.broker.local import (
+    KAFKA_VERSION,
+    SCRAM_MECHANISM,
+    BrokerConfig,
+    BrokerStatus,
+    LocalBroker,
+)
 from pipeline.errors import BrokerAlreadyRunning, PipelineError
 
 __all__ = ["broker"]
@@ -56,14 +62,42 @@ def broker() -> None:
     show_default=True,
     help="Seconds to wait for the broker to answer before giving up (and stopping it).",
 )
-def start(port: int, data_dir: Path | None, cache_dir: Path | None, timeout: float) -> None:
+@click.option(
+    "--sasl-username",
+    envvar="LINEWATCH_BROKER_SASL_USERNAME",
+    default=None,
+    help="Require SASL/SCRAM-SHA-256 on the client port, with this user "
+    "[env LINEWATCH_BROKER_SASL_USERNAME; default: no authentication].",
+)
+@click.option(
+    "--sasl-password",
+    envvar="LINEWATCH_BROKER_SASL_PASSWORD",
+    default=None,
+    help="The SCRAM user's password [env LINEWATCH_BROKER_SASL_PASSWORD].",
+)
+def start(
+    port: int,
+    data_dir: Path | None,
+    cache_dir: Path | None,
+    timeout: float,
+    sasl_username: str | None,
+    sasl_password: str | None,
+) -> None:
     """Start the broker in the background and return once it answers.
 
     The first start fetches the jars and formats the data dir. Prints the bootstrap address to
     use as LINEWATCH_BOOTSTRAP_SERVERS. If a broker already runs on the data dir, says so and
-    exits 0.
+    exits 0. With --sasl-username/--sasl-password the client port requires SCRAM-SHA-256; the
+    user is created when the data dir is formatted, so use a fresh data dir for it. Clients
+    then need LINEWATCH_KAFKA='{"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism":
+    "SCRAM-SHA-256", "sasl.username": ..., "sasl.password": ...}'.
     """
-    local = LocalBroker(_config(data_dir, port=port, cache_dir=cache_dir))
+    try:
+        config = _config(data_dir, port=port, cache_dir=cache_dir)
+        config = replace(config, sasl_username=sasl_username, sasl_password=sasl_password)
+    except PipelineError as exc:
+        raise click.ClickException(str(exc)) from exc
+    local = LocalBroker(config)
     if not local.has_jars():
         click.echo(f"fetching the Kafka {KAFKA_VERSION} jars with Maven (once) ...", err=True)
     try:
@@ -76,6 +110,8 @@ def start(port: int, data_dir: Path | None, cache_dir: Path | None, timeout: flo
     except PipelineError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Kafka {KAFKA_VERSION} broker running on {status.bootstrap} (pid {status.pid})")
+    if config.sasl:
+        click.echo(f"  clients must authenticate: SASL_PLAINTEXT, {SCRAM_MECHANISM}")
     _echo_paths(status)
 
 

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import faulthandler
 import signal
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 
 import click
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 
 from pipeline.app import Service
 from pipeline.cli.options import bootstrap_option, config_option
 from pipeline.errors import PipelineError
+from pipeline.http import start_http_server
 from pipeline.logs import configure_logging
 from pipeline.messages import Alert
 from pipeline.metrics import ServiceMetrics
 from pipeline.settings import Settings
 
 __all__ = ["format_alert", "run_service", "serve", "stop_on_signals"]
+
+_STALL_S = 120.0
+"""/healthz fails when the service loop has not polled for this long."""
 
 
 @click.command()
@@ -63,6 +69,7 @@ def serve(
         if value is not None
     }
     configure_logging()
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` prints every thread's stack
     try:
         settings = Settings.load(
             config_file, bootstrap_servers=bootstrap_servers, serve=serve_overrides
@@ -73,18 +80,27 @@ def serve(
 
 
 def run_service(settings: Settings, stop: threading.Event) -> None:
-    """Serve metrics, print alerts as they happen, and run the service until ``stop``."""
+    """Serve /metrics, /healthz and /readyz, print alerts, and run the service until ``stop``."""
     registry = CollectorRegistry()
     serve = settings.serve
     metrics = ServiceMetrics(registry, serve.metrics_max_assets, serve.metrics_max_channels)
-    server, _ = start_http_server(
-        settings.serve.metrics_port, addr=settings.serve.metrics_host, registry=registry
+    services: list[Service] = []
+    stall_s = max(_STALL_S, 2 * settings.state.restore_timeout_s)
+
+    def alive() -> bool:
+        return not services or time.monotonic() - services[0].heartbeat < stall_s
+
+    def ready() -> bool:
+        return bool(services) and services[0].ready.is_set()
+
+    server = start_http_server(
+        settings.serve.metrics_host, settings.serve.metrics_port, registry, alive, ready
     )
     try:
         host, port = str(server.server_address[0]), server.server_address[1]
         click.echo(f"linewatch serve: metrics at http://{host}:{port}/metrics", err=True)
-        service = Service(settings, metrics, on_alert=_print_alert)
-        service.run(stop)
+        services.append(Service(settings, metrics, on_alert=_print_alert))
+        services[0].run(stop)
     finally:
         server.shutdown()
         server.server_close()

@@ -1,0 +1,185 @@
+"""Exactly-once under crashes, rebalancing and a broker outage: outputs equal a clean run.
+
+Every test runs the real service (child processes) over one shared input of 100,000 readings
+from 20 simulated assets and compares the scores and alerts it committed (read back with
+``read_committed``) with the reference outputs, per asset, message for message.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka import KafkaException
+
+from pipeline.settings import Settings, TopicSettings
+from pipeline.topics import create_topics, topic_names
+from tests.integration.conftest import KafkaBroker
+from tests.integration.eos_io import (
+    Expected,
+    assert_outputs_equal,
+    by_asset,
+    delete_topics,
+    fresh_outputs,
+    metric,
+    output_topic_names,
+    reference,
+    topic_size,
+    wait_caught_up,
+    wait_ready,
+    write_service_config,
+)
+from tests.integration.kafka_io import ServiceProcess, committed_lag, linewatch, read_all
+
+pytestmark = pytest.mark.integration
+
+READINGS = 100_000
+SIMULATE = [
+    "--assets", "20", "--rate", "200", "--duration", "500", "--seed", "11", "--speed", "0",
+    "--start-ts", "1700000000000",
+    "--fault", "asset-003:bearing_wear@200",
+    "--fault", "asset-011:overheating@300",
+    "--fault", "asset-017:imbalance@350",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def shared_input(
+    kafka_broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[TopicSettings, Expected]]:
+    """The simulated readings (created once per module) and their reference outputs."""
+    suffix = uuid.uuid4().hex[:8]
+    defaults = TopicSettings()
+    topics = TopicSettings(
+        **{name: f"{getattr(defaults, name)}.eos.{suffix}" for name in _NAMES}, partitions=3
+    )
+    create_topics(kafka_broker.config, topics)
+    config = tmp_path_factory.mktemp("eos") / "input.toml"
+    write_service_config(config, kafka_broker.bootstrap, topics, "unused", "unused")
+    sent = linewatch("simulate", "--config", str(config), *SIMULATE)
+    assert sent.returncode == 0, sent.stderr
+    messages = read_all(kafka_broker.bootstrap, topics.readings, READINGS)
+    assert len(messages) == READINGS
+    expected = reference(Settings.load(config), messages)
+    assert sum(len(v) for v in expected.alerts.values()) >= 2
+    yield topics, expected
+    delete_topics(kafka_broker.config, topic_names(topics))
+
+
+_NAMES = ("readings", "labels", "scores", "alerts", "deadletter", "state")
+
+
+@pytest.fixture
+def outputs(
+    kafka_broker: KafkaBroker, shared_input: tuple[TopicSettings, Expected]
+) -> Iterator[TopicSettings]:
+    topics = fresh_outputs(kafka_broker.config, shared_input[0])
+    yield topics
+    delete_topics(kafka_broker.config, output_topic_names(topics))
+
+
+class Instances:
+    """Service processes of one consumer group, each with its own config and log files."""
+
+    def __init__(self, broker: KafkaBroker, topics: TopicSettings, tmp_path: Path) -> None:
+        self.broker, self.topics, self.tmp_path = broker, topics, tmp_path
+        self.group = f"eos-{uuid.uuid4().hex[:8]}"
+        self.runs = 0
+        self.serve = ""
+        self.started: list[ServiceProcess] = []
+
+    def start(self, instance: str) -> ServiceProcess:
+        self.runs += 1
+        path = self.tmp_path / f"{instance}-run{self.runs}.toml"
+        write_service_config(
+            path, self.broker.bootstrap, self.topics, self.group, instance, serve=self.serve
+        )
+        self.started.append(ServiceProcess(path))
+        return self.started[-1]
+
+    def kill_all(self) -> None:
+        for service in self.started:
+            service.kill()
+
+    def lag(self) -> int:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                return committed_lag(
+                    self.broker.bootstrap, self.group, self.topics.readings, self.topics.partitions
+                )
+            except KafkaException:  # e.g. offsets of a transaction still being committed
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+
+@pytest.fixture
+def group(kafka_broker, outputs, tmp_path) -> Iterator[Instances]:
+    """Service instances of one new consumer group; any still running are killed at the end."""
+    instances = Instances(kafka_broker, outputs, tmp_path)
+    yield instances
+    instances.kill_all()
+
+
+def test_crash_equality(kafka_broker, shared_input, outputs, group):
+    """SIGKILL at 5 random points, restart each time: the same outputs as a clean run."""
+    rng = random.Random(20261128)
+    for _ in range(5):
+        service = group.start("crash")
+        wait_ready(service)
+        time.sleep(rng.uniform(0.3, 2.0))
+        assert service.alive(), service.stderr
+        service.kill()
+    final = group.start("crash")
+    wait_ready(final)  # its producer aborted what the last killed one left open
+    lag = group.lag()
+    assert 0 < lag < READINGS  # the kills interrupted a run that made progress
+    wait_caught_up(kafka_broker.bootstrap, group.group, outputs)
+    assert final.stop() == 0, final.stderr
+    assert_outputs_equal(kafka_broker.bootstrap, outputs, shared_input[1])
+
+
+def test_scale_equality(kafka_broker, shared_input, outputs, group):
+    """The group grows from 1 to 3 instances and shrinks back to 1: the same outputs."""
+    first = group.start("a")
+    wait_ready(first)
+    time.sleep(1.5)
+    others = [group.start("b"), group.start("c")]
+    urls = [wait_ready(service) for service in others]
+    assert group.lag() > 0  # the group grew mid-run
+    time.sleep(3.0)
+    shares = [metric(url, "linewatch_scores_total") for url in urls]
+    for service in others:
+        assert service.stop() == 0, service.stderr
+    assert group.lag() > 0  # ... and shrank mid-run
+    wait_caught_up(kafka_broker.bootstrap, group.group, outputs)
+    assert first.stop() == 0, first.stderr
+    assert sum(shares) > 0, shares  # the new instances did part of the work
+    assert "restored" in others[0].stderr
+    assert_outputs_equal(kafka_broker.bootstrap, outputs, shared_input[1])
+
+
+def test_at_least_once_mode_loses_nothing(kafka_broker, shared_input, outputs, group):
+    """``processing = "at_least_once"``: after a SIGKILL every reading is scored (maybe twice)."""
+    group.serve = 'processing = "at_least_once"'
+    service = group.start("alo")
+    wait_ready(service)
+    time.sleep(2.0)
+    service.kill()
+    final = group.start("alo")
+    wait_ready(final)
+    assert group.lag() > 0
+    wait_caught_up(kafka_broker.bootstrap, group.group, outputs)
+    assert final.stop() == 0, final.stderr
+    expected = shared_input[1]
+    written = topic_size(kafka_broker.bootstrap, outputs.scores, outputs.partitions)
+    assert written >= expected.readings  # outputs after the last commit are written again
+    scores = by_asset(read_all(kafka_broker.bootstrap, outputs.scores, written))
+    for asset, values in expected.scores.items():
+        assert set(scores[asset]) == set(values)  # nothing lost, nothing made up
+        assert len(scores[asset]) >= len(values)

@@ -1,0 +1,70 @@
+"""Signed model snapshots: a round trip keeps the model, any alteration is refused."""
+
+from __future__ import annotations
+
+import pickle
+import random
+import zlib
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.errors import ConfigError, SnapshotRefused
+from pipeline.processor import Processor, Source
+from pipeline.settings import Settings
+from pipeline.state import MAGIC, SnapshotCodec
+
+CODEC = SnapshotCodec(b"k" * 32)
+
+
+def _readings(start: int, count: int) -> list[bytes]:
+    return [
+        f'{{"asset": "p", "ts": {ts}, "values": {{"t": {ts % 7 * 0.5}, "v": {ts % 3}}}}}'.encode()
+        for ts in range(start, start + count)
+    ]
+
+
+def test_a_restored_model_scores_exactly_like_the_original():
+    config = Settings.load(None, model={"n_trees": 3, "window_size": 20})
+    original = Processor(config)
+    for value in _readings(0, 300):
+        original.process(value, Source(key=b"p"))
+    restored = Processor(config)
+    restored.assets["p"] = CODEC.decode("p", CODEC.encode("p", original.assets["p"]))
+    for value in _readings(300, 200):
+        assert restored.process(value) == original.process(value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_any_changed_byte_is_refused(data):
+    value = bytearray(CODEC.encode("press-1", {"n": list(range(50))}))
+    index = data.draw(st.integers(0, len(value) - 1))
+    value[index] ^= data.draw(st.integers(1, 255))
+    with pytest.raises(SnapshotRefused):
+        CODEC.decode("press-1", bytes(value))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, b"", MAGIC, b"LWS0" + bytes(40), MAGIC + bytes(32) + zlib.compress(pickle.dumps(1))],
+)
+def test_what_is_not_a_signed_snapshot_is_refused(value):
+    with pytest.raises(SnapshotRefused):
+        CODEC.decode("a", value)
+
+
+def test_a_snapshot_moved_to_another_asset_is_refused():
+    with pytest.raises(SnapshotRefused, match="asset 'b'"):
+        CODEC.decode("b", CODEC.encode("a", 1))
+
+
+def test_a_snapshot_above_the_limit_says_what_to_do():
+    with pytest.raises(ConfigError, match="n_trees"):
+        SnapshotCodec(b"k", max_bytes=1024).encode("a", random.Random(0).randbytes(5000))
+
+
+def test_an_empty_key_is_a_programming_error():
+    with pytest.raises(ValueError):
+        SnapshotCodec(b"")
