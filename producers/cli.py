@@ -36,15 +36,21 @@ from producers.simulator import (
 )
 from producers.sinks import open_sink
 
-__all__ = ["metrics_port_option", "simulate"]
+__all__ = ["metrics_host_option", "metrics_port_option", "simulate"]
 
 metrics_port_option = click.option(
     "--metrics-port",
     type=click.IntRange(min=0, max=65535),
     default=None,
     metavar="PORT",
-    help="Serve this producer's Prometheus metrics on 127.0.0.1:PORT (0: a free port).  "
+    help="Serve this producer's Prometheus metrics on --metrics-host:PORT (0: a free port).  "
     "[default: off]",
+)
+metrics_host_option = click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address the metrics endpoint binds to (0.0.0.0 inside a container).",
 )
 
 
@@ -206,6 +212,7 @@ Examples:
     help="TOML settings file (topic names, Kafka client properties).",
 )
 @metrics_port_option
+@metrics_host_option
 def simulate(
     assets: int,
     rate: float,
@@ -223,6 +230,7 @@ def simulate(
     bootstrap_servers: str | None,
     config: Path | None,
     metrics_port: int | None,
+    metrics_host: str,
 ) -> None:
     """Simulate ASSETS machines sending readings, with faults and their ground-truth labels.
 
@@ -255,7 +263,7 @@ def simulate(
     began = time.monotonic()
     tally = _Tally()
     try:
-        with stop_on_signals() as stop, serving_metrics(metrics, metrics_port):
+        with stop_on_signals() as stop, serving_metrics(metrics, metrics_port, metrics_host):
             records = fleet.encoded(ticks) if out is None else fleet.records(ticks)
             _run(records, sink, tally, Pacer(speed, stop))
             sink.flush()

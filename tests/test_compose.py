@@ -44,6 +44,10 @@ SERVICE_METRICS: dict[str, frozenset[str]] = {
     "linewatch_snapshot_bytes": frozenset({"le"}),
     "linewatch_snapshot_seconds": frozenset({"le"}),
     "linewatch_drift_events_total": frozenset(),
+    "linewatch_snapshots_refused_total": frozenset(),
+    "linewatch_restores_total": frozenset(),
+    "linewatch_restore_seconds": frozenset({"le"}),
+    "linewatch_commits_total": frozenset({"outcome"}),
     "linewatch_asset_score": frozenset({"asset"}),
     "linewatch_asset_threshold": frozenset({"asset"}),
     "linewatch_asset_alarm": frozenset({"asset"}),
@@ -51,8 +55,10 @@ SERVICE_METRICS: dict[str, frozenset[str]] = {
 }
 #: Metric families producers (`linewatch simulate --metrics-port`) export (issue 3).
 PRODUCER_METRICS: dict[str, frozenset[str]] = {
-    "linewatch_producer_readings_sent_total": frozenset(),
-    "linewatch_producer_delivery_errors_total": frozenset(),
+    "linewatch_producer_readings_sent_total": frozenset({"producer"}),
+    "linewatch_producer_labels_sent_total": frozenset({"producer"}),
+    "linewatch_producer_delivery_errors_total": frozenset({"producer"}),
+    "linewatch_producer_deadletters_total": frozenset({"producer", "reason"}),
 }
 METRICS = {**SERVICE_METRICS, **PRODUCER_METRICS}
 HISTOGRAMS = frozenset(
@@ -61,6 +67,7 @@ HISTOGRAMS = frozenset(
         "linewatch_event_lag_seconds",
         "linewatch_snapshot_bytes",
         "linewatch_snapshot_seconds",
+        "linewatch_restore_seconds",
     }
 )
 LABEL_VALUES = {

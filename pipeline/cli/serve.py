@@ -69,7 +69,7 @@ def serve(
         if value is not None
     }
     configure_logging()
-    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` prints every thread's stack
+    _dump_stacks_on_sigusr1()
     try:
         settings = Settings.load(
             config_file, bootstrap_servers=bootstrap_servers, serve=serve_overrides
@@ -129,3 +129,11 @@ def stop_on_signals() -> threading.Event:
     signal.signal(signal.SIGINT, handle)
     signal.signal(signal.SIGTERM, handle)
     return stop
+
+
+def _dump_stacks_on_sigusr1() -> None:
+    """``kill -USR1 PID`` prints every thread's stack (when stderr is a real file)."""
+    try:
+        faulthandler.register(signal.SIGUSR1)
+    except (AttributeError, OSError, ValueError):  # stderr without a file descriptor
+        pass

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from pipeline.errors import KafkaTransportError
 from pipeline.messages import Label, Reading
-from producers.cli import metrics_port_option
+from producers.cli import metrics_host_option, metrics_port_option
 from producers.metrics import ProducerMetrics, serving_metrics
 from producers.pacing import Pacer, stop_on_signals
 from producers.publish import Publisher
@@ -199,6 +199,7 @@ Examples:
     help="TOML settings file (topic names, Kafka client properties).",
 )
 @metrics_port_option
+@metrics_host_option
 def replay(
     files: tuple[Path, ...],
     fmt: str,
@@ -221,6 +222,7 @@ def replay(
     bootstrap_servers: str | None,
     config: Path | None,
     metrics_port: int | None,
+    metrics_host: str,
 ) -> None:
     """Replay recorded FILES as readings (keyed by asset) and their labels.
 
@@ -251,7 +253,7 @@ def replay(
         total=total, unit=" rows", disable=not show, dynamic_ncols=True, file=None
     )
     try:
-        with stop_on_signals() as stop, serving_metrics(metrics, metrics_port):
+        with stop_on_signals() as stop, serving_metrics(metrics, metrics_port, metrics_host):
             pacer = Pacer(0.0 if max_speed else speed, stop)
             _run(replay_stream(files, options), sink, pacer, tally, bar, strict)
             sink.flush()
