@@ -120,14 +120,27 @@ def stack(kafka_broker, topic_settings, tmp_path) -> Iterator[dict[str, Any]]:
         processes.append(simulator)
         yield {"prometheus": prometheus, "service": service, "producers": producer_port}
     finally:
-        for process in reversed(processes):
-            if isinstance(process, subprocess.Popen):
-                process.send_signal(signal.SIGTERM)
-                process.wait(timeout=30)
-                assert process.stderr is not None
-                process.stderr.close()
-            else:
-                process.stop()
+        errors = [error for process in reversed(processes) if (error := _stop(process))]
+        if errors:
+            raise errors[0]
+
+
+def _stop(process: Any) -> BaseException | None:
+    """Stop one process of the stack; kill it if it does not stop. Returns what went wrong."""
+    try:
+        if isinstance(process, subprocess.Popen):
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+            assert process.stderr is not None
+            process.stderr.close()
+        else:
+            process.stop()
+    except Exception as exc:  # keep stopping the others
+        if isinstance(process, subprocess.Popen):
+            process.kill()
+            process.wait()
+        return exc
+    return None
 
 
 class TestDashboardAgainstPrometheus:
