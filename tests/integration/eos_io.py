@@ -29,6 +29,7 @@ from tests.integration.kafka_io import ServiceProcess, committed_lag, read_all
 HMAC_KEY = "test-snapshot-key"
 MODEL = """
 [model]
+kind = "hst"
 n_trees = 4
 height = 6
 window_size = 100
