@@ -158,7 +158,8 @@ class Service:
         self._produce(topics.scores, key, encode(score), now)
         if outcome.alert is not None:
             self._produce(topics.alerts, key, encode(outcome.alert), now)
-            self._count_alert(outcome.alert)
+            if self.on_alert is not None:
+                self.on_alert(outcome.alert)
 
     def _dead_letter(self, letter: DeadLetter) -> None:
         source = letter.source
@@ -171,10 +172,6 @@ class Service:
             ("source.offset", str(source.offset).encode()),
         ]
         self._produce(self.settings.topics.deadletter, source.key, letter.value, headers)
-
-    def _count_alert(self, alert: Alert) -> None:
-        if self.on_alert is not None:
-            self.on_alert(alert)
 
     def _produce(
         self, topic: str, key: bytes | None, value: bytes | None, headers: Headers

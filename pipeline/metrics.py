@@ -180,7 +180,3 @@ class ServiceMetrics:
     def observe_drift(self, asset: str) -> None:
         """Count a drift detection on ``asset`` (the asset is not a label: unbounded)."""
         self.drift_events.inc()
-
-    def observe_asset_score(self, asset: str, score: float) -> None:
-        """Set an asset's latest score, unless that would exceed the cap on asset series."""
-        self.assets.observe(asset, score, None, {})

@@ -24,7 +24,7 @@ from pipeline.messages import encode
 from pipeline.processor import Processor, Source
 from pipeline.settings import Settings, TopicSettings
 from pipeline.topics import create_topics, topic_names
-from tests.integration.kafka_io import ServiceProcess, committed_lag, read_all
+from tests.integration.kafka_io import ServiceProcess, committed_lag, read_all, read_committed
 
 HMAC_KEY = "test-snapshot-key"
 MODEL = """
@@ -181,26 +181,7 @@ def read_with(
     config: dict[str, str], topic: str, expected: int, timeout_s: float = 60.0
 ) -> list[Message]:
     """Like :func:`read_all`, with a full client config (e.g. SASL credentials)."""
-    consumer = Consumer(
-        {
-            **config,
-            "group.id": f"reader-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-        }
-    )
-    consumer.subscribe([topic])
-    messages: list[Message] = []
-    deadline = time.monotonic() + timeout_s
-    try:
-        while len(messages) < expected and time.monotonic() < deadline:
-            for message in consumer.consume(1000, 0.5):
-                assert message.error() is None, message.error()
-                messages.append(message)
-    finally:
-        consumer.close()
-    return messages
+    return read_committed(config, topic, expected, timeout_s, drain_extra=False)
 
 
 def topic_size(bootstrap: str, topic: str, partitions: int) -> int:

@@ -105,10 +105,22 @@ class ServiceProcess:
 
 
 def read_all(bootstrap: str, topic: str, expected: int, timeout_s: float = 120.0) -> list[Message]:
-    """Read ``topic`` from the start (read_committed) until ``expected`` messages or time out."""
+    """Read ``topic`` from the start (read_committed) until ``expected`` messages or time out.
+
+    Anything beyond ``expected`` that is already there is returned too.
+    """
+    config = {"bootstrap.servers": bootstrap}
+    return read_committed(config, topic, expected, timeout_s, drain_extra=True)
+
+
+def read_committed(
+    config: dict[str, str], topic: str, expected: int, timeout_s: float, drain_extra: bool
+) -> list[Message]:
+    """Read ``topic`` from the start with ``config`` until ``expected`` messages or time out;
+    with ``drain_extra``, one more poll returns what is already there beyond ``expected``."""
     consumer = Consumer(
         {
-            "bootstrap.servers": bootstrap,
+            **config,
             "group.id": f"reader-{uuid.uuid4().hex}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
@@ -123,9 +135,8 @@ def read_all(bootstrap: str, topic: str, expected: int, timeout_s: float = 120.0
             for message in consumer.consume(1000, 0.5):
                 assert message.error() is None, message.error()
                 messages.append(message)
-        # Anything beyond `expected` that is already there is returned too.
-        for message in consumer.consume(1000, 1.0):
-            messages.append(message)
+        if drain_extra:
+            messages.extend(consumer.consume(1000, 1.0))
     finally:
         consumer.close()
     return messages
