@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 from prometheus_client import CollectorRegistry
 
+from pipeline.cli_options import bootstrap_option, config_option, metrics_options
 from pipeline.errors import ConfigError, KafkaTransportError
 from pipeline.messages import Label
 from producers.machines import MACHINE_TYPES
@@ -36,22 +37,7 @@ from producers.simulator import (
 )
 from producers.sinks import open_sink
 
-__all__ = ["metrics_host_option", "metrics_port_option", "simulate"]
-
-metrics_port_option = click.option(
-    "--metrics-port",
-    type=click.IntRange(min=0, max=65535),
-    default=None,
-    metavar="PORT",
-    help="Serve this producer's Prometheus metrics on --metrics-host:PORT (0: a free port).  "
-    "[default: off]",
-)
-metrics_host_option = click.option(
-    "--metrics-host",
-    default="127.0.0.1",
-    show_default=True,
-    help="Address the metrics endpoint binds to (0.0.0.0 inside a container).",
-)
+__all__ = ["simulate"]
 
 
 def _parse_faults(
@@ -198,21 +184,9 @@ Examples:
     show_default=True,
     help="Probability that a reading has one channel glitch to 0 or 8x its value.",
 )
-@click.option(
-    "--bootstrap-servers",
-    envvar="LINEWATCH_BOOTSTRAP_SERVERS",
-    default=None,
-    metavar="HOST:PORT",
-    help="Kafka brokers (env LINEWATCH_BOOTSTRAP_SERVERS).  [default: localhost:9092]",
-)
-@click.option(
-    "--config",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="TOML settings file (topic names, Kafka client properties).",
-)
-@metrics_port_option
-@metrics_host_option
+@bootstrap_option
+@config_option
+@metrics_options("off")
 def simulate(
     assets: int,
     rate: float,
@@ -228,9 +202,9 @@ def simulate(
     dropout: float,
     glitch: float,
     bootstrap_servers: str | None,
-    config: Path | None,
+    config_file: Path | None,
     metrics_port: int | None,
-    metrics_host: str,
+    metrics_host: str | None,
 ) -> None:
     """Simulate ASSETS machines sending readings, with faults and their ground-truth labels.
 
@@ -258,12 +232,15 @@ def simulate(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="'--fault'") from None
     metrics = ProducerMetrics(CollectorRegistry(), producer="simulate")
-    sink, where = open_sink(out, bootstrap_servers, config, metrics)
+    sink, where = open_sink(out, bootstrap_servers, config_file, metrics)
     ticks = None if duration is None else fleet.ticks_for(duration)
     began = time.monotonic()
     tally = _Tally()
     try:
-        with stop_on_signals() as stop, serving_metrics(metrics, metrics_port, metrics_host):
+        with (
+            stop_on_signals() as stop,
+            serving_metrics(metrics, metrics_port, metrics_host or "127.0.0.1"),
+        ):
             records = fleet.encoded(ticks) if out is None else fleet.records(ticks)
             _run(records, sink, tally, Pacer(speed, stop))
             sink.flush()

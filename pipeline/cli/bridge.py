@@ -22,7 +22,7 @@ from typing import Any
 import click
 from prometheus_client import CollectorRegistry
 
-from pipeline.cli.options import bootstrap_option, config_option
+from pipeline.cli_options import bootstrap_option, config_option, metrics_options
 from pipeline.errors import PipelineError
 from pipeline.logs import configure_logging
 from pipeline.settings import Settings
@@ -41,19 +41,6 @@ def bridge() -> None:
     idempotent Kafka producer; input that cannot become a reading goes to the dead-letter
     topic with the reason in headers. Runs until SIGINT or SIGTERM, then flushes.
     """
-
-
-def metrics_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """``--metrics-port`` (default: no endpoint) and ``--metrics-host``."""
-    func = click.option(
-        "--metrics-host", default=None, help="Address /metrics binds to. [default: 127.0.0.1]"
-    )(func)
-    return click.option(
-        "--metrics-port",
-        type=click.IntRange(0, 65535),
-        default=None,
-        help="Serve Prometheus /metrics on this port (0 picks a free one). [default: off]",
-    )(func)
 
 
 def _check_template(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -89,7 +76,7 @@ def _check_template(ctx: click.Context, param: click.Parameter, value: str | Non
     default=None,
     help="Longest wait between reconnect attempts, seconds. [default: 30]",
 )
-@metrics_options
+@metrics_options("off")
 def mqtt(
     config_file: Path | None,
     bootstrap_servers: str | None,
@@ -225,7 +212,7 @@ def _run(
     default=None,
     help="Subscription publishing interval, milliseconds. [default: 500]",
 )
-@metrics_options
+@metrics_options("off")
 def opcua(
     config_file: Path | None,
     bootstrap_servers: str | None,

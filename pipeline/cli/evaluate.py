@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli.options import config_option
+from pipeline.cli_options import config_option
 from pipeline.errors import PipelineError
 from pipeline.evaluation.benchmarks import evaluate_nab, evaluate_skab
 from pipeline.evaluation.table import write_table

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from pipeline.cli.detect import format_option, labels_for
-from pipeline.cli.options import config_option
+from pipeline.cli_options import config_option
 from pipeline.errors import DatasetError, PipelineError
 from pipeline.evaluation import nab
 from pipeline.evaluation.detect import detect

@@ -13,7 +13,7 @@ import click
 from prometheus_client import CollectorRegistry
 
 from pipeline.app import Service
-from pipeline.cli.options import bootstrap_option, config_option
+from pipeline.cli_options import bootstrap_option, config_option, metrics_options
 from pipeline.errors import PipelineError
 from pipeline.http import start_http_server
 from pipeline.logs import configure_logging
@@ -30,17 +30,7 @@ _STALL_S = 120.0
 @click.command()
 @config_option
 @bootstrap_option
-@click.option(
-    "--metrics-port",
-    type=int,
-    default=None,
-    help="Port of the Prometheus /metrics endpoint (0 picks a free one). [default: 9108]",
-)
-@click.option(
-    "--metrics-host",
-    default=None,
-    help="Address the metrics endpoint binds to. [default: 127.0.0.1]",
-)
+@metrics_options("9108")
 @click.option("--group-id", default=None, help="Kafka consumer group. [default: linewatch]")
 def serve(
     config_file: Path | None,
@@ -51,11 +41,14 @@ def serve(
 ) -> None:
     """Consume sensor readings, score every one, and publish scores, alerts and dead letters.
 
-    Keeps one river model (MinMaxScaler | HalfSpaceTrees) per asset. For every reading on
-    sensor.readings it publishes a Score to sensor.scores, one Alert to sensor.alerts per change
-    of an asset's alarm state (also printed here, one line each), and sends messages it cannot
-    decode to sensor.deadletter with the reason in headers. Offsets are committed after the
-    outputs of each batch are acknowledged. Runs until SIGINT or SIGTERM.
+    Keeps one detector per asset (model.kind in the settings; mahalanobis by default). For every
+    reading on sensor.readings it publishes a Score to sensor.scores, one Alert to
+    sensor.alerts per change of an asset's alarm state (also printed here, one line each), and
+    sends messages it cannot decode to sensor.deadletter with the reason in headers. Outputs,
+    signed model snapshots and offsets commit together, in one Kafka transaction per commit
+    interval (serve.processing = "exactly_once", the default) or flush-then-commit
+    ("at_least_once"). Serves /metrics, /healthz and /readyz. Runs until SIGINT or SIGTERM,
+    then commits and exits.
 
     Example: linewatch serve --metrics-port 9108
     """

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli.options import bootstrap_option, config_option
+from pipeline.cli_options import bootstrap_option, config_option
 from pipeline.errors import PipelineError
 from pipeline.settings import Settings
 from pipeline.topics import create_topics, partition_counts, topic_names

@@ -21,9 +21,9 @@ import click
 from prometheus_client import CollectorRegistry
 from tqdm import tqdm
 
+from pipeline.cli_options import bootstrap_option, config_option, metrics_options
 from pipeline.errors import KafkaTransportError
 from pipeline.messages import Label, Reading
-from producers.cli import metrics_host_option, metrics_port_option
 from producers.metrics import ProducerMetrics, serving_metrics
 from producers.pacing import Pacer, stop_on_signals
 from producers.publish import Publisher
@@ -185,21 +185,9 @@ Examples:
     metavar="FILE",
     help="Write to FILE (CSV or Parquet) and its labels file instead of Kafka.",
 )
-@click.option(
-    "--bootstrap-servers",
-    envvar="LINEWATCH_BOOTSTRAP_SERVERS",
-    default=None,
-    metavar="HOST:PORT",
-    help="Kafka brokers (env LINEWATCH_BOOTSTRAP_SERVERS).",
-)
-@click.option(
-    "--config",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="TOML settings file (topic names, Kafka client properties).",
-)
-@metrics_port_option
-@metrics_host_option
+@bootstrap_option
+@config_option
+@metrics_options("off")
 def replay(
     files: tuple[Path, ...],
     fmt: str,
@@ -220,9 +208,9 @@ def replay(
     progress: bool | None,
     out: Path | None,
     bootstrap_servers: str | None,
-    config: Path | None,
+    config_file: Path | None,
     metrics_port: int | None,
-    metrics_host: str,
+    metrics_host: str | None,
 ) -> None:
     """Replay recorded FILES as readings (keyed by asset) and their labels.
 
@@ -245,7 +233,7 @@ def replay(
         loops=loops,
     )
     metrics = ProducerMetrics(CollectorRegistry(), producer="replay")
-    sink, where = open_sink(out, bootstrap_servers, config, metrics)
+    sink, where = open_sink(out, bootstrap_servers, config_file, metrics)
     tally, began = _Tally(), time.monotonic()
     total = sum(count_rows(path) for path in files) * loops if loops else None
     show = progress if progress is not None else sys.stderr.isatty()
@@ -253,7 +241,10 @@ def replay(
         total=total, unit=" rows", disable=not show, dynamic_ncols=True, file=None
     )
     try:
-        with stop_on_signals() as stop, serving_metrics(metrics, metrics_port, metrics_host):
+        with (
+            stop_on_signals() as stop,
+            serving_metrics(metrics, metrics_port, metrics_host or "127.0.0.1"),
+        ):
             pacer = Pacer(0.0 if max_speed else speed, stop)
             _run(replay_stream(files, options), sink, pacer, tally, bar, strict)
             sink.flush()
