@@ -11,12 +11,9 @@ Examples
 from __future__ import annotations
 
 import logging
-import signal
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import click
@@ -29,6 +26,7 @@ from pipeline.settings import Settings
 from producers.bridges.mqtt_messages import TopicTemplate
 from producers.bridges.sink import BridgeSink
 from producers.metrics import ProducerMetrics, serve_metrics
+from producers.pacing import stop_on_signals
 
 __all__ = ["bridge"]
 
@@ -140,22 +138,6 @@ def _load(
         raise click.ClickException(str(exc)) from None
 
 
-@contextmanager
-def _stop_on_signals() -> Iterator[threading.Event]:
-    """An event SIGINT and SIGTERM set while the block runs; the old handlers come back after."""
-    stop = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield stop
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
 def _run(
     settings: Settings,
     source: str,
@@ -168,7 +150,7 @@ def _run(
     metrics = ProducerMetrics(registry, producer=source)
     try:
         with (
-            _stop_on_signals() as stop,
+            stop_on_signals() as stop,
             serve_metrics(
                 registry, settings.bridge.metrics_host, settings.bridge.metrics_port
             ) as url,
