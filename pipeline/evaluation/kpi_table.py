@@ -17,6 +17,7 @@ Examples
 from __future__ import annotations
 
 import csv
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,10 +167,7 @@ def _in_time_order(
         return frame, False
     stamps = frame[time_column]
     if not pd.api.types.is_numeric_dtype(stamps):
-        try:
-            stamps = pd.to_datetime(stamps, utc=True, format="mixed")
-        except (ValueError, TypeError) as exc:
-            raise DatasetError(f"{name}: column {time_column!r} is not a timestamp: {exc}") from exc
+        stamps = _parse_times(stamps, time_column, name)
     if stamps.isna().any():
         rows = [int(i) + 1 for i in np.flatnonzero(stamps.isna().to_numpy())[:5]]
         raise DatasetError(f"{name}: column {time_column!r} is empty in data row(s) {rows}")
@@ -177,6 +175,20 @@ def _in_time_order(
         return frame, False
     order = np.argsort(stamps.to_numpy(), kind="stable")
     return frame.iloc[order].reset_index(drop=True), True
+
+
+def _parse_times(stamps: pd.Series, column: str, name: str) -> pd.Series:
+    """Timestamps as UTC datetimes: one inferred format (fast), else each parsed on its own."""
+    try:
+        with warnings.catch_warnings():  # "could not infer format": the mixed parse follows
+            warnings.simplefilter("ignore", UserWarning)
+            return pd.to_datetime(stamps, utc=True)
+    except (ValueError, TypeError):
+        pass
+    try:
+        return pd.to_datetime(stamps, utc=True, format="mixed")
+    except (ValueError, TypeError) as exc:
+        raise DatasetError(f"{name}: column {column!r} is not a timestamp: {exc}") from exc
 
 
 def _listing(frame: pd.DataFrame) -> str:

@@ -177,6 +177,11 @@ class TestReadTable:
         assert table.features == ("a",)
         assert table.y.tolist() == [10.0, 20.0, 30.0]
 
+    def test_timestamps_in_mixed_formats(self, tmp_path):
+        text = "ts,a,y\n2024-01-01T00:01:00Z,2,20\n1st Jan 2024,1,10\n"
+        table = read_table(self.write(tmp_path, text), "y")
+        assert table.sorted and table.y.tolist() == [10.0, 20.0]
+
     def test_a_bad_timestamp_is_an_error(self, tmp_path):
         path = self.write(tmp_path, "timestamp,a,y\nyesterday,1,2\n")
         with pytest.raises(DatasetError, match="not a timestamp"):
