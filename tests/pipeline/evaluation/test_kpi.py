@@ -248,6 +248,12 @@ class TestKpiCommand:
         result = self.run(str(short), "--target", "y")
         assert result.exit_code == 1 and "need at least 2 training rows" in result.output
 
+    def test_the_environment_chooses_the_regressor(self, line_csv):
+        args = ["evaluate", "kpi", str(line_csv), "--target", "yield_pct"]
+        result = CliRunner().invoke(main, args, env={"LINEWATCH_KPI__MODEL": "bayesian"})
+        assert result.exit_code == 0, result.output
+        assert "online bayesian" in result.stdout
+
     def test_invalid_kpi_settings_fail_clearly(self, line_csv, tmp_path):
         config = tmp_path / "bad.toml"
         config.write_text("[kpi]\nlearning_rate = -1\n")
