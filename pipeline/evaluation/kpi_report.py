@@ -39,7 +39,8 @@ def report(result: KpiResult, train_fraction: float) -> str:
         "",
         f"online/batch test RMSE: {result.rmse_ratio:.3f} "
         f"({'within' if result.rmse_ratio <= TARGET_RATIO else 'NOT within'} 10 %)",
-        f"online speed: {result.online.rows_per_second:,.0f} rows/s per core (predict + learn, CPU time)",
+        f"online speed: {result.online.rows_per_second:,.0f} rows/s per core "
+        "(predict + learn, CPU time)",
         "",
         "features driving the online prediction, by size of effect:",
         effects_table(result.online.effects, result.batch.effects, table.target),
