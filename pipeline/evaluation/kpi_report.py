@@ -16,12 +16,16 @@ __all__ = ["effects_table", "report"]
 
 TARGET_RATIO = 1.10
 """The online test RMSE should be within 10 % of the batch fit's."""
+DIVERGED_RATIO = 10.0
+"""An online test RMSE this many times the batch fit's means the steps were too large."""
 
 
 def report(result: KpiResult, train_fraction: float) -> str:
     """Everything printed for one table, in lines."""
     table = result.table
     test_rows = len(table) - result.train_rows
+    ratio = result.rmse_ratio
+    diverged = not ratio < DIVERGED_RATIO  # NaN included
     time_note = f", in order of {table.timestamp!r}" if table.timestamp else ", in file order"
     lines = [
         f"{table.name}: {len(table):,} rows{time_note}; target {table.target!r}; "
@@ -37,8 +41,9 @@ def report(result: KpiResult, train_fraction: float) -> str:
         "",
         _metrics_table(result),
         "",
-        f"online/batch test RMSE: {result.rmse_ratio:.3f} "
-        f"({'within' if result.rmse_ratio <= TARGET_RATIO else 'NOT within'} 10 %)",
+        f"online/batch test RMSE: {ratio:{'.3f' if ratio < 1000 else '.3g'}} "
+        f"({'within' if ratio <= TARGET_RATIO else 'NOT within'} 10 %)"
+        + ("; the online model diverged: lower [kpi] learning_rate" if diverged else ""),
         f"online speed: {result.online.rows_per_second:,.0f} rows/s per core "
         "(predict + learn, CPU time)",
         "",

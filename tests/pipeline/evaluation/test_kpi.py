@@ -254,6 +254,14 @@ class TestKpiCommand:
         assert result.exit_code == 0, result.output
         assert "online bayesian" in result.stdout
 
+    def test_a_diverging_online_model_is_called_out(self, line_csv, tmp_path):
+        config = tmp_path / "hot.toml"
+        config.write_text("[kpi]\nlearning_rate = 50\n")
+        args = [str(line_csv), "--target", "yield_pct", "--config", str(config)]
+        result = self.run(*args)
+        assert result.exit_code == 0, result.output
+        assert "NOT within 10 %); the online model diverged" in result.stdout
+
     def test_invalid_kpi_settings_fail_clearly(self, line_csv, tmp_path):
         config = tmp_path / "bad.toml"
         config.write_text("[kpi]\nlearning_rate = -1\n")
