@@ -81,7 +81,7 @@ class TestMetricsByHand:
 
     def test_online_metrics_and_the_printed_table(self):
         X = [[1.0, 0.0], [2.0, 1.0], [3.0, 0.0], [4.0, 1.0], [5.0, 0.0], [6.0, 1.0]]
-        y = [3.0, 6.0, 7.0, 10.0, 11.0, 14.0]
+        y = [3.0, 6.0, 7.0, 10.0, 11.0, 15.0]  # 2 x0 + x1 + 1, the last +1
         result = evaluate_kpi(table_of(X, y), KpiSettings(), 0.5)
         predictions = result.online.predictions.tolist()
         errors = [p - t for p, t in zip(predictions, y, strict=True)]
@@ -94,13 +94,14 @@ class TestMetricsByHand:
         assert (result.online_test.mae, result.online_test.rmse) == pytest.approx(
             (mae_test, rmse_test)
         )
-        assert result.rmse_ratio == pytest.approx(rmse_test / result.batch_test.rmse)
+        assert result.batch_test.rmse == pytest.approx(math.sqrt(1 / 3))  # errors 0, 0, -1
+        assert result.rmse_ratio == pytest.approx(rmse_test / math.sqrt(1 / 3))
         text = report(result, 0.5)
         all_line = next(line for line in text.splitlines() if "prequential, all rows" in line)
         test_line = next(line for line in text.splitlines() if "prequential, test rows" in line)
         assert all_line.split()[-3:] == ["6", f"{mae_all:.4g}", f"{rmse_all:.4g}"]
         assert test_line.split()[-3:] == ["3", f"{mae_test:.4g}", f"{rmse_test:.4g}"]
-        assert f"online/batch test RMSE: {rmse_test / result.batch_test.rmse:.3f}" in text
+        assert f"online/batch test RMSE: {rmse_test / math.sqrt(1 / 3):.3f}" in text
 
 
 class TestOnlineAgainstBatch:
