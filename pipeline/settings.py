@@ -26,6 +26,8 @@ __all__ = [
     "AlertSettings",
     "BridgeSettings",
     "DetectorKind",
+    "KpiModel",
+    "KpiSettings",
     "ModelSettings",
     "MqttSettings",
     "OpcuaSettings",
@@ -213,6 +215,27 @@ class StateSettings(_Section):
     """Largest signed snapshot (Kafka's default message limit is about 1 MB)."""
 
 
+KpiModel = Literal["sgd", "adam", "bayesian"]
+
+
+class KpiSettings(_Section):
+    """The online regressor of ``linewatch evaluate kpi`` (process KPI regression).
+
+    Every candidate standardises the features and the target with running statistics, then
+    fits a linear model online: ``sgd`` (plain SGD), ``adam`` (Adam) or ``bayesian`` (river's
+    exact Bayesian linear regression, a recursive least squares). Chosen once here, never
+    tuned on the file evaluated.
+    """
+
+    model: KpiModel = "sgd"
+    learning_rate: float = Field(default=0.005, gt=0.0)
+    """Step size of ``sgd`` and ``adam`` (features and target are standardised)."""
+    l2: float = Field(default=0.0, ge=0.0)
+    """L2 penalty of ``sgd`` and ``adam``."""
+    smoothing: float | None = Field(default=0.999, gt=0.0, le=1.0)
+    """``bayesian``: weight kept by the past at each row (forgetting for drift; None: none)."""
+
+
 class Settings(BaseSettings):
     """Everything linewatch can be told. Build it once, with :meth:`load`."""
 
@@ -231,6 +254,7 @@ class Settings(BaseSettings):
     mqtt: MqttSettings = MqttSettings()
     opcua: OpcuaSettings = OpcuaSettings()
     state: StateSettings = StateSettings()
+    kpi: KpiSettings = KpiSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -13,6 +13,7 @@ from pipeline.cli.report import report
 from pipeline.cli.serve import serve
 from pipeline.cli.topics import topics
 from producers.cli import simulate
+from producers.process_cli import simulate_process
 from producers.replay.cli import replay
 
 __all__ = ["main"]
@@ -33,6 +34,7 @@ for command in (
     broker,
     topics,
     simulate,
+    simulate_process,
     replay,
     bridge,
     serve,

@@ -1,4 +1,4 @@
-"""``linewatch evaluate nab|skab|table``: benchmark numbers for the configured detector."""
+"""``linewatch evaluate nab|skab|table|kpi``: benchmark numbers for the configured models."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ import click
 from pipeline.cli_options import config_option
 from pipeline.errors import PipelineError
 from pipeline.evaluation.benchmarks import evaluate_nab, evaluate_skab
+from pipeline.evaluation.kpi import evaluate_kpi
+from pipeline.evaluation.kpi_report import report
+from pipeline.evaluation.kpi_table import TIME_COLUMNS, read_table
 from pipeline.evaluation.table import write_table
 from pipeline.settings import Settings
 
@@ -26,11 +29,12 @@ jobs_option = click.option(
 
 @click.group()
 def evaluate() -> None:
-    """Benchmark the configured detector on NAB or SKAB, strictly online, one config per run.
+    """Benchmark the configured models on recorded files, strictly online, one config per run.
 
-    Every file is streamed through `linewatch detect` (a fresh detector per file); the scores
-    use NAB's rules (normalised, three profiles) or SKAB's (F1, FAR, MAR after each file's
-    first 400 rows). Prints the readings per second per core the detector ran at.
+    nab, skab, table: every file is streamed through `linewatch detect` (a fresh detector per
+    file); the scores use NAB's rules (normalised, three profiles) or SKAB's (F1, FAR, MAR
+    after each file's first 400 rows). Prints the readings per second per core the detector
+    ran at. kpi: an online regressor of a process KPI against a batch linear regression.
     """
 
 
@@ -143,3 +147,94 @@ def table_command(
     except (PipelineError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"wrote {out}")
+
+
+def _columns(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    names = tuple(name.strip() for name in value.split(",") if name.strip())
+    if not names:
+        raise click.BadParameter("name at least one column", ctx=ctx, param=param)
+    return names
+
+
+@evaluate.command(
+    "kpi",
+    epilog="""\b
+Examples:
+  linewatch simulate-process --rows 20000 --out line.csv
+  linewatch evaluate kpi line.csv --target energy_kwh_per_t --exclude yield_pct
+  linewatch evaluate kpi plant.parquet --target yield --features temp,pressure,speed \\
+      --model bayesian
+""",
+)
+@click.argument("table_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--target", required=True, help="Column to predict (yield, energy, quality, ...).")
+@click.option(
+    "--features",
+    callback=_columns,
+    default=None,
+    metavar="COL[,COL...]",
+    help="Input columns.  [default: every other column but the timestamp and --exclude]",
+)
+@click.option(
+    "--exclude",
+    callback=_columns,
+    default=None,
+    metavar="COL[,COL...]",
+    help="Columns never used as features (other KPIs, identifiers).",
+)
+@click.option(
+    "--timestamp",
+    default=None,
+    metavar="COL",
+    help=f"Time column; rows are replayed in its order.  [default: the first of "
+    f"{', '.join(TIME_COLUMNS)} present, else file order]",
+)
+@click.option(
+    "--train-fraction",
+    type=click.FloatRange(min=0, max=1, min_open=True, max_open=True),
+    default=0.7,
+    show_default=True,
+    help="Leading share of the rows the batch linear regression is fitted on; the rest are "
+    "the test rows both models are scored on.",
+)
+@click.option(
+    "--model",
+    type=click.Choice(["sgd", "adam", "bayesian"]),
+    default=None,
+    help="Online regressor (overrides the settings' kpi.model).  [default: sgd]",
+)
+@config_option
+def kpi_command(
+    table_file: Path,
+    target: str,
+    features: tuple[str, ...] | None,
+    exclude: tuple[str, ...] | None,
+    timestamp: str | None,
+    train_fraction: float,
+    model: str | None,
+    config_file: Path | None,
+) -> None:
+    """Replay a production table through an online regressor of a process KPI.
+
+    TABLE_FILE (CSV, or Parquet for .parquet/.pq) has one row per unit or batch: process
+    parameters, the target KPI and optionally a timestamp. Strictly online, each row is
+    predicted, then learned, before the next is read (prequential, test-then-train). Prints
+    the online model's MAE and RMSE over all rows and over the test rows, next to an ordinary
+    least-squares fit on standardised features trained on the first --train-fraction of the
+    rows and scored on the same test rows, their RMSE ratio, rows/s, and the features that
+    drive the prediction (the change of the KPI per +1 standard deviation of each). Rows with
+    a missing value are skipped and counted. The online model is the settings' [kpi] section
+    (model = sgd, adam or bayesian; learning_rate, l2, smoothing).
+    """
+    try:
+        overrides = {"kpi": {"model": model}} if model else {}
+        settings = Settings.load(config_file, **overrides)
+        table = read_table(table_file, target, features, exclude or (), timestamp)
+        result = evaluate_kpi(table, settings.kpi, train_fraction, progress=True)
+    except (PipelineError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(report(result, train_fraction))

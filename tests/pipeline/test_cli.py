@@ -13,6 +13,8 @@ COMMANDS = [
     ["broker", "status"],
     ["topics", "create"],
     ["simulate"],
+    ["simulate-process"],
+    ["evaluate", "kpi"],
     ["serve"],
     ["demo"],
 ]
