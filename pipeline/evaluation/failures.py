@@ -42,7 +42,7 @@ def failure_schedule(
     for index in range(assets):
         at = first_s + rng.uniform(0, gap_s)
         while True:
-            kind = cast(FaultKind, FAILING_KINDS[int(rng.integers(len(FAILING_KINDS)))])
+            kind = FAILING_KINDS[int(rng.integers(len(FAILING_KINDS)))]
             length = cast(float, FAULT_DURATION_S[kind])
             if at + length >= duration_s:
                 break

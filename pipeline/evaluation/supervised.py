@@ -1,4 +1,4 @@
-"""Failure prediction over a stream with labels: prequential metrics, warning lead times, false alarms.
+"""Failure prediction over a labelled stream: prequential metrics, lead times, false alarms.
 
 :func:`run_supervised` streams readings and labels (in timestamp order) through the service's
 own :class:`~pipeline.processor.Processor` with the supervised models on, strictly online, and
@@ -20,16 +20,18 @@ from __future__ import annotations
 import copy
 import math
 import statistics
-from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
 
 from pipeline.messages import Label, Reading
 from pipeline.processor import Processor
 from pipeline.settings import Settings
 from pipeline.supervised.prequential import Prequential
 
-__all__ = ["AlarmStats", "SupervisedRun", "alarm_stats", "run_supervised"]
+__all__ = ["AlarmStats", "SupervisedRun", "alarm_stats", "read_records", "run_supervised"]
 
 _DAY_MS = 86_400_000
 
@@ -76,7 +78,7 @@ class SupervisedRun:
         p, a = self.prequential, self.after
         rows = [
             ("readings, failures", f"{self.readings}, {self.failures}"),
-            ("ROC AUC (all / after failure %d)" % self.after_failures,
+            (f"ROC AUC (all / after failure {self.after_failures})",
              f"{p.roc_auc:.3f} / {a.roc_auc:.3f}"),
             ("precision, recall, F1", f"{p.precision:.3f}, {p.recall:.3f}, {p.f1:.3f}"),
             ("RUL MAE, RMSE (s)", f"{p.mae_s:.1f}, {p.rmse_s:.1f}"),
@@ -112,15 +114,14 @@ def run_supervised(
     supervisor = processor.supervisor
     assert supervisor is not None
     run = SupervisedRun(after_failures=after_failures)
-    raised: dict[str, dict[str, list[int]]] = {"detector": defaultdict(list),
-                                               "supervised": defaultdict(list)}  # fmt: skip
-    events: dict[str, list[Label]] = defaultdict(list)
+    raised: dict[str, dict[str, list[int]]] = {"detector": {}, "supervised": {}}
+    events: dict[str, list[Label]] = {}
     spans: dict[str, list[int]] = {}
     at_after: Prequential | None = None
     for record in records:
         if isinstance(record, Label):
             supervisor.on_label(record)
-            events[record.asset].append(record)
+            events.setdefault(record.asset, []).append(record)
             if record.kind == "failure":
                 run.failures += 1
                 if run.failures == after_failures:
@@ -134,7 +135,7 @@ def run_supervised(
         span[1] = record.ts
         for source, alert in (("detector", outcome.alert), ("supervised", outcome.fault_alert)):
             if alert is not None and alert.state == "raised":
-                raised[source][record.asset].append(alert.ts)
+                raised[source].setdefault(record.asset, []).append(alert.ts)
     run.prequential = supervisor.prequential
     run.after = _since(supervisor.prequential, at_after)
     window_ms = int(1000 * (lead_window_s or settings.supervised.horizon_s))
@@ -197,3 +198,38 @@ def _since(now: Prequential, then: Prequential | None) -> Prequential:
     result.n_regression = now.n_regression - then.n_regression
     result.leads = now.leads[len(then.leads) :]
     return result
+
+
+def read_records(readings: Path, labels: Path) -> Iterator[Reading | Label]:
+    """Readings of a wide table (``simulate --out``) and its labels, merged in timestamp order.
+
+    A label comes before the readings of its timestamp, as the simulator sends them.
+    """
+    from producers.replay.labels import load_label_file
+
+    frame = load_table(readings)
+    missing = {"asset", "ts"} - set(frame.columns)
+    if missing:
+        raise ValueError(f"{readings}: needs columns asset and ts (missing {sorted(missing)})")
+    channels = [c for c in frame.columns if c not in ("asset", "ts", "seq", "line")]
+    stream = sorted(load_label_file(labels, readings, None), key=lambda label: label.ts)
+    ts = frame["ts"].to_numpy(dtype="int64").tolist()
+    assets = frame["asset"].astype(str).tolist()
+    seqs = frame["seq"].tolist() if "seq" in frame.columns else [None] * len(ts)
+    values = frame[channels].to_numpy(dtype="float64").tolist()
+    index = 0
+    for row, stamp in enumerate(ts):
+        while index < len(stream) and stream[index].ts <= stamp:
+            yield stream[index]
+            index += 1
+        seq = seqs[row]
+        yield Reading(assets[row], stamp, dict(zip(channels, values[row], strict=True)),
+                      None if seq is None or seq != seq else int(seq))  # fmt: skip
+    yield from stream[index:]
+
+
+def load_table(path: Path) -> pd.DataFrame:
+    """A CSV or Parquet table."""
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    return pd.read_csv(path)
