@@ -3,22 +3,24 @@
 Assets of one machine type run at different levels (each draws its own nominal values), so
 a model shared by the type sees every channel as a deviation from the asset's slowly learned
 healthy level, in units of its healthy spread: ``z`` of a fast moving average and ``trend``
-(fast minus a slower average), plus the detector's calibrated score and its moving average.
+(fast minus a slower average), plus the detector's calibrated score, its moving average, the log of the largest ``|z|`` and
+in which band of durations (0-15 s, 15-30 s, ... 960 s+) the moving score has been high (how
+long the symptom has lasted).
 The healthy level learns only from readings the detector does not call anomalous.
 
 Examples
 --------
 >>> features = AssetFeatures(baseline_readings=100)
 >>> for k in range(200):
-...     x = features.update({"t": 50.0 + (k % 2)}, score=0.1, learn=True)
->>> sorted(x)
-['score', 'score_mean', 't.trend', 't.z']
+...     x = features.update(k * 1000, {"t": 50.0 + (k % 2)}, score=0.1, learn=True)
+>>> len(x), [name for name in x if name.startswith("symptom")][:3]
+(13, ['symptom>0s', 'symptom>15s', 'symptom>30s'])
 >>> abs(x["t.z"]) < 2
 True
 >>> for k in range(20):
-...     x = features.update({"t": 60.0}, score=1.0, learn=False)
->>> x["t.z"] > 10, x["score_mean"] > 0.5
-(True, True)
+...     x = features.update((200 + k) * 1000, {"t": 60.0}, score=1.0, learn=False)
+>>> x["t.z"] > 10, x["score_mean"] > 0.5, x["symptom>0s"]  # high for 0-15 s
+(True, True, 1.0)
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ _SLOW = 0.02
 _SCORE = 0.05
 _CLIP = 30.0
 _MIN_REL_STD = 0.002
+_SYMPTOM_BINS = (0.0, 15.0, 30.0, 60.0, 120.0, 240.0, 480.0, 960.0)
+_BIN_NAMES = tuple(f"symptom>{int(edge)}s" for edge in _SYMPTOM_BINS)
+_FIRST = ("score", "score_mean", "deviation", *_BIN_NAMES)
+_SYMPTOM_ON = 0.5
+_SYMPTOM_OFF = 0.2
 
 
 class _Channel:
@@ -51,12 +58,20 @@ class AssetFeatures:
         self.baseline_readings = baseline_readings
         self.channels: dict[str, _Channel] = {}
         self.score_mean = 0.0
-        self.names: tuple[str, ...] = ("score", "score_mean")
+        self.symptom_since: int | None = None
+        """Since when the detector's moving score has been high (``None``: it is not)."""
+        self.names: tuple[str, ...] = _FIRST
         """The feature names, in the order of :meth:`update`'s values (one shared tuple)."""
 
-    def update(self, values: Mapping[str, float], score: float, learn: bool) -> dict[str, float]:
-        """Account for one reading; its features. ``learn``: the reading looks healthy."""
+    def update(
+        self, ts: int, values: Mapping[str, float], score: float, learn: bool
+    ) -> dict[str, float]:
+        """Account for one reading at ``ts``; its features. ``learn``: it looks healthy."""
         self.score_mean += _SCORE * (score - self.score_mean)
+        if self.score_mean >= _SYMPTOM_ON and self.symptom_since is None:
+            self.symptom_since = ts
+        elif self.score_mean < _SYMPTOM_OFF:
+            self.symptom_since = None
         for name, value in values.items():
             channel = self.channels.get(name)
             if channel is None:
@@ -65,17 +80,23 @@ class AssetFeatures:
             channel.slow += _SLOW * (value - channel.slow)
             if learn:
                 self._learn(channel, value)
-        x = {"score": score, "score_mean": self.score_mean}
+        since = 0.0 if self.symptom_since is None else (ts - self.symptom_since) / 1000.0
+        x = {"score": score, "score_mean": self.score_mean, "deviation": 0.0}
+        x.update(_symptom_bins(since if self.symptom_since is not None else None))
+        largest = 0.0
         for name, channel in self.channels.items():
             spread = math.sqrt(channel.var) + _MIN_REL_STD * abs(channel.mean) + 1e-9
-            x[f"{name}.z"] = _clip((channel.fast - channel.mean) / spread)
+            z = _clip((channel.fast - channel.mean) / spread)
+            x[f"{name}.z"] = z
             x[f"{name}.trend"] = _clip((channel.fast - channel.slow) / spread)
+            largest = max(largest, abs(z))
+        x["deviation"] = math.log1p(largest)
         return x
 
     def _add(self, name: str, value: float) -> _Channel:
         self.channels[name] = _Channel(value)
         self.channels = dict(sorted(self.channels.items()))
-        self.names = ("score", "score_mean") + tuple(
+        self.names = _FIRST + tuple(
             f"{channel}.{kind}" for channel in self.channels for kind in ("z", "trend")
         )
         return self.channels[name]
@@ -90,3 +111,12 @@ class AssetFeatures:
 
 def _clip(value: float) -> float:
     return max(-_CLIP, min(_CLIP, value))
+
+
+def _symptom_bins(since: float | None) -> dict[str, float]:
+    """One-hot: which band of durations the current symptom has lasted (none: all 0)."""
+    bins = dict.fromkeys(_BIN_NAMES, 0.0)
+    if since is not None:
+        band = sum(since >= edge for edge in _SYMPTOM_BINS) - 1
+        bins[_BIN_NAMES[band]] = 1.0
+    return bins
