@@ -26,6 +26,7 @@ __all__ = [
     "AlertSettings",
     "BridgeSettings",
     "DetectorKind",
+    "FaultAlertSettings",
     "ModelSettings",
     "MqttSettings",
     "OpcuaSettings",
@@ -214,8 +215,12 @@ class StateSettings(_Section):
     """Largest signed snapshot (Kafka's default message limit is about 1 MB)."""
 
 
-def _fault_alerts() -> AlertSettings:
-    return AlertSettings(threshold=0.5, warmup=0, raise_after=5, clear_after=30)
+class FaultAlertSettings(AlertSettings):
+    """The alert policy on ``fault_probability``: the same policy, other defaults."""
+
+    threshold: float = Field(default=0.5, gt=0.0, le=1.0)
+    warmup: int = Field(default=0, ge=0)
+    clear_after: int = Field(default=30, ge=1)
 
 
 class SupervisedSettings(_Section):
@@ -250,7 +255,7 @@ class SupervisedSettings(_Section):
     """Time constant, in readings, of an asset's slowly learned healthy level per channel."""
     min_failures: int = Field(default=1, ge=0)
     """Failures a machine type's models learned before ``fault_probability`` can alert."""
-    alerts: AlertSettings = Field(default_factory=_fault_alerts)
+    alerts: FaultAlertSettings = FaultAlertSettings()
     """Alert policy on ``fault_probability`` (threshold 0.5, no warm-up by default)."""
 
 

@@ -67,6 +67,8 @@ class SupervisedRun:
     readings: int = 0
     failures: int = 0
     prequential: Prequential = field(default_factory=Prequential)
+    baseline: Prequential = field(default_factory=Prequential)
+    """The detector's score alone taken as the fault probability, scored the same way."""
     after: Prequential = field(default_factory=Prequential)
     """Prequential metrics after the first ``after_failures`` failures of the fleet."""
     after_failures: int = 0
@@ -80,6 +82,7 @@ class SupervisedRun:
             ("readings, failures", f"{self.readings}, {self.failures}"),
             (f"ROC AUC (all / after failure {self.after_failures})",
              f"{p.roc_auc:.3f} / {a.roc_auc:.3f}"),
+            ("ROC AUC of the detector's score alone", f"{self.baseline.roc_auc:.3f}"),
             ("precision, recall, F1", f"{p.precision:.3f}, {p.recall:.3f}, {p.f1:.3f}"),
             ("RUL MAE, RMSE (s)", f"{p.mae_s:.1f}, {p.rmse_s:.1f}"),
         ]  # fmt: skip
@@ -136,7 +139,7 @@ def run_supervised(
         for source, alert in (("detector", outcome.alert), ("supervised", outcome.fault_alert)):
             if alert is not None and alert.state == "raised":
                 raised[source].setdefault(record.asset, []).append(alert.ts)
-    run.prequential = supervisor.prequential
+    run.prequential, run.baseline = supervisor.prequential, supervisor.baseline
     run.after = _since(supervisor.prequential, at_after)
     window_ms = int(1000 * (lead_window_s or settings.supervised.horizon_s))
     days = sum(end - start for start, end in spans.values()) / _DAY_MS

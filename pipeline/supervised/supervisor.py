@@ -76,6 +76,8 @@ class Supervisor:
         self.assets: dict[str, AssetSupervision] = {}
         self.models: dict[str, TypeModels] = {}
         self.prequential = Prequential(self.settings.alerts.threshold)
+        self.baseline = Prequential(self.settings.alerts.threshold)
+        """The same test-then-train metrics of the detector's score taken as the probability."""
         self.changed: set[str] = set()
         """Machine types whose models learned since the last snapshot."""
         self.labels_seen: dict[str, int] = {}
@@ -179,6 +181,7 @@ class Supervisor:
         for x, (item, target) in state.buffer.vectors(resolved):
             if item.p is not None and item.rul is not None:
                 self.prequential.update(target.failure, item.p, target.rul_s, item.rul)
+                self.baseline.update(target.failure, x["score"], target.rul_s, item.rul)
             models.learn(x, target)
             self.learned[target.failure] += 1
         self.changed.add(state.machine_type)
