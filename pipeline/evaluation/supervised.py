@@ -69,6 +69,7 @@ class SupervisedRun:
     prequential: Prequential = field(default_factory=Prequential)
     baseline: Prequential = field(default_factory=Prequential)
     """The detector's score alone taken as the fault probability, scored the same way."""
+    baseline_after: Prequential = field(default_factory=Prequential)
     after: Prequential = field(default_factory=Prequential)
     """Prequential metrics after the first ``after_failures`` failures of the fleet."""
     after_failures: int = 0
@@ -82,7 +83,8 @@ class SupervisedRun:
             ("readings, failures", f"{self.readings}, {self.failures}"),
             (f"ROC AUC (all / after failure {self.after_failures})",
              f"{p.roc_auc:.3f} / {a.roc_auc:.3f}"),
-            ("ROC AUC of the detector's score alone", f"{self.baseline.roc_auc:.3f}"),
+            ("ROC AUC of the detector's score alone",
+             f"{self.baseline.roc_auc:.3f} / {self.baseline_after.roc_auc:.3f}"),
             ("precision, recall, F1", f"{p.precision:.3f}, {p.recall:.3f}, {p.f1:.3f}"),
             ("RUL MAE, RMSE (s)", f"{p.mae_s:.1f}, {p.rmse_s:.1f}"),
         ]  # fmt: skip
@@ -120,7 +122,7 @@ def run_supervised(
     raised: dict[str, dict[str, list[int]]] = {"detector": {}, "supervised": {}}
     events: dict[str, list[Label]] = {}
     spans: dict[str, list[int]] = {}
-    at_after: Prequential | None = None
+    at_after: tuple[Prequential, Prequential] | None = None
     for record in records:
         if isinstance(record, Label):
             supervisor.on_label(record)
@@ -128,7 +130,7 @@ def run_supervised(
             if record.kind == "failure":
                 run.failures += 1
                 if run.failures == after_failures:
-                    at_after = copy.deepcopy(supervisor.prequential)
+                    at_after = copy.deepcopy((supervisor.prequential, supervisor.baseline))
             continue
         outcome = processor.process_reading(record)
         if outcome.score is None:
@@ -140,7 +142,8 @@ def run_supervised(
             if alert is not None and alert.state == "raised":
                 raised[source].setdefault(record.asset, []).append(alert.ts)
     run.prequential, run.baseline = supervisor.prequential, supervisor.baseline
-    run.after = _since(supervisor.prequential, at_after)
+    run.after = _since(supervisor.prequential, at_after and at_after[0])
+    run.baseline_after = _since(supervisor.baseline, at_after and at_after[1])
     window_ms = int(1000 * (lead_window_s or settings.supervised.horizon_s))
     days = sum(end - start for start, end in spans.values()) / _DAY_MS
     run.detector = alarm_stats(raised["detector"], events, window_ms, days)

@@ -35,9 +35,7 @@ class TestLabelBuffer:
         assert all(not t.failure and t.rul_s == 10.0 for _, t in resolved[: -len(positives)])
         assert [item.ts for item, _ in resolved] == sorted(item.ts for item, _ in resolved)
 
-    def test_a_reading_becomes_a_negative_only_after_horizon_and_label_delay(
-        self, buffer_factory
-    ):
+    def test_a_reading_becomes_a_negative_only_after_horizon_and_label_delay(self, buffer_factory):
         buffer = buffer_factory(horizon_s=10, delay_s=5)
         assert feed(buffer, range(0, 16)) == []
         resolved = feed(buffer, range(16, 17))

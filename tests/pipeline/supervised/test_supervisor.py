@@ -49,9 +49,7 @@ def run_to_failure(processor: Processor, asset: str, start: int, fail_at: int) -
 
 
 class TestSupervisor:
-    def test_scores_carry_fault_probability_and_rul_once_a_model_learned(
-        self, processor_factory
-    ):
+    def test_scores_carry_fault_probability_and_rul_once_a_model_learned(self, processor_factory):
         processor = processor_factory()
         first = processor.process(reading("a", 0, 10.0)).score
         assert first is not None and first.fault_probability is None
@@ -116,9 +114,10 @@ class TestSnapshots:
         state = SupervisedSnapshots(processor.supervisor).unbundle("a", CODEC.decode("a", value))
         processor.assets["a"] = state
         outcome = processor.process(reading("a", 50, 10.0))
-        assert outcome.score is not None and outcome.score.score == old.process(
-            reading("a", 50, 10.0)
-        ).score.score
+        assert (
+            outcome.score is not None
+            and outcome.score.score == old.process(reading("a", 50, 10.0)).score.score
+        )
 
     def test_the_more_trained_copy_of_a_types_models_wins(self, processor_factory):
         processor = processor_factory()
