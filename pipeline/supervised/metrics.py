@@ -21,10 +21,11 @@ Examples
 from __future__ import annotations
 
 import math
+from typing import get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from pipeline.messages import Alert
+from pipeline.messages import Alert, LabelKind
 from pipeline.supervised.supervisor import Supervisor
 
 __all__ = ["SupervisedMetrics"]
@@ -89,8 +90,14 @@ class SupervisedMetrics:
             ["state"],
             registry=registry,
         )
+        for gauge in self.quality.values():
+            gauge.set(math.nan)  # no prediction scored yet
         for state in ("raised", "cleared"):
             self.fault_alerts.labels(state=state)
+        for kind in get_args(LabelKind):
+            self.labels.labels(kind=kind)
+        for target in ("failure", "no_failure"):
+            self.targets.labels(target=target)
         for warned in ("true", "false"):
             self.failures.labels(warned=warned)
         self._seen: dict[str, int] = {}
