@@ -3,23 +3,23 @@
 Assets of one machine type run at different levels (each draws its own nominal values), so
 a model shared by the type sees every channel as a deviation from the asset's slowly learned
 healthy level, in units of its healthy spread: ``z`` of a fast moving average and ``trend``
-(fast minus a slower average), plus the detector's calibrated score, its moving average, the log of the largest ``|z|`` and
-in which band of durations (0-15 s, 15-30 s, ... 960 s+) the moving score has been high (how
-long the symptom has lasted).
+(fast minus a slower average), plus the detector's calibrated score, its moving average, the
+log of the largest ``|z|``, and in which band of durations (0 to H/8, H/8 to H/4, ... 8 H and
+more, for the horizon H) the moving score has been high: how long the symptom has lasted.
 The healthy level learns only from readings the detector does not call anomalous.
 
 Examples
 --------
->>> features = AssetFeatures(baseline_readings=100)
+>>> features = AssetFeatures(baseline_readings=100, horizon_s=120)
 >>> for k in range(200):
 ...     x = features.update(k * 1000, {"t": 50.0 + (k % 2)}, score=0.1, learn=True)
 >>> len(x), [name for name in x if name.startswith("symptom")][:3]
-(13, ['symptom>0s', 'symptom>15s', 'symptom>30s'])
+(13, ['symptom>0H', 'symptom>0.125H', 'symptom>0.25H'])
 >>> abs(x["t.z"]) < 2
 True
 >>> for k in range(20):
 ...     x = features.update((200 + k) * 1000, {"t": 60.0}, score=1.0, learn=False)
->>> x["t.z"] > 10, x["score_mean"] > 0.5, x["symptom>0s"]  # high for 0-15 s
+>>> x["t.z"] > 10, x["score_mean"] > 0.5, x["symptom>0H"]  # high for under H/8
 (True, True, 1.0)
 """
 
@@ -35,9 +35,14 @@ _SLOW = 0.02
 _SCORE = 0.05
 _CLIP = 30.0
 _MIN_REL_STD = 0.002
-_SYMPTOM_BINS = (0.0, 15.0, 30.0, 60.0, 120.0, 240.0, 480.0, 960.0)
-_BIN_NAMES = tuple(f"symptom>{int(edge)}s" for edge in _SYMPTOM_BINS)
-_FIRST = ("score", "score_mean", "deviation", *_BIN_NAMES)
+_BANDS = (0.0, 0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+"""Lower edges of the duration bands, in horizons."""
+_FIRST = (
+    "score",
+    "score_mean",
+    "deviation",
+    *(f"symptom>{edge:g}H" for edge in _BANDS),
+)
 _SYMPTOM_ON = 0.5
 _SYMPTOM_OFF = 0.2
 
@@ -54,8 +59,9 @@ class _Channel:
 class AssetFeatures:
     """Rolling per-channel state of one asset and the feature vector of its latest reading."""
 
-    def __init__(self, baseline_readings: int) -> None:
+    def __init__(self, baseline_readings: int, horizon_s: float) -> None:
         self.baseline_readings = baseline_readings
+        self.horizon_s = horizon_s
         self.channels: dict[str, _Channel] = {}
         self.score_mean = 0.0
         self.symptom_since: int | None = None
@@ -64,7 +70,11 @@ class AssetFeatures:
         """The feature names, in the order of :meth:`update`'s values (one shared tuple)."""
 
     def update(
-        self, ts: int, values: Mapping[str, float], score: float, learn: bool
+        self,
+        ts: int,
+        values: Mapping[str, float],
+        score: float,
+        learn: bool,
     ) -> dict[str, float]:
         """Account for one reading at ``ts``; its features. ``learn``: it looks healthy."""
         self.score_mean += _SCORE * (score - self.score_mean)
@@ -80,9 +90,9 @@ class AssetFeatures:
             channel.slow += _SLOW * (value - channel.slow)
             if learn:
                 self._learn(channel, value)
-        since = 0.0 if self.symptom_since is None else (ts - self.symptom_since) / 1000.0
         x = {"score": score, "score_mean": self.score_mean, "deviation": 0.0}
-        x.update(_symptom_bins(since if self.symptom_since is not None else None))
+        symptom = None if self.symptom_since is None else (ts - self.symptom_since) / 1000.0
+        x.update(_bands("symptom", symptom, self.horizon_s))
         largest = 0.0
         for name, channel in self.channels.items():
             spread = math.sqrt(channel.var) + _MIN_REL_STD * abs(channel.mean) + 1e-9
@@ -113,10 +123,14 @@ def _clip(value: float) -> float:
     return max(-_CLIP, min(_CLIP, value))
 
 
-def _symptom_bins(since: float | None) -> dict[str, float]:
-    """One-hot: which band of durations the current symptom has lasted (none: all 0)."""
-    bins = dict.fromkeys(_BIN_NAMES, 0.0)
-    if since is not None:
-        band = sum(since >= edge for edge in _SYMPTOM_BINS) - 1
-        bins[_BIN_NAMES[band]] = 1.0
-    return bins
+def _bands(what: str, seconds: float | None, horizon_s: float) -> dict[str, float]:
+    """One-hot: the band (in horizons) of a duration (``None``: all 0).
+
+    >>> [name for name, on in _bands("symptom", 40.0, 120.0).items() if on]
+    ['symptom>0.25H']
+    """
+    bands = {f"{what}>{edge:g}H": 0.0 for edge in _BANDS}
+    if seconds is not None:
+        band = max(0, sum(seconds >= edge * horizon_s for edge in _BANDS) - 1)
+        bands[f"{what}>{_BANDS[band]:g}H"] = 1.0
+    return bands

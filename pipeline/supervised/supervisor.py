@@ -156,7 +156,7 @@ class Supervisor:
             s = self.settings
             state = self.assets[asset] = AssetSupervision(
                 machine_type=self.machine_type(asset),
-                features=AssetFeatures(s.baseline_readings),
+                features=AssetFeatures(s.baseline_readings, s.horizon_s),
                 buffer=LabelBuffer(
                     self._horizon_ms,
                     int(s.label_delay_s * 1000),
