@@ -1,4 +1,4 @@
-"""Failure prediction through the real broker: labels consumed, predictions scored, offsets committed."""
+"""Failure prediction through a real broker: labels consumed and committed, predictions scored."""
 
 from __future__ import annotations
 

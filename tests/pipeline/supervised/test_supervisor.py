@@ -1,4 +1,4 @@
-"""The supervisor inside the processor: labels, fleet-wide models, snapshots, backward compatibility."""
+"""The supervisor inside the processor: labels, fleet-wide models, snapshots, compatibility."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import random
 import orjson
 import pytest
 
-from pipeline.messages import Label, Score, encode
+from pipeline.messages import Score, encode
 from pipeline.processor import Processor, Source
 from pipeline.settings import Settings
 from pipeline.state import SnapshotCodec
@@ -80,6 +80,7 @@ class TestSupervisor:
         processor = Processor(Settings.load(None))
         assert processor.process_label(label("a", 1, "failure")) is None
         score = processor.process(reading("a", 2, 1.0)).score
+        assert score is not None
         assert set(orjson.loads(encode(score))) == {
             "asset", "ts", "score", "threshold", "anomaly", "model", "contributions"
         }  # fmt: skip
@@ -114,10 +115,9 @@ class TestSnapshots:
         state = SupervisedSnapshots(processor.supervisor).unbundle("a", CODEC.decode("a", value))
         processor.assets["a"] = state
         outcome = processor.process(reading("a", 50, 10.0))
-        assert (
-            outcome.score is not None
-            and outcome.score.score == old.process(reading("a", 50, 10.0)).score.score
-        )
+        expected = old.process(reading("a", 50, 10.0)).score
+        assert outcome.score is not None and expected is not None
+        assert outcome.score.score == expected.score
 
     def test_the_more_trained_copy_of_a_types_models_wins(self, processor_factory):
         processor = processor_factory()
