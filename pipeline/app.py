@@ -168,7 +168,7 @@ class Service:
         source = Source(message.topic() or "", partition, offset, message.key())
         letter = self.processor.process_label(message.value(), source)
         if letter is not None:
-            self.metrics.observe_outcome(Outcome(dead_letter=letter))
+            self.metrics.deadletters.labels(reason=letter.reason).inc()
             self._dead_letter(letter)
         elif source.key is not None:
             self._states.touch(source.key.decode(), partition)
