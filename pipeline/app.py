@@ -46,6 +46,7 @@ from pipeline.outputs import (
 from pipeline.partitions import PartitionStates
 from pipeline.processor import DeadLetter, Outcome, Processor, Source
 from pipeline.settings import Settings
+from pipeline.supervised.snapshots import SupervisedSnapshots
 
 __all__ = ["Service"]
 logger = logging.getLogger(__name__)
@@ -74,8 +75,15 @@ class Service:
         self.heartbeat = time.monotonic()
         self._auth = AuthWatch()
         self._instance = settings.serve.instance_id or socket.gethostname()
-        self._states = PartitionStates(settings, self.processor.assets, metrics, self._auth.check)
+        self._states = PartitionStates(
+            settings,
+            self.processor.assets,
+            metrics,
+            self._auth.check,
+            SupervisedSnapshots(self.processor.supervisor),
+        )
         self._positions: dict[int, int] = {}  # partition -> next offset, not yet committed
+        self._label_positions: dict[int, int] = {}  # the same for the labels topic
         self._pending = 0
         self._last_commit = time.monotonic()
         self._failed = False
@@ -88,12 +96,12 @@ class Service:
         if self._states.codec is None:
             logger.warning("no state.hmac_key: models are not snapshotted and restart afresh")
         self._consumer.subscribe(
-            [self.settings.topics.readings],
+            self._topics(),
             on_assign=self._on_assign,
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
         )
-        logger.info("consuming", extra={"topic": self.settings.topics.readings})
+        logger.info("consuming", extra={"topics": self._topics()})
         try:
             while not stop.is_set():
                 self.heartbeat = time.monotonic()
@@ -101,6 +109,7 @@ class Service:
                 self._auth.check()
                 if batch:
                     self._process_batch_or_rewind(batch)
+                    self._observe_supervision()
                 if self._commit_due():
                     self._commit_or_rewind()
             self._commit_or_rewind()
@@ -129,6 +138,9 @@ class Service:
             partition = message.partition() or 0
             if partition not in self._states.assigned:
                 continue  # revoked meanwhile: its new owner processes it
+            if message.topic() == self.settings.topics.labels:
+                self._process_label(message, partition)
+                continue
             source = Source(
                 message.topic() or "",
                 partition,
@@ -145,6 +157,39 @@ class Service:
             time.perf_counter() - started, len(self.processor.assets), self._consumer
         )
 
+    # --- the labels topic (supervised failure prediction) -------------------------------------
+
+    def _topics(self) -> list[str]:
+        topics = self.settings.topics
+        return [topics.readings, topics.labels] if self.processor.supervisor else [topics.readings]
+
+    def _process_label(self, message: Message, partition: int) -> None:
+        offset = message.offset() or 0
+        source = Source(message.topic() or "", partition, offset, message.key())
+        letter = self.processor.process_label(message.value(), source)
+        if letter is not None:
+            self.metrics.deadletters.labels(reason=letter.reason).inc()
+            self._dead_letter(letter)
+        elif source.key is not None:
+            self._states.touch(source.key.decode(), partition)
+        self._label_positions[partition] = offset + 1
+        self._pending += 1
+
+    def _observe_supervision(self) -> None:
+        if self.processor.supervisor is not None:
+            self.metrics.supervised.observe(self.processor.supervisor)
+
+    def _offsets(self) -> list[TopicPartition]:
+        topics = self.settings.topics
+        return [
+            TopicPartition(topic, p, o)
+            for topic, positions in (
+                (topics.readings, self._positions),
+                (topics.labels, self._label_positions),
+            )
+            for p, o in sorted(positions.items())
+        ]
+
     def _emit(self, outcome: Outcome) -> None:
         topics = self.settings.topics
         self.metrics.observe_outcome(outcome)
@@ -156,10 +201,11 @@ class Service:
         now: Headers = [("linewatch.processed_at_ms", str(int(time.time() * 1000)))]
         key = score.asset.encode()
         self._produce(topics.scores, key, encode(score), now)
-        if outcome.alert is not None:
-            self._produce(topics.alerts, key, encode(outcome.alert), now)
-            if self.on_alert is not None:
-                self.on_alert(outcome.alert)
+        for alert in (outcome.alert, outcome.fault_alert):
+            if alert is not None:
+                self._produce(topics.alerts, key, encode(alert), now)
+                if self.on_alert is not None:
+                    self.on_alert(alert)
 
     def _dead_letter(self, letter: DeadLetter) -> None:
         source = letter.source
@@ -197,8 +243,7 @@ class Service:
             return True
         for asset, partition, value in self._states.snapshots():
             self._outputs.produce(self.settings.topics.state, asset.encode(), value, [], partition)
-        readings = self.settings.topics.readings
-        offsets = [TopicPartition(readings, p, o) for p, o in sorted(self._positions.items())]
+        offsets = self._offsets()
         self._discard_pending()
         if self._auth.brokers_down:
             # librdkafka's send_offsets_to_transaction can block for good once the group
@@ -221,10 +266,10 @@ class Service:
         """Back to the last commit: its state, and its offsets."""
         self._states.drop(partitions)
         self._states.restore(partitions)
-        readings = self.settings.topics.readings
-        for part in self._committed([TopicPartition(readings, p) for p in partitions]):
+        parts = [TopicPartition(topic, p) for topic in self._topics() for p in partitions]
+        for part in self._committed(parts):
             offset = part.offset if part.offset >= 0 else OFFSET_BEGINNING
-            self._consumer.seek(TopicPartition(readings, part.partition, offset))
+            self._consumer.seek(TopicPartition(part.topic, part.partition, offset))
         logger.info("rewound to the last commit", extra={"partitions": partitions})
 
     def _committed(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
@@ -244,20 +289,20 @@ class Service:
         self._outputs = self._make_outputs()
 
     def _discard_pending(self) -> None:
-        self._positions, self._pending = {}, 0
+        self._positions, self._label_positions, self._pending = {}, {}, 0
         self._states.clear_touched()
 
     # --- rebalancing -----------------------------------------------------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        ids = sorted(part.partition for part in partitions)
+        ids = sorted({part.partition for part in partitions})
         self._states.restore(ids)
         self.ready.set()
         logger.info("partitions assigned", extra={"partitions": ids})
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.ready.clear()
-        ids = sorted(part.partition for part in partitions)
+        ids = sorted({part.partition for part in partitions})
         if not self._failed:
             self._checkpoint()  # if aborted, the next owner replays from the last commit
         self._states.drop(ids)
@@ -265,7 +310,7 @@ class Service:
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.ready.clear()
-        ids = sorted(part.partition for part in partitions)
+        ids = sorted({part.partition for part in partitions})
         logger.warning("partitions lost, discarding uncommitted work", extra={"partitions": ids})
         self._discard_pending()
         if self._auth.brokers_down:
@@ -296,6 +341,7 @@ class Service:
             "auto.offset.reset": "earliest",
             "enable.partition.eof": False,
             "isolation.level": "read_committed",
+            "partition.assignment.strategy": "range",  # labels go with their readings
             "error_cb": self._auth,
         }
 

@@ -74,7 +74,13 @@ class Label:
 
 @dataclass(frozen=True, slots=True)
 class Score:
-    """The model's verdict on one reading."""
+    """The model's verdict on one reading.
+
+    ``fault_probability`` (of a failure within the supervised horizon) and ``rul_hours``
+    (predicted remaining useful life, capped at the horizon) are present only where a
+    supervised model runs (``supervised.enabled``); encoded messages leave them out otherwise,
+    so consumers of the original schema read new messages unchanged.
+    """
 
     asset: str
     ts: int
@@ -83,6 +89,8 @@ class Score:
     anomaly: bool
     model: str
     contributions: dict[str, float] = field(default_factory=dict)
+    fault_probability: float | None = None
+    rul_hours: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ from pipeline.asset_metrics import AssetSeries
 from pipeline.consumer_lag import ConsumerLag, LagSource
 from pipeline.messages import Alert
 from pipeline.processor import Outcome
+from pipeline.supervised.metrics import SupervisedMetrics
 
 __all__ = ["ServiceMetrics"]
 
@@ -127,6 +128,7 @@ class ServiceMetrics:
             ["outcome"],
             registry=registry,
         )
+        self.supervised = SupervisedMetrics(registry)
         self._init_label_sets()
 
     def _init_label_sets(self) -> None:
@@ -154,6 +156,8 @@ class ServiceMetrics:
         self.assets.observe(score.asset, score.score, score.threshold, values)
         if outcome.alert is not None:
             self.observe_alert(outcome.alert)
+        if outcome.fault_alert is not None:
+            self.supervised.observe_fault_alert(outcome.fault_alert)
 
     def observe_alert(self, alert: Alert) -> None:
         """Count an alert state change and update the alarm gauges."""

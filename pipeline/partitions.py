@@ -16,6 +16,7 @@ from pipeline.errors import KafkaTransportError, SnapshotRefused
 from pipeline.metrics import ServiceMetrics
 from pipeline.settings import Settings
 from pipeline.state import SnapshotCodec, read_snapshots
+from pipeline.supervised.snapshots import SupervisedSnapshots
 
 __all__ = ["PartitionStates"]
 logger = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ class PartitionStates:
         Snapshot and restore metrics.
     check
         Raises when the broker refused the credentials (called between retries).
+    supervised
+        The supervised models' state, snapshotted with the asset models (default: off).
     """
 
     def __init__(
@@ -44,10 +47,12 @@ class PartitionStates:
         assets: dict[str, Any],
         metrics: ServiceMetrics,
         check: Callable[[], None] = lambda: None,
+        supervised: SupervisedSnapshots | None = None,
     ) -> None:
         self.settings = settings
         self.assets = assets
         self.metrics = metrics
+        self.supervised = supervised or SupervisedSnapshots(None)
         self.assigned: set[int] = set()
         self._check = check
         self._partition_of: dict[str, int] = {}
@@ -67,6 +72,7 @@ class PartitionStates:
     def clear_touched(self) -> None:
         """Forget what changed (after a commit, or when the changes were discarded)."""
         self._touched = {}
+        self.supervised.clear_changed()
 
     def snapshots(self) -> list[tuple[str, int, bytes]]:
         """``(asset, partition, signed snapshot)`` of every asset changed since the commit."""
@@ -77,9 +83,13 @@ class PartitionStates:
         for asset, partition in sorted(self._touched.items()):
             state = self.assets.get(asset)
             if state is not None:
+                state = self.supervised.bundle(asset, state)
                 value = self.codec.encode(asset, state)
                 self.metrics.snapshot_bytes.observe(len(value))
                 result.append((asset, partition, value))
+        for key, models in self.supervised.shared():  # a machine type's: to every partition
+            value = self.codec.encode(key, models)
+            result += [(key, partition, value) for partition in sorted(self.assigned)]
         self.metrics.snapshot_seconds.observe(time.perf_counter() - started)
         return result
 
@@ -88,7 +98,10 @@ class PartitionStates:
         for asset in [a for a, p in self._partition_of.items() if p in partitions]:
             self.assets.pop(asset, None)
             del self._partition_of[asset]
+            self.supervised.drop(asset)
         self.assigned.difference_update(partitions)
+        if not self.assigned:
+            self.supervised.clear_shared()
 
     def restore(self, partitions: list[int]) -> None:
         """Own ``partitions`` and load their latest verified snapshots (retrying on errors)."""
@@ -99,6 +112,9 @@ class PartitionStates:
         restored = self._read(partitions, self.codec)
         for partition, states in restored.items():
             for asset, state in states.items():
+                state = self.supervised.unbundle(asset, state)
+                if state is None:
+                    continue  # a machine type's models, not an asset's
                 self.assets[asset] = state
                 self._partition_of[asset] = partition
                 self.metrics.restores.inc()

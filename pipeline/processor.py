@@ -23,8 +23,9 @@ from pipeline.alerts import AlertPolicy
 from pipeline.detectors import Detector, build_detector
 from pipeline.errors import DecodeError
 from pipeline.features import select_features
-from pipeline.messages import Alert, Reading, Score, decode_reading
+from pipeline.messages import Alert, Label, Reading, Score, decode_label, decode_reading
 from pipeline.settings import Settings
+from pipeline.supervised.supervisor import Supervisor
 
 __all__ = ["AssetState", "DeadLetter", "Outcome", "Processor", "Source"]
 
@@ -54,13 +55,15 @@ class DeadLetter:
 class Outcome:
     """What one message produced: a score (plus an alert on a state change) or a dead letter.
 
-    ``reading`` is the decoded reading behind a score (for metrics of its channel values).
+    ``reading`` is the decoded reading behind a score (for metrics of its channel values);
+    ``fault_alert`` a change of the asset's alarm on its fault probability (supervised).
     """
 
     score: Score | None = None
     alert: Alert | None = None
     dead_letter: DeadLetter | None = None
     reading: Reading | None = None
+    fault_alert: Alert | None = None
 
 
 @dataclass(slots=True)
@@ -82,6 +85,7 @@ class Processor:
         self.assets: dict[str, AssetState] = {}
         known = settings.serve.known_assets
         self._known_assets = frozenset(known) if known is not None else None
+        self.supervisor = Supervisor(settings) if settings.supervised.enabled else None
 
     def process(self, value: bytes | None, source: Source = Source()) -> Outcome:
         """Process one raw message; never raises for bad input."""
@@ -107,7 +111,29 @@ class Processor:
                 raise DecodeError("missing_field", "reading has none of the model's channels")
         except DecodeError as exc:
             return Outcome(dead_letter=DeadLetter(value, source, exc.reason, exc.message))
-        return self._score(reading, x, state)
+        outcome = self._score(reading, x, state)
+        if self.supervisor is not None:  # the label join: pipeline.supervised
+            outcome = self._supervise(self.supervisor, reading, outcome)
+        return outcome
+
+    @staticmethod
+    def _supervise(supervisor: Supervisor, reading: Reading, outcome: Outcome) -> Outcome:
+        assert outcome.score is not None
+        score, fault_alert = supervisor.attach(reading, outcome.score)
+        return Outcome(score, outcome.alert, reading=reading, fault_alert=fault_alert)
+
+    def process_label(self, value: bytes | None, source: Source = Source()) -> DeadLetter | None:
+        """Decode a label and give it to the supervised models; a dead letter if it is bad."""
+        try:
+            label = decode_label(value, self.settings.serve.max_message_bytes)
+            self._check_key(label, source)
+            if self._known_assets is not None and label.asset not in self._known_assets:
+                raise DecodeError("unknown_asset", f"asset {label.asset!r} is not configured")
+        except DecodeError as exc:
+            return DeadLetter(value, source, exc.reason, exc.message)
+        if self.supervisor is not None:
+            self.supervisor.on_label(label)
+        return None
 
     def _score(self, reading: Reading, x: dict[str, float], state: AssetState) -> Outcome:
         score = state.model.score_one(x)
@@ -129,7 +155,7 @@ class Processor:
         )
         return Outcome(score=result, alert=alert, reading=reading)
 
-    def _check_key(self, reading: Reading, source: Source) -> None:
+    def _check_key(self, reading: Reading | Label, source: Source) -> None:
         if source.key is not None and source.key != reading.asset.encode():
             raise DecodeError(
                 "key_mismatch",

@@ -26,6 +26,7 @@ __all__ = [
     "AlertSettings",
     "BridgeSettings",
     "DetectorKind",
+    "FaultAlertSettings",
     "KpiModel",
     "KpiSettings",
     "ModelSettings",
@@ -34,6 +35,7 @@ __all__ = [
     "ServeSettings",
     "Settings",
     "StateSettings",
+    "SupervisedSettings",
     "TopicSettings",
 ]
 
@@ -236,6 +238,50 @@ class KpiSettings(_Section):
     """``bayesian``: weight kept by the past at each row (forgetting for drift; None: none)."""
 
 
+class FaultAlertSettings(AlertSettings):
+    """The alert policy on ``fault_probability``: the same policy, other defaults."""
+
+    threshold: float = Field(default=0.5, gt=0.0, le=1.0)
+    warmup: int = Field(default=0, ge=0)
+    clear_after: int = Field(default=30, ge=1)
+
+
+class SupervisedSettings(_Section):
+    """Failure prediction learned from delayed labels (see :mod:`pipeline.supervised`).
+
+    Every ``sample_interval_s`` of an asset's event time its feature vector is buffered; a
+    ``failure`` label turns the buffered vectors of the ``horizon_s`` before it into positives
+    (remaining useful life = time to the failure), and a vector becomes a negative once
+    ``horizon_s + label_delay_s`` passed without a failure. One classifier and one regressor
+    per machine type learn them, fleet-wide.
+    """
+
+    enabled: bool = False
+    """Consume ``topics.labels`` and add ``fault_probability``/``rul_hours`` to the scores."""
+    horizon_s: float = Field(default=3600.0, gt=0.0)
+    """Predict a failure within this many seconds; also the cap of the RUL target."""
+    label_delay_s: float = Field(default=60.0, ge=0.0)
+    """How late a failure label may arrive after the readings: a buffered vector becomes a
+    negative only once ``horizon_s + label_delay_s`` of event time passed without one."""
+    sample_interval_s: float = Field(default=5.0, ge=0.0)
+    """Event time between buffered (training) vectors of an asset; every reading is scored."""
+    buffer_size: int = Field(default=1024, ge=1)
+    """Most vectors buffered per asset (the oldest unresolved are dropped and counted)."""
+    classifier: Literal["logistic", "hoeffding", "forest"] = "logistic"
+    regressor: Literal["linear", "hoeffding", "forest"] = "linear"
+    seed: int = 42
+    machine_types: dict[str, str] = Field(default_factory=dict)
+    """Asset id or shell pattern (``pump-*``) -> machine type; first match wins."""
+    default_type: str = "default"
+    """Machine type of assets that match no entry of ``machine_types``."""
+    baseline_readings: int = Field(default=1000, ge=2)
+    """Time constant, in readings, of an asset's slowly learned healthy level per channel."""
+    min_failures: int = Field(default=1, ge=0)
+    """Failures a machine type's models learned before ``fault_probability`` can alert."""
+    alerts: FaultAlertSettings = FaultAlertSettings()
+    """Alert policy on ``fault_probability`` (threshold 0.5, no warm-up by default)."""
+
+
 class Settings(BaseSettings):
     """Everything linewatch can be told. Build it once, with :meth:`load`."""
 
@@ -255,6 +301,7 @@ class Settings(BaseSettings):
     opcua: OpcuaSettings = OpcuaSettings()
     state: StateSettings = StateSettings()
     kpi: KpiSettings = KpiSettings()
+    supervised: SupervisedSettings = SupervisedSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -52,6 +52,19 @@ SERVICE_METRICS: dict[str, frozenset[str]] = {
     "linewatch_asset_threshold": frozenset({"asset"}),
     "linewatch_asset_alarm": frozenset({"asset"}),
     "linewatch_asset_channel_value": frozenset({"asset", "channel"}),
+    "linewatch_supervised_roc_auc": frozenset(),
+    "linewatch_supervised_precision": frozenset(),
+    "linewatch_supervised_recall": frozenset(),
+    "linewatch_supervised_f1": frozenset(),
+    "linewatch_supervised_rul_mae_hours": frozenset(),
+    "linewatch_supervised_rul_rmse_hours": frozenset(),
+    "linewatch_supervised_labels_total": frozenset({"kind"}),
+    "linewatch_supervised_targets_total": frozenset({"target"}),
+    "linewatch_supervised_buffered": frozenset(),
+    "linewatch_supervised_dropped": frozenset(),
+    "linewatch_supervised_lead_time_seconds": frozenset({"le"}),
+    "linewatch_supervised_failures_total": frozenset({"warned"}),
+    "linewatch_fault_alerts_total": frozenset({"state"}),
 }
 #: Metric families producers (`linewatch simulate --metrics-port`) export (issue 3).
 PRODUCER_METRICS: dict[str, frozenset[str]] = {
@@ -68,6 +81,7 @@ HISTOGRAMS = frozenset(
         "linewatch_snapshot_bytes",
         "linewatch_snapshot_seconds",
         "linewatch_restore_seconds",
+        "linewatch_supervised_lead_time_seconds",
     }
 )
 LABEL_VALUES = {

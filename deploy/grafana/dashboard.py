@@ -1,10 +1,11 @@
 """Generate the linewatch Grafana dashboard (``dashboards/linewatch.json``) from this file.
 
 Run ``python deploy/grafana/dashboard.py`` after editing a panel; ``tests/test_dashboard.py``
-fails while the JSON differs from what this file generates. Two parts: a plant overview
+fails while the JSON differs from what this file generates. Three parts: a plant overview
 (alarms now and over time, most anomalous assets, throughput, lag, latency, dead letters,
-state) and a drill-down on one machine chosen with the ``$asset`` variable (its score
-against its threshold, its channels, its alarm).
+state), a drill-down on one machine chosen with the ``$asset`` variable (its score
+against its threshold, its channels, its alarm), and the supervised failure prediction
+(prequential quality, warning lead time, RUL error, labels).
 """
 
 from __future__ import annotations
@@ -165,9 +166,46 @@ def drilldown() -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+def supervised() -> list[dict[str, Any]]:
+    """Failure prediction from labels (``[supervised]``): how good, how early, how often."""
+    quality = [
+        (f"max(linewatch_supervised_{name})", name)
+        for name in ("roc_auc", "precision", "recall", "f1")
+    ]
+    return [
+        _row("Failure prediction (supervised)", 49),
+        _panel("timeseries", "Prequential classifier quality",
+               "Failure-within-horizon classifier, test-then-train since the service started: "
+               "ROC AUC, and precision/recall/F1 of fault_probability >= the alert threshold.",
+               quality, (0, 50, 8, 8), "percentunit", defaults={"min": 0, "max": 1}),
+        _panel("timeseries", "Warning lead time",
+               "Time from the first fault alert to the failure it warned of (p50, p99), and "
+               "failures per interval with and without a warning.",
+               _quantiles("linewatch_supervised_lead_time_seconds")
+               + [(f"sum by (warned) (increase(linewatch_supervised_failures_total[{RATE}]))",
+                   "failures warned={{warned}}")],
+               (8, 50, 8, 8), "s"),
+        _panel("timeseries", "Remaining useful life error",
+               "Prequential MAE and RMSE of rul_hours.",
+               [("max(linewatch_supervised_rul_mae_hours)", "MAE"),
+                ("max(linewatch_supervised_rul_rmse_hours)", "RMSE")], (16, 50, 8, 8), "h"),
+        _panel("timeseries", "Labels, targets and fault alerts",
+               "Labels consumed by kind, buffered readings learned by target, fault alerts.",
+               [(f"sum by (kind) (rate(linewatch_supervised_labels_total[{RATE}]))", "{{kind}}"),
+                (f"sum by (target) (rate(linewatch_supervised_targets_total[{RATE}]))",
+                 "learned {{target}}"),
+                (f"sum by (state) (rate(linewatch_fault_alerts_total[{RATE}]))",
+                 "fault alerts {{state}}")], (0, 58, 12, 8), "reqps"),
+        _panel("timeseries", "Label buffer",
+               "Feature vectors waiting for their target, and those dropped from full buffers.",
+               [("sum(linewatch_supervised_buffered)", "buffered"),
+                ("sum(linewatch_supervised_dropped)", "dropped")], (12, 58, 12, 8)),
+    ]  # fmt: skip
+
+
 def build() -> dict[str, Any]:
     """The dashboard as Grafana's JSON model, panels numbered in order."""
-    panels = overview() + drilldown()
+    panels = overview() + drilldown() + supervised()
     for number, panel in enumerate(panels, start=1):
         panel["id"] = number
     return {

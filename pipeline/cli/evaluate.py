@@ -1,7 +1,8 @@
-"""``linewatch evaluate nab|skab|table|kpi``: benchmark numbers for the configured models."""
+"""``linewatch evaluate nab|skab|supervised|kpi|table``: benchmark numbers of the models."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -9,11 +10,15 @@ import click
 from pipeline.cli_options import config_option
 from pipeline.errors import PipelineError
 from pipeline.evaluation.benchmarks import evaluate_nab, evaluate_skab
+from pipeline.evaluation.failures import failure_fleet
 from pipeline.evaluation.kpi import evaluate_kpi
 from pipeline.evaluation.kpi_report import report
 from pipeline.evaluation.kpi_table import TIME_COLUMNS, read_table
+from pipeline.evaluation.supervised import read_records, run_supervised
 from pipeline.evaluation.table import write_table
+from pipeline.messages import Label, Reading
 from pipeline.settings import Settings
+from producers.files import labels_path
 
 __all__ = ["evaluate"]
 
@@ -95,6 +100,90 @@ def skab_command(data_dir: Path, config_file: Path | None, jobs: int) -> None:
         raise click.ClickException(str(exc)) from exc
     click.echo(result.table())
     click.echo(result.run.summary())
+
+
+@evaluate.command("supervised")
+@click.argument(
+    "readings", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=False
+)
+@click.option(
+    "--labels",
+    "labels_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Labels table (asset, ts, kind[, fault]).  [default: READINGS.labels.* beside it]",
+)
+@click.option(
+    "--simulate",
+    "simulate",
+    default=None,
+    metavar="ASSETS:HOURS",
+    help="Instead of a file: a simulated fleet that fails again and again (in memory).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --simulate.")
+@click.option(
+    "--after-failures",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="Also report the prequential metrics after the fleet's first N failures.",
+)
+@click.option(
+    "--lead-window",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help="An alert at most this long before a failure warns of it.  [default: the horizon]",
+)
+@config_option
+def supervised_command(
+    readings: Path | None,
+    labels_file: Path | None,
+    simulate: str | None,
+    seed: int,
+    after_failures: int,
+    lead_window: float | None,
+    config_file: Path | None,
+) -> None:
+    """Failure prediction on readings with labels, strictly online (test-then-train).
+
+    Streams READINGS (a wide CSV/Parquet table such as `linewatch simulate --out` writes)
+    and its labels in timestamp order through the service's processor with the supervised
+    models on ([supervised] settings), and prints the prequential ROC AUC, precision,
+    recall, F1, RUL MAE/RMSE, and for the detector's alerts and the fault-probability
+    alerts alike: the median warning lead time before a failure and the false alarms per
+    asset-day.
+
+    Example: linewatch evaluate supervised run.csv --labels run.labels.csv --config sup.toml
+    """
+    try:
+        settings = Settings.load(config_file)
+        records, settings = _supervised_records(readings, labels_file, simulate, seed, settings)
+        result = run_supervised(records, settings, after_failures, lead_window)
+    except (PipelineError, OSError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(result.table())
+
+
+def _supervised_records(
+    readings: Path | None,
+    labels_file: Path | None,
+    simulate: str | None,
+    seed: int,
+    settings: Settings,
+) -> tuple[Iterator[Reading | Label], Settings]:
+    """The records to evaluate, and the settings (with the simulated fleet's machine types)."""
+    if simulate is not None:
+        assets, _, hours = simulate.partition(":")
+        fleet, records = failure_fleet(int(assets), float(hours or 1) * 3600, seed)
+        if not settings.supervised.machine_types:
+            types = dict(zip(fleet.names, fleet.types, strict=True))
+            supervised = settings.supervised.model_copy(update={"machine_types": types})
+            settings = settings.model_copy(update={"supervised": supervised})
+        return records, settings
+    if readings is None:
+        raise click.UsageError("give a READINGS file or --simulate ASSETS:HOURS")
+    return read_records(readings, labels_file or labels_path(readings)), settings
 
 
 @evaluate.command("table")

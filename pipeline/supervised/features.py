@@ -1,0 +1,136 @@
+"""Per-asset features for the fleet-wide models: each channel relative to the asset's own level.
+
+Assets of one machine type run at different levels (each draws its own nominal values), so
+a model shared by the type sees every channel as a deviation from the asset's slowly learned
+healthy level, in units of its healthy spread: ``z`` of a fast moving average and ``trend``
+(fast minus a slower average), plus the detector's calibrated score, its moving average, the
+log of the largest ``|z|``, and in which band of durations (0 to H/8, H/8 to H/4, ... 8 H and
+more, for the horizon H) the moving score has been high: how long the symptom has lasted.
+The healthy level learns only from readings the detector does not call anomalous.
+
+Examples
+--------
+>>> features = AssetFeatures(baseline_readings=100, horizon_s=120)
+>>> for k in range(200):
+...     x = features.update(k * 1000, {"t": 50.0 + (k % 2)}, score=0.1, learn=True)
+>>> len(x), [name for name in x if name.startswith("symptom")][:3]
+(13, ['symptom>0H', 'symptom>0.125H', 'symptom>0.25H'])
+>>> abs(x["t.z"]) < 2
+True
+>>> for k in range(20):
+...     x = features.update((200 + k) * 1000, {"t": 60.0}, score=1.0, learn=False)
+>>> x["t.z"] > 10, x["score_mean"] > 0.5, x["symptom>0H"]  # high for under H/8
+(True, True, 1.0)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+__all__ = ["AssetFeatures"]
+
+_FAST = 0.2
+_SLOW = 0.02
+_SCORE = 0.05
+_CLIP = 30.0
+_MIN_REL_STD = 0.002
+_BANDS = (0.0, 0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+"""Lower edges of the duration bands, in horizons."""
+_FIRST = (
+    "score",
+    "score_mean",
+    "deviation",
+    *(f"symptom>{edge:g}H" for edge in _BANDS),
+)
+_SYMPTOM_ON = 0.5
+_SYMPTOM_OFF = 0.2
+
+
+class _Channel:
+    __slots__ = ("fast", "slow", "mean", "var", "n")
+
+    def __init__(self, value: float) -> None:
+        self.fast = self.slow = self.mean = value
+        self.var = 0.0
+        self.n = 0
+
+
+class AssetFeatures:
+    """Rolling per-channel state of one asset and the feature vector of its latest reading."""
+
+    def __init__(self, baseline_readings: int, horizon_s: float) -> None:
+        self.baseline_readings = baseline_readings
+        self.horizon_s = horizon_s
+        self.channels: dict[str, _Channel] = {}
+        self.score_mean = 0.0
+        self.symptom_since: int | None = None
+        """Since when the detector's moving score has been high (``None``: it is not)."""
+        self.names: tuple[str, ...] = _FIRST
+        """The feature names, in the order of :meth:`update`'s values (one shared tuple)."""
+
+    def update(
+        self,
+        ts: int,
+        values: Mapping[str, float],
+        score: float,
+        learn: bool,
+    ) -> dict[str, float]:
+        """Account for one reading at ``ts``; its features. ``learn``: it looks healthy."""
+        self.score_mean += _SCORE * (score - self.score_mean)
+        if self.score_mean >= _SYMPTOM_ON and self.symptom_since is None:
+            self.symptom_since = ts
+        elif self.score_mean < _SYMPTOM_OFF:
+            self.symptom_since = None
+        for name, value in values.items():
+            channel = self.channels.get(name)
+            if channel is None:
+                channel = self._add(name, value)
+            channel.fast += _FAST * (value - channel.fast)
+            channel.slow += _SLOW * (value - channel.slow)
+            if learn:
+                self._learn(channel, value)
+        x = {"score": score, "score_mean": self.score_mean, "deviation": 0.0}
+        symptom = None if self.symptom_since is None else (ts - self.symptom_since) / 1000.0
+        x.update(_bands("symptom", symptom, self.horizon_s))
+        largest = 0.0
+        for name, channel in self.channels.items():
+            spread = math.sqrt(channel.var) + _MIN_REL_STD * abs(channel.mean) + 1e-9
+            z = _clip((channel.fast - channel.mean) / spread)
+            x[f"{name}.z"] = z
+            x[f"{name}.trend"] = _clip((channel.fast - channel.slow) / spread)
+            largest = max(largest, abs(z))
+        x["deviation"] = math.log1p(largest)
+        return x
+
+    def _add(self, name: str, value: float) -> _Channel:
+        self.channels[name] = _Channel(value)
+        self.channels = dict(sorted(self.channels.items()))
+        self.names = _FIRST + tuple(
+            f"{channel}.{kind}" for channel in self.channels for kind in ("z", "trend")
+        )
+        return self.channels[name]
+
+    def _learn(self, channel: _Channel, value: float) -> None:
+        channel.n += 1
+        rate = max(1.0 / channel.n, 1.0 / self.baseline_readings)
+        delta = value - channel.mean
+        channel.mean += rate * delta
+        channel.var = (1.0 - rate) * (channel.var + rate * delta * delta)
+
+
+def _clip(value: float) -> float:
+    return max(-_CLIP, min(_CLIP, value))
+
+
+def _bands(what: str, seconds: float | None, horizon_s: float) -> dict[str, float]:
+    """One-hot: the band (in horizons) of a duration (``None``: all 0).
+
+    >>> [name for name, on in _bands("symptom", 40.0, 120.0).items() if on]
+    ['symptom>0.25H']
+    """
+    bands = {f"{what}>{edge:g}H": 0.0 for edge in _BANDS}
+    if seconds is not None:
+        band = max(0, sum(seconds >= edge * horizon_s for edge in _BANDS) - 1)
+        bands[f"{what}>{_BANDS[band]:g}H"] = 1.0
+    return bands

@@ -1,0 +1,213 @@
+"""The label join: per-asset buffers and features, per-machine-type models, test-then-train.
+
+:meth:`Supervisor.attach` runs after the detector scored a reading: it computes the asset's
+features, predicts the fault probability and remaining useful life with its machine type's
+models, buffers the vector, learns what resolved meanwhile (prequential metrics first) and
+feeds the fault probability to the asset's own alert policy. :meth:`Supervisor.on_label`
+takes a label: a ``failure`` resolves the buffer and records the warning lead time, a
+``maintenance`` ends the machine's standstill.
+
+State: :attr:`Supervisor.assets` (per asset, snapshotted with the asset's detector) and
+:attr:`Supervisor.models` (per machine type, shared by the assets of every partition this
+instance owns; snapshotted to each of them, see :mod:`pipeline.partitions`).
+
+Examples
+--------
+>>> from pipeline.messages import Label, Reading, Score
+>>> from pipeline.settings import Settings
+>>> settings = Settings.load(None, supervised={"horizon_s": 10, "sample_interval_s": 0,
+...                                           "label_delay_s": 0})
+>>> supervisor = Supervisor(settings)
+>>> def score(ts, value):
+...     reading = Reading("a", ts, {"t": value})
+...     return supervisor.attach(reading, Score("a", ts, 0.1, 0.9, False, "m"))[0]
+>>> score(0, 1.0).fault_probability is None  # nothing learned yet
+True
+>>> for second in range(1, 60):
+...     _ = score(second * 1000, 1.0 + (second > 45))
+>>> supervisor.on_label(Label("a", 60_000, "failure"))
+>>> supervisor.models["default"].failures, supervisor.prequential.n > 0
+(1, True)
+>>> score(61_000, 0.0).fault_probability is not None
+True
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+
+from pipeline.alerts import AlertPolicy
+from pipeline.messages import Alert, Label, Reading, Score
+from pipeline.settings import Settings
+from pipeline.supervised.buffer import LabelBuffer, Resolved
+from pipeline.supervised.features import AssetFeatures
+from pipeline.supervised.models import TypeModels
+from pipeline.supervised.prequential import Prequential
+
+__all__ = ["AssetSupervision", "SHARED_PREFIX", "Supervisor"]
+logger = logging.getLogger(__name__)
+
+SHARED_PREFIX = "\0type:"
+"""Key prefix of a machine type's models on the state topic (never a valid asset id)."""
+_RAISED_KEPT = 64
+
+
+@dataclass(slots=True)
+class AssetSupervision:
+    """Everything the supervised models remember about one asset."""
+
+    machine_type: str
+    features: AssetFeatures
+    buffer: LabelBuffer
+    policy: AlertPolicy
+    raised: deque[int] = field(default_factory=lambda: deque(maxlen=_RAISED_KEPT))
+    """Times of the fault alerts raised since the last failure (for the lead time)."""
+
+
+class Supervisor:
+    """Failure-within-horizon and RUL prediction learned online from delayed labels."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings.supervised
+        self.assets: dict[str, AssetSupervision] = {}
+        self.models: dict[str, TypeModels] = {}
+        self.prequential = Prequential(self.settings.alerts.threshold)
+        self.baseline = Prequential(self.settings.alerts.threshold)
+        """The same test-then-train metrics of the detector's score taken as the probability."""
+        self.changed: set[str] = set()
+        """Machine types whose models learned since the last snapshot."""
+        self.labels_seen: dict[str, int] = {}
+        self.learned: dict[bool, int] = {True: 0, False: 0}
+        self.new_leads: list[float | None] = []
+        """Lead times of failures since :meth:`drain_leads` (for metrics)."""
+        self._horizon_ms = int(self.settings.horizon_s * 1000)
+        self._model_name = f"supervised:{self.settings.classifier}"
+
+    # --- the data path -------------------------------------------------------------------
+
+    def attach(self, reading: Reading, score: Score) -> tuple[Score, Alert | None]:
+        """Predict for a scored reading, learn what resolved; the score and a fault alert."""
+        state = self._state_for(reading.asset)
+        learn = not score.anomaly and not state.buffer.down(reading.ts)
+        x = state.features.update(reading.ts, reading.values, score.score, learn)
+        models = self._models_for(state.machine_type)
+        prediction = models.predict(x)
+        p, rul = prediction if prediction is not None else (None, None)
+        resolved = state.buffer.add(reading.ts, state.features.names, list(x.values()), p, rul)
+        self._learn(state, resolved)
+        alert = self._alert(state, models, reading.ts, p, score)
+        if p is None or rul is None:
+            return score, alert
+        scored = replace(score, fault_probability=round(p, 6), rul_hours=round(rul / 3600, 6))
+        return scored, alert
+
+    def on_label(self, label: Label) -> None:
+        """Take a label of an asset: failures resolve its buffer, maintenance ends a standstill."""
+        self.labels_seen[label.kind] = self.labels_seen.get(label.kind, 0) + 1
+        state = self._state_for(label.asset)
+        if label.kind == "failure":
+            self._learn(state, state.buffer.on_failure(label.ts))
+            self._models_for(state.machine_type).failures += 1
+            self.changed.add(state.machine_type)
+            self._record_lead(state, label.ts)
+        elif label.kind == "maintenance":
+            state.buffer.on_maintenance(label.ts)
+
+    def drain_leads(self) -> list[float | None]:
+        """Lead times recorded since the last call."""
+        leads, self.new_leads = self.new_leads, []
+        return leads
+
+    def machine_type(self, asset: str) -> str:
+        """The configured machine type of ``asset`` (first matching pattern, else the default)."""
+        for pattern, kind in self.settings.machine_types.items():
+            if asset == pattern or fnmatch.fnmatchcase(asset, pattern):
+                return kind
+        return self.settings.default_type
+
+    # --- state for snapshots ---------------------------------------------------------------
+
+    def shared_states(self) -> Iterator[tuple[str, TypeModels]]:
+        """``(state key, models)`` of every machine type whose models changed."""
+        for kind in sorted(self.changed):
+            yield SHARED_PREFIX + kind, self.models[kind]
+
+    def restore_shared(self, key: str, models: TypeModels) -> None:
+        """Take a machine type's snapshotted models, unless those held learned more."""
+        kind = key.removeprefix(SHARED_PREFIX)
+        held = self.models.get(kind)
+        if held is None or models.learned > held.learned:
+            self.models[kind] = models
+
+    def clear_shared(self) -> None:
+        """Forget the machine types' models (no partition is owned any more)."""
+        self.models.clear()
+        self.changed.clear()
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _state_for(self, asset: str) -> AssetSupervision:
+        state = self.assets.get(asset)
+        if state is None:
+            s = self.settings
+            state = self.assets[asset] = AssetSupervision(
+                machine_type=self.machine_type(asset),
+                features=AssetFeatures(s.baseline_readings, s.horizon_s),
+                buffer=LabelBuffer(
+                    self._horizon_ms,
+                    int(s.label_delay_s * 1000),
+                    int(s.sample_interval_s * 1000),
+                    s.buffer_size,
+                ),
+                policy=AlertPolicy(asset, s.alerts),
+            )
+        return state
+
+    def _models_for(self, kind: str) -> TypeModels:
+        models = self.models.get(kind)
+        if models is None:
+            models = self.models[kind] = TypeModels(self.settings)
+        return models
+
+    def _learn(self, state: AssetSupervision, resolved: list[Resolved]) -> None:
+        """Score each resolved vector's earlier prediction, then learn it (in event time)."""
+        if not resolved:
+            return
+        models = self._models_for(state.machine_type)
+        for x, (item, target) in state.buffer.vectors(resolved):
+            if item.p is not None and item.rul is not None:
+                self.prequential.update(target.failure, item.p, target.rul_s, item.rul)
+                self.baseline.update(target.failure, x["score"], target.rul_s, item.rul)
+            models.learn(x, target)
+            self.learned[target.failure] += 1
+        self.changed.add(state.machine_type)
+
+    def _alert(
+        self,
+        state: AssetSupervision,
+        models: TypeModels,
+        ts: int,
+        p: float | None,
+        score: Score,
+    ) -> Alert | None:
+        ready = p is not None and models.failures >= self.settings.min_failures
+        top = sorted(score.contributions, key=lambda n: (-score.contributions[n], n))[:3]
+        alert = state.policy.evaluate(ts, p if ready and p is not None else 0.0, top, "")
+        if alert is None:
+            return None
+        alert = replace(alert, alert_id=f"{alert.alert_id}:fault", model=self._model_name)
+        if alert.state == "raised":
+            state.raised.append(ts)
+            alert = replace(alert, reason=f"fault probability: {alert.reason}")
+        return alert
+
+    def _record_lead(self, state: AssetSupervision, failure_ts: int) -> None:
+        window = [ts for ts in state.raised if failure_ts - self._horizon_ms <= ts <= failure_ts]
+        lead = (failure_ts - window[0]) / 1000.0 if window else None
+        self.prequential.add_lead(lead)
+        self.new_leads.append(lead)
+        state.raised.clear()

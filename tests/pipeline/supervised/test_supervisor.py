@@ -1,0 +1,145 @@
+"""The supervisor inside the processor: labels, fleet-wide models, snapshots, compatibility."""
+
+from __future__ import annotations
+
+import random
+
+import orjson
+import pytest
+
+from pipeline.messages import Score, encode
+from pipeline.processor import Processor, Source
+from pipeline.settings import Settings
+from pipeline.state import SnapshotCodec
+from pipeline.supervised.models import TypeModels
+from pipeline.supervised.snapshots import AssetSnapshot, SupervisedSnapshots
+from pipeline.supervised.supervisor import SHARED_PREFIX
+
+CODEC = SnapshotCodec(b"k" * 32)
+
+
+@pytest.fixture
+def processor_factory():
+    def make(**supervised: object) -> Processor:
+        options = {"enabled": True, "horizon_s": 20, "label_delay_s": 0, "sample_interval_s": 0}
+        return Processor(
+            Settings.load(None, alerts={"warmup": 20}, supervised={**options, **supervised})
+        )
+
+    return make
+
+
+def reading(asset: str, ts_s: int, value: float) -> bytes:
+    noise = random.Random(f"{asset}{ts_s}")
+    values = {"t": value + noise.gauss(0, 0.1), "u": 5.0 + noise.gauss(0, 0.1)}
+    return orjson.dumps({"asset": asset, "ts": ts_s * 1000, "values": values})
+
+
+def label(asset: str, ts_s: int, kind: str) -> bytes:
+    return orjson.dumps({"asset": asset, "ts": ts_s * 1000, "kind": kind})
+
+
+def run_to_failure(processor: Processor, asset: str, start: int, fail_at: int) -> None:
+    """Healthy readings, a rising value over the last 15 s, the failure, the repair."""
+    for second in range(start, fail_at):
+        value = 10.0 + max(0, second - (fail_at - 15)) * 0.5
+        processor.process(reading(asset, second, value))
+    assert processor.process_label(label(asset, fail_at, "failure")) is None
+    assert processor.process_label(label(asset, fail_at + 5, "maintenance")) is None
+
+
+class TestSupervisor:
+    def test_scores_carry_fault_probability_and_rul_once_a_model_learned(self, processor_factory):
+        processor = processor_factory()
+        first = processor.process(reading("a", 0, 10.0)).score
+        assert first is not None and first.fault_probability is None
+        run_to_failure(processor, "a", 1, 100)
+        score = processor.process(reading("a", 106, 10.0)).score
+        assert score is not None and 0.0 <= score.fault_probability <= 1.0
+        assert 0.0 <= score.rul_hours <= 20 / 3600
+        assert processor.supervisor is not None and processor.supervisor.prequential.n > 0
+
+    def test_a_new_asset_of_the_same_type_uses_its_siblings_models(self, processor_factory):
+        processor = processor_factory(machine_types={"pump-*": "pump"}, default_type="other")
+        run_to_failure(processor, "pump-1", 0, 100)
+        sibling = processor.process(reading("pump-2", 0, 10.0)).score
+        stranger = processor.process(reading("fan-1", 0, 10.0)).score
+        assert sibling is not None and sibling.fault_probability is not None
+        assert stranger is not None and stranger.fault_probability is None
+        assert set(processor.supervisor.models) == {"pump", "other"}
+
+    def test_bad_labels_are_dead_lettered_with_their_reason(self, processor_factory):
+        processor = processor_factory()
+        assert processor.process_label(b"{").reason == "malformed_json"
+        assert processor.process_label(label("a", 1, "exploded")).reason == "wrong_type"
+        source = Source("sensor.labels", 0, 7, b"b")
+        letter = processor.process_label(label("a", 1, "failure"), source)
+        assert letter.reason == "key_mismatch" and letter.source.offset == 7
+
+    def test_without_supervision_labels_are_accepted_and_scores_keep_the_old_schema(self):
+        processor = Processor(Settings.load(None))
+        assert processor.process_label(label("a", 1, "failure")) is None
+        score = processor.process(reading("a", 2, 1.0)).score
+        assert score is not None
+        assert set(orjson.loads(encode(score))) == {
+            "asset", "ts", "score", "threshold", "anomaly", "model", "contributions"
+        }  # fmt: skip
+
+    def test_machine_types_match_ids_then_patterns_then_the_default(self, processor_factory):
+        processor = processor_factory(machine_types={"press-7": "big", "press-*": "press"})
+        kinds = [processor.supervisor.machine_type(a) for a in ("press-7", "press-1", "x")]
+        assert kinds == ["big", "press", "default"]
+
+
+class TestSnapshots:
+    def test_a_restored_asset_continues_exactly_like_the_original(self, processor_factory):
+        original = processor_factory()
+        run_to_failure(original, "a", 0, 100)
+        restored = processor_factory()
+        snapshots = SupervisedSnapshots(original.supervisor)
+        into = SupervisedSnapshots(restored.supervisor)
+        value = CODEC.encode("a", snapshots.bundle("a", original.assets["a"]))
+        restored.assets["a"] = into.unbundle("a", CODEC.decode("a", value))
+        for key, models in snapshots.shared():
+            assert into.unbundle(key, CODEC.decode(key, CODEC.encode(key, models))) is None
+        for second in range(106, 200):
+            value_bytes = reading("a", second, 10.0 + (second > 180))
+            assert restored.process(value_bytes) == original.process(value_bytes)
+
+    def test_a_snapshot_of_the_format_before_supervision_still_restores(self, processor_factory):
+        old = Processor(Settings.load(None))
+        for second in range(50):
+            old.process(reading("a", second, 10.0))
+        value = CODEC.encode("a", old.assets["a"])  # a bare AssetState
+        processor = processor_factory()
+        state = SupervisedSnapshots(processor.supervisor).unbundle("a", CODEC.decode("a", value))
+        processor.assets["a"] = state
+        outcome = processor.process(reading("a", 50, 10.0))
+        expected = old.process(reading("a", 50, 10.0)).score
+        assert outcome.score is not None and expected is not None
+        assert outcome.score.score == expected.score
+
+    def test_the_more_trained_copy_of_a_types_models_wins(self, processor_factory):
+        processor = processor_factory()
+        settings = processor.settings.supervised
+        small, large = TypeModels(settings), TypeModels(settings)
+        small.learned, large.learned = 5, 50
+        snapshots = SupervisedSnapshots(processor.supervisor)
+        snapshots.unbundle(SHARED_PREFIX + "pump", large)
+        snapshots.unbundle(SHARED_PREFIX + "pump", small)
+        assert processor.supervisor.models["pump"] is large
+
+    def test_something_else_under_a_models_key_is_refused(self, processor_factory, caplog):
+        processor = processor_factory()
+        SupervisedSnapshots(processor.supervisor).unbundle(SHARED_PREFIX + "pump", {"x": 1})
+        assert "pump" not in processor.supervisor.models and "refused" in caplog.text
+
+    def test_a_bundle_read_with_supervision_off_gives_the_detector_state(self):
+        bundle = AssetSnapshot("detector", None)
+        assert SupervisedSnapshots(None).unbundle("a", bundle) == "detector"
+
+
+def test_score_fields_are_optional_in_the_schema():
+    score = Score("a", 1, 0.5, 0.9, False, "m", {}, fault_probability=0.25, rul_hours=1.5)
+    assert orjson.loads(encode(score))["fault_probability"] == 0.25
+    assert b"rul_hours" not in encode(Score("a", 1, 0.5, 0.9, False, "m"))
