@@ -200,12 +200,6 @@ class Service:
         readings = self.settings.topics.readings
         offsets = [TopicPartition(readings, p, o) for p, o in sorted(self._positions.items())]
         self._discard_pending()
-        if self._auth.brokers_down:
-            # librdkafka's send_offsets_to_transaction can block for good once the group
-            # coordinator went away (confluentinc/librdkafka#5456, #5511): start afresh.
-            self._renew_outputs()
-            self.metrics.commits.labels(outcome="aborted").inc()
-            return False
         try:
             self._outputs.commit(offsets, self._consumer)
         except CommitAborted as exc:
@@ -238,7 +232,7 @@ class Service:
 
     def _renew_outputs(self) -> None:
         """A new producer (same ``transactional.id``: it aborts the open transaction)."""
-        logger.warning("the brokers were unreachable: discarding the open transaction")
+        logger.warning("replacing the producer: its open transaction is discarded")
         self._auth.brokers_down = False
         self._outputs.close()
         self._outputs = self._make_outputs()
@@ -268,11 +262,11 @@ class Service:
         ids = sorted(part.partition for part in partitions)
         logger.warning("partitions lost, discarding uncommitted work", extra={"partitions": ids})
         self._discard_pending()
-        if self._auth.brokers_down:
-            self._renew_outputs()
-            return
         try:
             self._outputs.abort()
+        except CommitAborted as exc:  # e.g. the brokers are away, or the call is stuck
+            logger.warning("abort after losing partitions failed (%s)", exc)
+            self._renew_outputs()
         except KafkaTransportError as exc:
             logger.warning("abort after losing partitions failed: %s", exc)
         self._states.drop(ids)
@@ -310,6 +304,7 @@ class Service:
             serve.transaction_timeout_ms,
             check=self._auth.check,
             lost=lambda: self._auth.brokers_down,
+            commit_timeout_s=serve.commit_timeout_s,
         )
 
     def _close(self) -> None:
