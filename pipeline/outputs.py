@@ -19,8 +19,9 @@ for good (confluentinc/librdkafka#5456, #5511). A call still blocked at the comm
 raises :class:`ProducerWedged` (a :class:`CommitAborted`): the caller replaces the producer,
 whose successor (same ``transactional.id``) fences the stuck one and aborts its transaction.
 The transactional producer also starts with ``metadata.recovery.strategy=none``: the
-re-bootstrap that librdkafka otherwise does when every broker is down decommissions the broker
-it may still hold as the group coordinator, which is what leaves the call stuck (#5511).
+re-bootstrap librdkafka otherwise does when every broker is down decommissions the broker it
+may still hold as the group coordinator, one way the call gets stuck (#5511; seen here in
+debug logs). A call still got stuck with it set, so the deadline remains the guarantee.
 """
 
 from __future__ import annotations
