@@ -12,6 +12,7 @@ Before the fix the service blocked for good in ``send_offsets_to_transaction`` i
 from __future__ import annotations
 
 import time
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -72,7 +73,7 @@ def test_broker_outage(
     """The broker stops for 20 s mid-run: no restart of the service, the same outputs."""
     group.serve = f"commit_timeout_s = {COMMIT_TIMEOUT_S}"
     service = group.start("outage")
-    wait_ready(service)
+    url = wait_ready(service)
     assert 0 < wait_first_commit(group) < READINGS  # the outage comes mid-run
     broker = LocalBroker(
         BrokerConfig(
@@ -89,6 +90,7 @@ def test_broker_outage(
         broker.start(timeout_s=120)
     wait_caught_up(kafka_broker.bootstrap, group.group, outputs, timeout_s=180)
     assert service.alive(), service.stderr  # recovered by itself
+    assert aborted_commits(url) >= 1  # the outage interrupted a commit: it was replayed
     assert service.stop() == 0, service.stderr
     assert_outputs_equal(kafka_broker.bootstrap, outputs, shared_input[1])
 
@@ -99,3 +101,10 @@ def wait_first_commit(group: Instances, timeout_s: float = 60.0) -> int:
     while (lag := group.lag()) == READINGS and time.monotonic() < deadline:
         time.sleep(0.2)
     return lag
+
+
+def aborted_commits(base_url: str) -> float:
+    """``linewatch_commits_total{outcome="aborted"}`` of the service at ``base_url``."""
+    text = urllib.request.urlopen(base_url + "/metrics", timeout=10).read().decode()
+    prefix = 'linewatch_commits_total{outcome="aborted"} '
+    return sum(float(line[len(prefix) :]) for line in text.splitlines() if line.startswith(prefix))
