@@ -32,6 +32,7 @@ from confluent_kafka import (
 )
 
 from pipeline.auth import AuthWatch
+from pipeline.deadline import Overdue, call_with_deadline
 from pipeline.errors import KafkaTransportError
 from pipeline.messages import Alert, encode
 from pipeline.metrics import ServiceMetrics
@@ -87,13 +88,7 @@ class Service:
         serve = self.settings.serve
         if self._states.codec is None:
             logger.warning("no state.hmac_key: models are not snapshotted and restart afresh")
-        self._consumer.subscribe(
-            [self.settings.topics.readings],
-            on_assign=self._on_assign,
-            on_revoke=self._on_revoke,
-            on_lost=self._on_lost,
-        )
-        logger.info("consuming", extra={"topic": self.settings.topics.readings})
+        self._subscribe()
         try:
             while not stop.is_set():
                 self.heartbeat = time.monotonic()
@@ -214,19 +209,29 @@ class Service:
     def _rewind(self, partitions: list[int]) -> None:
         """Back to the last commit: its state, and its offsets."""
         self._states.drop(partitions)
-        self._states.restore(partitions)
         readings = self.settings.topics.readings
-        for part in self._committed([TopicPartition(readings, p) for p in partitions]):
+        committed = self._committed([TopicPartition(readings, p) for p in partitions])
+        if committed is None:
+            self._renew_consumer()  # its assignment restores the state of the last commit
+            return
+        self._states.restore(partitions)
+        for part in committed:
             offset = part.offset if part.offset >= 0 else OFFSET_BEGINNING
             self._consumer.seek(TopicPartition(readings, part.partition, offset))
         logger.info("rewound to the last commit", extra={"partitions": partitions})
 
-    def _committed(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+    def _committed(self, partitions: list[TopicPartition]) -> list[TopicPartition] | None:
+        """The committed offsets, or ``None`` if the group coordinator does not answer in time."""
+        deadline = time.monotonic() + self.settings.serve.commit_timeout_s
         while True:
+            remaining = deadline - time.monotonic()
             try:
-                return list(self._consumer.committed(partitions, timeout=30))
+                return list(self._consumer.committed(partitions, timeout=max(remaining, 1.0)))
             except KafkaException as exc:
                 self._auth.check()
+                if time.monotonic() >= deadline:
+                    logger.warning("could not read the committed offsets (%s)", exc)
+                    return None
                 logger.warning("could not read the committed offsets (%s); retrying", exc)
                 time.sleep(1.0)
 
@@ -237,6 +242,26 @@ class Service:
         self._outputs.close()
         self._outputs = self._make_outputs()
 
+    def _renew_consumer(self) -> None:
+        """A new group member instead of one stuck without its group coordinator.
+
+        Seen after a broker outage: ``committed()`` timed out for minutes. The old consumer is
+        closed in a helper thread (abandoned if that blocks too); the new one's assignment
+        restores the state and the offsets of the last commit.
+        """
+        logger.warning("replacing the consumer: it cannot reach its group coordinator")
+        old, self._consumer = self._consumer, Consumer(self._consumer_config())
+        self.ready.clear()
+        self._discard_pending()
+        self._states.drop(sorted(self._states.assigned))
+        self._subscribe()
+        try:
+            call_with_deadline(old.close, self.settings.serve.commit_timeout_s, "closing")
+        except Overdue:
+            logger.warning("abandoning a consumer stuck in close")
+        except KafkaException as exc:
+            logger.warning("closing the replaced consumer failed: %s", exc)
+
     def _discard_pending(self) -> None:
         self._positions, self._pending = {}, 0
         self._states.clear_touched()
@@ -244,12 +269,16 @@ class Service:
     # --- rebalancing -----------------------------------------------------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if consumer is not self._consumer:
+            return  # a replaced consumer, closing
         ids = sorted(part.partition for part in partitions)
         self._states.restore(ids)
         self.ready.set()
         logger.info("partitions assigned", extra={"partitions": ids})
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if consumer is not self._consumer:
+            return  # a replaced consumer, closing: its work was discarded
         self.ready.clear()
         ids = sorted(part.partition for part in partitions)
         if not self._failed:
@@ -258,6 +287,8 @@ class Service:
         logger.info("partitions revoked", extra={"partitions": ids})
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if consumer is not self._consumer:
+            return
         self.ready.clear()
         ids = sorted(part.partition for part in partitions)
         logger.warning("partitions lost, discarding uncommitted work", extra={"partitions": ids})
@@ -272,6 +303,15 @@ class Service:
         self._states.drop(ids)
 
     # --- clients ---------------------------------------------------------------------------
+
+    def _subscribe(self) -> None:
+        self._consumer.subscribe(
+            [self.settings.topics.readings],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
+        logger.info("consuming", extra={"topic": self.settings.topics.readings})
 
     def _on_consume_error(self, error: KafkaError) -> None:
         if error.fatal():
