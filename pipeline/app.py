@@ -11,7 +11,9 @@ rebalancing): on revocation the service commits, then forgets the partitions' mo
 assignment it restores their latest verified snapshots (:mod:`pipeline.state`) before it
 processes any of their readings. When a commit is aborted the service rewinds: it restores the
 state of the last commit and seeks back to the committed offsets, so a replay produces the
-same outputs.
+same outputs. Commits that fail or hang (a broker outage) are given up after
+``serve.commit_timeout_s`` with a new producer; a consumer that cannot read its committed
+offsets in that time is replaced too, and the new member's assignment does the rewinding.
 """
 
 from __future__ import annotations
