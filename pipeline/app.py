@@ -11,7 +11,9 @@ rebalancing): on revocation the service commits, then forgets the partitions' mo
 assignment it restores their latest verified snapshots (:mod:`pipeline.state`) before it
 processes any of their readings. When a commit is aborted the service rewinds: it restores the
 state of the last commit and seeks back to the committed offsets, so a replay produces the
-same outputs.
+same outputs. Commits that fail or hang (a broker outage) are given up after
+``serve.commit_timeout_s`` with a new producer; a consumer that cannot read its committed
+offsets in that time is replaced too, and the new member's assignment does the rewinding.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from confluent_kafka import (
 )
 
 from pipeline.auth import AuthWatch
+from pipeline.deadline import Overdue, call_with_deadline
 from pipeline.errors import KafkaTransportError
 from pipeline.messages import Alert, encode
 from pipeline.metrics import ServiceMetrics
@@ -95,13 +98,7 @@ class Service:
         serve = self.settings.serve
         if self._states.codec is None:
             logger.warning("no state.hmac_key: models are not snapshotted and restart afresh")
-        self._consumer.subscribe(
-            self._topics(),
-            on_assign=self._on_assign,
-            on_revoke=self._on_revoke,
-            on_lost=self._on_lost,
-        )
-        logger.info("consuming", extra={"topics": self._topics()})
+        self._subscribe()
         try:
             while not stop.is_set():
                 self.heartbeat = time.monotonic()
@@ -245,12 +242,6 @@ class Service:
             self._outputs.produce(self.settings.topics.state, asset.encode(), value, [], partition)
         offsets = self._offsets()
         self._discard_pending()
-        if self._auth.brokers_down:
-            # librdkafka's send_offsets_to_transaction can block for good once the group
-            # coordinator went away (confluentinc/librdkafka#5456, #5511): start afresh.
-            self._renew_outputs()
-            self.metrics.commits.labels(outcome="aborted").inc()
-            return False
         try:
             self._outputs.commit(offsets, self._consumer)
         except CommitAborted as exc:
@@ -265,28 +256,58 @@ class Service:
     def _rewind(self, partitions: list[int]) -> None:
         """Back to the last commit: its state, and its offsets."""
         self._states.drop(partitions)
-        self._states.restore(partitions)
         parts = [TopicPartition(topic, p) for topic in self._topics() for p in partitions]
-        for part in self._committed(parts):
+        committed = self._committed(parts)
+        if committed is None:
+            self._renew_consumer()  # its assignment restores the state of the last commit
+            return
+        self._states.restore(partitions)
+        for part in committed:
             offset = part.offset if part.offset >= 0 else OFFSET_BEGINNING
             self._consumer.seek(TopicPartition(part.topic, part.partition, offset))
         logger.info("rewound to the last commit", extra={"partitions": partitions})
 
-    def _committed(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+    def _committed(self, partitions: list[TopicPartition]) -> list[TopicPartition] | None:
+        """The committed offsets, or ``None`` if the group coordinator does not answer in time."""
+        deadline = time.monotonic() + self.settings.serve.commit_timeout_s
         while True:
+            remaining = deadline - time.monotonic()
             try:
-                return list(self._consumer.committed(partitions, timeout=30))
+                return list(self._consumer.committed(partitions, timeout=max(remaining, 1.0)))
             except KafkaException as exc:
                 self._auth.check()
+                if time.monotonic() >= deadline:
+                    logger.warning("could not read the committed offsets (%s)", exc)
+                    return None
                 logger.warning("could not read the committed offsets (%s); retrying", exc)
                 time.sleep(1.0)
 
     def _renew_outputs(self) -> None:
         """A new producer (same ``transactional.id``: it aborts the open transaction)."""
-        logger.warning("the brokers were unreachable: discarding the open transaction")
+        logger.warning("replacing the producer: its open transaction is discarded")
         self._auth.brokers_down = False
         self._outputs.close()
         self._outputs = self._make_outputs()
+
+    def _renew_consumer(self) -> None:
+        """A new group member instead of one stuck without its group coordinator.
+
+        Seen after a broker outage: ``committed()`` timed out for minutes. The old consumer is
+        closed in a helper thread (abandoned if that blocks too); the new one's assignment
+        restores the state and the offsets of the last commit.
+        """
+        logger.warning("replacing the consumer: it cannot reach its group coordinator")
+        old, self._consumer = self._consumer, Consumer(self._consumer_config())
+        self.ready.clear()
+        self._discard_pending()
+        self._states.drop(sorted(self._states.assigned))
+        self._subscribe()
+        try:
+            call_with_deadline(old.close, self.settings.serve.commit_timeout_s, "closing")
+        except Overdue:
+            logger.warning("abandoning a consumer stuck in close")
+        except KafkaException as exc:
+            logger.warning("closing the replaced consumer failed: %s", exc)
 
     def _discard_pending(self) -> None:
         self._positions, self._label_positions, self._pending = {}, {}, 0
@@ -295,12 +316,16 @@ class Service:
     # --- rebalancing -----------------------------------------------------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if consumer is not self._consumer:
+            return  # a replaced consumer, closing
         ids = sorted({part.partition for part in partitions})
         self._states.restore(ids)
         self.ready.set()
         logger.info("partitions assigned", extra={"partitions": ids})
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if consumer is not self._consumer:
+            return  # a replaced consumer, closing: its work was discarded
         self.ready.clear()
         ids = sorted({part.partition for part in partitions})
         if not self._failed:
@@ -309,20 +334,31 @@ class Service:
         logger.info("partitions revoked", extra={"partitions": ids})
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if consumer is not self._consumer:
+            return
         self.ready.clear()
         ids = sorted({part.partition for part in partitions})
         logger.warning("partitions lost, discarding uncommitted work", extra={"partitions": ids})
         self._discard_pending()
-        if self._auth.brokers_down:
-            self._renew_outputs()
-            return
         try:
             self._outputs.abort()
+        except CommitAborted as exc:  # e.g. the brokers are away, or the call is stuck
+            logger.warning("abort after losing partitions failed (%s)", exc)
+            self._renew_outputs()
         except KafkaTransportError as exc:
             logger.warning("abort after losing partitions failed: %s", exc)
         self._states.drop(ids)
 
     # --- clients ---------------------------------------------------------------------------
+
+    def _subscribe(self) -> None:
+        self._consumer.subscribe(
+            self._topics(),
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
+        logger.info("consuming", extra={"topics": self._topics()})
 
     def _on_consume_error(self, error: KafkaError) -> None:
         if error.fatal():
@@ -356,6 +392,7 @@ class Service:
             serve.transaction_timeout_ms,
             check=self._auth.check,
             lost=lambda: self._auth.brokers_down,
+            commit_timeout_s=serve.commit_timeout_s,
         )
 
     def _close(self) -> None:

@@ -12,6 +12,16 @@ Two implementations of one small interface (``produce`` / ``commit`` / ``abort``
 
 After :class:`CommitAborted` the caller rewinds: restores the state of the last commit and
 seeks back to the committed offsets.
+
+Every transactional call runs with a deadline (:func:`pipeline.deadline.call_with_deadline`):
+after a broker outage librdkafka's ``send_offsets_to_transaction`` can block past its timeout
+for good (confluentinc/librdkafka#5456, #5511). A call still blocked at the commit deadline
+raises :class:`ProducerWedged` (a :class:`CommitAborted`): the caller replaces the producer,
+whose successor (same ``transactional.id``) fences the stuck one and aborts its transaction.
+The transactional producer also starts with ``metadata.recovery.strategy=none``: the
+re-bootstrap librdkafka otherwise does when every broker is down decommissions the broker it
+may still hold as the group coordinator, one way the call gets stuck (#5511; seen here in
+debug logs). A call still got stuck with it set, so the deadline remains the guarantee.
 """
 
 from __future__ import annotations
@@ -19,10 +29,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Protocol
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from pipeline.deadline import Overdue, call_with_deadline
 from pipeline.errors import KafkaTransportError
 
 __all__ = [
@@ -31,6 +43,7 @@ __all__ = [
     "CommitAborted",
     "Headers",
     "Outputs",
+    "ProducerWedged",
     "TransactionalOutputs",
 ]
 logger = logging.getLogger(__name__)
@@ -39,11 +52,18 @@ Headers = list[tuple[str, str | bytes]]
 ClientConfig = dict[str, str | int | bool | Callable[[KafkaError], None]]
 
 _CALL_TIMEOUT_S = 30.0
+_INIT_TIMEOUT_S = 5.0
+_OVERDUE_GRACE_S = 2.0
+"""How long past its own timeout a transactional call may block before it is given up."""
 _RETRY_PAUSE_S = 0.5
 
 
 class CommitAborted(KafkaTransportError):
     """The outputs since the last commit were discarded (the transaction was aborted)."""
+
+
+class ProducerWedged(CommitAborted):
+    """A transactional call did not return in time: the producer must be replaced."""
 
 
 class Outputs(Protocol):
@@ -65,7 +85,12 @@ class Outputs(Protocol):
 
 
 class TransactionalOutputs:
-    """A transactional producer: outputs and offsets commit in one transaction."""
+    """A transactional producer: outputs and offsets commit in one transaction.
+
+    ``commit_timeout_s`` bounds a commit (sending the offsets and committing, retries
+    included) and an abort; past it the commit ends in :class:`CommitAborted`, or in
+    :class:`ProducerWedged` when a call is still blocked in librdkafka.
+    """
 
     def __init__(
         self,
@@ -74,33 +99,49 @@ class TransactionalOutputs:
         timeout_ms: int,
         check: Callable[[], None] = lambda: None,
         lost: Callable[[], bool] = lambda: False,
+        commit_timeout_s: float = _CALL_TIMEOUT_S,
     ) -> None:
         self._check = check
         self._lost = lost
-        self._timeout_s = timeout_ms / 1000.0
-        self._producer = Producer(
-            {
-                **config,
-                "transactional.id": transactional_id,
-                "transaction.timeout.ms": timeout_ms,
-                "linger.ms": 5,
-            }
-        )
+        self._commit_timeout_s = commit_timeout_s
+        self._config: ClientConfig = {
+            "metadata.recovery.strategy": "none",  # see the module docstring (#5511)
+            **config,
+            "transactional.id": transactional_id,
+            "transaction.timeout.ms": timeout_ms,
+            "linger.ms": 5,
+        }
         self._open = False
-        # Fences an earlier producer with this id and aborts what it left open.
-        self._call(
-            "initialising transactions",
-            lambda: self._producer.init_transactions(5.0),
-            abortable_is_error=True,
-        )
+        self._wedged = False
+        self._producer = self._initialised_producer()
+
+    def _initialised_producer(self) -> Producer:
+        """A producer whose ``init_transactions`` fenced its predecessors (retried until then)."""
+        while True:
+            producer = Producer(self._config)
+            self._producer = producer
+            try:
+                self._call(
+                    "initialising transactions",
+                    producer.init_transactions,
+                    _INIT_TIMEOUT_S,
+                    abortable_is_error=True,
+                )
+                return producer
+            except ProducerWedged as exc:
+                logger.warning("%s: starting another producer", exc)
+                self._wedged = False
 
     def produce(
         self, topic: str, key: bytes | None, value: bytes | None, headers: Headers, partition: int
     ) -> None:
         if not self._open:
-            self._call("beginning a transaction", self._producer.begin_transaction)
-            self._open = True
+            self._begin()
         _produce(self._producer, topic, key, value, headers, partition, None, self._on_full)
+
+    def _begin(self) -> None:
+        self._call("beginning a transaction", lambda _: self._producer.begin_transaction(), 0)
+        self._open = True
 
     def _on_full(self) -> None:
         """The local queue is full: give up the transaction if the brokers went away."""
@@ -112,20 +153,22 @@ class TransactionalOutputs:
         if not self._open:
             if not offsets:
                 return
-            self._call("beginning a transaction", self._producer.begin_transaction)
-            self._open = True
+            self._begin()
+        deadline = time.monotonic() + self._commit_timeout_s
         try:
             if offsets:
                 metadata = consumer.consumer_group_metadata()
                 self._call(
                     "sending offsets to the transaction",
-                    lambda: self._producer.send_offsets_to_transaction(
-                        offsets, metadata, _CALL_TIMEOUT_S
+                    lambda timeout: self._producer.send_offsets_to_transaction(
+                        offsets, metadata, timeout
                     ),
+                    deadline=deadline,
                 )
             self._call(
                 "committing the transaction",
-                lambda: self._producer.commit_transaction(_CALL_TIMEOUT_S),
+                self._producer.commit_transaction,
+                deadline=deadline,
             )
         finally:
             self._open = False
@@ -134,45 +177,63 @@ class TransactionalOutputs:
         if self._open:
             self._call(
                 "aborting the transaction",
-                lambda: self._producer.abort_transaction(_CALL_TIMEOUT_S),
+                self._producer.abort_transaction,
+                self._commit_timeout_s,
                 abortable_is_error=True,
             )
             self._open = False
 
     def close(self) -> None:
+        if self._wedged:  # a helper thread is still inside the producer: leave it to that thread
+            logger.warning("abandoning a producer stuck in a transactional call")
+            return
         self._producer.purge()
         self._producer.flush(0)
 
     def _call(
-        self, what: str, call: Callable[[], object], abortable_is_error: bool = False
+        self,
+        what: str,
+        call: Callable[[float], object],
+        timeout_s: float = 0.0,
+        abortable_is_error: bool = False,
+        deadline: float | None = None,
     ) -> None:
         """Run a transactional API call: retry retriable errors, classify the others.
 
-        Anything but a fatal error ends in :class:`CommitAborted` (after retries, for
-        retriable errors, until the transaction timeout): the caller then replaces the
-        producer, whose successor aborts the open transaction when it initialises.
+        ``call`` gets the timeout to pass to librdkafka: ``timeout_s``, or what is left until
+        ``deadline`` (a monotonic time), after which retriable errors are not retried (unless
+        ``abortable_is_error``: initialising and aborting retry until the brokers answer).
+        Anything but a fatal error ends in :class:`CommitAborted`: the caller then replaces
+        the producer, whose successor aborts the open transaction when it initialises.
         """
-        deadline = time.monotonic() + self._timeout_s
+        if deadline is None:
+            deadline = time.monotonic() + timeout_s
         while True:
+            timeout = timeout_s or max(deadline - time.monotonic(), 0.1)
             try:
-                call()
+                call_with_deadline(partial(call, timeout), timeout + _OVERDUE_GRACE_S, what)
                 return
+            except Overdue as exc:
+                self._wedged = True
+                raise ProducerWedged(f"{exc} (librdkafka #5456, #5511)") from exc
             except KafkaException as exc:
-                error = exc.args[0] if exc.args else None
-                if not isinstance(error, KafkaError) or error.fatal():
-                    raise KafkaTransportError.from_kafka(f"{what} failed (fatal)", exc) from exc
-                self._producer.poll(0)  # serves error_cb, which notes refused credentials
-                self._check()
-                if abortable_is_error and not error.retriable():
-                    raise KafkaTransportError.from_kafka(f"{what} failed", exc) from exc
-                if (
-                    error.txn_requires_abort()
-                    or not error.retriable()
-                    or (time.monotonic() > deadline and not abortable_is_error)
-                ):
-                    raise CommitAborted.from_kafka(f"{what} failed", exc) from exc
-                logger.warning("%s: %s; retrying", what, error.str())
+                self._classify(what, exc, abortable_is_error, time.monotonic() > deadline)
+                logger.warning("%s: %s; retrying", what, exc)
                 time.sleep(_RETRY_PAUSE_S)
+
+    def _classify(
+        self, what: str, exc: KafkaException, abortable_is_error: bool, late: bool
+    ) -> None:
+        """Raise unless ``exc`` is an error to retry (see :meth:`_call`)."""
+        error = exc.args[0] if exc.args else None
+        if not isinstance(error, KafkaError) or error.fatal():
+            raise KafkaTransportError.from_kafka(f"{what} failed (fatal)", exc) from exc
+        self._producer.poll(0)  # serves error_cb, which notes refused credentials
+        self._check()
+        if abortable_is_error and not error.retriable():
+            raise KafkaTransportError.from_kafka(f"{what} failed", exc) from exc
+        if error.txn_requires_abort() or not error.retriable() or (late and not abortable_is_error):
+            raise CommitAborted.from_kafka(f"{what} failed", exc) from exc
 
 
 class AtLeastOnceOutputs:

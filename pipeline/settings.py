@@ -173,6 +173,10 @@ class ServeSettings(_Section):
     """After this long without a heartbeat the group gives a (crashed) member's partitions away."""
     transaction_timeout_ms: int = Field(default=60_000, ge=1000)
     """How long the broker keeps an open transaction of a vanished instance."""
+    commit_timeout_s: float = Field(default=30.0, gt=0.0)
+    """How long one commit (or abort) of a transaction may take. Past it, e.g. while the brokers
+    are away, the service aborts, replaces its producer (also one stuck in librdkafka) and
+    replays from the last commit, so the outputs stay exactly once."""
 
 
 class MqttSettings(_Section):

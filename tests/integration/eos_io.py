@@ -24,7 +24,13 @@ from pipeline.messages import encode
 from pipeline.processor import Processor, Source
 from pipeline.settings import Settings, TopicSettings
 from pipeline.topics import create_topics, topic_names
-from tests.integration.kafka_io import ServiceProcess, committed_lag, read_all, read_committed
+from tests.integration.kafka_io import (
+    ServiceProcess,
+    committed_lag,
+    linewatch,
+    read_all,
+    read_committed,
+)
 
 HMAC_KEY = "test-snapshot-key"
 MODEL = """
@@ -61,6 +67,27 @@ def write_service_config(
     lines += ["[state]", f'hmac_key = "{hmac_key}"']
     path.write_text("\n".join(lines) + "\n" + MODEL)
     return path
+
+
+def simulated_input(
+    config: dict[str, str], bootstrap: str, workdir: Path, simulate: list[str], readings: int
+) -> tuple[TopicSettings, Expected]:
+    """New topics (3 partitions) holding ``linewatch simulate *simulate`` and its reference."""
+    suffix = uuid.uuid4().hex[:8]
+    defaults = TopicSettings()
+    names = ("readings", "labels", "scores", "alerts", "deadletter", "state")
+    topics = TopicSettings(
+        **{name: f"{getattr(defaults, name)}.eos.{suffix}" for name in names}, partitions=3
+    )
+    create_topics(config, topics)
+    path = write_service_config(workdir / "input.toml", bootstrap, topics, "unused", "unused")
+    sent = linewatch("simulate", "--config", str(path), *simulate)
+    assert sent.returncode == 0, sent.stderr
+    messages = read_all(bootstrap, topics.readings, readings)
+    assert len(messages) == readings
+    expected = reference(Settings.load(path), messages)
+    assert sum(len(v) for v in expected.alerts.values()) >= 2
+    return topics, expected
 
 
 def fresh_outputs(config: dict[str, str], topics: TopicSettings) -> TopicSettings:

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from confluent_kafka import KafkaException
 
-from pipeline.settings import Settings, TopicSettings
-from pipeline.topics import create_topics, topic_names
+from pipeline.settings import TopicSettings
+from pipeline.topics import topic_names
 from tests.integration.conftest import KafkaBroker
 from tests.integration.eos_io import (
     Expected,
@@ -27,13 +27,13 @@ from tests.integration.eos_io import (
     fresh_outputs,
     metric,
     output_topic_names,
-    reference,
+    simulated_input,
     topic_size,
     wait_caught_up,
     wait_ready,
     write_service_config,
 )
-from tests.integration.kafka_io import ServiceProcess, committed_lag, linewatch, read_all
+from tests.integration.kafka_io import ServiceProcess, committed_lag, read_all
 
 pytestmark = pytest.mark.integration
 
@@ -52,25 +52,15 @@ def shared_input(
     kafka_broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[TopicSettings, Expected]]:
     """The simulated readings (created once per module) and their reference outputs."""
-    suffix = uuid.uuid4().hex[:8]
-    defaults = TopicSettings()
-    topics = TopicSettings(
-        **{name: f"{getattr(defaults, name)}.eos.{suffix}" for name in _NAMES}, partitions=3
+    topics, expected = simulated_input(
+        kafka_broker.config,
+        kafka_broker.bootstrap,
+        tmp_path_factory.mktemp("eos"),
+        SIMULATE,
+        READINGS,
     )
-    create_topics(kafka_broker.config, topics)
-    config = tmp_path_factory.mktemp("eos") / "input.toml"
-    write_service_config(config, kafka_broker.bootstrap, topics, "unused", "unused")
-    sent = linewatch("simulate", "--config", str(config), *SIMULATE)
-    assert sent.returncode == 0, sent.stderr
-    messages = read_all(kafka_broker.bootstrap, topics.readings, READINGS)
-    assert len(messages) == READINGS
-    expected = reference(Settings.load(config), messages)
-    assert sum(len(v) for v in expected.alerts.values()) >= 2
     yield topics, expected
     delete_topics(kafka_broker.config, topic_names(topics))
-
-
-_NAMES = ("readings", "labels", "scores", "alerts", "deadletter", "state")
 
 
 @pytest.fixture
