@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pipeline.alerts import AlertPolicy
-from pipeline.detectors import Detector, build_detector
+from pipeline.detectors import Detector, TimeAware, build_detector
 from pipeline.errors import DecodeError
 from pipeline.features import select_features
 from pipeline.messages import Alert, Reading, Score, decode_reading
@@ -110,6 +110,8 @@ class Processor:
         return self._score(reading, x, state)
 
     def _score(self, reading: Reading, x: dict[str, float], state: AssetState) -> Outcome:
+        if isinstance(state.model, TimeAware):
+            state.model.observe_time(reading.ts)
         score = state.model.score_one(x)
         contributions = state.model.contributions(x)
         anomalous = state.policy.is_anomalous(score)

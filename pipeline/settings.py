@@ -52,7 +52,7 @@ class TopicSettings(_Section):
     partitions: int = Field(default=3, ge=1)
 
 
-DetectorKind = Literal["hst", "hst_features", "robust", "mahalanobis", "ensemble"]
+DetectorKind = Literal["hst", "hst_features", "robust", "mahalanobis", "ensemble", "extremes"]
 FeatureKind = Literal["value", "delta", "mean", "std"]
 
 
@@ -62,7 +62,9 @@ class ModelSettings(_Section):
     ``hst`` is margin-min-max scaling | river HalfSpaceTrees | score calibration on the raw
     channels; ``hst_features`` the same on the ``features`` stage; ``robust`` rolling median/IQR
     z-scores per channel; ``mahalanobis`` an online covariance's Mahalanobis distance;
-    ``ensemble`` the mean of ``members``' probabilities. See :mod:`pipeline.detectors`.
+    ``ensemble`` the mean of ``members``' probabilities; ``extremes`` how far each channel's
+    value, recent mean and change since one season ago break out of their recent range,
+    reported once per event (the NAB configuration). See :mod:`pipeline.detectors`.
     """
 
     kind: DetectorKind = "mahalanobis"
@@ -110,6 +112,16 @@ class ModelSettings(_Section):
     drift_delta: float = Field(default=0.002, gt=0.0, lt=1.0)
     relearn: int = Field(default=300, ge=1)
     """Readings learned (never alarming) after a regime change is accepted."""
+    extremes_window: int = Field(default=5000, ge=30)
+    """``extremes``: recent readings each feature's range and ranks are taken over."""
+    extremes_mean: int = Field(default=50, ge=2)
+    """``extremes``: readings in each channel's rolling mean feature."""
+    season_s: float | None = Field(default=86_400.0, gt=0.0)
+    """``extremes``: the season (seconds) of the change-since-one-season feature; ``None`` off."""
+    suppress: int = Field(default=200, ge=0)
+    """``extremes``: readings over which a reported surprise hides lower ones (0 = never)."""
+    excess_scale: float = Field(default=0.1, gt=0.0)
+    """``extremes``: this fraction of a feature's range beyond the range adds 1 to its surprise."""
 
 
 class AlertSettings(_Section):

@@ -15,6 +15,7 @@ from pipeline.detectors.base import Detector
 from pipeline.detectors.calibration import build_post
 from pipeline.detectors.drift import DriftAdaptive
 from pipeline.detectors.ensemble import Ensemble
+from pipeline.detectors.extremes import Extremes
 from pipeline.detectors.mahalanobis import OnlineMahalanobis
 from pipeline.detectors.robust import RobustZ
 from pipeline.detectors.scored import CalibratedDetector, HSTFeatures
@@ -43,6 +44,8 @@ def _member(settings: ModelSettings, kind: str) -> Detector:
         return AssetModel(settings)
     if kind == "hst_features":
         return HSTFeatures(settings)
+    if kind == "extremes":
+        return _extremes(settings)
     post = build_post(settings.calibration, settings.calibration_window, settings.likelihood_short)
     suffix = f"smooth={settings.smooth},{settings.calibration}"
     if kind == "robust":
@@ -54,3 +57,15 @@ def _member(settings: ModelSettings, kind: str) -> Detector:
         name = f"mahalanobis({suffix})"
         return CalibratedDetector(name, maha, post, settings.smooth, settings.outlier_z)
     raise ValueError(f"unknown detector kind {kind!r}")
+
+
+def _extremes(settings: ModelSettings) -> Extremes:
+    season_ms = None if settings.season_s is None else round(settings.season_s * 1000)
+    return Extremes(
+        window=settings.extremes_window,
+        mean_window=settings.extremes_mean,
+        season_ms=season_ms,
+        suppress=settings.suppress,
+        excess_scale=settings.excess_scale,
+        min_rel_range=settings.min_rel_std,
+    )

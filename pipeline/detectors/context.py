@@ -1,0 +1,99 @@
+"""Context features of one channel: its value, its recent mean, its change since one season ago.
+
+- ``mean``: the mean of the channel's last ``mean_window`` readings (this one included), which
+  moves on a sustained shift that single readings hide in their noise;
+- ``season``: the value minus the channel's value one ``season_ms`` earlier (a day, say),
+  which flags a daily pattern that breaks while every value stays in its usual range.
+
+The season's history keeps the first reading of each of ``SLOTS`` slots per season, so its
+memory is bounded whatever the sampling rate; a reading without one a season earlier (the
+first season, or a gap) has no ``season`` feature. Time comes from the readings' timestamps
+(epoch ms), never from the wall clock.
+
+Examples
+--------
+>>> context = ContextFeatures(mean_window=2, season_ms=1440 * 60_000)
+>>> context.transform_one({"t": 1.0}, ts=0)
+{'t': 1.0}
+>>> context.transform_one({"t": 3.0}, ts=60_000)
+{'t': 3.0, 't__mean': 2.0}
+>>> context.transform_one({"t": 4.0}, ts=1440 * 60_000)
+{'t': 4.0, 't__mean': 3.5, 't__season': 3.0}
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+__all__ = ["SLOTS", "ContextFeatures", "SeasonalLag"]
+
+SLOTS = 1440
+"""Slots per season in the seasonal history (one a minute for a daily season)."""
+
+
+class SeasonalLag:
+    """The value of a channel one season before a timestamp, to the nearest earlier slot.
+
+    >>> lag = SeasonalLag(season_ms=1440 * 1000)
+    >>> lag.observe(0, 5.0), lag.observe(1440 * 1000, 6.0), lag.observe(1441 * 1000, 7.0)
+    (None, 5.0, None)
+    """
+
+    __slots__ = ("slot_ms", "season_slots", "_history")
+
+    def __init__(self, season_ms: int) -> None:
+        self.slot_ms = max(season_ms // SLOTS, 1)
+        self.season_slots = season_ms // self.slot_ms
+        self._history: deque[tuple[int, float]] = deque()
+
+    def observe(self, ts: int, value: float) -> float | None:
+        """The value one season before ``ts`` (``None`` if none), then remember ``value``."""
+        slot = ts // self.slot_ms
+        target = slot - self.season_slots
+        history = self._history
+        while history and history[0][0] < target:
+            history.popleft()
+        past = history[0][1] if history and history[0][0] == target else None
+        if not history or history[-1][0] < slot:
+            history.append((slot, value))
+        return past
+
+
+class ContextFeatures:
+    """Per channel: the value, ``__mean`` and (with timestamps) ``__season``."""
+
+    def __init__(self, mean_window: int, season_ms: int | None) -> None:
+        self.mean_window = mean_window
+        self.season_ms = season_ms
+        self._recent: dict[str, deque[float]] = {}
+        self._sums: dict[str, float] = {}
+        self._lags: dict[str, SeasonalLag] = {}
+
+    def transform_one(self, x: dict[str, float], ts: int | None) -> dict[str, float]:
+        """The features of ``x``; updates the rolling means and the seasonal history."""
+        out: dict[str, float] = {}
+        for name, value in x.items():
+            out[name] = value
+            mean = self._mean(name, value)
+            if mean is not None:
+                out[f"{name}__mean"] = mean
+            if ts is not None and self.season_ms is not None:
+                lag = self._lags.get(name)
+                if lag is None:
+                    lag = self._lags[name] = SeasonalLag(self.season_ms)
+                past = lag.observe(ts, value)
+                if past is not None:
+                    out[f"{name}__season"] = value - past
+        return out
+
+    def _mean(self, name: str, value: float) -> float | None:
+        recent = self._recent.get(name)
+        if recent is None:
+            recent = self._recent[name] = deque()
+            self._sums[name] = 0.0
+        recent.append(value)
+        total = self._sums[name] + value
+        if len(recent) > self.mean_window:
+            total -= recent.popleft()
+        self._sums[name] = total
+        return total / self.mean_window if len(recent) == self.mean_window else None
