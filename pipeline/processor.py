@@ -115,7 +115,8 @@ class Processor:
         score = state.model.score_one(x)
         contributions = state.model.contributions(x)
         anomalous = state.policy.is_anomalous(score)
-        if not anomalous and not state.model.is_outlier(x):
+        learn_anomalies = self.settings.model.learn_anomalies
+        if (learn_anomalies or not anomalous) and not state.model.is_outlier(x):
             state.model.learn_one(x)  # never teach the model what an anomaly looks like
         top = sorted(contributions, key=lambda name: (-contributions[name], name))[:3]
         alert = state.policy.evaluate(reading.ts, score, top, state.model.name)

@@ -114,12 +114,17 @@ class ModelSettings(_Section):
     """Readings learned (never alarming) after a regime change is accepted."""
     extremes_window: int = Field(default=5000, ge=30)
     """``extremes``: recent readings each feature's range and ranks are taken over."""
-    extremes_mean: int = Field(default=50, ge=2)
+    extremes_mean: int = Field(default=20, ge=2)
     """``extremes``: readings in each channel's rolling mean feature."""
     season_s: float | None = Field(default=86_400.0, gt=0.0)
     """``extremes``: the season (seconds) of the change-since-one-season feature; ``None`` off."""
+    seasons: int = Field(default=3, ge=1)
+    """``extremes``: past seasons compared; the change is from the closest of them."""
     suppress: int = Field(default=200, ge=0)
     """``extremes``: readings over which a reported surprise hides lower ones (0 = never)."""
+    learn_anomalies: bool = False
+    """Learn readings that score anomalous too (for ``extremes``, whose windows forget and whose
+    suppressor reports an event once); by default an anomaly never teaches the model."""
     excess_scale: float = Field(default=0.1, gt=0.0)
     """``extremes``: this fraction of a feature's range beyond the range adds 1 to its surprise."""
 

@@ -32,39 +32,53 @@ SLOTS = 1440
 
 
 class SeasonalLag:
-    """The value of a channel one season before a timestamp, to the nearest earlier slot.
+    """A channel's values at the same time of the last ``seasons`` seasons, to the slot.
 
-    >>> lag = SeasonalLag(season_ms=1440 * 1000)
-    >>> lag.observe(0, 5.0), lag.observe(1440 * 1000, 6.0), lag.observe(1441 * 1000, 7.0)
-    (None, 5.0, None)
+    ``observe`` returns, of those past values, the one closest to the new value: a pattern
+    that any recent season shared is not new, and one odd season leaves no echo a season on.
+
+    >>> lag = SeasonalLag(season_ms=1440 * 1000, seasons=2)
+    >>> [lag.observe(day * 1440 * 1000, value) for day, value in enumerate((5.0, 9.0, 6.0))]
+    [None, 5.0, 5.0]
+    >>> lag.observe(1441 * 1000, 7.0) is None
+    True
     """
 
-    __slots__ = ("slot_ms", "season_slots", "_history")
+    __slots__ = ("slot_ms", "season_slots", "seasons", "_values", "_order")
 
-    def __init__(self, season_ms: int) -> None:
+    def __init__(self, season_ms: int, seasons: int = 1) -> None:
         self.slot_ms = max(season_ms // SLOTS, 1)
         self.season_slots = season_ms // self.slot_ms
-        self._history: deque[tuple[int, float]] = deque()
+        self.seasons = seasons
+        self._values: dict[int, float] = {}
+        self._order: deque[int] = deque()
 
     def observe(self, ts: int, value: float) -> float | None:
-        """The value one season before ``ts`` (``None`` if none), then remember ``value``."""
+        """The closest past season's value at ``ts`` (``None`` if none), then remember ``value``."""
         slot = ts // self.slot_ms
-        target = slot - self.season_slots
-        history = self._history
-        while history and history[0][0] < target:
-            history.popleft()
-        past = history[0][1] if history and history[0][0] == target else None
-        if not history or history[-1][0] < slot:
-            history.append((slot, value))
+        values, order = self._values, self._order
+        while order and order[0] < slot - self.seasons * self.season_slots:
+            del values[order.popleft()]
+        past = None
+        for back in range(1, self.seasons + 1):
+            candidate = values.get(slot - back * self.season_slots)
+            if candidate is not None and (
+                past is None or abs(value - candidate) < abs(value - past)
+            ):
+                past = candidate
+        if slot not in values:
+            values[slot] = value
+            order.append(slot)
         return past
 
 
 class ContextFeatures:
     """Per channel: the value, ``__mean`` and (with timestamps) ``__season``."""
 
-    def __init__(self, mean_window: int, season_ms: int | None) -> None:
+    def __init__(self, mean_window: int, season_ms: int | None, seasons: int = 1) -> None:
         self.mean_window = mean_window
         self.season_ms = season_ms
+        self.seasons = seasons
         self._recent: dict[str, deque[float]] = {}
         self._sums: dict[str, float] = {}
         self._lags: dict[str, SeasonalLag] = {}
@@ -80,7 +94,7 @@ class ContextFeatures:
             if ts is not None and self.season_ms is not None:
                 lag = self._lags.get(name)
                 if lag is None:
-                    lag = self._lags[name] = SeasonalLag(self.season_ms)
+                    lag = self._lags[name] = SeasonalLag(self.season_ms, self.seasons)
                 past = lag.observe(ts, value)
                 if past is not None:
                     out[f"{name}__season"] = value - past

@@ -48,15 +48,16 @@ class Extremes:
         suppress: int,
         excess_scale: float = 0.1,
         min_rel_range: float = 1e-3,
+        seasons: int = 1,
     ) -> None:
         self.window = window
         self.excess_scale = excess_scale
         self.min_rel_range = min_rel_range
-        season = "off" if season_ms is None else f"{season_ms / 3_600_000:g}h"
+        season = "off" if season_ms is None else f"{seasons}x{season_ms / 3_600_000:g}h"
         self.name = (
             f"extremes(window={window},mean={mean_window},season={season},suppress={suppress})"
         )
-        self._context = ContextFeatures(mean_window, season_ms)
+        self._context = ContextFeatures(mean_window, season_ms, seasons)
         self._suppressor = PeakSuppressor(suppress)
         self._windows: dict[str, ExtremesWindow] = {}
         self._ts: int | None = None

@@ -68,4 +68,5 @@ def _extremes(settings: ModelSettings) -> Extremes:
         suppress=settings.suppress,
         excess_scale=settings.excess_scale,
         min_rel_range=settings.min_rel_std,
+        seasons=settings.seasons,
     )
