@@ -1,6 +1,7 @@
 """Report a detection once: a surprise counts only if it beats every recent, decaying peak.
 
-Each surprise ``u`` leaves a peak that decays linearly to nothing over ``readings`` readings.
+Each surprise ``u`` leaves a peak that decays linearly to nothing over ``readings`` readings
+after the next one (so a plateau of equal surprises is one event).
 A reading whose surprise does not exceed the highest decayed peak before it scores 0; so a
 burst of high surprises (a level shift, a noisy spell) reports its first and any higher
 readings, and the same surprise is reported again only once the burst has been forgotten.
@@ -10,8 +11,8 @@ what NAB rewards (only a window's earliest detection counts, every false alarm c
 Examples
 --------
 >>> peaks = PeakSuppressor(readings=4)
->>> [peaks.filter(u) for u in (0.0, 2.0, 1.5, 1.0, 1.0, 2.1, 0.2, 0.3)]
-[0.0, 2.0, 0.0, 0.0, 1.0, 2.1, 0.0, 0.0]
+>>> [peaks.filter(u) for u in (2.0, 1.9, 0.0, 0.0, 1.0, 2.1)]
+[2.0, 0.0, 0.0, 0.0, 1.0, 2.1]
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class PeakSuppressor:
         self._count += 1
         while peaks and peaks[0][0] <= now - span:
             peaks.popleft()
-        reference = max((u * (1.0 - (now - at) / span) for at, u in peaks), default=0.0)
+        reference = max((u * (1.0 - (now - at - 1) / span) for at, u in peaks), default=0.0)
         if surprise > 0.0:
             while peaks and peaks[-1][1] <= surprise:
                 peaks.pop()
