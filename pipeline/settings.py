@@ -121,7 +121,8 @@ class ModelSettings(_Section):
     seasons: int = Field(default=3, ge=1)
     """``extremes``: past seasons compared; the change is from the closest of them."""
     suppress: int = Field(default=200, ge=0)
-    """``extremes``: readings over which a reported surprise hides lower ones (0 = never)."""
+    """``extremes``: readings over which a reported surprise hides lower ones (0 = never); an
+    event scores high on its first reading only, so pair it with ``alerts.raise_after = 1``."""
     learn_anomalies: bool = False
     """Learn readings that score anomalous too (for ``extremes``, whose windows forget and whose
     suppressor reports an event once); by default an anomaly never teaches the model."""
