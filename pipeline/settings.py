@@ -96,6 +96,9 @@ class ModelSettings(_Section):
     min_rel_std: float = Field(default=0.002, ge=0.0)
     """``robust``/``mahalanobis``: a channel's spread is at least this fraction of its level
     (sensor resolution), so a quantised or nearly constant channel cannot alarm on one step."""
+    stuck_after: int | None = Field(default=50, ge=2)
+    """``robust``/``mahalanobis``: a channel that changed on 99 % of learned readings and then
+    repeats one value this many readings in a row is a stuck sensor (score 1.0); ``None`` off."""
     calibration: Literal["tail", "likelihood", "loglikelihood"] = "tail"
     """Raw score -> [0, 1]: empirical tail probability, Numenta-style anomaly likelihood, or
     the likelihood on Numenta's log scale (0.5 = a 1e-5 tail, 1.0 = 1e-10)."""
