@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pipeline.alerts import AlertPolicy
-from pipeline.detectors import Detector, build_detector
+from pipeline.detectors import Detector, TimeAware, build_detector
 from pipeline.errors import DecodeError
 from pipeline.features import select_features
 from pipeline.messages import Alert, Label, Reading, Score, decode_label, decode_reading
@@ -136,10 +136,13 @@ class Processor:
         return None
 
     def _score(self, reading: Reading, x: dict[str, float], state: AssetState) -> Outcome:
+        if isinstance(state.model, TimeAware):
+            state.model.observe_time(reading.ts)
         score = state.model.score_one(x)
         contributions = state.model.contributions(x)
         anomalous = state.policy.is_anomalous(score)
-        if not anomalous and not state.model.is_outlier(x):
+        learn_anomalies = self.settings.model.learn_anomalies
+        if (learn_anomalies or not anomalous) and not state.model.is_outlier(x):
             state.model.learn_one(x)  # never teach the model what an anomaly looks like
         top = sorted(contributions, key=lambda name: (-contributions[name], name))[:3]
         alert = state.policy.evaluate(reading.ts, score, top, state.model.name)

@@ -56,7 +56,7 @@ class TopicSettings(_Section):
     partitions: int = Field(default=3, ge=1)
 
 
-DetectorKind = Literal["hst", "hst_features", "robust", "mahalanobis", "ensemble"]
+DetectorKind = Literal["hst", "hst_features", "robust", "mahalanobis", "ensemble", "extremes"]
 FeatureKind = Literal["value", "delta", "mean", "std"]
 
 
@@ -66,7 +66,9 @@ class ModelSettings(_Section):
     ``hst`` is margin-min-max scaling | river HalfSpaceTrees | score calibration on the raw
     channels; ``hst_features`` the same on the ``features`` stage; ``robust`` rolling median/IQR
     z-scores per channel; ``mahalanobis`` an online covariance's Mahalanobis distance;
-    ``ensemble`` the mean of ``members``' probabilities. See :mod:`pipeline.detectors`.
+    ``ensemble`` the mean of ``members``' probabilities; ``extremes`` how far each channel's
+    value, recent mean and change since one season ago break out of their recent range,
+    reported once per event (the NAB configuration). See :mod:`pipeline.detectors`.
     """
 
     kind: DetectorKind = "mahalanobis"
@@ -98,6 +100,9 @@ class ModelSettings(_Section):
     min_rel_std: float = Field(default=0.002, ge=0.0)
     """``robust``/``mahalanobis``: a channel's spread is at least this fraction of its level
     (sensor resolution), so a quantised or nearly constant channel cannot alarm on one step."""
+    stuck_after: int | None = Field(default=50, ge=2)
+    """``robust``/``mahalanobis``: a channel that changed on 99 % of learned readings and then
+    repeats one value this many readings in a row is a stuck sensor (score 1.0); ``None`` off."""
     calibration: Literal["tail", "likelihood", "loglikelihood"] = "tail"
     """Raw score -> [0, 1]: empirical tail probability, Numenta-style anomaly likelihood, or
     the likelihood on Numenta's log scale (0.5 = a 1e-5 tail, 1.0 = 1e-10)."""
@@ -114,6 +119,22 @@ class ModelSettings(_Section):
     drift_delta: float = Field(default=0.002, gt=0.0, lt=1.0)
     relearn: int = Field(default=300, ge=1)
     """Readings learned (never alarming) after a regime change is accepted."""
+    extremes_window: int = Field(default=5000, ge=30)
+    """``extremes``: recent readings each feature's range and ranks are taken over."""
+    extremes_mean: int = Field(default=20, ge=2)
+    """``extremes``: readings in each channel's rolling mean feature."""
+    season_s: float | None = Field(default=86_400.0, gt=0.0)
+    """``extremes``: the season (seconds) of the change-since-one-season feature; ``None`` off."""
+    seasons: int = Field(default=3, ge=1)
+    """``extremes``: past seasons compared; the change is from the closest of them."""
+    suppress: int = Field(default=200, ge=0)
+    """``extremes``: readings over which a reported surprise hides lower ones (0 = never); an
+    event scores high on its first reading only, so pair it with ``alerts.raise_after = 1``."""
+    learn_anomalies: bool = False
+    """Learn readings that score anomalous too (for ``extremes``, whose windows forget and whose
+    suppressor reports an event once); by default an anomaly never teaches the model."""
+    excess_scale: float = Field(default=0.1, gt=0.0)
+    """``extremes``: this fraction of a feature's range beyond the range adds 1 to its surprise."""
 
 
 class AlertSettings(_Section):

@@ -11,6 +11,8 @@ time; never a later reading) and returns a calibrated probability in [0, 1]:
 ``robust``                rolling median/IQR z-scores per channel | calibration
 ``mahalanobis``           online covariance, Mahalanobis distance | calibration
 ``ensemble``              mean of the ``members``' probabilities
+``extremes``              value, rolling mean, change since a season ago vs their recent
+                          range; each event reported once (the NAB configuration)
 ========================  ================================================================
 
 ``calibration`` picks the post-processing (``tail`` or Numenta-style ``likelihood``) and
@@ -26,11 +28,11 @@ Examples
 
 from __future__ import annotations
 
-from pipeline.detectors.base import Detector
+from pipeline.detectors.base import Detector, TimeAware
 from pipeline.detectors.drift import DriftAdaptive
 from pipeline.detectors.factory import build_base, build_detector
 
-__all__ = ["KINDS", "Detector", "DriftAdaptive", "build_base", "build_detector"]
+__all__ = ["KINDS", "Detector", "TimeAware", "DriftAdaptive", "build_base", "build_detector"]
 
-KINDS = ("hst", "hst_features", "robust", "mahalanobis", "ensemble")
+KINDS = ("hst", "hst_features", "robust", "mahalanobis", "ensemble", "extremes")
 """Every value of ``ModelSettings.kind``."""

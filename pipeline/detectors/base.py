@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Detector", "RunningMoments", "channel_of", "shares"]
+__all__ = ["Detector", "RunningMoments", "TimeAware", "channel_of", "shares"]
 
 
 @runtime_checkable
@@ -40,6 +40,14 @@ class Detector(Protocol):
 
     def is_outlier(self, x: dict[str, float]) -> bool:
         """Whether ``x`` is too far out to be learned even when it does not alarm."""
+
+
+@runtime_checkable
+class TimeAware(Protocol):
+    """A detector with time features: told each reading's timestamp just before ``score_one``."""
+
+    def observe_time(self, ts: int) -> None:
+        """The timestamp (epoch milliseconds) of the reading about to be scored."""
 
 
 def channel_of(feature: str) -> str:

@@ -4,9 +4,9 @@ Examples
 --------
 >>> from pipeline.settings import ModelSettings
 >>> build_detector(ModelSettings(kind="mahalanobis")).name
-'mahalanobis(smooth=5,tail)'
+'mahalanobis(smooth=5,tail,stuck=50)'
 >>> build_detector(ModelSettings(kind="robust", smooth=1, drift=True)).name
-'drift(robust(window=500,smooth=1,tail))'
+'drift(robust(window=500,smooth=1,tail,stuck=50))'
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from pipeline.detectors.base import Detector
 from pipeline.detectors.calibration import build_post
 from pipeline.detectors.drift import DriftAdaptive
 from pipeline.detectors.ensemble import Ensemble
+from pipeline.detectors.extremes import Extremes
 from pipeline.detectors.mahalanobis import OnlineMahalanobis
 from pipeline.detectors.robust import RobustZ
 from pipeline.detectors.scored import CalibratedDetector, HSTFeatures
+from pipeline.detectors.stuck import StuckWatch
 from pipeline.model import AssetModel
 from pipeline.settings import ModelSettings
 
@@ -43,14 +45,31 @@ def _member(settings: ModelSettings, kind: str) -> Detector:
         return AssetModel(settings)
     if kind == "hst_features":
         return HSTFeatures(settings)
+    if kind == "extremes":
+        return _extremes(settings)
     post = build_post(settings.calibration, settings.calibration_window, settings.likelihood_short)
     suffix = f"smooth={settings.smooth},{settings.calibration}"
+    stuck = None if settings.stuck_after is None else StuckWatch(settings.stuck_after)
+    suffix += "" if stuck is None else f",stuck={settings.stuck_after}"
     if kind == "robust":
         raw = RobustZ(settings.robust_window, settings.min_rel_std)
         name = f"robust(window={settings.robust_window},{suffix})"
-        return CalibratedDetector(name, raw, post, settings.smooth, settings.outlier_z)
+        return CalibratedDetector(name, raw, post, settings.smooth, settings.outlier_z, stuck)
     if kind == "mahalanobis":
         maha = OnlineMahalanobis(settings.forget, settings.ridge, settings.min_rel_std)
         name = f"mahalanobis({suffix})"
-        return CalibratedDetector(name, maha, post, settings.smooth, settings.outlier_z)
+        return CalibratedDetector(name, maha, post, settings.smooth, settings.outlier_z, stuck)
     raise ValueError(f"unknown detector kind {kind!r}")
+
+
+def _extremes(settings: ModelSettings) -> Extremes:
+    season_ms = None if settings.season_s is None else round(settings.season_s * 1000)
+    return Extremes(
+        window=settings.extremes_window,
+        mean_window=settings.extremes_mean,
+        season_ms=season_ms,
+        suppress=settings.suppress,
+        excess_scale=settings.excess_scale,
+        min_rel_range=settings.min_rel_std,
+        seasons=settings.seasons,
+    )

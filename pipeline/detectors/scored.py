@@ -27,6 +27,7 @@ from typing import Protocol
 from pipeline.detectors.base import shares
 from pipeline.detectors.calibration import PostProcessor
 from pipeline.detectors.features import FeatureStage, Smoother
+from pipeline.detectors.stuck import StuckWatch
 from pipeline.model import AssetModel
 from pipeline.settings import ModelSettings
 
@@ -43,7 +44,11 @@ class RawDetector(Protocol):
 
 
 class CalibratedDetector:
-    """Smoothing | raw detector | post-processor; outliers beyond ``outlier_z`` never learned."""
+    """Smoothing | raw detector | post-processor; outliers beyond ``outlier_z`` never learned.
+
+    With ``stuck`` a channel that always changed and now repeats one value (a frozen sensor)
+    scores 1.0, whatever the raw detector says, and is named by ``contributions``.
+    """
 
     def __init__(
         self,
@@ -52,35 +57,47 @@ class CalibratedDetector:
         post: PostProcessor,
         smooth: int = 1,
         outlier_z: float = float("inf"),
+        stuck: StuckWatch | None = None,
     ) -> None:
         self.name = name
         self.raw = raw
         self.post = post
         self.outlier_z = outlier_z
+        self.stuck = stuck
         self._smoother = Smoother(smooth)
         self._last_in: dict[str, float] | None = None
         self._last_smooth: dict[str, float] = {}
         self._post_pending = False
+        self._stuck_now: list[str] = []
 
     def _smoothed(self, x: dict[str, float]) -> dict[str, float]:
         return self._last_smooth if x == self._last_in else x
 
     def score_one(self, x: dict[str, float]) -> float:
         self._last_in = x
+        self._stuck_now = self.stuck.observe(x) if self.stuck is not None else []
         self._last_smooth = self._smoother.smooth_one(x)
         raw = self.raw.raw_one(self._last_smooth)
         self._post_pending = raw is not None
+        if self._stuck_now:
+            if raw is not None:
+                self.post.score(raw)  # keep the post-processor's stream state in step
+            return 1.0
         if raw is None:  # the raw detector has not learned enough yet
             return 0.0
         return min(1.0, max(0.0, self.post.score(raw)))
 
     def learn_one(self, x: dict[str, float]) -> None:
+        if self.stuck is not None:
+            self.stuck.learn(x)
         self.raw.learn_one(self._smoothed(x))
         if self._post_pending:
             self.post.learn()
             self._post_pending = False
 
     def contributions(self, x: dict[str, float]) -> dict[str, float]:
+        if self._stuck_now and x == self._last_in:
+            return shares(dict.fromkeys(self._stuck_now, 1.0))
         return shares(self.raw.deviations(self._smoothed(x)))
 
     def is_outlier(self, x: dict[str, float]) -> bool:
