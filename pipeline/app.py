@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 
+import msgspec
 from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
@@ -81,6 +82,8 @@ class Service:
         self._failed = False
         self._outputs = self._make_outputs()  # fails fast on refused credentials
         self._consumer = Consumer(self._consumer_config())
+        # the same bytes as messages.encode (tested), in a third of the time
+        self._encode_score = msgspec.json.Encoder().encode
 
     def run(self, stop: threading.Event) -> None:
         """Consume, process and commit until ``stop`` is set; then commit and close."""
@@ -120,30 +123,50 @@ class Service:
             self._rewind(sorted(self._states.assigned))
 
     def _process_batch(self, batch: list[Message]) -> None:
+        """Process the whole consumed batch at once (``Processor.process_batch``), then emit."""
         started = time.perf_counter()
+        messages: list[tuple[bytes | None, Source]] = []
+        assigned, topic = self._states.assigned, self.settings.topics.readings
         for message in batch:
             error = message.error()
             if error is not None:
                 self._on_consume_error(error)
                 continue
             partition = message.partition() or 0
-            if partition not in self._states.assigned:
+            if partition not in assigned:
                 continue  # revoked meanwhile: its new owner processes it
-            source = Source(
-                message.topic() or "",
-                partition,
-                message.offset() or 0,
-                message.key(),
-            )
-            outcome = self.processor.process(message.value(), source)
-            self._emit(outcome)
+            source = Source(topic, partition, message.offset() or 0, message.key())
+            messages.append((message.value(), source))
+        outcomes = self.processor.process_batch(messages)
+        self._emit_batch(outcomes)
+        positions, touch = self._positions, self._states.touch
+        for (_, source), outcome in zip(messages, outcomes, strict=True):
             if outcome.score is not None:
-                self._states.touch(outcome.score.asset, partition)
-            self._positions[partition] = source.offset + 1
-            self._pending += 1
+                touch(outcome.score.asset, source.partition)
+            positions[source.partition] = source.offset + 1
+        self._pending += len(messages)
         self.metrics.observe_batch(
             time.perf_counter() - started, len(self.processor.assets), self._consumer
         )
+
+    def _emit_batch(self, outcomes: list[Outcome]) -> None:
+        """Produce a batch's scores, alerts and dead letters; metrics once for the batch."""
+        self.metrics.observe_outcomes(outcomes)
+        scores_topic, alerts_topic = self.settings.topics.scores, self.settings.topics.alerts
+        now: Headers = [("linewatch.processed_at_ms", str(int(time.time() * 1000)))]
+        produce, encode_score = self._outputs.produce, self._encode_score
+        for outcome in outcomes:
+            score = outcome.score
+            if score is None:
+                assert outcome.dead_letter is not None
+                self._dead_letter(outcome.dead_letter)
+                continue
+            key = score.asset.encode()
+            produce(scores_topic, key, encode_score(score), now, -1)
+            if outcome.alert is not None:
+                produce(alerts_topic, key, encode(outcome.alert), now, -1)
+                if self.on_alert is not None:
+                    self.on_alert(outcome.alert)
 
     def _emit(self, outcome: Outcome) -> None:
         topics = self.settings.topics
@@ -155,7 +178,7 @@ class Service:
         assert score is not None
         now: Headers = [("linewatch.processed_at_ms", str(int(time.time() * 1000)))]
         key = score.asset.encode()
-        self._produce(topics.scores, key, encode(score), now)
+        self._produce(topics.scores, key, self._encode_score(score), now)
         if outcome.alert is not None:
             self._produce(topics.alerts, key, encode(outcome.alert), now)
             if self.on_alert is not None:

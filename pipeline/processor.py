@@ -17,13 +17,15 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pipeline.alerts import AlertPolicy
+from pipeline.decoding import ReadingDecoder
 from pipeline.detectors import Detector, build_detector
 from pipeline.errors import DecodeError
-from pipeline.features import select_features
-from pipeline.messages import Alert, Reading, Score, decode_reading
+from pipeline.fastpath import BatchPath, Entry
+from pipeline.messages import Alert, Reading, Score
 from pipeline.settings import Settings
 
 __all__ = ["AssetState", "DeadLetter", "Outcome", "Processor", "Source"]
@@ -75,22 +77,27 @@ class AssetState:
 
 
 class Processor:
-    """Decode, validate, score, learn and apply the alert policy, one message at a time."""
+    """Decode, validate, score, learn and apply the alert policy; a batch or a message at a time.
+
+    :meth:`process_batch` is the service's hot path (:mod:`pipeline.fastpath`); :meth:`process`
+    and :meth:`process_reading` are batches of one, so every path gives the same outcomes.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.assets: dict[str, AssetState] = {}
         known = settings.serve.known_assets
         self._known_assets = frozenset(known) if known is not None else None
+        self._decoder = ReadingDecoder(settings.serve.max_message_bytes)
+        self._batch = BatchPath(self)
 
     def process(self, value: bytes | None, source: Source = Source()) -> Outcome:
         """Process one raw message; never raises for bad input."""
-        try:
-            reading = decode_reading(value, self.settings.serve.max_message_bytes)
-            self._check_key(reading, source)
-        except DecodeError as exc:
-            return Outcome(dead_letter=DeadLetter(value, source, exc.reason, exc.message))
-        return self.process_reading(reading, value=value, source=source)
+        return self._batch.run([self._decode(value, source)])[0]
+
+    def process_batch(self, messages: Sequence[tuple[bytes | None, Source]]) -> list[Outcome]:
+        """Process raw messages in order, one outcome each; never raises for bad input."""
+        return self._batch.run([self._decode(value, source) for value, source in messages])
 
     def process_reading(
         self, reading: Reading, *, value: bytes | None = None, source: Source = Source()
@@ -99,15 +106,16 @@ class Processor:
 
         ``value`` and ``source`` only fill in a dead letter's origin.
         """
+        return self._batch.run([(reading, value, source)])[0]
+
+    def _decode(self, value: bytes | None, source: Source) -> Entry:
         try:
-            state = self._state_for(reading)
-            self._check_order(reading, state)
-            x = select_features(reading, self.settings.model.channels)
-            if not x:
-                raise DecodeError("missing_field", "reading has none of the model's channels")
+            reading = self._decoder.decode(value)
+            if source.key is not None:
+                self._check_key(reading, source)
         except DecodeError as exc:
-            return Outcome(dead_letter=DeadLetter(value, source, exc.reason, exc.message))
-        return self._score(reading, x, state)
+            return DeadLetter(value, source, exc.reason, exc.message), value, source
+        return reading, value, source
 
     def _score(self, reading: Reading, x: dict[str, float], state: AssetState) -> Outcome:
         score = state.model.score_one(x)

@@ -52,7 +52,7 @@ class TopicSettings(_Section):
     partitions: int = Field(default=3, ge=1)
 
 
-DetectorKind = Literal["hst", "hst_features", "robust", "mahalanobis", "ensemble"]
+DetectorKind = Literal["hst", "hst_features", "robust", "mahalanobis", "ensemble", "zscore"]
 FeatureKind = Literal["value", "delta", "mean", "std"]
 
 
@@ -62,7 +62,8 @@ class ModelSettings(_Section):
     ``hst`` is margin-min-max scaling | river HalfSpaceTrees | score calibration on the raw
     channels; ``hst_features`` the same on the ``features`` stage; ``robust`` rolling median/IQR
     z-scores per channel; ``mahalanobis`` an online covariance's Mahalanobis distance;
-    ``ensemble`` the mean of ``members``' probabilities. See :mod:`pipeline.detectors`.
+    ``ensemble`` the mean of ``members``' probabilities; ``zscore`` the calibrated largest
+    per-channel running z-score (the light one). See :mod:`pipeline.detectors`.
     """
 
     kind: DetectorKind = "mahalanobis"

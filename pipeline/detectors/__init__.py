@@ -11,6 +11,7 @@ time; never a later reading) and returns a calibrated probability in [0, 1]:
 ``robust``                rolling median/IQR z-scores per channel | calibration
 ``mahalanobis``           online covariance, Mahalanobis distance | calibration
 ``ensemble``              mean of the ``members``' probabilities
+``zscore``                largest running z-score per channel, calibrated (the light one)
 ========================  ================================================================
 
 ``calibration`` picks the post-processing (``tail`` or Numenta-style ``likelihood``) and
@@ -32,5 +33,5 @@ from pipeline.detectors.factory import build_base, build_detector
 
 __all__ = ["KINDS", "Detector", "DriftAdaptive", "build_base", "build_detector"]
 
-KINDS = ("hst", "hst_features", "robust", "mahalanobis", "ensemble")
+KINDS = ("hst", "hst_features", "robust", "mahalanobis", "ensemble", "zscore")
 """Every value of ``ModelSettings.kind``."""

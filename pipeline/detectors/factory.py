@@ -18,6 +18,7 @@ from pipeline.detectors.ensemble import Ensemble
 from pipeline.detectors.mahalanobis import OnlineMahalanobis
 from pipeline.detectors.robust import RobustZ
 from pipeline.detectors.scored import CalibratedDetector, HSTFeatures
+from pipeline.detectors.zscore import ZScore
 from pipeline.model import AssetModel
 from pipeline.settings import ModelSettings
 
@@ -53,4 +54,6 @@ def _member(settings: ModelSettings, kind: str) -> Detector:
         maha = OnlineMahalanobis(settings.forget, settings.ridge, settings.min_rel_std)
         name = f"mahalanobis({suffix})"
         return CalibratedDetector(name, maha, post, settings.smooth, settings.outlier_z)
+    if kind == "zscore":
+        return ZScore(settings.min_rel_std, settings.outlier_z)
     raise ValueError(f"unknown detector kind {kind!r}")

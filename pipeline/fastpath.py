@@ -1,0 +1,282 @@
+"""The batch data path: a consumed batch in, one Outcome per message out, in order.
+
+:meth:`Processor.process_batch <pipeline.processor.Processor.process_batch>` hands the decoded
+batch to :class:`BatchPath`. Checks come first, message by message in order (unknown asset,
+duplicate, out of order, no model channels: the dead letters of the per-message path). Then:
+
+- assets whose detector has a fleet implementation (``mahalanobis``, ``zscore``; see
+  :mod:`pipeline.detectors.fleet`) are grouped by channel layout and scored in *rounds*: the
+  first reading of every asset in the batch, then the second, ... Each asset sees its
+  readings strictly in order; a round costs a few array operations whatever its size.
+- every other asset is scored by its own per-reading detector, as before.
+
+The alert policy stays one small state machine per asset, run in order. A reading gets exactly
+the outcome the per-message path gives it: ``process`` is a batch of one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from pipeline.detectors.fleet import Fleet, FleetSlot, python_round
+from pipeline.detectors.fleet_mahalanobis import MahalanobisFleet
+from pipeline.detectors.fleet_zscore import ZScoreFleet
+from pipeline.errors import DecodeError
+from pipeline.features import select_features
+from pipeline.messages import Reading, Score
+from pipeline.settings import ModelSettings
+
+if TYPE_CHECKING:
+    from pipeline.processor import AssetState, DeadLetter, Outcome, Processor, Source
+
+__all__ = ["BatchPath", "Entry"]
+
+Entry = tuple["Reading | DeadLetter", "bytes | None", "Source"]
+"""A decoded message (or its dead letter), its raw value and where it came from."""
+
+_MAX_LAYOUTS = 1024
+
+
+_Pending = tuple[int, Reading, "AssetState", FleetSlot, list[float]]
+"""A reading queued for its fleet: its index in the batch, state, slot and channel values."""
+
+
+def _in_order(reading: Reading, state: AssetState) -> bool:
+    """Whether the per-message order checks pass (``Processor._check_order`` says why not)."""
+    seq, last_seq, ts = reading.seq, state.last_seq, reading.ts
+    if seq is not None and last_seq is not None and seq <= last_seq:
+        return False
+    return ts > state.last_ts or (ts == state.last_ts and reading.values != state.last_values)
+
+
+class BatchPath:
+    """Scores batches for one :class:`~pipeline.processor.Processor` (its fleets live here)."""
+
+    def __init__(self, processor: Processor) -> None:
+        self.processor = processor
+        model = processor.settings.model
+        self.fleet_kind = model.kind if model.kind in _FLEETS and not model.drift else None
+        self.fleets: dict[tuple[str, ...], Fleet] = {}
+        self._members: dict[str, FleetSlot] = {}
+        self._checked = (0, -1)
+        self._layouts: dict[tuple[str, ...], tuple[tuple[str, ...], bool] | None] = {}
+        alerts = processor.settings.alerts
+        self._fixed_threshold = None if alerts.adaptive else round(alerts.threshold, 6)
+
+    def run(self, entries: Sequence[Entry]) -> list[Outcome]:
+        """One outcome per entry, in order."""
+        from pipeline.processor import Outcome
+
+        self._collect_garbage()
+        outcomes: list[Outcome | None] = [None] * len(entries)
+        pending: list[_Pending] = []
+        pending_assets: set[str] = set()
+        assets, members, layouts = self.processor.assets, self._members, self._layouts
+        for index, (item, value, source) in enumerate(entries):
+            if type(item) is not Reading:
+                outcomes[index] = Outcome(dead_letter=item)  # type: ignore[arg-type]
+                continue
+            # the common case inline: a known fleet asset, in order, with its usual channels
+            state = assets.get(item.asset)
+            values = item.values
+            layout = layouts.get(tuple(values))
+            if (
+                state is not None
+                and layout is not None
+                and type(model := state.model) is FleetSlot
+                and members.get(item.asset) is model
+                and model.fleet.channels == layout[0]
+                and _in_order(item, state)
+            ):
+                state.last_ts, state.last_seq, state.last_values = item.ts, item.seq, values
+                row = list(values.values()) if layout[1] else [values[n] for n in layout[0]]
+                pending.append((index, item, state, model, row))
+                pending_assets.add(item.asset)
+                continue
+            self._one(index, item, value, source, pending, pending_assets, outcomes)
+        self._flush(pending, outcomes)
+        return outcomes  # type: ignore[return-value]
+
+    def _one(
+        self,
+        index: int,
+        item: Reading,
+        value: bytes | None,
+        source: Source,
+        pending: list[_Pending],
+        pending_assets: set[str],
+        outcomes: list[Outcome | None],
+    ) -> None:
+        """Any reading, the long way: checks, fleet membership, then queue or score it."""
+        from pipeline.processor import DeadLetter, Outcome
+
+        try:
+            state, layout = self._admit(item)
+        except DecodeError as exc:
+            letter = DeadLetter(value, source, exc.reason, exc.message)
+            outcomes[index] = Outcome(dead_letter=letter)
+            return
+        slot = self._slot(item.asset, state, layout, pending, pending_assets, outcomes)
+        if slot is None:
+            x = select_features(item, self.processor.settings.model.channels)
+            outcomes[index] = self.processor._score(item, x, state)
+            return
+        assert layout is not None
+        values = item.values
+        row = list(values.values()) if layout[1] else [values[n] for n in layout[0]]
+        pending.append((index, item, state, slot, row))
+        pending_assets.add(item.asset)
+
+    # --- checks ---------------------------------------------------------------------------
+
+    def _admit(self, reading: Reading) -> tuple[AssetState, tuple[tuple[str, ...], bool] | None]:
+        """The asset's state after the per-message checks, and the reading's channel layout."""
+        processor = self.processor
+        state = processor._state_for(reading)
+        processor._check_order(reading, state)
+        layout = self._layout(reading.values)
+        if layout is None:
+            raise DecodeError("missing_field", "reading has none of the model's channels")
+        state.last_ts, state.last_seq, state.last_values = reading.ts, reading.seq, reading.values
+        return state, layout
+
+    def _layout(self, values: dict[str, float]) -> tuple[tuple[str, ...], bool] | None:
+        """The model's channels in ``values`` (sorted) and whether ``values`` has just those."""
+        key = tuple(values)
+        if key in self._layouts:
+            return self._layouts[key]
+        configured = self.processor.settings.model.channels
+        present = key if configured is None else [n for n in configured if n in values]
+        channels = tuple(sorted(present))
+        layout = (channels, channels == key) if channels else None
+        if len(self._layouts) < _MAX_LAYOUTS:
+            self._layouts[key] = layout
+        return layout
+
+    # --- fleet membership -----------------------------------------------------------------
+
+    def _slot(
+        self,
+        asset: str,
+        state: AssetState,
+        layout: tuple[tuple[str, ...], bool] | None,
+        pending: list[_Pending],
+        pending_assets: set[str],
+        outcomes: list[Outcome | None],
+    ) -> FleetSlot | None:
+        """The asset's fleet slot for this reading, or ``None`` to score it per reading."""
+        if self.fleet_kind is None or layout is None:
+            return None
+        model = state.model
+        fleet = self._fleet(layout[0])
+        if isinstance(model, FleetSlot) and self._members.get(asset) is model:
+            if model.fleet is fleet:
+                return model
+        elif not isinstance(model, FleetSlot) and (row := fleet.absorb(model)) is not None:
+            return self._own(asset, state, FleetSlot(fleet, row))
+        if asset in pending_assets:  # the asset leaves its fleet: finish what it queued first
+            self._flush(pending, outcomes)
+            pending.clear()
+            pending_assets.clear()
+        state.model = model.fleet.materialise(model.row) if isinstance(model, FleetSlot) else model
+        self._disown(asset, model)
+        if isinstance(model, FleetSlot) and (row := fleet.absorb(state.model)) is not None:
+            return self._own(asset, state, FleetSlot(fleet, row))
+        return None
+
+    def _fleet(self, channels: tuple[str, ...]) -> Fleet:
+        fleet = self.fleets.get(channels)
+        if fleet is None:
+            settings = self.processor.settings.model
+            build = _FLEETS[self.fleet_kind or ""]
+            fleet = self.fleets[channels] = build(channels, settings)
+        return fleet
+
+    def _own(self, asset: str, state: AssetState, slot: FleetSlot) -> FleetSlot:
+        self._disown(asset, self._members.get(asset))
+        state.model = self._members[asset] = slot
+        return slot
+
+    def _disown(self, asset: str, model: object) -> None:
+        if isinstance(model, FleetSlot) and self._members.get(asset) is model:
+            del self._members[asset]
+            model.fleet.release(model.row)
+
+    def _collect_garbage(self) -> None:
+        """Release the rows of assets that left ``Processor.assets`` (dropped or replaced)."""
+        assets = self.processor.assets
+        if (id(assets), len(assets)) == self._checked:
+            return
+        self._checked = (id(assets), len(assets))
+        for asset, slot in list(self._members.items()):
+            state = assets.get(asset)
+            if state is None or state.model is not slot:
+                del self._members[asset]
+                slot.fleet.release(slot.row)
+
+    # --- scoring --------------------------------------------------------------------------
+
+    def _flush(self, pending: list[_Pending], outcomes: list[Outcome | None]) -> None:
+        by_fleet: dict[int, list[_Pending]] = {}
+        for item in pending:
+            by_fleet.setdefault(id(item[3].fleet), []).append(item)
+        for items in by_fleet.values():
+            self._score_fleet(items, outcomes)
+
+    def _score_fleet(self, items: list[_Pending], outcomes: list[Outcome | None]) -> None:
+        fleet = items[0][3].fleet
+        values = np.array([item[4] for item in items], dtype=np.float64)
+        rounds: list[list[int]] = []
+        seen: dict[int, int] = {}
+        for position, item in enumerate(items):
+            row = item[3].row
+            turn = seen.get(row, 0)
+            seen[row] = turn + 1
+            if turn == len(rounds):
+                rounds.append([])
+            rounds[turn].append(position)
+        for members in rounds:
+            batch = [items[p] for p in members] if len(rounds) > 1 else items
+            rows = np.array([item[3].row for item in batch], dtype=np.int64)
+            self._score_round(fleet, rows, values[members], batch, outcomes)
+
+    def _score_round(
+        self,
+        fleet: Fleet,
+        rows: np.ndarray,
+        values: np.ndarray,
+        batch: list[_Pending],
+        outcomes: list[Outcome | None],
+    ) -> None:
+        from pipeline.processor import Outcome
+
+        result = fleet.score(rows, values)
+        scores, shares = result.scores, result.contributions
+        anomalous = [item[2].policy.is_anomalous(s) for item, s in zip(batch, scores, strict=True)]
+        learn = ~(np.array(anomalous, dtype=np.bool_) | np.array(result.outliers, dtype=np.bool_))
+        fleet.learn(result, learn)
+        rounded = python_round(np.array(scores), 6).tolist()
+        fixed, name = self._fixed_threshold, fleet.name
+        for i, (index, reading, state, _, _) in enumerate(batch):
+            policy, contributions = state.policy, shares[i]
+            top = _top(contributions) if anomalous[i] else ()
+            alert = policy.evaluate(reading.ts, scores[i], top, name)
+            threshold = fixed if fixed is not None else round(policy.threshold, 6)
+            score = Score(
+                reading.asset, reading.ts, rounded[i], threshold, anomalous[i], name, contributions
+            )
+            outcomes[index] = Outcome(score, alert, None, reading)
+
+
+def _top(contributions: dict[str, float]) -> list[str]:
+    """The three channels that contributed most (ties by name), as ``Processor._score`` says."""
+    return sorted(contributions, key=lambda n: (-contributions[n], n))[:3]
+
+
+_FLEETS: dict[str, Callable[[tuple[str, ...], ModelSettings], Fleet]] = {
+    "mahalanobis": MahalanobisFleet,
+    "zscore": ZScoreFleet,
+}
