@@ -25,6 +25,7 @@ import resource
 import time
 from collections.abc import Iterator
 
+from pipeline.fastpath import tune_collector
 from pipeline.messages import Reading, encode
 from pipeline.processor import Processor, Source
 from pipeline.settings import Settings
@@ -53,6 +54,7 @@ def _rate(label: str, n: int, cpu: float) -> float:
 
 
 def profile_processor(args: argparse.Namespace) -> None:
+    tune_collector()  # as the service does
     settings = Settings.load(None, model={"kind": args.kind})
     messages = list(readings(args.assets, args.channels, args.readings))
     source = Source("sensor.readings", 0, 0, None)
@@ -78,6 +80,124 @@ def profile_processor(args: argparse.Namespace) -> None:
     print(f"max RSS {rss_mb:.0f} MB with {len(processor.assets)} assets")
 
 
+def _preload(settings: Settings, args: argparse.Namespace) -> None:
+    from confluent_kafka import Producer
+
+    producer = Producer(
+        {
+            **settings.client_config(),
+            "linger.ms": 50,
+            "batch.size": 1_000_000,
+            "enable.idempotence": True,  # no reordering on retries: each asset's readings in order
+        }
+    )
+    for value in readings(args.assets, args.channels, args.readings):
+        key = value[10 : value.index(b'"', 10)]  # {"asset":"<key>"
+        while True:
+            try:
+                producer.produce(settings.topics.readings, value=value, key=key)
+                break
+            except BufferError:
+                producer.poll(0.1)
+    while producer.flush(10) > 0:
+        print("preload: waiting for the broker to acknowledge")
+
+
+def _drain(settings: Settings, total: int) -> tuple[int, float, float]:
+    """Run one Service until it scored ``total`` readings: (readings, CPU s, wall s)."""
+    import threading
+
+    from prometheus_client import CollectorRegistry
+
+    from pipeline.app import Service
+    from pipeline.metrics import ServiceMetrics
+
+    registry = CollectorRegistry()
+    service = Service(settings, ServiceMetrics(registry))
+    stop = threading.Event()
+    thread = threading.Thread(target=service.run, args=(stop,), daemon=True)
+    thread.start()
+    service.ready.wait(60)
+    cpu, wall = time.process_time(), time.perf_counter()
+
+    def valid() -> int:
+        return int(registry.get_sample_value("linewatch_readings_total", {"outcome": "valid"}) or 0)
+
+    done, used, took = 0, 0.0, 0.0
+    last_progress = time.perf_counter()
+    while done < total and time.perf_counter() - last_progress < 15:
+        time.sleep(0.05)
+        if valid() > done:
+            done, last_progress = valid(), time.perf_counter()
+            used, took = time.process_time() - cpu, last_progress - wall
+    dead = {
+        s.labels["reason"]: s.value
+        for m in registry.collect()
+        for s in m.samples
+        if s.name == "linewatch_deadletters_total" and s.value
+    }
+    if done < total:
+        print(f"stalled at {done} of {total} readings; dead letters {dead}")
+    cpu, wall = used, took
+    stop.set()
+    thread.join(60)
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"max RSS {rss_mb:.0f} MB with {len(service.processor.assets)} assets")
+    return done, cpu, wall
+
+
+def profile_service(args: argparse.Namespace) -> None:
+    import tempfile
+    import uuid
+    from pathlib import Path
+
+    from pipeline.broker.local import BrokerConfig, LocalBroker, default_cache_dir
+    from pipeline.broker.process import free_port
+    from pipeline.settings import TopicSettings
+    from pipeline.topics import create_topics
+
+    with tempfile.TemporaryDirectory() as tmp:
+        broker = None
+        bootstrap = args.bootstrap_servers
+        if bootstrap is None:
+            config = BrokerConfig(
+                port=free_port("127.0.0.1"), data_dir=Path(tmp), cache_dir=default_cache_dir()
+            )
+            broker = LocalBroker(config)
+            bootstrap = broker.start(timeout_s=120).bootstrap
+        try:
+            suffix = uuid.uuid4().hex[:8]
+            topics = TopicSettings(
+                **{name: f"{name}.{suffix}" for name in ("readings", "labels", "scores")},
+                alerts=f"alerts.{suffix}",
+                deadletter=f"deadletter.{suffix}",
+                state=f"state.{suffix}",
+                partitions=4,
+            )
+            settings = Settings.load(
+                None,
+                bootstrap_servers=bootstrap,
+                topics=topics.model_dump(),
+                model={"kind": args.kind},
+                serve={
+                    "group_id": f"profile-{suffix}",
+                    "batch_size": args.batch,
+                    "metrics_port": 0,
+                },
+                state={"hmac_key": "profile"},
+            )
+            create_topics(settings.client_config(), settings.topics)
+            started = time.perf_counter()
+            _preload(settings, args)
+            print(f"preloaded {args.readings} readings in {time.perf_counter() - started:.1f} s")
+            done, cpu, wall = _drain(settings, args.readings)
+            _rate(f"serve ({args.kind}, batch {args.batch})", done, cpu)
+            print(f"wall {wall:.1f} s: {done / wall:,.0f} readings/s")
+        finally:
+            if broker is not None:
+                broker.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mode", choices=["processor", "service"])
@@ -92,8 +212,6 @@ def main() -> None:
     if args.mode == "processor":
         profile_processor(args)
     else:
-        from bench.hotpath_service import profile_service
-
         profile_service(args)
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from array import array
 from collections import deque
 
 from river import anomaly
@@ -157,6 +158,19 @@ class ScoreCalibrator:
         self.window = window
         self._recent: deque[float] = deque()
         self._sorted: list[float] = []
+
+    def __getstate__(self) -> tuple[int, array[float]]:
+        # the window once, as raw doubles: half the bytes of the deque and sorted list pickled,
+        # and no float objects to pickle (snapshots of every asset are taken at every commit)
+        return self.window, array("d", self._recent)
+
+    def __setstate__(self, state: tuple[int, array[float]] | dict[str, object]) -> None:
+        if isinstance(state, dict):  # pickled before __getstate__ existed
+            self.__dict__.update(state)
+            return
+        self.window, recent = state
+        self._recent = deque(recent)
+        self._sorted = sorted(recent)
 
     def learn_one(self, raw: float) -> None:
         self._recent.append(raw)

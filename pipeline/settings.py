@@ -154,8 +154,10 @@ class ServeSettings(_Section):
     replays (and re-emits) what came after the last commit."""
     commit_interval_s: float = Field(default=5.0, gt=0.0)
     """Commit (snapshot + offsets) at least this often while readings arrive."""
-    commit_every: int = Field(default=10_000, ge=1)
-    """... and after this many consumed messages, whichever comes first."""
+    commit_every: int = Field(default=100_000, ge=1)
+    """... and after this many consumed messages, whichever comes first. Every commit
+    snapshots each asset touched since the last one, so at 1,000 assets a small value makes
+    snapshots, not scoring, the service's main cost."""
     instance_id: str | None = Field(default=None, min_length=1)
     """Stable name of this instance (default: the host name). With ``exactly_once`` it makes
     the ``transactional.id`` (``<group_id>.<instance_id>``): a restarted instance aborts what

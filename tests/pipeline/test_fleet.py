@@ -27,7 +27,14 @@ CONFIGS = [
     pytest.param({"model": {"kind": "mahalanobis"}}, id="mahalanobis"),
     pytest.param({"model": {"kind": "zscore"}}, id="zscore"),
     pytest.param(
-        {"model": {"kind": "mahalanobis", "smooth": 1, "forget": 0.01, "calibration": "likelihood"}},
+        {
+            "model": {
+                "kind": "mahalanobis",
+                "smooth": 1,
+                "forget": 0.01,
+                "calibration": "likelihood",
+            }
+        },
         id="mahalanobis-forget-likelihood",
     ),
     pytest.param(
@@ -233,9 +240,10 @@ class TestReadingDecoder:
     def test_oversized_and_null_messages_keep_their_reasons(self):
         decoder = ReadingDecoder(max_bytes=64)
         assert decoded(decoder.decode, None)[0] == "missing_field"
-        assert decoded(decoder.decode, b'{"asset":"a","ts":1,"values":{"x":1}}' + b" " * 64)[
-            0
-        ] == "oversized"
+        assert (
+            decoded(decoder.decode, b'{"asset":"a","ts":1,"values":{"x":1}}' + b" " * 64)[0]
+            == "oversized"
+        )
 
 
 @hypothesis_settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
@@ -252,6 +260,19 @@ def test_python_round_handles_halves_like_python():
         assert python_round(np.array(values), digits).tolist() == [round(v, digits) for v in values]
 
 
+def test_the_service_score_encoder_writes_the_bytes_of_encode():
+    import msgspec
+
+    from pipeline.messages import Score
+
+    encoder, rng = msgspec.json.Encoder(), random.Random(3)
+    for i in range(2000):
+        shares = {f"ch{j}": round(rng.random() ** rng.randint(1, 9), 4) for j in range(8)}
+        score = round(rng.random() ** rng.randint(1, 30), 6)
+        record = Score(f"a-{i}", i, score, 0.999, i % 2 == 0, "mahalanobis(smooth=5,tail)", shares)
+        assert encoder.encode(record) == encode(record)
+
+
 def test_observe_many_equals_observing_one_by_one():
     values = [0.0, 0.05, 0.07, 1.0, 3.3, 86400.0, 1e9]
     one, many = CollectorRegistry(), CollectorRegistry()
@@ -260,6 +281,7 @@ def test_observe_many_equals_observing_one_by_one():
     for value in values:
         h1.observe(value)
     observe_many(h2, np.array(values))
+
     def samples(registry):
         return [
             (s.name, s.labels, s.value)
