@@ -34,7 +34,7 @@ from confluent_kafka import (
 
 from pipeline.auth import AuthWatch
 from pipeline.errors import KafkaTransportError
-from pipeline.fastpath import tune_collector
+from pipeline.fastpath import frozen_maker, tune_collector
 from pipeline.messages import Alert, encode
 from pipeline.metrics import ServiceMetrics
 from pipeline.outputs import (
@@ -53,6 +53,7 @@ __all__ = ["Service"]
 logger = logging.getLogger(__name__)
 
 AlertListener = Callable[[Alert], None]
+_SOURCE = frozen_maker(Source, ["topic", "partition", "offset", "key"])
 
 
 class Service:
@@ -129,6 +130,7 @@ class Service:
         started = time.perf_counter()
         messages: list[tuple[bytes | None, Source]] = []
         assigned, topic = self._states.assigned, self.settings.topics.readings
+        new_source = _SOURCE
         for message in batch:
             error = message.error()
             if error is not None:
@@ -137,7 +139,7 @@ class Service:
             partition = message.partition() or 0
             if partition not in assigned:
                 continue  # revoked meanwhile: its new owner processes it
-            source = Source(topic, partition, message.offset() or 0, message.key())
+            source = new_source(topic, partition, message.offset() or 0, message.key())
             messages.append((message.value(), source))
         outcomes = self.processor.process_batch(messages)
         self._emit_batch(outcomes)

@@ -49,18 +49,16 @@ class ReadingDecoder:
             except (msgspec.DecodeError, ValueError):  # UnicodeDecodeError is a ValueError
                 pass
             else:
-                if self._plain(reading):
+                asset, seq = reading.asset, reading.seq
+                if (
+                    0 <= reading.ts < _INT64_END
+                    and (seq is None or 0 <= seq < _INT64_END)
+                    and 0 < len(asset) <= MAX_ASSET_ID_LENGTH
+                    and asset.isprintable()
+                    and (self._channels.issuperset(reading.values) or self._learn_channels(reading))
+                ):
                     return reading
         return decode_reading(data, self.max_bytes)
-
-    def _plain(self, reading: Reading) -> bool:
-        """Whether the slow path would accept ``reading`` unchanged."""
-        asset, seq = reading.asset, reading.seq
-        if not 0 <= reading.ts < _INT64_END or (seq is not None and not 0 <= seq < _INT64_END):
-            return False
-        if not asset or len(asset) > MAX_ASSET_ID_LENGTH or not asset.isprintable():
-            return False
-        return self._channels.issuperset(reading.values) or self._learn_channels(reading)
 
     def _learn_channels(self, reading: Reading) -> bool:
         for name in reading.values:

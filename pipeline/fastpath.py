@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from dataclasses import MISSING, fields
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -32,6 +33,8 @@ from pipeline.settings import ModelSettings
 
 if TYPE_CHECKING:
     from pipeline.processor import AssetState, DeadLetter, Outcome, Processor, Source
+
+T = TypeVar("T")
 
 __all__ = ["BatchPath", "Entry", "tune_collector"]
 
@@ -80,6 +83,9 @@ class BatchPath:
         self._layouts: dict[tuple[str, ...], tuple[tuple[str, ...], bool] | None] = {}
         alerts = processor.settings.alerts
         self._fixed_threshold = None if alerts.adaptive else round(alerts.threshold, 6)
+        from pipeline.processor import Outcome
+
+        self._new_outcome = frozen_maker(Outcome, ["score", "alert", "reading"])
 
     def run(self, entries: Sequence[Entry]) -> list[Outcome]:
         """One outcome per entry, in order."""
@@ -266,8 +272,6 @@ class BatchPath:
         batch: list[_Pending],
         outcomes: list[Outcome | None],
     ) -> None:
-        from pipeline.processor import Outcome
-
         result = fleet.score(rows, values)
         scores, shares = result.scores, result.contributions
         anomalous = [item[2].policy.is_anomalous(s) for item, s in zip(batch, scores, strict=True)]
@@ -275,21 +279,63 @@ class BatchPath:
         fleet.learn(result, learn)
         rounded = python_round(np.array(scores), 6).tolist()
         fixed, name = self._fixed_threshold, fleet.name
+        new_score, new_outcome = _SCORE, self._new_outcome
         for i, (index, reading, state, _, _) in enumerate(batch):
             policy, contributions = state.policy, shares[i]
             top = _top(contributions) if anomalous[i] else ()
             alert = policy.evaluate(reading.ts, scores[i], top, name)
             threshold = fixed if fixed is not None else round(policy.threshold, 6)
-            score = Score(
+            score = new_score(
                 reading.asset, reading.ts, rounded[i], threshold, anomalous[i], name, contributions
             )
-            outcomes[index] = Outcome(score, alert, None, reading)
+            outcomes[index] = new_outcome(score, alert, reading)
+
+
+def _constant(value: object) -> Callable[[], object]:
+    return lambda: value
+
+
+def frozen_maker(cls: type[T], names: Sequence[str]) -> Callable[..., T]:
+    """A constructor of the frozen slots dataclass ``cls`` from the fields ``names``, in order.
+
+    It sets the slots as the dataclass's own ``__init__`` does (``object.__setattr__``), the
+    other fields to their defaults, minus the generic machinery: half the time, and a Score is
+    made for every reading.
+
+    >>> from pipeline.processor import Source
+    >>> make = frozen_maker(Source, ["topic", "offset"])
+    >>> make("t", 7) == Source("t", offset=7)
+    True
+    """
+    others = [f for f in fields(cls) if f.name not in names]  # type: ignore[arg-type]
+    defaults: list[tuple[Callable[[Any, Any], None], Callable[[], Any]]] = []
+    for f in others:
+        if f.default_factory is not MISSING:
+            defaults.append((getattr(cls, f.name).__set__, f.default_factory))
+        elif f.default is not MISSING:
+            defaults.append((getattr(cls, f.name).__set__, _constant(f.default)))
+        else:
+            raise TypeError(f"field {f.name!r} of {cls.__name__} has no default")
+    setters = [getattr(cls, name).__set__ for name in names]
+    new = object.__new__
+
+    def make(*values: object) -> T:
+        instance = new(cls)
+        for setter, value in zip(setters, values, strict=True):
+            setter(instance, value)
+        for setter, default in defaults:
+            setter(instance, default())
+        return instance
+
+    return make
 
 
 def _top(contributions: dict[str, float]) -> list[str]:
     """The three channels that contributed most (ties by name), as ``Processor._score`` says."""
     return sorted(contributions, key=lambda n: (-contributions[n], n))[:3]
 
+
+_SCORE = frozen_maker(Score, [f.name for f in fields(Score)])
 
 _FLEETS: dict[str, Callable[[tuple[str, ...], ModelSettings], Fleet]] = {
     "mahalanobis": MahalanobisFleet,

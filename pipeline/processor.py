@@ -97,7 +97,17 @@ class Processor:
 
     def process_batch(self, messages: Sequence[tuple[bytes | None, Source]]) -> list[Outcome]:
         """Process raw messages in order, one outcome each; never raises for bad input."""
-        return self._batch.run([self._decode(value, source) for value, source in messages])
+        decode, entries = self._decoder.decode, list[Entry]()
+        for value, source in messages:
+            try:
+                reading = decode(value)
+                if source.key is not None and source.key != reading.asset.encode():
+                    self._check_key(reading, source)
+            except DecodeError as exc:
+                entries.append((DeadLetter(value, source, exc.reason, exc.message), value, source))
+                continue
+            entries.append((reading, value, source))
+        return self._batch.run(entries)
 
     def process_reading(
         self, reading: Reading, *, value: bytes | None = None, source: Source = Source()
