@@ -53,6 +53,13 @@ def _rate(label: str, n: int, cpu: float) -> float:
     return rate
 
 
+def _rss_mb() -> float:
+    """Resident memory now (Linux), in MB."""
+    with open("/proc/self/statm") as handle:
+        pages = int(handle.read().split()[1])
+    return pages * resource.getpagesize() / 1e6
+
+
 def profile_processor(args: argparse.Namespace) -> None:
     tune_collector()  # as the service does
     settings = Settings.load(None, model={"kind": args.kind})
@@ -65,6 +72,7 @@ def profile_processor(args: argparse.Namespace) -> None:
         for value in messages[:n]:
             processor.process(value, source)
         _rate("process (one message at a time)", n, time.process_time() - started)
+    before = _rss_mb()
     for encode_scores in (False, True):
         processor = Processor(settings)
         started = time.process_time()
@@ -76,8 +84,8 @@ def profile_processor(args: argparse.Namespace) -> None:
                         encode(outcome.score)
         label = f"process_batch({args.batch}){' + encode' if encode_scores else ''}"
         _rate(label, len(messages), time.process_time() - started)
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"max RSS {rss_mb:.0f} MB with {len(processor.assets)} assets")
+    held = (_rss_mb() - before) * 1000 / max(len(processor.assets), 1)
+    print(f"resident memory held by the processor: {held:.1f} MB per 1,000 assets")
 
 
 def _preload(settings: Settings, args: argparse.Namespace) -> None:
@@ -141,8 +149,9 @@ def _drain(settings: Settings, total: int) -> tuple[int, float, float]:
     cpu, wall = used, took
     stop.set()
     thread.join(60)
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"max RSS {rss_mb:.0f} MB with {len(service.processor.assets)} assets")
+    sizes = registry.get_sample_value("linewatch_snapshot_bytes_sum") or 0.0
+    count = registry.get_sample_value("linewatch_snapshot_bytes_count") or 1.0
+    print(f"snapshots: {count:.0f}, {sizes / count:,.0f} bytes each on average")
     return done, cpu, wall
 
 

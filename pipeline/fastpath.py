@@ -316,17 +316,18 @@ def frozen_maker(cls: type[T], names: Sequence[str]) -> Callable[..., T]:
             defaults.append((getattr(cls, f.name).__set__, _constant(f.default)))
         else:
             raise TypeError(f"field {f.name!r} of {cls.__name__} has no default")
-    setters = [getattr(cls, name).__set__ for name in names]
-    new = object.__new__
-
-    def make(*values: object) -> T:
-        instance = new(cls)
-        for setter, value in zip(setters, values, strict=True):
-            setter(instance, value)
-        for setter, default in defaults:
-            setter(instance, default())
-        return instance
-
+    # unrolled, as dataclasses writes __init__: a loop over the fields costs as much as it saves
+    arguments = ", ".join(f"v{i}" for i in range(len(names)))
+    lines = [f"def make({arguments}):", "    instance = new(cls)"]
+    lines += [f"    set{i}(instance, v{i})" for i in range(len(names))]
+    lines += [f"    default_set{j}(instance, default{j}())" for j in range(len(defaults))]
+    lines += ["    return instance"]
+    namespace: dict[str, Any] = {"new": object.__new__, "cls": cls}
+    namespace.update({f"set{i}": getattr(cls, name).__set__ for i, name in enumerate(names)})
+    for j, (setter, default) in enumerate(defaults):
+        namespace[f"default_set{j}"], namespace[f"default{j}"] = setter, default
+    exec("\n".join(lines), namespace)  # noqa: S102 - fixed code over field positions
+    make: Callable[..., T] = namespace["make"]
     return make
 
 
