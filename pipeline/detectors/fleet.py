@@ -134,6 +134,8 @@ class FleetSlot:
         self.name = fleet.name
 
     def __reduce__(self) -> tuple[Any, tuple[Detector]]:
+        if self.row < 0:
+            raise TypeError("this asset left its fleet: pickle the processor's current state")
         return _identity, (self.fleet.materialise(self.row),)
 
     def _refuse(self) -> None:

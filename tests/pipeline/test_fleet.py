@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import pickle
 import random
+from typing import Any
 
 import numpy as np
 import pytest
@@ -48,10 +49,10 @@ CONFIGS = [
 ]
 
 
-def settings_for(config: dict[str, object]) -> Settings:
+def settings_for(config: dict[str, Any]) -> Settings:
     alerts = {"warmup": 60, "threshold": 0.99, "raise_after": 2, "clear_after": 5}
-    alerts.update(config.get("alerts", {}))  # type: ignore[arg-type]
-    model = {"calibration_window": 150, **config["model"]}  # type: ignore[dict-item]
+    alerts.update(config.get("alerts", {}))
+    model = {"calibration_window": 150, **config["model"]}
     return Settings.load(None, model=model, alerts=alerts)
 
 
@@ -165,6 +166,22 @@ class TestBatchPath:
         again = Processor(settings)
         again.assets = pickle.loads(snapshot)
         assert close(run_batches(again, tail, [64]), generic)
+
+    @pytest.mark.parametrize("config", CONFIGS[:2])
+    def test_assets_move_in_and_out_of_the_fleet_without_a_jump(self, config):
+        from pipeline.messages import decode_reading as decode
+
+        settings = settings_for(config)
+        messages = stream(900, odd=False)
+        mixed = Processor(settings)
+        outcomes = []
+        for i in range(0, len(messages), 30):  # batches, then one reading at a time, in turns
+            chunk = messages[i : i + 30]
+            if i // 30 % 2:
+                outcomes += [mixed.process_reading(decode(value)) for value in chunk]
+            else:
+                outcomes += mixed.process_batch([(value, Source()) for value in chunk])
+        assert close(outcomes, run_batches(per_reading(settings), messages, [30]))
 
     def test_dropped_assets_free_their_rows(self):
         processor = Processor(settings_for({"model": {"kind": "zscore"}}))
