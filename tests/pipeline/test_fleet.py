@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 import pickle
 import random
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -19,6 +21,7 @@ from pipeline.detectors.fleet import FleetSlot, python_round
 from pipeline.errors import DecodeError
 from pipeline.messages import Reading, decode_reading, encode
 from pipeline.metrics import observe_many
+from pipeline.model import ScoreCalibrator
 from pipeline.processor import Outcome, Processor, Source
 from pipeline.settings import Settings
 
@@ -193,6 +196,50 @@ class TestBatchPath:
         fleet = next(iter(processor._batch.fleets.values()))
         assert len(processor._batch._members) == len(processor.assets)
         assert fleet.rows._free == [] or len(fleet.rows._free) <= 3  # type: ignore[attr-defined]
+
+
+class _ListCalibrator:
+    """The calibrator as it was: a deque and a sorted list of Python floats."""
+
+    def __init__(self, window: int) -> None:
+        self.window = window
+        self._recent: deque[float] = deque()
+        self._sorted: list[float] = []
+
+    def learn_one(self, raw: float) -> None:
+        self._recent.append(raw)
+        bisect.insort(self._sorted, raw)
+        if len(self._recent) > self.window:
+            del self._sorted[bisect.bisect_left(self._sorted, self._recent.popleft())]
+
+    def tail_probability(self, raw: float) -> float:
+        return bisect.bisect_left(self._sorted, raw) / len(self._sorted) if self._sorted else 0.0
+
+
+class TestScoreCalibrator:
+    @hypothesis_settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
+    @given(
+        st.integers(min_value=1, max_value=20),
+        st.lists(st.sampled_from([0.0, -0.0, 0.5, 1.0, 2.5, 3.0, 1e-9]), max_size=120),
+    )
+    def test_ranks_like_a_deque_and_a_sorted_list(self, window, raws):
+        compact, lists = ScoreCalibrator(window), _ListCalibrator(window)
+        for raw in raws:
+            assert compact.tail_probability(raw) == lists.tail_probability(raw)
+            compact.learn_one(raw)
+            lists.learn_one(raw)
+            assert list(compact.recent()) == list(lists._recent)
+        restored = pickle.loads(pickle.dumps(compact))
+        assert list(restored._sorted) == list(compact._sorted)
+        assert list(restored.recent()) == list(compact.recent())
+
+    def test_a_calibrator_pickled_as_deque_and_list_still_loads(self):
+        old = ScoreCalibrator.__new__(ScoreCalibrator)
+        old.__setstate__(
+            {"window": 3, "_recent": deque([3.0, 1.0, 2.0]), "_sorted": [1.0, 2.0, 3.0]}
+        )
+        old.learn_one(0.5)
+        assert list(old.recent()) == [1.0, 2.0, 0.5] and list(old._sorted) == [0.5, 1.0, 2.0]
 
 
 MESSAGES = [
