@@ -36,7 +36,8 @@ from confluent_kafka import (
 from pipeline.auth import AuthWatch
 from pipeline.deadline import Overdue, call_with_deadline
 from pipeline.errors import KafkaTransportError
-from pipeline.messages import Alert, encode
+from pipeline.fastpath import frozen_maker, tune_collector
+from pipeline.messages import Alert, encode, encode_score
 from pipeline.metrics import ServiceMetrics
 from pipeline.outputs import (
     AtLeastOnceOutputs,
@@ -55,6 +56,7 @@ __all__ = ["Service"]
 logger = logging.getLogger(__name__)
 
 AlertListener = Callable[[Alert], None]
+_SOURCE = frozen_maker(Source, ["topic", "partition", "offset", "key"])
 
 
 class Service:
@@ -92,6 +94,8 @@ class Service:
         self._failed = False
         self._outputs = self._make_outputs()  # fails fast on refused credentials
         self._consumer = Consumer(self._consumer_config())
+        self._encode_score = encode_score
+        tune_collector()
 
     def run(self, stop: threading.Event) -> None:
         """Consume, process and commit until ``stop`` is set; then commit and close."""
@@ -126,33 +130,46 @@ class Service:
             self._rewind(sorted(self._states.assigned))
 
     def _process_batch(self, batch: list[Message]) -> None:
+        """Process the consumed batch (``Processor.process_batch``), then emit.
+
+        Labels (supervised failure prediction) go to the processor between the runs of
+        readings around them, so every message is seen in the order it was consumed.
+        """
         started = time.perf_counter()
+        messages: list[tuple[bytes | None, Source]] = []
+        assigned, topics = self._states.assigned, self.settings.topics
+        new_source = _SOURCE
         for message in batch:
             error = message.error()
             if error is not None:
                 self._on_consume_error(error)
                 continue
             partition = message.partition() or 0
-            if partition not in self._states.assigned:
+            if partition not in assigned:
                 continue  # revoked meanwhile: its new owner processes it
-            if message.topic() == self.settings.topics.labels:
+            if message.topic() == topics.labels:
+                self._process_readings(messages)
+                messages = []
                 self._process_label(message, partition)
                 continue
-            source = Source(
-                message.topic() or "",
-                partition,
-                message.offset() or 0,
-                message.key(),
-            )
-            outcome = self.processor.process(message.value(), source)
-            self._emit(outcome)
-            if outcome.score is not None:
-                self._states.touch(outcome.score.asset, partition)
-            self._positions[partition] = source.offset + 1
-            self._pending += 1
+            source = new_source(topics.readings, partition, message.offset() or 0, message.key())
+            messages.append((message.value(), source))
+        self._process_readings(messages)
         self.metrics.observe_batch(
             time.perf_counter() - started, len(self.processor.assets), self._consumer
         )
+
+    def _process_readings(self, messages: list[tuple[bytes | None, Source]]) -> None:
+        if not messages:
+            return
+        outcomes = self.processor.process_batch(messages)
+        self._emit_batch(outcomes)
+        positions, touch = self._positions, self._states.touch
+        for (_, source), outcome in zip(messages, outcomes, strict=True):
+            if outcome.score is not None:
+                touch(outcome.score.asset, source.partition)
+            positions[source.partition] = source.offset + 1
+        self._pending += len(messages)
 
     # --- the labels topic (supervised failure prediction) -------------------------------------
 
@@ -187,22 +204,25 @@ class Service:
             for p, o in sorted(positions.items())
         ]
 
-    def _emit(self, outcome: Outcome) -> None:
-        topics = self.settings.topics
-        self.metrics.observe_outcome(outcome)
-        if outcome.dead_letter is not None:
-            self._dead_letter(outcome.dead_letter)
-            return
-        score = outcome.score
-        assert score is not None
+    def _emit_batch(self, outcomes: list[Outcome]) -> None:
+        """Produce a batch's scores, alerts and dead letters; metrics once for the batch."""
+        self.metrics.observe_outcomes(outcomes)
+        scores_topic, alerts_topic = self.settings.topics.scores, self.settings.topics.alerts
         now: Headers = [("linewatch.processed_at_ms", str(int(time.time() * 1000)))]
-        key = score.asset.encode()
-        self._produce(topics.scores, key, encode(score), now)
-        for alert in (outcome.alert, outcome.fault_alert):
-            if alert is not None:
-                self._produce(topics.alerts, key, encode(alert), now)
-                if self.on_alert is not None:
-                    self.on_alert(alert)
+        produce, encode_score = self._outputs.produce, self._encode_score
+        for outcome in outcomes:
+            score = outcome.score
+            if score is None:
+                assert outcome.dead_letter is not None
+                self._dead_letter(outcome.dead_letter)
+                continue
+            key = score.asset.encode()
+            produce(scores_topic, key, encode_score(score), now, -1)
+            for alert in (outcome.alert, outcome.fault_alert):
+                if alert is not None:
+                    produce(alerts_topic, key, encode(alert), now, -1)
+                    if self.on_alert is not None:
+                        self.on_alert(alert)
 
     def _dead_letter(self, letter: DeadLetter) -> None:
         source = letter.source

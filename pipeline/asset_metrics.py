@@ -105,6 +105,10 @@ class AssetSeries:
                 child = channels[name] = self.channel_value.labels(asset=asset, channel=name)
             child.set(value)
 
+    def admits(self, asset: str) -> bool:
+        """Whether :meth:`observe` would record ``asset`` now (it is tracked or there is room)."""
+        return asset in self._tracked or len(self._tracked) < self.max_assets
+
     def set_alarm(self, asset: str, severity: str | None) -> None:
         """Mark ``asset`` as alarming at ``severity``, or back to normal with ``None``."""
         if severity is None:

@@ -31,7 +31,10 @@ True
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
+import numpy as np
+import numpy.typing as npt
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from pipeline.asset_metrics import AssetSeries
@@ -40,12 +43,35 @@ from pipeline.messages import Alert
 from pipeline.processor import Outcome
 from pipeline.supervised.metrics import SupervisedMetrics
 
-__all__ = ["ServiceMetrics"]
+__all__ = ["ServiceMetrics", "observe_many"]
 
 #: Event-time lag buckets (seconds): from a live stream (sub-second) to a replayed backlog.
 LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 86400)
 #: Snapshot size buckets (bytes): 1 KiB to 256 MiB by factors of 4.
 SIZE_BUCKETS = tuple(float(1024 * 4**k) for k in range(10))
+
+
+def observe_many(histogram: Histogram, values: npt.NDArray[np.float64]) -> None:
+    """``histogram.observe(v)`` for every value, in one step per bucket.
+
+    >>> from prometheus_client import CollectorRegistry
+    >>> registry = CollectorRegistry()
+    >>> h = Histogram("lag", "", buckets=(1, 10), registry=registry)
+    >>> observe_many(h, np.array([0.5, 1.0, 5.0, 50.0]))
+    >>> [registry.get_sample_value("lag_bucket", {"le": le}) for le in ("1.0", "10.0", "+Inf")]
+    [2.0, 3.0, 4.0]
+    """
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    if bounds is None or buckets is None or total is None:  # not the client we know: one by one
+        for value in values.tolist():
+            histogram.observe(value)
+        return
+    counts = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=len(bounds))
+    for index in np.flatnonzero(counts).tolist():
+        buckets[index].inc(int(counts[index]))
+    total.inc(float(values.sum()))
 
 
 class ServiceMetrics:
@@ -158,6 +184,39 @@ class ServiceMetrics:
             self.observe_alert(outcome.alert)
         if outcome.fault_alert is not None:
             self.supervised.observe_fault_alert(outcome.fault_alert)
+
+    def observe_outcomes(self, outcomes: Sequence[Outcome], now_s: float | None = None) -> None:
+        """Count a processed batch: what :meth:`observe_outcome` does, once per batch.
+
+        Counters move by the batch's counts, the event lags go into the histogram in one step,
+        and each tracked asset's gauges take its last reading of the batch.
+        """
+        now = time.time() if now_s is None else now_s
+        lags: list[float] = []
+        last: dict[str, Outcome] = {}
+        for outcome in outcomes:
+            score = outcome.score
+            if score is not None:
+                lags.append(score.ts)
+                last[score.asset] = outcome
+                if outcome.alert is not None:
+                    self.observe_alert(outcome.alert)
+                if outcome.fault_alert is not None:
+                    self.supervised.observe_fault_alert(outcome.fault_alert)
+            elif outcome.dead_letter is not None:
+                self.readings.labels(outcome="invalid").inc()
+                self.deadletters.labels(reason=outcome.dead_letter.reason).inc()
+        if not lags:
+            return
+        self._valid.inc(len(lags))
+        self.scores.inc(len(lags))
+        observe_many(self.event_lag_seconds, np.maximum(now - np.array(lags) / 1000.0, 0.0))
+        for asset, outcome in last.items():
+            if self.assets.admits(asset):
+                score = outcome.score
+                assert score is not None
+                values = outcome.reading.values if outcome.reading is not None else {}
+                self.assets.observe(asset, score.score, score.threshold, values)
 
     def observe_alert(self, alert: Alert) -> None:
         """Count an alert state change and update the alarm gauges."""

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections import deque
+from array import array
+from typing import Any
 
 from river import anomaly
 
@@ -146,24 +147,52 @@ class MarginMinMaxScaler:
 class ScoreCalibrator:
     """The fraction of the last ``window`` normal raw scores that a raw score exceeds.
 
+    The window is kept as raw doubles (``array("d")``), once in arrival order (a ring) and once
+    sorted: 16 bytes a score rather than 40 as Python floats in a deque and a list, which at
+    1,000 assets with a full 10,000-score window is 160 MB instead of 400 MB.
+
     >>> calibrator = ScoreCalibrator(window=4)
-    >>> for raw in (0.1, 0.2, 0.3, 0.4):
+    >>> for raw in (0.1, 0.2, 0.3, 0.4, 0.25):
     ...     calibrator.learn_one(raw)
     >>> calibrator.tail_probability(0.35), calibrator.tail_probability(0.9)
     (0.75, 1.0)
+    >>> list(calibrator.recent())
+    [0.2, 0.3, 0.4, 0.25]
     """
 
     def __init__(self, window: int) -> None:
         self.window = window
-        self._recent: deque[float] = deque()
-        self._sorted: list[float] = []
+        self._ring = array("d")
+        self._head = 0  # the oldest score, once the ring is full
+        self._sorted = array("d")
+
+    def recent(self) -> array[float]:
+        """The window's scores, oldest first."""
+        return self._ring[self._head :] + self._ring[: self._head]
+
+    def __getstate__(self) -> tuple[int, array[float]]:
+        # the window once, as raw doubles: no float objects to pickle (snapshots of every
+        # asset are taken at every commit)
+        return self.window, self.recent()
+
+    def __setstate__(self, state: tuple[int, array[float]] | dict[str, Any]) -> None:
+        if isinstance(state, dict):  # pickled as a deque and a sorted list
+            self.window = state["window"]
+            self._ring, self._sorted = array("d", state["_recent"]), array("d", state["_sorted"])
+        else:
+            self.window, recent = state
+            self._ring, self._sorted = array("d", recent), array("d", sorted(recent))
+        self._head = 0
 
     def learn_one(self, raw: float) -> None:
-        self._recent.append(raw)
         bisect.insort(self._sorted, raw)
-        if len(self._recent) > self.window:
-            oldest = self._recent.popleft()
-            del self._sorted[bisect.bisect_left(self._sorted, oldest)]
+        if len(self._ring) < self.window:
+            self._ring.append(raw)
+            return
+        oldest = self._ring[self._head]
+        self._ring[self._head] = raw
+        self._head = (self._head + 1) % self.window
+        del self._sorted[bisect.bisect_left(self._sorted, oldest)]
 
     def tail_probability(self, raw: float) -> float:
         if not self._sorted:

@@ -56,7 +56,9 @@ class TopicSettings(_Section):
     partitions: int = Field(default=3, ge=1)
 
 
-DetectorKind = Literal["hst", "hst_features", "robust", "mahalanobis", "ensemble", "extremes"]
+DetectorKind = Literal[
+    "hst", "hst_features", "robust", "mahalanobis", "ensemble", "extremes", "zscore"
+]
 FeatureKind = Literal["value", "delta", "mean", "std"]
 
 
@@ -68,7 +70,8 @@ class ModelSettings(_Section):
     z-scores per channel; ``mahalanobis`` an online covariance's Mahalanobis distance;
     ``ensemble`` the mean of ``members``' probabilities; ``extremes`` how far each channel's
     value, recent mean and change since one season ago break out of their recent range,
-    reported once per event (the NAB configuration). See :mod:`pipeline.detectors`.
+    reported once per event (the NAB configuration); ``zscore`` the calibrated largest
+    per-channel running z-score (the light one). See :mod:`pipeline.detectors`.
     """
 
     kind: DetectorKind = "mahalanobis"
@@ -178,8 +181,10 @@ class ServeSettings(_Section):
     replays (and re-emits) what came after the last commit."""
     commit_interval_s: float = Field(default=5.0, gt=0.0)
     """Commit (snapshot + offsets) at least this often while readings arrive."""
-    commit_every: int = Field(default=10_000, ge=1)
-    """... and after this many consumed messages, whichever comes first."""
+    commit_every: int = Field(default=100_000, ge=1)
+    """... and after this many consumed messages, whichever comes first. Every commit
+    snapshots each asset touched since the last one, so at 1,000 assets a small value makes
+    snapshots, not scoring, the service's main cost."""
     instance_id: str | None = Field(default=None, min_length=1)
     """Stable name of this instance (default: the host name). With ``exactly_once`` it makes
     the ``transactional.id`` (``<group_id>.<instance_id>``): a restarted instance aborts what

@@ -13,6 +13,7 @@ time; never a later reading) and returns a calibrated probability in [0, 1]:
 ``ensemble``              mean of the ``members``' probabilities
 ``extremes``              value, rolling mean, change since a season ago vs their recent
                           range; each event reported once (the NAB configuration)
+``zscore``                largest running z-score per channel, calibrated (the light one)
 ========================  ================================================================
 
 ``calibration`` picks the post-processing (``tail`` or Numenta-style ``likelihood``) and
@@ -34,5 +35,5 @@ from pipeline.detectors.factory import build_base, build_detector
 
 __all__ = ["KINDS", "Detector", "TimeAware", "DriftAdaptive", "build_base", "build_detector"]
 
-KINDS = ("hst", "hst_features", "robust", "mahalanobis", "ensemble", "extremes")
+KINDS = ("hst", "hst_features", "robust", "mahalanobis", "ensemble", "extremes", "zscore")
 """Every value of ``ModelSettings.kind``."""

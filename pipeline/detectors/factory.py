@@ -20,6 +20,7 @@ from pipeline.detectors.mahalanobis import OnlineMahalanobis
 from pipeline.detectors.robust import RobustZ
 from pipeline.detectors.scored import CalibratedDetector, HSTFeatures
 from pipeline.detectors.stuck import StuckWatch
+from pipeline.detectors.zscore import ZScore
 from pipeline.model import AssetModel
 from pipeline.settings import ModelSettings
 
@@ -59,6 +60,8 @@ def _member(settings: ModelSettings, kind: str) -> Detector:
         maha = OnlineMahalanobis(settings.forget, settings.ridge, settings.min_rel_std)
         name = f"mahalanobis({suffix})"
         return CalibratedDetector(name, maha, post, settings.smooth, settings.outlier_z, stuck)
+    if kind == "zscore":
+        return ZScore(settings.min_rel_std, settings.outlier_z)
     raise ValueError(f"unknown detector kind {kind!r}")
 
 

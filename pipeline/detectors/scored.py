@@ -27,7 +27,7 @@ from typing import Protocol
 from pipeline.detectors.base import shares
 from pipeline.detectors.calibration import PostProcessor
 from pipeline.detectors.features import FeatureStage, Smoother
-from pipeline.detectors.stuck import StuckWatch
+from pipeline.detectors.stuck import StuckWatch, stuck_shares
 from pipeline.model import AssetModel
 from pipeline.settings import ModelSettings
 
@@ -97,7 +97,7 @@ class CalibratedDetector:
 
     def contributions(self, x: dict[str, float]) -> dict[str, float]:
         if self._stuck_now and x == self._last_in:
-            return shares(dict.fromkeys(self._stuck_now, 1.0))
+            return stuck_shares(self._stuck_now)
         return shares(self.raw.deviations(self._smoothed(x)))
 
     def is_outlier(self, x: dict[str, float]) -> bool:

@@ -20,7 +20,9 @@ Examples
 
 from __future__ import annotations
 
-__all__ = ["MIN_LEARNED", "StuckWatch"]
+from pipeline.detectors.base import shares
+
+__all__ = ["MIN_LEARNED", "StuckWatch", "stuck_shares"]
 
 MIN_LEARNED = 100
 """Learned readings of a channel before it can be called stuck."""
@@ -63,3 +65,12 @@ class StuckWatch:
         """Changed on ``min_change`` of the learned readings before the current run."""
         learned = self._learned.get(name, 0) - self._run.get(name, 0)
         return learned >= MIN_LEARNED and self._changed.get(name, 0) >= self.min_change * learned
+
+
+def stuck_shares(stuck: list[str]) -> dict[str, float]:
+    """The contributions of a reading with ``stuck`` channels: equal shares, by name.
+
+    >>> stuck_shares(["temp", "flow"])
+    {'flow': 0.5, 'temp': 0.5}
+    """
+    return shares(dict.fromkeys(sorted(stuck), 1.0))

@@ -1,0 +1,228 @@
+"""Quick self-measurement of the hot path (not a test): readings per CPU-second.
+
+Two modes, both over ``--assets`` assets with ``--channels`` correlated channels:
+
+- ``processor``: the data path without Kafka. ``Processor.process`` one message at a time, then
+  ``Processor.process_batch`` in batches of ``--batch``, on fresh processors, plus the batch
+  path with the outputs encoded (``encode(score)``), as the service does.
+- ``service``: the whole ``serve`` loop against a real broker (``--bootstrap-servers``, or a
+  local one started for the run): preload ``sensor.readings``, then drain it with one
+  :class:`~pipeline.app.Service` and count readings per CPU-second of this process (which
+  includes librdkafka's threads).
+
+Usage::
+
+    .venv/bin/python -m bench.hotpath_profile processor --readings 200000
+    .venv/bin/python -m bench.hotpath_profile service --readings 300000 --kind zscore
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import resource
+import time
+from collections.abc import Iterator
+
+from pipeline.fastpath import tune_collector
+from pipeline.messages import Reading, encode
+from pipeline.processor import Processor, Source
+from pipeline.settings import Settings
+
+
+def readings(assets: int, channels: int, count: int, seed: int = 0) -> Iterator[bytes]:
+    """``count`` encoded readings, round-robin over ``assets``, channels mixing two factors."""
+    rng = random.Random(seed)
+    names = [f"ch{j}" for j in range(channels)]
+    for i in range(count):
+        asset, tick = i % assets, i // assets
+        a, b = rng.gauss(0.0, 1.0), rng.gauss(0.0, 1.0)
+        values = {
+            name: round(10.0 + j + math.sin(tick / 50.0) + a * (1 + j % 3) + 0.3 * b * j, 4)
+            for j, name in enumerate(names)
+        }
+        yield encode(
+            Reading(f"asset-{asset:05d}", 1_700_000_000_000 + tick * 1000, values, seq=tick)
+        )
+
+
+def _rate(label: str, n: int, cpu: float) -> float:
+    rate = n / cpu if cpu > 0 else float("inf")
+    print(f"{label:<38} {n:>9} readings  {cpu:7.2f} CPU-s  {rate:>10,.0f} readings/s/core")
+    return rate
+
+
+def _rss_mb() -> float:
+    """Resident memory now (Linux), in MB."""
+    with open("/proc/self/statm") as handle:
+        pages = int(handle.read().split()[1])
+    return pages * resource.getpagesize() / 1e6
+
+
+def profile_processor(args: argparse.Namespace) -> None:
+    tune_collector()  # as the service does
+    settings = Settings.load(None, model={"kind": args.kind})
+    messages = list(readings(args.assets, args.channels, args.readings))
+    source = Source("sensor.readings", 0, 0, None)
+    if args.per_message:
+        processor = Processor(settings)
+        n = min(len(messages), args.per_message)
+        started = time.process_time()
+        for value in messages[:n]:
+            processor.process(value, source)
+        _rate("process (one message at a time)", n, time.process_time() - started)
+    before = _rss_mb()
+    for encode_scores in (False, True):
+        processor = Processor(settings)
+        started = time.process_time()
+        for i in range(0, len(messages), args.batch):
+            outcomes = processor.process_batch([(v, source) for v in messages[i : i + args.batch]])
+            if encode_scores:
+                for outcome in outcomes:
+                    if outcome.score is not None:
+                        encode(outcome.score)
+        label = f"process_batch({args.batch}){' + encode' if encode_scores else ''}"
+        _rate(label, len(messages), time.process_time() - started)
+    held = (_rss_mb() - before) * 1000 / max(len(processor.assets), 1)
+    print(f"resident memory held by the processor: {held:.1f} MB per 1,000 assets")
+
+
+def _preload(settings: Settings, args: argparse.Namespace) -> None:
+    from confluent_kafka import Producer
+
+    producer = Producer(
+        {
+            **settings.client_config(),
+            "linger.ms": 50,
+            "batch.size": 1_000_000,
+            "enable.idempotence": True,  # no reordering on retries: each asset's readings in order
+        }
+    )
+    for value in readings(args.assets, args.channels, args.readings):
+        key = value[10 : value.index(b'"', 10)]  # {"asset":"<key>"
+        while True:
+            try:
+                producer.produce(settings.topics.readings, value=value, key=key)
+                break
+            except BufferError:
+                producer.poll(0.1)
+    while producer.flush(10) > 0:
+        print("preload: waiting for the broker to acknowledge")
+
+
+def _drain(settings: Settings, total: int) -> tuple[int, float, float]:
+    """Run one Service until it scored ``total`` readings: (readings, CPU s, wall s)."""
+    import threading
+
+    from prometheus_client import CollectorRegistry
+
+    from pipeline.app import Service
+    from pipeline.metrics import ServiceMetrics
+
+    registry = CollectorRegistry()
+    service = Service(settings, ServiceMetrics(registry))
+    stop = threading.Event()
+    thread = threading.Thread(target=service.run, args=(stop,), daemon=True)
+    thread.start()
+    service.ready.wait(60)
+    cpu, wall = time.process_time(), time.perf_counter()
+
+    def valid() -> int:
+        return int(registry.get_sample_value("linewatch_readings_total", {"outcome": "valid"}) or 0)
+
+    done, used, took = 0, 0.0, 0.0
+    last_progress = time.perf_counter()
+    while done < total and time.perf_counter() - last_progress < 15:
+        time.sleep(0.05)
+        if valid() > done:
+            done, last_progress = valid(), time.perf_counter()
+            used, took = time.process_time() - cpu, last_progress - wall
+    dead = {
+        s.labels["reason"]: s.value
+        for m in registry.collect()
+        for s in m.samples
+        if s.name == "linewatch_deadletters_total" and s.value
+    }
+    if done < total:
+        print(f"stalled at {done} of {total} readings; dead letters {dead}")
+    cpu, wall = used, took
+    stop.set()
+    thread.join(60)
+    sizes = registry.get_sample_value("linewatch_snapshot_bytes_sum") or 0.0
+    count = registry.get_sample_value("linewatch_snapshot_bytes_count") or 1.0
+    print(f"snapshots: {count:.0f}, {sizes / count:,.0f} bytes each on average")
+    return done, cpu, wall
+
+
+def profile_service(args: argparse.Namespace) -> None:
+    import tempfile
+    import uuid
+    from pathlib import Path
+
+    from pipeline.broker.local import BrokerConfig, LocalBroker, default_cache_dir
+    from pipeline.broker.process import free_port
+    from pipeline.settings import TopicSettings
+    from pipeline.topics import create_topics
+
+    with tempfile.TemporaryDirectory() as tmp:
+        broker = None
+        bootstrap = args.bootstrap_servers
+        if bootstrap is None:
+            config = BrokerConfig(
+                port=free_port("127.0.0.1"), data_dir=Path(tmp), cache_dir=default_cache_dir()
+            )
+            broker = LocalBroker(config)
+            bootstrap = broker.start(timeout_s=120).bootstrap
+        try:
+            suffix = uuid.uuid4().hex[:8]
+            topics = TopicSettings(
+                **{name: f"{name}.{suffix}" for name in ("readings", "labels", "scores")},
+                alerts=f"alerts.{suffix}",
+                deadletter=f"deadletter.{suffix}",
+                state=f"state.{suffix}",
+                partitions=4,
+            )
+            settings = Settings.load(
+                None,
+                bootstrap_servers=bootstrap,
+                topics=topics.model_dump(),
+                model={"kind": args.kind},
+                serve={
+                    "group_id": f"profile-{suffix}",
+                    "batch_size": args.batch,
+                    "metrics_port": 0,
+                },
+                state={"hmac_key": "profile"},
+            )
+            create_topics(settings.client_config(), settings.topics)
+            started = time.perf_counter()
+            _preload(settings, args)
+            print(f"preloaded {args.readings} readings in {time.perf_counter() - started:.1f} s")
+            done, cpu, wall = _drain(settings, args.readings)
+            _rate(f"serve ({args.kind}, batch {args.batch})", done, cpu)
+            print(f"wall {wall:.1f} s: {done / wall:,.0f} readings/s")
+        finally:
+            if broker is not None:
+                broker.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", choices=["processor", "service"])
+    parser.add_argument("--readings", type=int, default=200_000)
+    parser.add_argument("--assets", type=int, default=1000)
+    parser.add_argument("--channels", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--kind", default="mahalanobis")
+    parser.add_argument("--per-message", type=int, default=0, help="also time process() on N")
+    parser.add_argument("--bootstrap-servers", default=None)
+    args = parser.parse_args()
+    if args.mode == "processor":
+        profile_processor(args)
+    else:
+        profile_service(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""A fleet's detectors in arrays: every asset's state a row, scored together in rounds.
+
+With one model per asset, a batch of 1,000 readings over 1,000 assets gives each model about
+one reading: too few for per-model vectorisation. A :class:`Fleet` keeps the state of all its
+assets' detectors in arrays (one row per asset) and scores a *round* — at most one reading of
+each asset — with a handful of array operations. A batch is cut into rounds (the first reading
+of every asset, then the second, ...), so each asset still sees its readings strictly in order,
+one at a time, and every score is the one its own per-reading detector gives (see
+``tests/pipeline/test_fleet.py``).
+
+A :class:`FleetSlot` stands for one row in ``Processor.assets``. It pickles as the equivalent
+per-reading detector, so snapshots keep their format and a restored asset rejoins the fleet.
+
+Examples
+--------
+>>> import numpy as np
+>>> python_round(np.array([0.12345, 0.5, 2.675]), 2)
+array([0.12, 0.5 , 2.67])
+>>> round_shares(("a", "b"), np.array([[1.0, 3.0], [0.0, 0.0]]))
+[{'a': 0.25, 'b': 0.75}, {}]
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from pipeline.detectors.base import Detector, shares
+
+__all__ = ["Fleet", "FleetSlot", "RoundResult", "python_round", "round_shares"]
+
+Array = npt.NDArray[Any]
+
+
+def python_round(values: Array, ndigits: int) -> Array:
+    """``round(v, ndigits)`` of each value, exactly as Python rounds (correctly, half to even).
+
+    ``rint(v * 10**n) / 10**n`` is Python's result unless ``v * 10**n`` lies within rounding
+    error of a half: those few values are rounded by Python itself.
+    """
+    scale = 10.0**ndigits
+    scaled = values * scale
+    rounded: Array = np.rint(scaled) / scale
+    near_half = np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6
+    if near_half.any():
+        for index in np.flatnonzero(near_half):
+            rounded.flat[index] = round(float(values.flat[index]), ndigits)
+    return rounded
+
+
+def _row_totals(terms: Array) -> Array:
+    """Python's ``sum()`` of each row (left to right; compensated from Python 3.12 on)."""
+    if sys.version_info >= (3, 12):
+        return np.array([sum(row) for row in terms.tolist()], dtype=np.float64)
+    total = np.zeros(terms.shape[0])
+    for column in range(terms.shape[1]):
+        total = total + terms[:, column]
+    return total
+
+
+def round_shares(names: Sequence[str], terms: Array) -> list[dict[str, float]]:
+    """:func:`~pipeline.detectors.base.shares` of every row of non-negative ``terms``."""
+    if any("__" in name for name in names):  # features of one channel are summed first
+        return [shares(dict(zip(names, row, strict=True))) for row in terms.tolist()]
+    totals = _row_totals(terms)
+    positive = totals > 0.0
+    out: list[dict[str, float]] = [{} for _ in range(terms.shape[0])]
+    if positive.any():
+        ratios = python_round(terms[positive] / totals[positive, None], 4)
+        for index, row in zip(np.flatnonzero(positive).tolist(), ratios.tolist(), strict=True):
+            out[index] = dict(zip(names, row, strict=True))
+    return out
+
+
+class RoundResult:
+    """What scoring one round gives: scores, contributions and outliers, in the round's order."""
+
+    __slots__ = ("scores", "contributions", "outliers", "context")
+
+    def __init__(
+        self,
+        scores: list[float],
+        contributions: list[dict[str, float]],
+        outliers: list[bool],
+        context: Any,
+    ) -> None:
+        self.scores = scores
+        self.contributions = contributions
+        self.outliers = outliers
+        self.context = context
+
+
+class Fleet(Protocol):
+    """The detectors of every asset whose readings have ``channels``, in arrays."""
+
+    name: str
+    channels: tuple[str, ...]
+
+    def new_row(self) -> int:
+        """A fresh detector's row."""
+
+    def absorb(self, detector: object) -> int | None:
+        """Take over a per-reading detector's state (a row), or ``None`` if it does not fit."""
+
+    def materialise(self, row: int) -> Detector:
+        """The per-reading detector in the state of ``row``."""
+
+    def release(self, row: int) -> None:
+        """Forget ``row`` (its asset left the fleet)."""
+
+    def score(self, rows: Array, values: Array) -> RoundResult:
+        """Score one reading (a row of ``values``) of each asset of ``rows`` (distinct)."""
+
+    def learn(self, result: RoundResult, learn: Array) -> None:
+        """Learn the readings of the round where ``learn`` is true (after :meth:`score`)."""
+
+
+def _identity(detector: Detector) -> Detector:
+    return detector
+
+
+class FleetSlot:
+    """One asset's place in a fleet; pickles as the per-reading detector it stands for."""
+
+    __slots__ = ("fleet", "row", "name")
+
+    def __init__(self, fleet: Fleet, row: int) -> None:
+        self.fleet = fleet
+        self.row = row
+        self.name = fleet.name
+
+    def __reduce__(self) -> tuple[Any, tuple[Detector]]:
+        if self.row < 0:
+            raise TypeError("this asset left its fleet: pickle the processor's current state")
+        return _identity, (self.fleet.materialise(self.row),)
+
+    def _refuse(self) -> None:
+        raise TypeError("a fleet member is scored by its fleet (Processor.process_batch)")
+
+    def score_one(self, x: dict[str, float]) -> float:
+        self._refuse()
+        return 0.0
+
+    def learn_one(self, x: dict[str, float]) -> None:
+        self._refuse()
+
+    def contributions(self, x: dict[str, float]) -> dict[str, float]:
+        self._refuse()
+        return {}
+
+    def is_outlier(self, x: dict[str, float]) -> bool:
+        self._refuse()
+        return False
+
+
+class RowArrays:
+    """Arrays with one row per fleet member, grown by doubling; freed rows are reused."""
+
+    def __init__(self, shapes: dict[str, tuple[tuple[int, ...], type]]) -> None:
+        self._shapes = shapes
+        self.capacity = 0
+        self.arrays: dict[str, Array] = {
+            name: np.zeros((0, *shape), dtype=dtype) for name, (shape, dtype) in shapes.items()
+        }
+        self._free: list[int] = []
+        self._next = 0
+
+    def alloc(self) -> int:
+        """A row, zeroed."""
+        if self._free:
+            row = self._free.pop()
+        else:
+            if self._next == self.capacity:
+                self._grow(max(16, 2 * self.capacity))
+            row, self._next = self._next, self._next + 1
+        for array in self.arrays.values():
+            array[row] = 0
+        return row
+
+    def free(self, row: int) -> None:
+        self._free.append(row)
+
+    def _grow(self, capacity: int) -> None:
+        for name, array in self.arrays.items():
+            grown = np.zeros((capacity, *array.shape[1:]), dtype=array.dtype)
+            grown[: self.capacity] = array
+            self.arrays[name] = grown
+        self.capacity = capacity

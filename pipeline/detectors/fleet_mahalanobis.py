@@ -1,0 +1,247 @@
+"""The default detector (smoothing | online Mahalanobis | calibration) of a whole fleet in arrays.
+
+Row ``r`` holds what one :class:`~pipeline.detectors.scored.CalibratedDetector` over an
+:class:`~pipeline.detectors.mahalanobis.OnlineMahalanobis` holds: the smoother's last
+``smooth`` readings and their sums, the count, mean, covariance and (refreshed every
+``refresh`` learned readings) regularised inverse covariance. Each step is the per-reading
+detector's arithmetic applied element-wise to all rows of a round, so a score differs from the
+per-reading one at most in the last bits of the matrix-vector product (and not at all once
+calibrated and rounded, in the tests). The post-processor (tail probability or anomaly
+likelihood) stays one small object per asset.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+from pipeline.detectors.base import Detector
+from pipeline.detectors.calibration import PostProcessor, build_post
+from pipeline.detectors.features import Smoother
+from pipeline.detectors.fleet import Array, RoundResult, RowArrays, round_shares
+from pipeline.detectors.mahalanobis import OnlineMahalanobis
+from pipeline.detectors.scored import CalibratedDetector
+from pipeline.detectors.stuck import StuckWatch, stuck_shares
+from pipeline.settings import ModelSettings
+
+__all__ = ["MahalanobisFleet"]
+
+
+class MahalanobisFleet:
+    """Every asset's ``mahalanobis`` detector over ``channels`` (sorted), one row each."""
+
+    def __init__(self, channels: tuple[str, ...], settings: ModelSettings) -> None:
+        self.channels = channels
+        self.settings = settings
+        stuck = "" if settings.stuck_after is None else f",stuck={settings.stuck_after}"
+        self.name = f"mahalanobis(smooth={settings.smooth},{settings.calibration}{stuck})"
+        self._template = OnlineMahalanobis(settings.forget, settings.ridge, settings.min_rel_std)
+        c, w = len(channels), settings.smooth
+        self.rows = RowArrays(
+            {
+                "hist": ((w, c), np.float64),
+                "hpos": ((), np.int64),
+                "hlen": ((), np.int64),
+                "sums": ((c,), np.float64),
+                "count": ((), np.int64),
+                "mean": ((c,), np.float64),
+                "cov": ((c, c), np.float64),
+                "prec": ((c, c), np.float64),
+                "stale": ((), np.bool_),
+            }
+        )
+        self.posts: dict[int, PostProcessor] = {}
+        self.stucks: dict[int, StuckWatch] = {}
+        """Per row, the frozen-sensor watch (``model.stuck_after``; none when it is off)."""
+
+    # --- membership ------------------------------------------------------------------------
+
+    def _post(self) -> PostProcessor:
+        s = self.settings
+        return build_post(s.calibration, s.calibration_window, s.likelihood_short)
+
+    def new_row(self) -> int:
+        row = self.rows.alloc()
+        self.rows.arrays["stale"][row] = True
+        self.posts[row] = self._post()
+        if self.settings.stuck_after is not None:
+            self.stucks[row] = StuckWatch(self.settings.stuck_after)
+        return row
+
+    def release(self, row: int) -> None:
+        self.posts.pop(row, None)
+        self.stucks.pop(row, None)
+        self.rows.free(row)
+
+    def absorb(self, detector: object) -> int | None:
+        if not isinstance(detector, CalibratedDetector) or detector.name != self.name:
+            return None
+        maha, smoother = detector.raw, detector._smoother
+        if not self._fits(maha, smoother, detector.outlier_z):
+            return None
+        assert isinstance(maha, OnlineMahalanobis)
+        row = self.rows.alloc()
+        a = self.rows.arrays
+        if smoother.window > 1 and smoother._history:
+            length = len(smoother._history[self.channels[0]])
+            for j, name in enumerate(self.channels):
+                a["hist"][row, :length, j] = list(smoother._history[name])
+                a["sums"][row, j] = smoother._sums[name]
+            a["hlen"][row], a["hpos"][row] = length, length % smoother.window
+        a["count"][row] = maha.count
+        if maha.count:
+            a["mean"][row], a["cov"][row] = maha._mean, maha._cov
+        a["stale"][row] = maha._precision is None
+        if maha._precision is not None:
+            a["prec"][row] = maha._precision
+        self.posts[row] = detector.post
+        if detector.stuck is not None:
+            self.stucks[row] = detector.stuck
+        return row
+
+    def _fits(self, maha: object, smoother: Smoother, outlier_z: float) -> bool:
+        t = self._template
+        if not isinstance(maha, OnlineMahalanobis) or outlier_z != self.settings.outlier_z:
+            return False
+        params = (maha.forget, maha.ridge, maha.min_rel_std, maha.refresh)
+        if params != (t.forget, t.ridge, t.min_rel_std, t.refresh):
+            return False
+        if maha.channels not in ((), self.channels) or smoother.window != self.settings.smooth:
+            return False
+        if smoother.window == 1 or not smoother._history:
+            return True
+        history = smoother._history
+        lengths = {len(history.get(name, ())) for name in self.channels}
+        return set(history) == set(self.channels) and len(lengths) == 1
+
+    def materialise(self, row: int) -> Detector:
+        s, a = self.settings, self.rows.arrays
+        maha = OnlineMahalanobis(s.forget, s.ridge, s.min_rel_std)
+        count = int(a["count"][row])
+        if count:
+            maha.channels, maha.count = self.channels, count
+            maha._mean, maha._cov = a["mean"][row].copy(), a["cov"][row].copy()
+            maha._precision = None if a["stale"][row] else a["prec"][row].copy()
+        detector = CalibratedDetector(
+            self.name, maha, self.posts[row], s.smooth, s.outlier_z, self.stucks.get(row)
+        )
+        length = int(a["hlen"][row])
+        if s.smooth > 1 and length:
+            start = int(a["hpos"][row]) if length == s.smooth else 0
+            order = [(start + i) % s.smooth for i in range(length)]
+            smoother = detector._smoother
+            for j, name in enumerate(self.channels):
+                smoother._history[name] = deque(a["hist"][row, order, j].tolist())
+                smoother._sums[name] = float(a["sums"][row, j])
+        return detector
+
+    # --- one round ---------------------------------------------------------------------------
+
+    def _smooth(self, rows: Array, values: Array) -> Array:
+        window = self.settings.smooth
+        if window == 1:
+            return values
+        a = self.rows.arrays
+        hpos, hlen = a["hpos"][rows], a["hlen"][rows]
+        total = a["sums"][rows] + values
+        full = hlen >= window
+        if full.any():
+            oldest = a["hist"][rows, hpos]
+            total = np.where(full[:, None], total - oldest, total)
+        a["sums"][rows] = total
+        a["hist"][rows, hpos] = values
+        a["hpos"][rows] = (hpos + 1) % window
+        length = np.minimum(hlen + 1, window)
+        a["hlen"][rows] = length
+        smoothed: Array = total / length[:, None]
+        return smoothed
+
+    def _refresh(self, rows: Array) -> None:
+        a = self.rows.arrays
+        stale = rows[a["stale"][rows]]
+        if not len(stale):
+            return
+        cov, mean = a["cov"][stale], a["mean"][stale]
+        floor = (self.settings.min_rel_std * np.abs(mean) + 1e-9) ** 2
+        diagonal = np.diagonal(cov, axis1=1, axis2=2)
+        jitter = self.settings.ridge * np.maximum(diagonal, 0.0) + floor
+        index = np.arange(len(self.channels))
+        cov[:, index, index] = diagonal + jitter
+        # one LAPACK call per matrix either way; the stacked call gives the same bits
+        a["prec"][stale] = np.linalg.pinv(cov)
+        a["stale"][stale] = False
+
+    def score(self, rows: Array, values: Array) -> RoundResult:
+        a = self.rows.arrays
+        smoothed = self._smooth(rows, values)
+        k = len(rows)
+        scores, outliers = [0.0] * k, [False] * k
+        contributions: list[dict[str, float]] = [{} for _ in range(k)]
+        ready_at = np.flatnonzero(a["count"][rows] > len(self.channels) + 1)
+        pending = np.zeros(k, dtype=np.bool_)
+        if len(ready_at):
+            ready = rows[ready_at]
+            self._refresh(ready)
+            mean = a["mean"][ready]
+            d = smoothed[ready_at] - mean
+            pd = (a["prec"][ready] * d[:, None, :]).sum(axis=2)
+            raw = np.sqrt(np.maximum((d * pd).sum(axis=1), 0.0)).tolist()
+            floor = (self.settings.min_rel_std * np.abs(mean) + 1e-9) ** 2
+            variance = np.diagonal(a["cov"][ready], axis1=1, axis2=2)
+            max_z = np.max(np.abs(d) / np.sqrt(np.maximum(variance, floor)), axis=1)
+            far = (max_z > self.settings.outlier_z).tolist()
+            shares = round_shares(self.channels, np.abs(d * pd))
+            posts = self.posts
+            for i, (at, row) in enumerate(zip(ready_at.tolist(), ready.tolist(), strict=True)):
+                scores[at] = min(1.0, max(0.0, posts[row].score(raw[i])))
+                contributions[at], outliers[at] = shares[i], far[i]
+            pending[ready_at] = True
+        readings = self._watch_stuck(rows, values, scores, contributions)
+        return RoundResult(scores, contributions, outliers, (rows, smoothed, pending, readings))
+
+    def _watch_stuck(
+        self,
+        rows: Array,
+        values: Array,
+        scores: list[float],
+        contributions: list[dict[str, float]],
+    ) -> list[dict[str, float]]:
+        """A frozen channel scores 1.0 and is named, as ``CalibratedDetector`` does it."""
+        if not self.stucks:
+            return []
+        readings = [dict(zip(self.channels, v, strict=True)) for v in values.tolist()]
+        stucks = self.stucks
+        for i, row in enumerate(rows.tolist()):
+            stuck = stucks[row].observe(readings[i])
+            if stuck:
+                scores[i], contributions[i] = 1.0, stuck_shares(stuck)
+        return readings
+
+    def learn(self, result: RoundResult, learn: Array) -> None:
+        rows, smoothed, pending, readings = result.context
+        a = self.rows.arrays
+        target = rows[learn]
+        if not len(target):
+            return
+        count = a["count"][target] + 1
+        a["count"][target] = count
+        weight = np.maximum(1.0 / count, self.settings.forget)
+        d = smoothed[learn] - a["mean"][target]
+        a["mean"][target] = a["mean"][target] + weight[:, None] * d
+        outer = d[:, :, None] * d[:, None, :]
+        w3 = weight[:, None, None]
+        a["cov"][target] = (1.0 - w3) * (a["cov"][target] + w3 * outer)
+        a["stale"][target] |= count % self._template.refresh == 0
+        posts = self.posts
+        for row in rows[learn & pending].tolist():
+            posts[row].learn()
+        if readings:
+            stucks = self.stucks
+            for i in np.flatnonzero(learn).tolist():
+                stucks[int(rows[i])].learn(readings[i])
+
+    def memory(self) -> dict[str, Any]:
+        """Bytes held in arrays (for the profile script)."""
+        return {name: array.nbytes for name, array in self.rows.arrays.items()}
