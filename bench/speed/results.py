@@ -53,7 +53,26 @@ _DECIMALS = {
     "restore_s_per_1000_assets": 2,
 }
 _LINE = re.compile(r"^([A-Za-z0-9_/.]+) = (\S+)$")
-_HEADER = "# Speed bench results\n"
+_HEADER = """# Speed bench results
+
+Written by `scripts/bench` (`python -m bench.speed`, see `bench/speed/__init__.py`): each run
+appends its section; the file always ends with the latest run's summary. Every arm drains the
+same preloaded readings topic (the simulator's healthy fleet, ~200-byte JSON readings, 8
+channels, keyed by asset) on the same broker into its own scores topic, one score per
+reading, in its own process; readings/s per core = readings / that process's CPU seconds
+(user + system from /proc, from the moment it is ready to the moment its consumer group's
+committed offsets reach the end of the input). Wall seconds include up to one commit interval
+(5 s) after the last reading.
+
+- **naive**: poll one message, `json.loads`, the asset's detector (`build_detector`, same
+  kind as linewatch) `score_one` then `learn_one`, produce one `json.dumps` score.
+- **quix**: a Quix Streams application doing the same (JSON serdes, one `apply`, `to_topic`),
+  at-least-once; its own venv (`.venv-bench`) because quixstreams pins confluent-kafka < 2.13.
+- **linewatch**: `linewatch serve` (the real service) with its default detector and
+  `serve.processing`, with `state.hmac_key` set so it snapshots its models as in production.
+- **passthrough**: the same with a light per-channel detector (`--passthrough-kind`).
+- Latency, memory and state: see the notes under each run's table.
+"""
 
 
 def format_value(key: str, value: float | None) -> str:

@@ -28,6 +28,7 @@ __all__ = ["ArmResult", "Child", "count_messages", "drain"]
 logger = logging.getLogger(__name__)
 
 _SAMPLE_EVERY_S = 0.2
+_QUIET_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,9 @@ def count_messages(bootstrap: str, topic: str, expected: int, timeout_s: float =
     count, quiet_since = 0, time.monotonic()
     deadline = time.monotonic() + timeout_s
     try:
-        while time.monotonic() < deadline and time.monotonic() - quiet_since < 5.0:
+        # short of ``expected``, wait out 15 quiet seconds: transaction markers of the last
+        # commit may reach some partitions after the committed offsets became visible
+        while time.monotonic() < deadline and time.monotonic() - quiet_since < _QUIET_S:
             batch = consumer.consume(1000, 0.5)
             count += sum(1 for m in batch if m.error() is None)
             if batch:

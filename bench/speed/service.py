@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bench.speed import topics
 from bench.speed.arms import REPO, BenchInput, finish
-from bench.speed.runner import ArmResult, Child, drain
+from bench.speed.runner import ArmResult, Child, count_messages, drain
 from pipeline.settings import Settings, TopicSettings
 from pipeline.topics import create_topics, topic_names
 
@@ -102,8 +102,17 @@ def run_service_arm(data: BenchInput, run: ServiceRun) -> tuple[ArmResult, Topic
         )
     finally:
         child.stop()
+    dead = _dead_letters(data.bootstrap, names.deadletter, data.partitions)
     note = f"model.kind={run.kind}, serve.processing={run.processing}, snapshots={run.snapshots}"
+    note += f", dead letters {dead}" if dead else ""
     result = finish(run.name, data, names.scores, start, end, wall, note)
     others = [n for n in topic_names(names) if n not in (names.readings, names.scores, names.state)]
     topics.delete(data.bootstrap, others)
     return result, names, config
+
+
+def _dead_letters(bootstrap: str, topic: str, partitions: int) -> int:
+    """Dead letters the arm wrote (0 at once when the topic is empty)."""
+    if sum(topics.end_offsets(bootstrap, topic, partitions).values()) == 0:
+        return 0
+    return count_messages(bootstrap, topic, 1, timeout_s=30.0)
