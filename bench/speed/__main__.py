@@ -54,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-results", action="store_true", help="print only, write no file")
     parser.add_argument("--nice", type=int, default=0, help="niceness of the arms' processes")
+    parser.add_argument(
+        "--commit-interval",
+        type=float,
+        default=None,
+        help="every arm's commit interval in s (default: each one's own, 5 s); for quick runs",
+    )
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per drain at most")
     return parser
 
@@ -90,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         results=None if args.no_results else args.results,
         nice=args.nice,
         timeout_s=args.timeout,
+        commit_interval_s=args.commit_interval,
     )
     summary = run(options)
     for key, value in summary.items():

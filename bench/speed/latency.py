@@ -97,7 +97,8 @@ def measure_latency(data: BenchInput, options: Options, peak: float | None) -> L
     readings = topics.unique("bench.readings.latency")
     names = arm_topics(data, "latency", readings=readings)
     run = ServiceRun("latency", options.kind, options.processing, options.snapshots)
-    config = write_config(data.workdir / "latency.toml", data.bootstrap, names, run)
+    path = data.workdir / "latency.toml"
+    config = write_config(path, data.bootstrap, names, run, data.commit_interval_s)
     watcher = _Arrivals(data.bootstrap, names.scores)
     service, url = start_service(config, data.workdir, "latency", data.nice)
     try:
@@ -110,8 +111,8 @@ def measure_latency(data: BenchInput, options: Options, peak: float | None) -> L
     finally:
         service.stop()
         watcher.stop()
-    events = _stamps(data.bootstrap, readings, sent)
-    scored = _stamps(data.bootstrap, names.scores, sent)
+    events = _stamps(data.bootstrap, readings)
+    scored = _stamps(data.bootstrap, names.scores)
     after = min(events.values(), default=0) + int(options.latency_seconds * 1000 / 5)
     measured = latencies(events, scored, after)
     visible = latencies(events, watcher.arrived, after)
@@ -156,22 +157,14 @@ def _key(message: Message) -> tuple[str, int]:
     return str(body["asset"]), int(body["ts"])
 
 
-def _stamps(bootstrap: str, topic: str, expected: int) -> dict[tuple[str, int], int]:
+def _stamps(bootstrap: str, topic: str) -> dict[tuple[str, int], int]:
     """``(asset, ts)`` -> Kafka timestamp (ms) of every committed message of ``topic``."""
-    consumer = _reader(bootstrap)
-    consumer.subscribe([topic])
     stamps: dict[tuple[str, int], int] = {}
-    quiet_since = time.monotonic()
-    try:
-        while len(stamps) < expected and time.monotonic() - quiet_since < 5.0:
-            batch = consumer.consume(1000, 0.5)
-            for message in batch:
-                if message.error() is None:
-                    stamps[_key(message)] = message.timestamp()[1]
-            if batch:
-                quiet_since = time.monotonic()
-    finally:
-        consumer.close()
+
+    def note(message: Message) -> None:
+        stamps[_key(message)] = message.timestamp()[1]
+
+    topics.read_to_end(bootstrap, topic, note)
     return stamps
 
 

@@ -45,7 +45,7 @@ def describe(quix_python: Path, kafka: str) -> list[tuple[str, str]]:
         ("CPU", f"{_cpu_model()}, {os.cpu_count()} cores (nproc)"),
         ("load average at start", " ".join(f"{v:.2f}" for v in os.getloadavg())),
         ("Python", platform.python_version()),
-        ("confluent-kafka", confluent_kafka.version()[0]),
+        ("confluent-kafka", metadata.version("confluent-kafka")),
         ("librdkafka", confluent_kafka.libversion()[0]),
         ("river", metadata.version("river")),
         ("numpy", metadata.version("numpy")),

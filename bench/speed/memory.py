@@ -53,6 +53,7 @@ class MemoryResult:
     snapshot_assets: int
     restore_s: float | None
     restored_assets: int
+    baseline: ArmResult
 
     @property
     def rss_mb_per_1000_assets(self) -> float:
@@ -119,6 +120,7 @@ def measure_memory(
         snapshot_assets=len(sizes),
         restore_s=restore_s,
         restored_assets=restored,
+        baseline=baseline,
     )
 
 

@@ -7,7 +7,7 @@ linewatch's validation, alert policy, contributions, metrics or snapshots) ``sco
 Offsets are auto-committed (librdkafka's default, every 5 s); SIGTERM stops it after a flush.
 It prints ``READY`` when the first message arrives.
 
-Run as ``python -m bench.speed.naive BOOTSTRAP INPUT OUTPUT GROUP [KIND]``.
+Run as ``python -m bench.speed.naive BOOTSTRAP INPUT OUTPUT GROUP KIND [COMMIT_INTERVAL_S]``.
 """
 
 from __future__ import annotations
@@ -27,9 +27,15 @@ __all__ = ["main"]
 
 def main(argv: list[str]) -> int:
     bootstrap, source, sink, group = argv[:4]
-    settings = ModelSettings(kind=argv[4]) if len(argv) > 4 else ModelSettings()  # type: ignore[arg-type]
+    settings = ModelSettings(kind=argv[4])  # type: ignore[arg-type]
+    interval = {"auto.commit.interval.ms": int(float(argv[5]) * 1000)} if len(argv) > 5 else {}
     consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest"}
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "auto.offset.reset": "earliest",
+            **interval,
+        }
     )
     producer = Producer({"bootstrap.servers": bootstrap})
     consumer.subscribe([source])
@@ -44,7 +50,7 @@ def main(argv: list[str]) -> int:
         if first:
             print("READY", flush=True)
             first = False
-        reading: dict[str, Any] = json.loads(message.value())
+        reading: dict[str, Any] = json.loads(message.value() or b"null")
         asset = reading["asset"]
         model = models.get(asset)
         if model is None:

@@ -66,7 +66,12 @@ def render_section(
         "",
         f"{options.readings:,} readings requested over {options.assets:,} assets (8 channels), "
         f"{options.partitions} partitions; arms: {', '.join(options.arms)}; "
-        f"nice {options.nice}; whole run {extras.duration_s / 60:.1f} min.",
+        f"nice {options.nice}; whole run {extras.duration_s / 60:.1f} min"
+        + (
+            f"; every arm's commit interval {options.commit_interval_s:g} s."
+            if options.commit_interval_s is not None
+            else "."
+        ),
         "",
         "| machine / version | |",
         "|---|---|",

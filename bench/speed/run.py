@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -40,7 +40,7 @@ class Options:
     results: Path | None = None
     nice: int = 0
     timeout_s: float = 3600.0
-    extra_notes: list[str] = field(default_factory=list)
+    commit_interval_s: float | None = None
 
 
 def run(options: Options) -> dict[str, float | None]:
@@ -82,6 +82,7 @@ def _prepare(bootstrap: str, options: Options, workdir: Path) -> BenchInput:
         workdir=workdir,
         timeout_s=options.timeout_s,
         nice=options.nice,
+        commit_interval_s=options.commit_interval_s,
     )
 
 
@@ -104,6 +105,7 @@ def _run_arms(data: BenchInput, options: Options) -> tuple[dict[str, ArmResult],
             from bench.speed.memory import measure_memory
 
             extras.memory = measure_memory(data, options, result, names, config)
+            _record(results, extras.memory.baseline)
         topics.delete(data.bootstrap, [names.state])
     if "passthrough" in options.arms:
         run_ = ServiceRun(

@@ -14,21 +14,19 @@ import os
 import signal
 import subprocess
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 
 from bench.speed.procstat import ProcessSample, sample
-from bench.speed.topics import wait_until
+from bench.speed.topics import read_to_end, wait_until
 
 __all__ = ["ArmResult", "Child", "count_messages", "drain"]
 logger = logging.getLogger(__name__)
 
 _SAMPLE_EVERY_S = 0.2
-_QUIET_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -154,31 +152,12 @@ class _CommittedLag:
         self._consumer.close()
 
 
-def count_messages(bootstrap: str, topic: str, expected: int, timeout_s: float = 120.0) -> int:
-    """Committed messages in ``topic`` (read from the start until ``expected`` or quiet)."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"bench-count-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-        }
-    )
-    consumer.subscribe([topic])
-    count, quiet_since = 0, time.monotonic()
-    deadline = time.monotonic() + timeout_s
-    try:
-        # short of ``expected``, wait out 15 quiet seconds: transaction markers of the last
-        # commit may reach some partitions after the committed offsets became visible
-        while time.monotonic() < deadline and time.monotonic() - quiet_since < _QUIET_S:
-            batch = consumer.consume(1000, 0.5)
-            count += sum(1 for m in batch if m.error() is None)
-            if batch:
-                quiet_since = time.monotonic()
-            if count >= expected:
-                count += sum(1 for m in consumer.consume(1000, 1.0) if m.error() is None)
-                break
-    finally:
-        consumer.close()
-    return count
+def count_messages(bootstrap: str, topic: str, timeout_s: float = 120.0) -> int:
+    """Committed messages in ``topic`` (read from the start to its current end)."""
+    seen = [0]
+
+    def count(message: Message) -> None:
+        seen[0] += 1
+
+    read_to_end(bootstrap, topic, count, timeout_s)
+    return seen[0]

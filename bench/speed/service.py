@@ -36,13 +36,21 @@ class ServiceRun:
     snapshots: bool = True
 
 
-def write_config(path: Path, bootstrap: str, names: TopicSettings, run: ServiceRun) -> Path:
+def write_config(
+    path: Path,
+    bootstrap: str,
+    names: TopicSettings,
+    run: ServiceRun,
+    commit_interval_s: float | None = None,
+) -> Path:
     """The arm's settings file; returns ``path``."""
     lines = [f'bootstrap_servers = "{bootstrap}"', "[topics]"]
     lines += [f'{k} = "{v}"' for k, v in names.model_dump().items() if isinstance(v, str)]
     lines += [f"partitions = {names.partitions}", "[model]", f'kind = "{run.kind}"']
     lines += ["[serve]", f'group_id = "{topics.unique("bench-" + run.name)}"']
     lines += [f'instance_id = "{run.name}"', f'processing = "{run.processing}"']
+    if commit_interval_s is not None:
+        lines += [f"commit_interval_s = {commit_interval_s}"]
     if run.snapshots:
         lines += ["[state]", f'hmac_key = "{secrets.token_hex(16)}"']
     path.write_text("\n".join(lines) + "\n")
@@ -87,7 +95,9 @@ def is_ready(base_url: str) -> bool:
 def run_service_arm(data: BenchInput, run: ServiceRun) -> tuple[ArmResult, TopicSettings, Path]:
     """Drain the input with linewatch; returns the result, its topics and its settings file."""
     names = arm_topics(data, run.name)
-    config = write_config(data.workdir / f"{run.name}.toml", data.bootstrap, names, run)
+    config = write_config(
+        data.workdir / f"{run.name}.toml", data.bootstrap, names, run, data.commit_interval_s
+    )
     settings = Settings.load(config)
     child, url = start_service(config, data.workdir, run.name, data.nice)
     try:
@@ -115,4 +125,4 @@ def _dead_letters(bootstrap: str, topic: str, partitions: int) -> int:
     """Dead letters the arm wrote (0 at once when the topic is empty)."""
     if sum(topics.end_offsets(bootstrap, topic, partitions).values()) == 0:
         return 0
-    return count_messages(bootstrap, topic, 1, timeout_s=30.0)
+    return count_messages(bootstrap, topic)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from pipeline.broker.local import BrokerConfig, LocalBroker, default_cache_dir
@@ -22,7 +22,16 @@ from pipeline.broker.process import free_port
 from pipeline.messages import Label
 from producers.simulator import Fleet
 
-__all__ = ["broker", "create", "delete", "end_offsets", "preload", "unique", "wait_until"]
+__all__ = [
+    "broker",
+    "create",
+    "delete",
+    "end_offsets",
+    "preload",
+    "read_to_end",
+    "unique",
+    "wait_until",
+]
 
 START_TS_MS = 1_700_000_000_000
 
@@ -119,3 +128,41 @@ def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> No
             return
         time.sleep(0.1)
     raise TimeoutError(f"timed out after {timeout_s:g} s waiting for {what}")
+
+
+def read_to_end(
+    bootstrap: str, topic: str, on_message: Callable[[Message], None], timeout_s: float = 120.0
+) -> None:
+    """Call ``on_message`` for every committed message of ``topic`` up to its current end.
+
+    Reads with ``read_committed`` from the start of every partition (assigned, no group to
+    join) until each position reaches the partition's high watermark as it was when called.
+    Raises ``TimeoutError`` when that takes longer than ``timeout_s``.
+    """
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": unique("bench-reader"),
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+        }
+    )
+    try:
+        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+        ends = {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in metadata.partitions
+        }
+        pending = [TopicPartition(topic, p, OFFSET_BEGINNING) for p, end in ends.items() if end]
+        consumer.assign(pending)
+        deadline = time.monotonic() + timeout_s
+        while pending:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic} was not read to its end in {timeout_s:g} s")
+            for message in consumer.consume(1000, 0.2):
+                if message.error() is None:
+                    on_message(message)
+            positions = consumer.position(pending)
+            pending = [p for p in positions if p.offset < ends[p.partition]]
+    finally:
+        consumer.close()
