@@ -29,7 +29,7 @@ def _quix_versions(python: Path) -> str:
         return "not installed (scripts/setup-bench)"
     code = (
         "import confluent_kafka, importlib.metadata as m;"
-        "print(m.version('quixstreams'), confluent_kafka.version()[0],"
+        "print(m.version('quixstreams'), m.version('confluent-kafka'),"
         " confluent_kafka.libversion()[0])"
     )
     found = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -66,7 +67,7 @@ def render_section(
         "",
         f"{options.readings:,} readings requested over {options.assets:,} assets (8 channels), "
         f"{options.partitions} partitions; arms: {', '.join(options.arms)}; "
-        f"nice {options.nice}; whole run {extras.duration_s / 60:.1f} min"
+        f"niceness {os.nice(0) + options.nice}; whole run {extras.duration_s / 60:.1f} min"
         + (
             f"; every arm's commit interval {options.commit_interval_s:g} s."
             if options.commit_interval_s is not None

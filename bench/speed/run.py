@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -10,7 +11,9 @@ from pathlib import Path
 
 from bench.speed import topics
 from bench.speed.arms import QUIX_PYTHON, BenchInput, run_script_arm
+from bench.speed.latency import measure_latency
 from bench.speed.machine import describe
+from bench.speed.memory import measure_memory
 from bench.speed.report import Extras, render_section, summarise
 from bench.speed.results import append_run
 from bench.speed.runner import ArmResult
@@ -102,8 +105,6 @@ def _run_arms(data: BenchInput, options: Options) -> tuple[dict[str, ArmResult],
         result, names, config = run_service_arm(data, run_)
         _record(results, result)
         if "memory" in options.arms:
-            from bench.speed.memory import measure_memory
-
             extras.memory = measure_memory(data, options, result, names, config)
             _record(results, extras.memory.baseline)
         topics.delete(data.bootstrap, [names.state])
@@ -115,8 +116,6 @@ def _run_arms(data: BenchInput, options: Options) -> tuple[dict[str, ArmResult],
         topics.delete(data.bootstrap, [names.state])
         _record(results, result)
     if "latency" in options.arms:
-        from bench.speed.latency import measure_latency
-
         peak = results["linewatch"].per_s if "linewatch" in results else None
         extras.latency = measure_latency(data, options, peak)
     return results, extras
@@ -134,6 +133,4 @@ def _record(results: dict[str, ArmResult], result: ArmResult) -> None:
 
 
 def _python() -> str:
-    import sys
-
     return sys.executable
