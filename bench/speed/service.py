@@ -14,12 +14,15 @@ import secrets
 import sys
 import urllib.error
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from confluent_kafka import Message
+
 from bench.speed import topics
 from bench.speed.arms import REPO, BenchInput, finish
-from bench.speed.runner import ArmResult, Child, count_messages, drain
+from bench.speed.runner import ArmResult, Child, drain
 from pipeline.settings import Settings, TopicSettings
 from pipeline.topics import create_topics, topic_names
 
@@ -114,15 +117,24 @@ def run_service_arm(data: BenchInput, run: ServiceRun) -> tuple[ArmResult, Topic
         child.stop()
     dead = _dead_letters(data.bootstrap, names.deadletter, data.partitions)
     note = f"model.kind={run.kind}, serve.processing={run.processing}, snapshots={run.snapshots}"
-    note += f", dead letters {dead}" if dead else ""
+    note += f", dead letters: {dead}" if dead else ""
     result = finish(run.name, data, names.scores, start, end, wall, note)
     others = [n for n in topic_names(names) if n not in (names.readings, names.scores, names.state)]
     topics.delete(data.bootstrap, others)
     return result, names, config
 
 
-def _dead_letters(bootstrap: str, topic: str, partitions: int) -> int:
-    """Dead letters the arm wrote (0 at once when the topic is empty)."""
+def _dead_letters(bootstrap: str, topic: str, partitions: int) -> str:
+    """The arm's dead letters by reason (``""`` at once when the topic is empty)."""
     if sum(topics.end_offsets(bootstrap, topic, partitions).values()) == 0:
-        return 0
-    return count_messages(bootstrap, topic)
+        return ""
+    reasons: Counter[str] = Counter()
+
+    def note(message: Message) -> None:
+        headers = dict(message.headers() or [])
+        reasons[headers.get("error.reason", b"?").decode()] += 1
+        where = {k: v.decode() for k, v in headers.items() if k.startswith(("error", "source"))}
+        print(f"dead letter: {where} {(message.value() or b'')[:200]!r}", file=sys.stderr)
+
+    topics.read_to_end(bootstrap, topic, note)
+    return ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
