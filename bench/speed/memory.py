@@ -11,13 +11,16 @@
   each asset after the drain (signed, compressed pickles, as restored).
 - **Restore time**: ``PartitionStates.restore`` (what the service runs on assignment: read
   the state partitions, check every signature, unpickle) of all partitions, timed in this
-  process, per 1,000 assets restored.
+  process, per 1,000 assets restored. A second restore under ``tracemalloc`` gives the Python
+  heap the restored states take: the per-asset memory without the process-to-process noise
+  of RSS (allocator and librdkafka buffers vary by tens of MB between runs).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
+import tracemalloc
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +57,8 @@ class MemoryResult:
     restore_s: float | None
     restored_assets: int
     baseline: ArmResult
+    heap_bytes: int | None = None
+    """Python heap the restored asset states take (``tracemalloc``, a second restore)."""
 
     @property
     def rss_mb_per_1000_assets(self) -> float:
@@ -68,6 +73,12 @@ class MemoryResult:
             return None
         return self.restore_s / self.restored_assets * 1000
 
+    @property
+    def heap_mb_per_1000_assets(self) -> float | None:
+        if self.heap_bytes is None or self.restored_assets == 0:
+            return None
+        return self.heap_bytes / self.restored_assets * 1000 / 1e6
+
     def describe(self) -> list[str]:
         snapshot = (
             f"{self.snapshot_bytes_per_asset:,.0f} bytes per asset (latest of "
@@ -76,7 +87,8 @@ class MemoryResult:
             else "not measured (run without snapshots)"
         )
         restore = (
-            f"{self.restore_s:.2f} s for {self.restored_assets:,} assets"
+            f"{self.restore_s:.2f} s for {self.restored_assets:,} assets, which take "
+            f"{self.heap_mb_per_1000_assets or 0:.1f} MB of Python heap per 1,000 assets"
             if self.restore_s is not None
             else "not measured"
         )
@@ -110,6 +122,7 @@ def measure_memory(
     settings = Settings.load(config)
     sizes = snapshot_sizes(data.bootstrap, names.state, data.partitions)
     restore_s, restored = _restore(settings, data.partitions) if options.snapshots else (None, 0)
+    heap = _restored_heap(settings, data.partitions) if options.snapshots else None
     return MemoryResult(
         assets=data.assets,
         rss_bytes=linewatch.rss_bytes,
@@ -121,6 +134,7 @@ def measure_memory(
         restore_s=restore_s,
         restored_assets=restored,
         baseline=baseline,
+        heap_bytes=heap,
     )
 
 
@@ -184,3 +198,17 @@ def _restore(settings: Settings, partitions: int) -> tuple[float, int]:
     began = time.perf_counter()
     states.restore(list(range(partitions)))
     return time.perf_counter() - began, len(assets)
+
+
+def _restored_heap(settings: Settings, partitions: int) -> int:
+    """Bytes of Python heap the restored states hold (the reader's buffers are freed first)."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        assets: dict[str, object] = {}
+        PartitionStates(settings, assets, ServiceMetrics(CollectorRegistry())).restore(
+            list(range(partitions))
+        )
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()

@@ -51,6 +51,7 @@ def summarise(results: dict[str, ArmResult], extras: Extras) -> dict[str, float 
         "p50_latency_ms": latency.p50_ms if latency else None,
         "snapshot_bytes_per_asset": memory.snapshot_bytes_per_asset if memory else None,
         "restore_s_per_1000_assets": memory.restore_s_per_1000_assets if memory else None,
+        "state_heap_mb_per_1000_assets": memory.heap_mb_per_1000_assets if memory else None,
     }
 
 

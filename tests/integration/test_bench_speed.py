@@ -40,6 +40,8 @@ def test_each_throughput_arm_scores_every_reading_and_memory_is_measured(kafka_b
     assert all(ratio is not None and ratio > 0 for ratio in ratios), summary
     assert summary["rss_mb_per_1000_assets"] is not None  # 20 assets: noise, may be < 0
     assert summary["snapshot_bytes_per_asset"] and summary["restore_s_per_1000_assets"]
+    heap = summary["state_heap_mb_per_1000_assets"]
+    assert heap is not None and heap > 0
     assert summary["passthrough_readings_per_s_per_core"] is None  # not run: n/a
     text = (tmp_path / "RESULTS.md").read_text()
     for arm in ("naive", "quix", "linewatch", "memory-baseline"):
