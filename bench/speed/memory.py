@@ -6,7 +6,9 @@
   libraries and client buffers (librdkafka prefetches up to 64 MB of a long topic) cancel
   out; what is left is what each asset's state costs after ``N / A`` readings (the default
   detector's calibration window keeps growing up to 10,000 readings per asset, so fewer
-  readings per asset understate the steady state).
+  readings per asset understate the steady state). Both services run with
+  ``MALLOC_ARENA_MAX=2`` (:mod:`bench.speed.runner`), without which this figure swung
+  between 39 and 92 MB over four identical runs.
 - **Snapshot bytes per asset**: the mean size of the latest ``linewatch.state`` value of
   each asset after the drain (signed, compressed pickles, as restored).
 - **Restore time**: ``PartitionStates.restore`` (what the service runs on assignment: read

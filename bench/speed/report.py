@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from bench.speed.runner import ArmResult
+from bench.speed.runner import ARENAS, ArmResult
 
 if TYPE_CHECKING:
     from bench.speed.latency import LatencyResult
@@ -68,7 +68,9 @@ def render_section(
         "",
         f"{options.readings:,} readings requested over {options.assets:,} assets (8 channels), "
         f"{options.partitions} partitions; arms: {', '.join(options.arms)}; "
-        f"niceness {os.nice(0) + options.nice}; whole run {extras.duration_s / 60:.1f} min"
+        f"niceness {os.nice(0) + options.nice}; "
+        f"MALLOC_ARENA_MAX={os.environ.get('MALLOC_ARENA_MAX', ARENAS['MALLOC_ARENA_MAX'])}; "
+        f"whole run {extras.duration_s / 60:.1f} min"
         + (
             f"; every arm's commit interval {options.commit_interval_s:g} s."
             if options.commit_interval_s is not None
