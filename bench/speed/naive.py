@@ -5,7 +5,7 @@ For each message: ``consumer.poll``, ``json.loads``, the asset's detector (linew
 linewatch's validation, alert policy, contributions, metrics or snapshots) ``score_one`` then
 ``learn_one``, and one score ``{"asset", "ts", "score"}`` produced with ``json.dumps``.
 Offsets are auto-committed (librdkafka's default, every 5 s); SIGTERM stops it after a flush.
-It prints ``READY`` when the first message arrives.
+It prints ``READY`` and its CPU seconds so far when the first message arrives.
 
 Run as ``python -m bench.speed.naive BOOTSTRAP INPUT OUTPUT GROUP KIND [COMMIT_INTERVAL_S]``.
 """
@@ -13,6 +13,7 @@ Run as ``python -m bench.speed.naive BOOTSTRAP INPUT OUTPUT GROUP KIND [COMMIT_I
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from typing import Any
@@ -23,6 +24,12 @@ from pipeline.detectors import Detector, build_detector
 from pipeline.settings import ModelSettings
 
 __all__ = ["main"]
+
+
+def _cpu_s() -> float:
+    """User + system CPU seconds of this process (what the bench counts from /proc)."""
+    times = os.times()
+    return times.user + times.system
 
 
 def main(argv: list[str]) -> int:
@@ -48,7 +55,7 @@ def main(argv: list[str]) -> int:
         if message is None or message.error() is not None:
             continue
         if first:
-            print("READY", flush=True)
+            print(f"READY {_cpu_s()}", flush=True)
             first = False
         reading: dict[str, Any] = json.loads(message.value() or b"null")
         asset = reading["asset"]

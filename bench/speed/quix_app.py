@@ -6,13 +6,15 @@ naive loop, kept in a plain dict in the process: the detectors are not JSON valu
 RocksDB state cannot hold them, and none of the arms persists model state except linewatch),
 and ``to_topic`` to the output topic (Quix's JSON serializer; the message key is kept).
 Quix defaults otherwise: at-least-once, commit every 5 s. It prints ``READY`` when the first
-message arrives. Runs with the ``.venv-bench`` interpreter (``scripts/setup-bench``).
+message arrives, with its CPU seconds so far. Runs with the ``.venv-bench`` interpreter
+(``scripts/setup-bench``).
 
 Run as ``python -m bench.speed.quix_app BOOTSTRAP INPUT OUTPUT GROUP KIND [COMMIT_INTERVAL_S]``.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from typing import Any
@@ -33,7 +35,7 @@ class Scorer:
 
     def __call__(self, reading: dict[str, Any]) -> dict[str, Any]:
         if self.seen == 0:
-            print("READY", flush=True)
+            print(f"READY {_cpu_s()}", flush=True)
         self.seen += 1
         asset = reading["asset"]
         model = self.models.get(asset)
@@ -43,6 +45,12 @@ class Scorer:
         score = model.score_one(x)
         model.learn_one(x)
         return {"asset": asset, "ts": reading["ts"], "score": score}
+
+
+def _cpu_s() -> float:
+    """User + system CPU seconds of this process (what the bench counts from /proc)."""
+    times = os.times()
+    return times.user + times.system
 
 
 def main(argv: list[str]) -> int:

@@ -129,7 +129,7 @@ def drain(
         child.check_alive()
         return ready()
 
-    wait_until(is_ready, 180.0, f"{child.name} to be ready")
+    wait_until(is_ready, 180.0, f"{child.name} to be ready", every_s=0.01)
     began, start = time.monotonic(), child.sample()
     lag = _CommittedLag(bootstrap, group, topic, ends)
     try:

@@ -120,13 +120,15 @@ def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
         consumer.close()
 
 
-def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    """Poll ``condition()`` every 0.1 s until true; raise ``TimeoutError`` naming ``what``."""
+def wait_until(
+    condition: Callable[[], bool], timeout_s: float, what: str, every_s: float = 0.1
+) -> None:
+    """Poll ``condition()`` every ``every_s`` until true; raise ``TimeoutError`` naming ``what``."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if condition():
             return
-        time.sleep(0.1)
+        time.sleep(every_s)
     raise TimeoutError(f"timed out after {timeout_s:g} s waiting for {what}")
 
 
