@@ -7,8 +7,8 @@
   out; what is left is what each asset's state costs after ``N / A`` readings (the default
   detector's calibration window keeps growing up to 10,000 readings per asset, so fewer
   readings per asset understate the steady state). Both services run with
-  ``MALLOC_ARENA_MAX=2`` (:mod:`bench.speed.runner`), without which this figure swung
-  between 39 and 92 MB over four identical runs.
+  ``MALLOC_ARENA_MAX=2`` (:mod:`bench.speed.runner`): over four identical runs this figure
+  still ranged from 21 to 40 MB (39 to 92 MB without it); the heap figure below is steady.
 - **Snapshot bytes per asset**: the mean size of the latest ``linewatch.state`` value of
   each asset after the drain (signed, compressed pickles, as restored).
 - **Restore time**: ``PartitionStates.restore`` (what the service runs on assignment: read
