@@ -1,0 +1,205 @@
+"""Measurement (e): event-to-score latency at half linewatch's peak rate, live producer.
+
+A fresh readings topic, ``linewatch serve`` (the linewatch arm's settings) waiting on it, and
+``linewatch simulate`` in real time at the chosen rate for the chosen seconds (the real
+producer, idempotent, lz4, linger 20 ms). Each reading's latency is
+
+    score time - event time
+
+- **event time**: the reading message's Kafka timestamp (``CreateTime``: the simulator's
+  producer stamps it when ``produce`` is called, so the producer's batching is counted);
+- **score time**: the score message's Kafka timestamp (``CreateTime``, stamped by the
+  service's producer when it hands the score over; the same instant as its
+  ``linewatch.processed_at_ms`` header, to the millisecond).
+
+Readings and scores are matched by ``(asset, ts)``; the first fifth of the run (each asset's
+model being created and warming up) is left out. With ``serve.processing = exactly_once`` a
+``read_committed`` consumer sees a score only when its transaction commits (every
+``serve.commit_interval_s`` or ``serve.commit_every`` readings), so the *visible* latency is
+measured too: a live ``read_committed`` consumer in this process notes when each score arrives.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import orjson
+from confluent_kafka import Consumer, Message
+
+from bench.speed import topics
+from bench.speed.arms import REPO, BenchInput
+from bench.speed.runner import Child, drain
+from bench.speed.service import ServiceRun, arm_topics, is_ready, start_service, write_config
+from bench.speed.stats import percentile
+from pipeline.settings import Settings, TopicSettings
+
+if TYPE_CHECKING:
+    from bench.speed.run import Options
+
+__all__ = ["LatencyResult", "latencies", "measure_latency"]
+
+
+@dataclass(frozen=True)
+class LatencyResult:
+    """Event-to-score latency percentiles (ms) at ``rate`` readings/s."""
+
+    rate: float
+    seconds: float
+    readings: int
+    measured: int
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    visible_p50_ms: float | None
+    visible_p99_ms: float | None
+    note: str
+
+    def describe(self) -> list[str]:
+        visible = (
+            f"visible to a read_committed consumer p50 {self.visible_p50_ms:.1f} ms, "
+            f"p99 {self.visible_p99_ms:.1f} ms"
+            if self.visible_p50_ms is not None and self.visible_p99_ms is not None
+            else "visible latency not measured"
+        )
+        return [
+            f"Latency (e): live `linewatch simulate` at {self.rate:,.0f} readings/s for "
+            f"{self.seconds:g} s ({self.readings:,} readings, {self.measured:,} after warm-up), "
+            f"{self.note}: event-to-score (score CreateTime - reading CreateTime) "
+            f"**p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms**, max {self.max_ms:.0f} ms; "
+            f"{visible}.",
+        ]
+
+
+def latencies(
+    events: dict[tuple[str, int], int], scored: dict[tuple[str, int], int], after_ms: int
+) -> list[float]:
+    """Score time minus event time of every reading stamped at or after ``after_ms``.
+
+    >>> latencies({("a", 1): 100, ("a", 2): 200}, {("a", 1): 130, ("a", 2): 205}, 150)
+    [5.0]
+    """
+    return [
+        float(scored[key] - stamp)
+        for key, stamp in events.items()
+        if stamp >= after_ms and key in scored
+    ]
+
+
+def measure_latency(data: BenchInput, options: Options, peak: float | None) -> LatencyResult:
+    """Run the live producer against a waiting service; see the module docstring."""
+    rate = options.latency_rate or (peak / 2 if peak else 1000.0)
+    readings = topics.unique("bench.readings.latency")
+    names = arm_topics(data, "latency", readings=readings)
+    run = ServiceRun("latency", options.kind, options.processing, options.snapshots)
+    path = data.workdir / "latency.toml"
+    config = write_config(path, data.bootstrap, names, run, data.commit_interval_s)
+    watcher = _Arrivals(data.bootstrap, names.scores)
+    service, url = start_service(config, data.workdir, "latency", data.nice)
+    try:
+        topics.wait_until(lambda: is_ready(url), 180.0, "the latency service to be ready")
+        sent = _produce(data, options, config, readings, rate)
+        ends = topics.end_offsets(data.bootstrap, readings, data.partitions)
+        group = Settings.load(config).serve.group_id
+        drain(service, lambda: True, data.bootstrap, group, readings, ends, data.timeout_s)
+        time.sleep(1.0)  # the last transaction's scores reach the watcher
+    finally:
+        service.stop()
+        watcher.stop()
+    events = _stamps(data.bootstrap, readings)
+    scored = _stamps(data.bootstrap, names.scores)
+    after = min(events.values(), default=0) + int(options.latency_seconds * 1000 / 5)
+    measured = latencies(events, scored, after)
+    visible = latencies(events, watcher.arrived, after)
+    topics.delete(data.bootstrap, [readings, *_outputs(names)])
+    if not measured:
+        raise RuntimeError("no scores matched the live readings")
+    return LatencyResult(
+        rate=rate,
+        seconds=options.latency_seconds,
+        readings=sent,
+        measured=len(measured),
+        p50_ms=percentile(measured, 50),
+        p99_ms=percentile(measured, 99),
+        max_ms=max(measured),
+        visible_p50_ms=percentile(visible, 50) if visible else None,
+        visible_p99_ms=percentile(visible, 99) if visible else None,
+        note=f"model.kind={options.kind}, serve.processing={options.processing}",
+    )
+
+
+def _outputs(names: TopicSettings) -> list[str]:
+    return [names.labels, names.scores, names.alerts, names.deadletter, names.state]
+
+
+def _produce(data: BenchInput, options: Options, config: Path, topic: str, rate: float) -> int:
+    """``linewatch simulate`` in real time into ``topic``; returns the readings it holds."""
+    argv = [sys.executable, "-m", "pipeline", "simulate", "--config", str(config)]
+    argv += ["--assets", str(data.assets), "--rate", f"{rate:.1f}"]
+    argv += ["--duration", f"{options.latency_seconds:g}", "--seed", "2"]
+    producer = Child("latency-producer", argv, data.workdir, cwd=REPO)
+    code = producer.process.wait(timeout=options.latency_seconds + 120)
+    output = producer.output()
+    producer.stop()
+    if code != 0:
+        raise RuntimeError(f"linewatch simulate failed ({code}): {output[-2000:]}")
+    ends = topics.end_offsets(data.bootstrap, topic, data.partitions)
+    return sum(ends.values())
+
+
+def _key(message: Message) -> tuple[str, int]:
+    body = orjson.loads(message.value() or b"{}")
+    return str(body["asset"]), int(body["ts"])
+
+
+def _stamps(bootstrap: str, topic: str) -> dict[tuple[str, int], int]:
+    """``(asset, ts)`` -> Kafka timestamp (ms) of every committed message of ``topic``."""
+    stamps: dict[tuple[str, int], int] = {}
+
+    def note(message: Message) -> None:
+        stamps[_key(message)] = message.timestamp()[1]
+
+    topics.read_to_end(bootstrap, topic, note)
+    return stamps
+
+
+def _reader(bootstrap: str) -> Consumer:
+    return Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-latency-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+        }
+    )
+
+
+class _Arrivals:
+    """A live ``read_committed`` consumer noting when (wall ms) each score arrives."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.arrived: dict[tuple[str, int], int] = {}
+        self._consumer = _reader(bootstrap)
+        self._consumer.subscribe([topic])
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="score-arrivals", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            batch = self._consumer.consume(1000, 0.1)
+            now = int(time.time() * 1000)
+            for message in batch:
+                if message.error() is None:
+                    self.arrived[_key(message)] = now
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self._consumer.close()

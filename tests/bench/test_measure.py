@@ -1,0 +1,69 @@
+"""CPU accounting from /proc and the percentile and rate helpers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bench.speed.memory import per_1000_assets
+from bench.speed.procstat import parse_cpu_ticks, sample
+from bench.speed.stats import per_core, percentile
+
+
+class TestProcStat:
+    def test_command_names_with_spaces_and_parentheses_are_skipped(self):
+        line = "7 (a) b) (c) R 1 2 3 0 -1 0 0 0 0 0 17 4 0 0 20 0 1 0 9 0 0"
+        assert parse_cpu_ticks(line) == 21
+
+    def test_own_cpu_seconds_match_os_times(self):
+        deadline = time.process_time() + 0.3
+        while time.process_time() < deadline:
+            pass
+        times = os.times()
+        measured = sample(os.getpid()).cpu_s
+        assert abs(measured - (times.user + times.system)) < 0.05
+
+    def test_a_busy_child_accrues_cpu_and_an_idle_one_does_not(self):
+        busy = "import time\nt = time.process_time() + 0.5\nwhile time.process_time() < t: pass\n"
+        code = busy + "import sys; sys.stdout.write('done\\n'); sys.stdout.flush(); time.sleep(30)"
+        child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        try:
+            assert child.stdout is not None and child.stdout.readline() == "done\n"
+            first = sample(child.pid)
+            time.sleep(0.3)
+            second = sample(child.pid)
+        finally:
+            child.kill()
+            child.wait()
+            if child.stdout is not None:
+                child.stdout.close()
+        assert first.cpu_s >= 0.45
+        assert second.cpu_s - first.cpu_s < 0.05
+        assert 0 < first.rss_bytes <= first.peak_rss_bytes
+
+
+class TestStats:
+    @given(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=50), st.floats(0, 100))
+    def test_percentile_agrees_with_numpy(self, values, q):
+        assert percentile(values, q) == pytest.approx(np.percentile(values, q), abs=1e-6)
+
+    def test_percentile_of_nothing_is_an_error(self):
+        with pytest.raises(ValueError, match="no values"):
+            percentile([], 50)
+
+    def test_per_core_needs_cpu_time(self):
+        assert per_core(3000, 1.5) == 2000.0
+        with pytest.raises(ValueError, match="no CPU time"):
+            per_core(10, 0.0)
+
+    def test_memory_per_1000_assets_subtracts_the_baseline(self):
+        assert per_1000_assets(150_000_000, 1010, 100_000_000, 10) == pytest.approx(50.0)
+        with pytest.raises(ValueError):
+            per_1000_assets(1, 10, 1, 10)

@@ -1,0 +1,68 @@
+"""The speed bench at a tiny size against the session broker, so its harness cannot rot.
+
+Nothing here asserts a speed (speed lives in ``scripts/bench``): the tests check that every
+arm drains the input with one score per reading and that the run's numbers reach the
+results file. The default suite runs the throughput arms with memory, and latency; the whole
+set of arms together (``passthrough`` is the ``linewatch`` arm with another detector kind)
+is opt-in with ``-m slow``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.speed.results import SUMMARY_KEYS, format_value, parse_summary
+from bench.speed.run import ARMS, Options, run
+
+pytestmark = pytest.mark.integration
+
+
+def _options(kafka_broker, tmp_path, arms: tuple[str, ...]) -> Options:
+    return Options(
+        readings=2000,
+        assets=20,
+        partitions=2,
+        arms=arms,
+        bootstrap=kafka_broker.bootstrap,
+        latency_seconds=2.0,
+        latency_rate=500.0,
+        results=tmp_path / "RESULTS.md",
+        commit_interval_s=0.5,
+        timeout_s=120.0,
+    )
+
+
+def test_each_throughput_arm_scores_every_reading_and_memory_is_measured(kafka_broker, tmp_path):
+    options = _options(kafka_broker, tmp_path, ("naive", "quix", "linewatch", "memory"))
+    summary = run(options)
+    keys = ("linewatch/quix", "linewatch/naive")
+    ratios = [summary[key] for key in keys]
+    assert all(ratio is not None and ratio > 0 for ratio in ratios), summary
+    assert summary["rss_mb_per_1000_assets"] is not None  # 20 assets: noise, may be < 0
+    assert summary["snapshot_bytes_per_asset"] and summary["restore_s_per_1000_assets"]
+    heap = summary["state_heap_mb_per_1000_assets"]
+    assert heap is not None and heap > 0
+    assert summary["passthrough_readings_per_s_per_core"] is None  # not run: n/a
+    text = (tmp_path / "RESULTS.md").read_text()
+    for arm in ("naive", "quix", "linewatch", "memory-baseline"):
+        assert f"| {arm} | 2,000 | 2,000 |" in text  # one score per reading
+    assert "restored 20" not in text and "for 20 assets" in text  # every asset restored
+
+
+def test_latency_is_measured_with_a_live_producer(kafka_broker, tmp_path):
+    summary = run(_options(kafka_broker, tmp_path, ("latency",)))
+    p50, p99 = summary["p50_latency_ms"], summary["p99_latency_ms"]
+    assert p50 is not None and p99 is not None and 0 < p50 <= p99
+    assert "Latency (e): live `linewatch simulate` at 500" in (tmp_path / "RESULTS.md").read_text()
+
+
+@pytest.mark.slow
+def test_a_run_of_every_arm_ends_the_results_file_with_its_summary(kafka_broker, tmp_path):
+    summary = run(_options(kafka_broker, tmp_path, ARMS))
+    for key in SUMMARY_KEYS:
+        assert summary[key] is not None, key
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "| passthrough | 2,000 | 2,000 |" in text
+    written = parse_summary(text)
+    for key, value in summary.items():
+        assert format_value(key, written[key]) == format_value(key, value)
