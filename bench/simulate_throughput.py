@@ -19,19 +19,14 @@ and prints readings/s of each and the ratio simulate / baseline.
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from prometheus_client import CollectorRegistry
 
-from pipeline.broker.local import BrokerConfig, LocalBroker, default_cache_dir
-from pipeline.broker.process import free_port
+from bench.speed.topics import broker
 from pipeline.messages import Label, encode
 from producers.metrics import ProducerMetrics
 from producers.pacing import Pacer
@@ -39,25 +34,6 @@ from producers.publish import _PRODUCER_DEFAULTS, _PRODUCER_REQUIRED, KafkaPubli
 from producers.simulator import Fleet, interval_for_rate
 
 ASSETS = 100
-
-
-@contextmanager
-def broker(bootstrap: str | None) -> Iterator[str]:
-    """The given broker, or a local one on a free port for the run."""
-    if bootstrap:
-        yield bootstrap
-        return
-    with tempfile.TemporaryDirectory() as data_dir:
-        config = BrokerConfig(
-            port=free_port("127.0.0.1"), data_dir=Path(data_dir), cache_dir=default_cache_dir()
-        )
-        local = LocalBroker(config)
-        status = local.start(timeout_s=120)
-        assert status.bootstrap is not None
-        try:
-            yield status.bootstrap
-        finally:
-            local.stop()
 
 
 def topic(bootstrap: str) -> str:
