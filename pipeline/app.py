@@ -94,7 +94,6 @@ class Service:
         self._failed = False
         self._outputs = self._make_outputs()  # fails fast on refused credentials
         self._consumer = Consumer(self._consumer_config())
-        self._encode_score = encode_score
         tune_collector()
 
     def run(self, stop: threading.Event) -> None:
@@ -209,7 +208,7 @@ class Service:
         self.metrics.observe_outcomes(outcomes)
         scores_topic, alerts_topic = self.settings.topics.scores, self.settings.topics.alerts
         now: Headers = [("linewatch.processed_at_ms", str(int(time.time() * 1000)))]
-        produce, encode_score = self._outputs.produce, self._encode_score
+        produce = self._outputs.produce
         for outcome in outcomes:
             score = outcome.score
             if score is None:
@@ -234,12 +233,9 @@ class Service:
             ("source.partition", str(source.partition).encode()),
             ("source.offset", str(source.offset).encode()),
         ]
-        self._produce(self.settings.topics.deadletter, source.key, letter.value, headers)
-
-    def _produce(
-        self, topic: str, key: bytes | None, value: bytes | None, headers: Headers
-    ) -> None:
-        self._outputs.produce(topic, key, value, headers, -1)
+        self._outputs.produce(
+            self.settings.topics.deadletter, source.key, letter.value, headers, -1
+        )
 
     # --- commits -------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Prometheus metrics of the service, built against an injected ``CollectorRegistry``.
 
-The service calls four methods: :meth:`ServiceMetrics.observe_outcome` for every processed
-message, :meth:`~ServiceMetrics.observe_batch` after every committed batch,
+The service calls four methods: :meth:`ServiceMetrics.observe_outcomes` for every processed
+batch, :meth:`~ServiceMetrics.observe_batch` after every committed batch,
 :meth:`~ServiceMetrics.observe_snapshot` after writing model state and
 :meth:`~ServiceMetrics.observe_drift` when a drift detector fires. Label values are bounded:
 outcomes, states, severities and dead-letter reasons are closed sets, partitions are the
@@ -165,28 +165,11 @@ class ServiceMetrics:
                 self.alerts.labels(state=state, severity=severity)
 
     def observe_outcome(self, outcome: Outcome, now_s: float | None = None) -> None:
-        """Count one processed message; ``now_s`` (epoch seconds) defaults to the clock."""
-        letter = outcome.dead_letter
-        if letter is not None:
-            self.readings.labels(outcome="invalid").inc()
-            self.deadletters.labels(reason=letter.reason).inc()
-            return
-        score = outcome.score
-        if score is None:
-            return
-        self._valid.inc()
-        self.scores.inc()
-        now = time.time() if now_s is None else now_s
-        self.event_lag_seconds.observe(max(now - score.ts / 1000.0, 0.0))
-        values = outcome.reading.values if outcome.reading is not None else {}
-        self.assets.observe(score.asset, score.score, score.threshold, values)
-        if outcome.alert is not None:
-            self.observe_alert(outcome.alert)
-        if outcome.fault_alert is not None:
-            self.supervised.observe_fault_alert(outcome.fault_alert)
+        """Count one processed message: a batch of one (:meth:`observe_outcomes`)."""
+        self.observe_outcomes([outcome], now_s)
 
     def observe_outcomes(self, outcomes: Sequence[Outcome], now_s: float | None = None) -> None:
-        """Count a processed batch: what :meth:`observe_outcome` does, once per batch.
+        """Count a processed batch; ``now_s`` (epoch seconds) defaults to the clock.
 
         Counters move by the batch's counts, the event lags go into the histogram in one step,
         and each tracked asset's gauges take its last reading of the batch.

@@ -101,17 +101,7 @@ class Processor:
 
     def process_batch(self, messages: Sequence[tuple[bytes | None, Source]]) -> list[Outcome]:
         """Process raw messages in order, one outcome each; never raises for bad input."""
-        decode, entries = self._decoder.decode, list[Entry]()
-        for value, source in messages:
-            try:
-                reading = decode(value)
-                if source.key is not None and source.key != reading.asset.encode():
-                    self._check_key(reading, source)
-            except DecodeError as exc:
-                entries.append((DeadLetter(value, source, exc.reason, exc.message), value, source))
-                continue
-            entries.append((reading, value, source))
-        return self._run(entries)
+        return self._run([self._decode(value, source) for value, source in messages])
 
     def process_reading(
         self, reading: Reading, *, value: bytes | None = None, source: Source = Source()
