@@ -25,12 +25,12 @@ True
 from __future__ import annotations
 
 import bisect
-import math
 from array import array
 from typing import Any
 
 from river import anomaly
 
+from pipeline.moments import RunningMoments
 from pipeline.settings import ModelSettings
 
 __all__ = ["AssetModel", "MarginMinMaxScaler", "ScoreCalibrator"]
@@ -54,7 +54,7 @@ class AssetModel:
         )
         self._calibrator = ScoreCalibrator(settings.calibration_window)
         self._last_raw: float | None = None
-        self._channel_stats: dict[str, _RunningMoments] = {}
+        self._channel_stats: dict[str, RunningMoments] = {}
 
     def score_one(self, x: dict[str, float]) -> float:
         """Anomaly score in [0, 1] of ``x`` under what the model has learned.
@@ -95,7 +95,7 @@ class AssetModel:
         if self._last_raw is not None:
             self._calibrator.learn_one(self._last_raw)
         for name, value in x.items():
-            self._channel_stats.setdefault(name, _RunningMoments()).update(value)
+            self._channel_stats.setdefault(name, RunningMoments()).update(value)
 
     def contributions(self, x: dict[str, float]) -> dict[str, float]:
         """Each channel's share of how unusual ``x`` is, by absolute z-score; sums to 1."""
@@ -200,21 +200,5 @@ class ScoreCalibrator:
         return bisect.bisect_left(self._sorted, raw) / len(self._sorted)
 
 
-class _RunningMoments:
-    """Welford's running mean and variance of one channel."""
-
-    __slots__ = ("count", "mean", "_m2")
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.mean = 0.0
-        self._m2 = 0.0
-
-    def update(self, value: float) -> None:
-        self.count += 1
-        delta = value - self.mean
-        self.mean += delta / self.count
-        self._m2 += delta * (value - self.mean)
-
-    def std(self) -> float:
-        return math.sqrt(self._m2 / (self.count - 1)) if self.count > 1 else 0.0
+_RunningMoments = RunningMoments
+"""The name snapshots written before the two Welford classes became one still refer to."""

@@ -17,8 +17,9 @@ Examples
 
 from __future__ import annotations
 
-import math
 from typing import Protocol, runtime_checkable
+
+from pipeline.moments import RunningMoments
 
 __all__ = ["Detector", "RunningMoments", "TimeAware", "channel_of", "shares"]
 
@@ -65,36 +66,3 @@ def shares(deviations: dict[str, float]) -> dict[str, float]:
     if not total > 0.0:
         return {}
     return {name: round(value / total, 4) for name, value in by_channel.items()}
-
-
-class RunningMoments:
-    """Welford's running mean and variance of one value.
-
-    >>> m = RunningMoments()
-    >>> for v in (1.0, 2.0, 3.0):
-    ...     m.update(v)
-    >>> m.mean, m.std()
-    (2.0, 1.0)
-    """
-
-    __slots__ = ("count", "mean", "_m2")
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.mean = 0.0
-        self._m2 = 0.0
-
-    def __getstate__(self) -> tuple[int, float, float]:
-        return self.count, self.mean, self._m2
-
-    def __setstate__(self, state: tuple[int, float, float]) -> None:
-        self.count, self.mean, self._m2 = state
-
-    def update(self, value: float) -> None:
-        self.count += 1
-        delta = value - self.mean
-        self.mean += delta / self.count
-        self._m2 += delta * (value - self.mean)
-
-    def std(self) -> float:
-        return math.sqrt(self._m2 / (self.count - 1)) if self.count > 1 else 0.0
