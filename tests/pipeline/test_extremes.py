@@ -155,9 +155,8 @@ class TestPerFeatureSuppression:
         rows[400]["a"] = 60.0  # a large spike on one channel ...
         for x in rows[430:]:
             x["b"] += 3.0  # ... then a smaller, sustained shift on the other
-        common = {"window": 300, "mean_window": 20, "season_ms": None, "suppress": 200}
-        shared = self.run(Extremes(**common), rows)
-        per_feature = self.run(Extremes(**common, global_suppress=10), rows)
+        shared = self.run(Extremes(300, 20, None, suppress=200), rows)
+        per_feature = self.run(Extremes(300, 20, None, suppress=200, global_suppress=10), rows)
         assert shared[400] > 0.9 and per_feature[400] > 0.9  # the spike, reported by both
         assert max(shared[430:460]) == 0.0  # one shared suppressor hides the shift ...
         assert per_feature[430] > 0.9  # ... which its own suppressor reports, once
