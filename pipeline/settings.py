@@ -133,6 +133,12 @@ class ModelSettings(_Section):
     suppress: int = Field(default=200, ge=0)
     """``extremes``: readings over which a reported surprise hides lower ones (0 = never); an
     event scores high on its first reading only, so pair it with ``alerts.raise_after = 1``."""
+    suppress_global: int | None = Field(default=None, ge=0)
+    """``extremes``: ``None`` suppresses the reading's largest surprise over ``suppress``
+    readings; a number suppresses each feature on its own over ``suppress`` readings and then
+    the reading's largest surviving surprise over this many."""
+    season_weight: float = Field(default=1.0, gt=0.0)
+    """``extremes``: factor on the change-since-one-season feature's surprise."""
     learn_anomalies: bool = False
     """Learn readings that score anomalous too (for ``extremes``, whose windows forget and whose
     suppressor reports an event once); by default an anomaly never teaches the model."""

@@ -9,6 +9,12 @@ proportion to the range). The reading's surprise ``u`` is the largest of its fea
 decaying peaks, and the score is ``u / (1 + u)``: 0.5 at the edge of the recent range, more
 beyond it. It never saturates, so one threshold ranks every file and asset the same way.
 
+With ``global_suppress`` each feature has its own suppressor (a break of the seasonal change
+is reported even while a value spike's peak still decays, and the other way round) and the
+reading's largest surviving surprise then passes a short suppressor of ``global_suppress``
+readings, so one event is still reported once. ``season_weight`` scales the ``__season``
+feature's surprise: below 1, a broken daily pattern must break further to be reported.
+
 Everything is learned, anomalies included: the window forgets an old level after ``window``
 readings instead of alarming for ever, and the suppressor keeps a new level from alarming on
 every reading meanwhile. The detector is what the NAB configuration runs (``configs/nab.toml``).
@@ -49,16 +55,25 @@ class Extremes:
         excess_scale: float = 0.1,
         min_rel_range: float = 1e-3,
         seasons: int = 1,
+        global_suppress: int | None = None,
+        season_weight: float = 1.0,
     ) -> None:
         self.window = window
         self.excess_scale = excess_scale
         self.min_rel_range = min_rel_range
         season = "off" if season_ms is None else f"{seasons}x{season_ms / 3_600_000:g}h"
+        self.suppress = suppress
+        self.season_weight = season_weight
+        scope = "" if global_suppress is None else f"/feature,global={global_suppress}"
+        weight = "" if season_weight == 1.0 else f",season_weight={season_weight:g}"
         self.name = (
-            f"extremes(window={window},mean={mean_window},season={season},suppress={suppress})"
+            f"extremes(window={window},mean={mean_window},season={season}{weight},"
+            f"suppress={suppress}{scope})"
         )
         self._context = ContextFeatures(mean_window, season_ms, seasons)
-        self._suppressor = PeakSuppressor(suppress)
+        self._suppressor = PeakSuppressor(suppress if global_suppress is None else global_suppress)
+        self._per_feature = global_suppress is not None
+        self._feature_suppressors: dict[str, PeakSuppressor] = {}
         self._windows: dict[str, ExtremesWindow] = {}
         self._ts: int | None = None
         self._last_in: dict[str, float] | None = None
@@ -74,8 +89,25 @@ class Extremes:
         self._ts = None
         surprise = {name: self._window(name).surprise(value) for name, value in features.items()}
         self._last_in, self._last_features, self._last_surprise = x, features, surprise
-        u = self._suppressor.filter(max(surprise.values(), default=0.0))
+        u = self._suppressor.filter(max(self._reported(surprise), default=0.0))
         return u / (1.0 + u)
+
+    def _reported(self, surprise: dict[str, float]) -> list[float]:
+        """The features' surprises, season-weighted and, per feature, peak-suppressed."""
+        weighted = [
+            u * self.season_weight if name.endswith("__season") else u
+            for name, u in surprise.items()
+        ]
+        if not self._per_feature:
+            return weighted
+        suppressors = self._feature_suppressors
+        out = []
+        for name, u in zip(surprise, weighted, strict=True):
+            suppressor = suppressors.get(name)
+            if suppressor is None:
+                suppressor = suppressors[name] = PeakSuppressor(self.suppress)
+            out.append(suppressor.filter(u))
+        return out
 
     def learn_one(self, x: dict[str, float]) -> None:
         features = self._last_features if x is self._last_in or x == self._last_in else x

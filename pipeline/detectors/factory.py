@@ -75,4 +75,6 @@ def _extremes(settings: ModelSettings) -> Extremes:
         excess_scale=settings.excess_scale,
         min_rel_range=settings.min_rel_std,
         seasons=settings.seasons,
+        global_suppress=settings.suppress_global,
+        season_weight=settings.season_weight,
     )

@@ -48,9 +48,11 @@ class PeakSuppressor:
         self._count += 1
         while peaks and peaks[0][0] <= now - span:
             peaks.popleft()
-        reference = max((u * (1.0 - (now - at - 1) / span) for at, u in peaks), default=0.0)
-        if surprise > 0.0:
-            while peaks and peaks[-1][1] <= surprise:
-                peaks.pop()
-            peaks.append((now, surprise))
-        return surprise if surprise > reference else 0.0
+        if not surprise > 0.0:
+            return 0.0
+        # reported unless some decayed peak reaches it (stops at the first that does)
+        reported = all(u * (1.0 - (now - at - 1) / span) < surprise for at, u in peaks)
+        while peaks and peaks[-1][1] <= surprise:
+            peaks.pop()
+        peaks.append((now, surprise))
+        return surprise if reported else 0.0

@@ -29,6 +29,10 @@ CONFIGS = [pytest.param({"kind": kind}, id=kind) for kind in KINDS] + [
     pytest.param({"kind": "ensemble", "members": ["hst_features", "mahalanobis"]}, id="ens-hst"),
     pytest.param({"kind": "mahalanobis", "drift": True, "drift_patience": 50}, id="drift"),
     pytest.param({"kind": "extremes", "suppress": 100}, id="extremes-suppress"),
+    pytest.param(
+        {"kind": "extremes", "suppress": 100, "suppress_global": 20, "season_weight": 0.9},
+        id="extremes-feature-suppress",
+    ),
 ]
 
 

@@ -8,6 +8,7 @@ import random
 import pytest
 
 from pipeline.detectors.context import SLOTS, SeasonalLag
+from pipeline.detectors.extremes import Extremes
 from pipeline.detectors.extremes_window import ExtremesWindow
 from pipeline.detectors.suppress import PeakSuppressor
 from pipeline.messages import Reading
@@ -135,3 +136,43 @@ class TestExtremesThroughTheProcessor:
         shifted = scores(values, season_s=None)[4 * DAY :]
         assert shifted[0] > 0.9
         assert sum(s >= 0.6 for s in shifted) <= 3
+
+
+class TestPerFeatureSuppression:
+    """``suppress_global``: each feature has its own peak suppressor, then a short global one."""
+
+    @staticmethod
+    def run(detector: Extremes, rows: list[dict[str, float]]) -> list[float]:
+        out = []
+        for x in rows:
+            out.append(detector.score_one(x))
+            detector.learn_one(x)
+        return out
+
+    def test_a_new_event_on_another_channel_is_reported_during_a_decaying_peak(self):
+        rng = random.Random(3)
+        rows = [{"a": 20.0 + rng.gauss(0, 0.2), "b": 5.0 + rng.gauss(0, 0.2)} for _ in range(600)]
+        rows[400]["a"] = 60.0  # a large spike on one channel ...
+        for x in rows[430:]:
+            x["b"] += 3.0  # ... then a smaller, sustained shift on the other
+        shared = self.run(Extremes(300, 20, None, suppress=200), rows)
+        per_feature = self.run(Extremes(300, 20, None, suppress=200, global_suppress=10), rows)
+        assert shared[400] > 0.9 and per_feature[400] > 0.9  # the spike, reported by both
+        assert max(shared[430:460]) == 0.0  # one shared suppressor hides the shift ...
+        assert per_feature[430] > 0.9  # ... which its own suppressor reports, once
+        assert sum(s > 0.0 for s in per_feature[431:600]) <= 2
+
+    def test_one_event_seen_by_several_features_is_reported_once(self):
+        rng = random.Random(4)
+        values = [20.0 + rng.gauss(0, 0.2) for _ in range(500)]
+        values[400:] = [v + 30.0 for v in values[400:]]  # value and mean both break out
+        detector = Extremes(300, 5, None, suppress=200, global_suppress=20)
+        out = self.run(detector, [{"t": value} for value in values])
+        assert out[400] > 0.9
+        assert sum(s > 0.0 for s in out[401:420]) <= 1  # the mean's own break-out, at most
+
+    def test_the_season_weight_scales_only_the_seasonal_feature(self):
+        detector = Extremes(300, 5, 86_400_000, suppress=0, season_weight=0.5)
+        surprises = {"t": 2.0, "t__mean": 2.0, "t__season": 2.0}
+        assert sorted(detector._reported(surprises)) == [1.0, 2.0, 2.0]
+        assert "season_weight=0.5" in detector.name
