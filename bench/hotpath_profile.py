@@ -25,6 +25,7 @@ import random
 import resource
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from pipeline.fastpath import tune_collector
 from pipeline.messages import Reading, encode
@@ -117,6 +118,39 @@ def _task_cpu(native_id: int | None) -> float:
     with open(f"/proc/self/task/{native_id}/stat") as handle:
         fields = handle.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+_STAGES = {
+    "service loop (all)": ("pipeline.app", "Service", "run"),
+    "batch: Kafka messages -> emitted": ("pipeline.app", "Service", "_process_batch"),
+    "  decode": ("pipeline.processor", "Processor", "_decode"),
+    "  score (batch path)": ("pipeline.fastpath", "BatchPath", "run"),
+    "  emit (encode, produce)": ("pipeline.app", "Service", "_emit_batch"),
+    "    metrics": ("pipeline.metrics", "ServiceMetrics", "observe_outcomes"),
+    "commit": ("pipeline.app", "Service", "_checkpoint"),
+    "  snapshots": ("pipeline.partitions", "PartitionStates", "snapshots"),
+}
+"""Stages timed by ``--stages``: (module, class, method); nested ones are included above."""
+
+
+def _time_stages() -> dict[str, float]:
+    """Wrap the methods of :data:`_STAGES` to add up their thread CPU seconds (per call)."""
+    import importlib
+
+    spent = dict.fromkeys(_STAGES, 0.0)
+    for label, (module, cls_name, name) in _STAGES.items():
+        cls = getattr(importlib.import_module(module), cls_name)
+        original = getattr(cls, name)
+
+        def timed(*args: object, _f: Any = original, _label: str = label, **kwargs: object) -> Any:
+            started = time.thread_time()
+            try:
+                return _f(*args, **kwargs)
+            finally:
+                spent[_label] += time.thread_time() - started
+
+        setattr(cls, name, timed)
+    return spent
 
 
 def _drain(settings: Settings, total: int, profile: str | None = None) -> tuple[int, float, float]:
@@ -231,7 +265,10 @@ def profile_service(args: argparse.Namespace) -> None:
             started = time.perf_counter()
             _preload(settings, args)
             print(f"preloaded {args.readings} readings in {time.perf_counter() - started:.1f} s")
+            spent = _time_stages() if args.stages else None
             done, cpu, wall = _drain(settings, args.readings, args.cprofile)
+            for label, seconds in (spent or {}).items():
+                print(f"{label:<38} {seconds * 1e6 / max(done, 1):6.2f} us per reading")
             _rate(f"serve ({args.kind}, batch {args.batch})", done, cpu)
             print(f"wall {wall:.1f} s: {done / wall:,.0f} readings/s")
         finally:
@@ -250,6 +287,7 @@ def main() -> None:
     parser.add_argument("--per-message", type=int, default=0, help="also time process() on N")
     parser.add_argument("--bootstrap-servers", default=None)
     parser.add_argument("--cprofile", default=None, help="service: write a cProfile here")
+    parser.add_argument("--stages", action="store_true", help="service: CPU per stage")
     args = parser.parse_args()
     if args.mode == "processor":
         profile_processor(args)
