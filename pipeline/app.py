@@ -137,6 +137,8 @@ class Service:
         started = time.perf_counter()
         messages: list[tuple[bytes | None, Source]] = []
         assigned, topics = self._states.assigned, self.settings.topics
+        readings_topic = topics.readings
+        labels = topics.labels if self.processor.supervisor else None  # as in _topics()
         new_source = _SOURCE
         for message in batch:
             error = message.error()
@@ -146,12 +148,12 @@ class Service:
             partition = message.partition() or 0
             if partition not in assigned:
                 continue  # revoked meanwhile: its new owner processes it
-            if message.topic() == topics.labels:
+            if labels is not None and message.topic() == labels:
                 self._process_readings(messages)
                 messages = []
                 self._process_label(message, partition)
                 continue
-            source = new_source(topics.readings, partition, message.offset() or 0, message.key())
+            source = new_source(readings_topic, partition, message.offset() or 0, message.key())
             messages.append((message.value(), source))
         self._process_readings(messages)
         self.metrics.observe_batch(
@@ -163,9 +165,7 @@ class Service:
             return
         outcomes = self.processor.process_batch(messages)
         self._emit_batch(outcomes, messages)
-        positions = self._positions
-        for _, source in messages:
-            positions[source.partition] = source.offset + 1
+        self._positions.update({source.partition: source.offset + 1 for _, source in messages})
         self._pending += len(messages)
 
     # --- the labels topic (supervised failure prediction) -------------------------------------

@@ -66,14 +66,6 @@ _Pending = tuple[int, Reading, "AssetState", FleetSlot, Iterable[float]]
 """A reading queued for its fleet: its index in the batch, state, slot and channel values."""
 
 
-def _in_order(reading: Reading, state: AssetState) -> bool:
-    """Whether the per-message order checks pass (``Processor._check_order`` says why not)."""
-    seq, last_seq, ts = reading.seq, state.last_seq, reading.ts
-    if seq is not None and last_seq is not None and seq <= last_seq:
-        return False
-    return ts > state.last_ts or (ts == state.last_ts and reading.values != state.last_values)
-
-
 class BatchPath:
     """Scores batches for one :class:`~pipeline.processor.Processor` (its fleets live here)."""
 
@@ -107,23 +99,28 @@ class BatchPath:
             if type(item) is not Reading:
                 outcomes[index] = Outcome(dead_letter=item)  # type: ignore[arg-type]
                 continue
-            # the common case inline: a known fleet asset, in order, with its usual channels
-            state = assets.get(item.asset)
-            values = item.values
+            # the common case inline: a known fleet asset, in order (the checks of
+            # Processor._check_order pass), with its usual channels
+            asset, values, ts, seq = item.asset, item.values, item.ts, item.seq
+            state = assets.get(asset)
             layout = layouts.get(tuple(values))
             if (
                 fleets
                 and state is not None
                 and layout is not None
                 and type(model := state.model) is FleetSlot
-                and members.get(item.asset) is model
+                and members.get(asset) is model
                 and model.fleet.channels == layout[0]
-                and _in_order(item, state)
+                and (seq is None or (last_seq := state.last_seq) is None or seq > last_seq)
+                and (
+                    ts > (last_ts := state.last_ts)
+                    or (ts == last_ts and values != state.last_values)
+                )
             ):
-                state.last_ts, state.last_seq, state.last_values = item.ts, item.seq, values
+                state.last_ts, state.last_seq, state.last_values = ts, seq, values
                 row = values.values() if layout[1] else [values[n] for n in layout[0]]
                 pending.append((index, item, state, model, row))
-                pending_assets.add(item.asset)
+                pending_assets.add(asset)
                 continue
             self._one(index, item, value, source, pending, pending_assets, outcomes)
         self._flush(pending, outcomes)

@@ -117,7 +117,8 @@ class Processor:
     def _decode(self, value: bytes | None, source: Source) -> Entry:
         try:
             reading = self._decoder.decode(value)
-            if source.key is not None:
+            key = source.key
+            if key is not None and key != reading.asset.encode():
                 self._check_key(reading, source)
         except DecodeError as exc:
             return DeadLetter(value, source, exc.reason, exc.message), value, source
