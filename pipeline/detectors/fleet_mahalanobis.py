@@ -203,9 +203,15 @@ class MahalanobisFleet:
             far = (max_z > self.settings.outlier_z).tolist()
             shares = round_shares(self.channels, np.abs(d * pd))
             posts = self.posts
-            for i, (at, row) in enumerate(zip(ready_at.tolist(), ready.tolist(), strict=True)):
-                scores[at] = min(1.0, max(0.0, posts[row].score(raw[i])))
-                contributions[at], outliers[at] = shares[i], far[i]
+            calibrated = [
+                min(1.0, max(0.0, posts[row].score(r)))
+                for row, r in zip(ready.tolist(), raw, strict=True)
+            ]
+            if len(ready_at) == k:  # every row ready: the lists as they are
+                scores, contributions, outliers = calibrated, shares, far
+            else:
+                for i, at in enumerate(ready_at.tolist()):
+                    scores[at], contributions[at], outliers[at] = calibrated[i], shares[i], far[i]
             pending[ready_at] = True
         if self.stuck is not None:  # a frozen channel scores 1.0 and is named, as in
             for i, stuck in self.stuck.observe(a, rows, values).items():  # CalibratedDetector
