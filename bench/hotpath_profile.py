@@ -123,7 +123,7 @@ def _task_cpu(native_id: int | None) -> float:
 _STAGES = {
     "service loop (all)": ("pipeline.app", "Service", "run"),
     "batch: Kafka messages -> emitted": ("pipeline.app", "Service", "_process_batch"),
-    "  decode": ("pipeline.processor", "Processor", "_decode"),
+    "  decode": ("pipeline.decoding", "ReadingDecoder", "decode_many"),
     "  score (batch path)": ("pipeline.fastpath", "BatchPath", "run"),
     "  emit (encode, produce)": ("pipeline.app", "Service", "_emit_batch"),
     "    metrics": ("pipeline.metrics", "ServiceMetrics", "observe_outcomes"),
