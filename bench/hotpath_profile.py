@@ -204,6 +204,11 @@ def _drain(settings: Settings, total: int, profile: str | None = None) -> tuple[
     if done < total:
         print(f"stalled at {done} of {total} readings; dead letters {dead}")
     cpu, wall = used, took
+    if os.environ.get("HOTPATH_THREADS"):  # every thread's CPU (librdkafka names its own)
+        for task in sorted(os.listdir("/proc/self/task"), key=int):
+            with open(f"/proc/self/task/{task}/comm") as handle:
+                name = handle.read().strip()
+            print(f"  thread {task:>7} {name:<20} {_task_cpu(int(task)):7.2f} CPU-s")
     stop.set()
     thread.join(60)
     if done:

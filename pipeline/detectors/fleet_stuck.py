@@ -81,16 +81,14 @@ class StuckRows:
     def unload(self, a: dict[str, Array], row: int) -> StuckWatch:
         """The :class:`StuckWatch` in the state of ``row`` (absent entries mean 0 or none)."""
         watch = StuckWatch(self.after, self.min_change, self.factor)
-        last = a["stuck_last"][row].tolist()
-        columns = [a[name][row].tolist() for name in _FIELDS[1:]]
-        for j, name in enumerate(self.channels):
-            if last[j] == last[j]:  # not NaN: observed
-                watch._last[name], watch._run[name] = last[j], columns[0][j]
-            for part, column in zip(
-                (watch._longest, watch._learned, watch._changed), columns[1:], strict=True
-            ):
-                if column[j]:
-                    part[name] = column[j]
+        names = self.channels
+        last, run, longest, learned, changed = (a[name][row].tolist() for name in _FIELDS)
+        observed = [j for j, value in enumerate(last) if value == value]  # not NaN
+        watch._last = {names[j]: last[j] for j in observed}
+        watch._run = {names[j]: run[j] for j in observed}
+        watch._longest = {name: n for name, n in zip(names, longest, strict=True) if n}
+        watch._learned = {name: n for name, n in zip(names, learned, strict=True) if n}
+        watch._changed = {name: n for name, n in zip(names, changed, strict=True) if n}
         return watch
 
     def observe(self, a: dict[str, Array], rows: Array, values: Array) -> dict[int, list[str]]:
