@@ -278,18 +278,12 @@ class BatchPath:
         if len(set(rows)) == len(rows):  # the usual batch: one reading per asset, one round
             self._score_round(fleet, np.array(rows, dtype=np.int64), values, items, outcomes)
             return
-        rounds: list[list[int]] = []
-        seen: dict[int, int] = {}
-        for position, row in enumerate(rows):
-            turn = seen.get(row, 0)
-            seen[row] = turn + 1
-            if turn == len(rounds):
-                rounds.append([])
-            rounds[turn].append(position)
-        for members in rounds:
-            batch = [items[p] for p in members]
-            at = np.array([rows[p] for p in members], dtype=np.int64)
-            self._score_round(fleet, at, values[members], batch, outcomes)
+        at = np.array(rows, dtype=np.int64)
+        turns = _turns(at)
+        for turn in range(int(turns.max()) + 1):  # the first reading of each asset, the second...
+            members = np.flatnonzero(turns == turn)
+            batch = [items[p] for p in members.tolist()]
+            self._score_round(fleet, at[members], values[members], batch, outcomes)
 
     def _score_round(
         self,
@@ -321,6 +315,24 @@ class BatchPath:
                 reading.asset, reading.ts, rounded[i], thresholds[i], anomalous[i], name, shares[i]
             )
             outcomes[batch[i][0]] = new_outcome(score, alerts[i], reading)
+
+
+def _turns(rows: np.ndarray) -> np.ndarray:
+    """For each position, how many times its row came before it (0 for the first).
+
+    >>> _turns(np.array([5, 3, 5, 5, 3, 9])).tolist()
+    [0, 0, 1, 2, 1, 0]
+    """
+    count = len(rows)
+    order = np.argsort(rows, kind="stable")
+    ordered = rows[order]
+    starts = np.ones(count, dtype=np.bool_)
+    starts[1:] = ordered[1:] != ordered[:-1]
+    index = np.arange(count)
+    first = np.maximum.accumulate(np.where(starts, index, 0))
+    turns = np.empty(count, dtype=np.int64)
+    turns[order] = index - first
+    return turns
 
 
 def _constant(value: object) -> Callable[[], object]:
