@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import random
 import resource
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from pipeline.fastpath import tune_collector
 from pipeline.messages import Reading, encode
@@ -111,8 +113,57 @@ def _preload(settings: Settings, args: argparse.Namespace) -> None:
         print("preload: waiting for the broker to acknowledge")
 
 
-def _drain(settings: Settings, total: int) -> tuple[int, float, float]:
-    """Run one Service until it scored ``total`` readings: (readings, CPU s, wall s)."""
+def _task_cpu(native_id: int | None) -> float:
+    """CPU seconds (user + system) of one thread of this process, from ``/proc`` (Linux)."""
+    with open(f"/proc/self/task/{native_id}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+_STAGES = {
+    "service loop (all)": ("pipeline.app", "Service", "run"),
+    "batch: Kafka messages -> emitted": ("pipeline.app", "Service", "_process_batch"),
+    "  decode": ("pipeline.decoding", "ReadingDecoder", "decode_many"),
+    "  decode (per message, older code)": ("pipeline.processor", "Processor", "_decode"),
+    "  score (batch path)": ("pipeline.fastpath", "BatchPath", "run"),
+    "  emit (encode, produce)": ("pipeline.app", "Service", "_emit_batch"),
+    "    metrics": ("pipeline.metrics", "ServiceMetrics", "observe_outcomes"),
+    "commit": ("pipeline.app", "Service", "_checkpoint"),
+    "  snapshots": ("pipeline.partitions", "PartitionStates", "snapshots"),
+}
+"""Stages timed by ``--stages``: (module, class, method); nested ones are included above."""
+
+
+def _time_stages() -> dict[str, float]:
+    """Wrap the methods of :data:`_STAGES` to add up their thread CPU seconds (per call)."""
+    import importlib
+
+    spent = dict.fromkeys(_STAGES, 0.0)
+    for label, (module, cls_name, name) in _STAGES.items():
+        cls = getattr(importlib.import_module(module), cls_name)
+        original = getattr(cls, name, None)
+        if original is None:  # not in this version of the code
+            del spent[label]
+            continue
+
+        def timed(*args: object, _f: Any = original, _label: str = label, **kwargs: object) -> Any:
+            started = time.thread_time()
+            try:
+                return _f(*args, **kwargs)
+            finally:
+                spent[_label] += time.thread_time() - started
+
+        setattr(cls, name, timed)
+    return spent
+
+
+def _drain(settings: Settings, total: int, profile: str | None = None) -> tuple[int, float, float]:
+    """Run one Service until it scored ``total`` readings: (readings, CPU s, wall s).
+
+    Also prints the service thread's own CPU (the Python side) against the whole process's
+    (which adds librdkafka's threads); ``profile`` writes a cProfile of the service thread.
+    """
+    import cProfile
     import threading
 
     from prometheus_client import CollectorRegistry
@@ -123,21 +174,31 @@ def _drain(settings: Settings, total: int) -> tuple[int, float, float]:
     registry = CollectorRegistry()
     service = Service(settings, ServiceMetrics(registry))
     stop = threading.Event()
-    thread = threading.Thread(target=service.run, args=(stop,), daemon=True)
+    profiler = cProfile.Profile() if profile else None
+
+    def run() -> None:
+        if profiler is None:
+            service.run(stop)
+        else:
+            profiler.runcall(service.run, stop)
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     service.ready.wait(60)
     cpu, wall = time.process_time(), time.perf_counter()
+    own = _task_cpu(thread.native_id)
 
     def valid() -> int:
         return int(registry.get_sample_value("linewatch_readings_total", {"outcome": "valid"}) or 0)
 
-    done, used, took = 0, 0.0, 0.0
+    done, used, took, own_used = 0, 0.0, 0.0, 0.0
     last_progress = time.perf_counter()
     while done < total and time.perf_counter() - last_progress < 15:
         time.sleep(0.05)
         if valid() > done:
             done, last_progress = valid(), time.perf_counter()
             used, took = time.process_time() - cpu, last_progress - wall
+            own_used = _task_cpu(thread.native_id) - own
     dead = {
         s.labels["reason"]: s.value
         for m in registry.collect()
@@ -147,8 +208,22 @@ def _drain(settings: Settings, total: int) -> tuple[int, float, float]:
     if done < total:
         print(f"stalled at {done} of {total} readings; dead letters {dead}")
     cpu, wall = used, took
+    if os.environ.get("HOTPATH_THREADS"):  # every thread's CPU (librdkafka names its own)
+        for task in sorted(os.listdir("/proc/self/task"), key=int):
+            with open(f"/proc/self/task/{task}/comm") as handle:
+                name = handle.read().strip()
+            print(f"  thread {task:>7} {name:<20} {_task_cpu(int(task)):7.2f} CPU-s")
     stop.set()
     thread.join(60)
+    if done:
+        per = 1e6 / done
+        print(
+            f"CPU per reading: process {used * per:.1f} us, service thread {own_used * per:.1f} us,"
+            f" other threads (librdkafka, this sampler) {(used - own_used) * per:.1f} us"
+        )
+    if profiler is not None and profile is not None:
+        profiler.dump_stats(profile)
+        print(f"cProfile of the service thread: {profile}")
     sizes = registry.get_sample_value("linewatch_snapshot_bytes_sum") or 0.0
     count = registry.get_sample_value("linewatch_snapshot_bytes_count") or 1.0
     print(f"snapshots: {count:.0f}, {sizes / count:,.0f} bytes each on average")
@@ -199,7 +274,10 @@ def profile_service(args: argparse.Namespace) -> None:
             started = time.perf_counter()
             _preload(settings, args)
             print(f"preloaded {args.readings} readings in {time.perf_counter() - started:.1f} s")
-            done, cpu, wall = _drain(settings, args.readings)
+            spent = _time_stages() if args.stages else None
+            done, cpu, wall = _drain(settings, args.readings, args.cprofile)
+            for label, seconds in (spent or {}).items():
+                print(f"{label:<38} {seconds * 1e6 / max(done, 1):6.2f} us per reading")
             _rate(f"serve ({args.kind}, batch {args.batch})", done, cpu)
             print(f"wall {wall:.1f} s: {done / wall:,.0f} readings/s")
         finally:
@@ -217,6 +295,8 @@ def main() -> None:
     parser.add_argument("--kind", default="mahalanobis")
     parser.add_argument("--per-message", type=int, default=0, help="also time process() on N")
     parser.add_argument("--bootstrap-servers", default=None)
+    parser.add_argument("--cprofile", default=None, help="service: write a cProfile here")
+    parser.add_argument("--stages", action="store_true", help="service: CPU per stage")
     args = parser.parse_args()
     if args.mode == "processor":
         profile_processor(args)

@@ -137,6 +137,8 @@ class Service:
         started = time.perf_counter()
         messages: list[tuple[bytes | None, Source]] = []
         assigned, topics = self._states.assigned, self.settings.topics
+        readings_topic = topics.readings
+        labels = topics.labels if self.processor.supervisor else None  # as in _topics()
         new_source = _SOURCE
         for message in batch:
             error = message.error()
@@ -146,12 +148,12 @@ class Service:
             partition = message.partition() or 0
             if partition not in assigned:
                 continue  # revoked meanwhile: its new owner processes it
-            if message.topic() == topics.labels:
+            if labels is not None and message.topic() == labels:
                 self._process_readings(messages)
                 messages = []
                 self._process_label(message, partition)
                 continue
-            source = new_source(topics.readings, partition, message.offset() or 0, message.key())
+            source = new_source(readings_topic, partition, message.offset() or 0, message.key())
             messages.append((message.value(), source))
         self._process_readings(messages)
         self.metrics.observe_batch(
@@ -162,12 +164,8 @@ class Service:
         if not messages:
             return
         outcomes = self.processor.process_batch(messages)
-        self._emit_batch(outcomes)
-        positions, touch = self._positions, self._states.touch
-        for (_, source), outcome in zip(messages, outcomes, strict=True):
-            if outcome.score is not None:
-                touch(outcome.score.asset, source.partition)
-            positions[source.partition] = source.offset + 1
+        self._emit_batch(outcomes, messages)
+        self._positions.update({source.partition: source.offset + 1 for _, source in messages})
         self._pending += len(messages)
 
     # --- the labels topic (supervised failure prediction) -------------------------------------
@@ -203,25 +201,34 @@ class Service:
             for p, o in sorted(positions.items())
         ]
 
-    def _emit_batch(self, outcomes: list[Outcome]) -> None:
-        """Produce a batch's scores, alerts and dead letters; metrics once for the batch."""
+    def _emit_batch(
+        self, outcomes: list[Outcome], messages: list[tuple[bytes | None, Source]]
+    ) -> None:
+        """Produce a batch's scores, alerts and dead letters; metrics once for the batch.
+
+        Notes the assets that changed (for their snapshots), in the same pass.
+        """
         self.metrics.observe_outcomes(outcomes)
-        scores_topic, alerts_topic = self.settings.topics.scores, self.settings.topics.alerts
-        now: Headers = [("linewatch.processed_at_ms", str(int(time.time() * 1000)))]
-        produce = self._outputs.produce
-        for outcome in outcomes:
+        alerts_topic = self.settings.topics.alerts
+        now: Headers = [("linewatch.processed_at_ms", str(int(time.time() * 1000)).encode())]
+        scores: list[tuple[bytes | None, bytes]] = []
+        touched: dict[str, int] = {}
+        for outcome, (_, source) in zip(outcomes, messages, strict=True):
             score = outcome.score
             if score is None:
                 assert outcome.dead_letter is not None
                 self._dead_letter(outcome.dead_letter)
                 continue
-            key = score.asset.encode()
-            produce(scores_topic, key, encode_score(score), now, -1)
-            for alert in (outcome.alert, outcome.fault_alert):
-                if alert is not None:
-                    produce(alerts_topic, key, encode(alert), now, -1)
-                    if self.on_alert is not None:
-                        self.on_alert(alert)
+            touched[score.asset] = source.partition
+            scores.append((source.key or score.asset.encode(), encode_score(score)))
+            if outcome.alert is not None or outcome.fault_alert is not None:
+                for alert in (outcome.alert, outcome.fault_alert):
+                    if alert is not None:
+                        self._outputs.produce(alerts_topic, scores[-1][0], encode(alert), now, -1)
+                        if self.on_alert is not None:
+                            self.on_alert(alert)
+        self._outputs.produce_many(self.settings.topics.scores, scores, now)
+        self._states.touch_all(touched)
 
     def _dead_letter(self, letter: DeadLetter) -> None:
         source = letter.source

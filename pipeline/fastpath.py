@@ -19,12 +19,14 @@ detector, faster for one reading at a time, with the same scores to 1e-9.
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import MISSING, fields
+from itertools import chain
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
+from pipeline.alerts import evaluate_round
 from pipeline.detectors.fleet import Fleet, FleetSlot, python_round
 from pipeline.detectors.fleet_mahalanobis import MahalanobisFleet
 from pipeline.detectors.fleet_zscore import ZScoreFleet
@@ -60,16 +62,8 @@ def tune_collector(young: int = 50_000) -> None:
         gc.set_threshold(young, middle, old)
 
 
-_Pending = tuple[int, Reading, "AssetState", FleetSlot, list[float]]
+_Pending = tuple[int, Reading, "AssetState", FleetSlot, Iterable[float]]
 """A reading queued for its fleet: its index in the batch, state, slot and channel values."""
-
-
-def _in_order(reading: Reading, state: AssetState) -> bool:
-    """Whether the per-message order checks pass (``Processor._check_order`` says why not)."""
-    seq, last_seq, ts = reading.seq, state.last_seq, reading.ts
-    if seq is not None and last_seq is not None and seq <= last_seq:
-        return False
-    return ts > state.last_ts or (ts == state.last_ts and reading.values != state.last_values)
 
 
 class BatchPath:
@@ -105,23 +99,28 @@ class BatchPath:
             if type(item) is not Reading:
                 outcomes[index] = Outcome(dead_letter=item)  # type: ignore[arg-type]
                 continue
-            # the common case inline: a known fleet asset, in order, with its usual channels
-            state = assets.get(item.asset)
-            values = item.values
+            # the common case inline: a known fleet asset, in order (the checks of
+            # Processor._check_order pass), with its usual channels
+            asset, values, ts, seq = item.asset, item.values, item.ts, item.seq
+            state = assets.get(asset)
             layout = layouts.get(tuple(values))
             if (
                 fleets
                 and state is not None
                 and layout is not None
                 and type(model := state.model) is FleetSlot
-                and members.get(item.asset) is model
+                and members.get(asset) is model
                 and model.fleet.channels == layout[0]
-                and _in_order(item, state)
+                and (seq is None or (last_seq := state.last_seq) is None or seq > last_seq)
+                and (
+                    ts > (last_ts := state.last_ts)
+                    or (ts == last_ts and values != state.last_values)
+                )
             ):
-                state.last_ts, state.last_seq, state.last_values = item.ts, item.seq, values
-                row = list(values.values()) if layout[1] else [values[n] for n in layout[0]]
+                state.last_ts, state.last_seq, state.last_values = ts, seq, values
+                row = values.values() if layout[1] else [values[n] for n in layout[0]]
                 pending.append((index, item, state, model, row))
-                pending_assets.add(item.asset)
+                pending_assets.add(asset)
                 continue
             self._one(index, item, value, source, pending, pending_assets, outcomes)
         self._flush(pending, outcomes)
@@ -272,20 +271,19 @@ class BatchPath:
 
     def _score_fleet(self, items: list[_Pending], outcomes: list[Outcome | None]) -> None:
         fleet = items[0][3].fleet
-        values = np.array([item[4] for item in items], dtype=np.float64)
-        rounds: list[list[int]] = []
-        seen: dict[int, int] = {}
-        for position, item in enumerate(items):
-            row = item[3].row
-            turn = seen.get(row, 0)
-            seen[row] = turn + 1
-            if turn == len(rounds):
-                rounds.append([])
-            rounds[turn].append(position)
-        for members in rounds:
-            batch = [items[p] for p in members] if len(rounds) > 1 else items
-            rows = np.array([item[3].row for item in batch], dtype=np.int64)
-            self._score_round(fleet, rows, values[members], batch, outcomes)
+        width = len(fleet.channels)
+        flat = chain.from_iterable([item[4] for item in items])
+        values = np.fromiter(flat, np.float64, len(items) * width).reshape(len(items), width)
+        rows = [item[3].row for item in items]
+        if len(set(rows)) == len(rows):  # the usual batch: one reading per asset, one round
+            self._score_round(fleet, np.array(rows, dtype=np.int64), values, items, outcomes)
+            return
+        at = np.array(rows, dtype=np.int64)
+        turns = _turns(at)
+        for turn in range(int(turns.max()) + 1):  # the first reading of each asset, the second...
+            members = np.flatnonzero(turns == turn)
+            batch = [items[p] for p in members.tolist()]
+            self._score_round(fleet, at[members], values[members], batch, outcomes)
 
     def _score_round(
         self,
@@ -297,23 +295,44 @@ class BatchPath:
     ) -> None:
         result = fleet.score(rows, values)
         scores, shares = result.scores, result.contributions
-        anomalous = [item[2].policy.is_anomalous(s) for item, s in zip(batch, scores, strict=True)]
+        readings = [item[1] for item in batch]
+        policies = [item[2].policy for item in batch]
+        anomalous, alerts = evaluate_round(
+            policies, [r.ts for r in readings], scores, lambda i: _top(shares[i]), fleet.name
+        )
         learn = ~np.array(result.outliers, dtype=np.bool_)
         if not self._learn_anomalies:  # never teach the model what an anomaly looks like
             learn &= ~np.array(anomalous, dtype=np.bool_)
         fleet.learn(result, learn)
         rounded = python_round(np.array(scores), 6).tolist()
-        fixed, name = self._fixed_threshold, fleet.name
-        new_score, new_outcome = _SCORE, self._new_outcome
-        for i, (index, reading, state, _, _) in enumerate(batch):
-            policy, contributions = state.policy, shares[i]
-            top = _top(contributions) if anomalous[i] else ()
-            alert = policy.evaluate(reading.ts, scores[i], top, name)
-            threshold = fixed if fixed is not None else round(policy.threshold, 6)
+        if self._fixed_threshold is not None:
+            thresholds = [self._fixed_threshold] * len(batch)
+        else:
+            thresholds = [round(policy.threshold, 6) for policy in policies]
+        name, new_score, new_outcome = fleet.name, _SCORE, self._new_outcome
+        for i, reading in enumerate(readings):
             score = new_score(
-                reading.asset, reading.ts, rounded[i], threshold, anomalous[i], name, contributions
+                reading.asset, reading.ts, rounded[i], thresholds[i], anomalous[i], name, shares[i]
             )
-            outcomes[index] = new_outcome(score, alert, reading)
+            outcomes[batch[i][0]] = new_outcome(score, alerts[i], reading)
+
+
+def _turns(rows: np.ndarray) -> np.ndarray:
+    """For each position, how many times its row came before it (0 for the first).
+
+    >>> _turns(np.array([5, 3, 5, 5, 3, 9])).tolist()
+    [0, 0, 1, 2, 1, 0]
+    """
+    count = len(rows)
+    order = np.argsort(rows, kind="stable")
+    ordered = rows[order]
+    starts = np.ones(count, dtype=np.bool_)
+    starts[1:] = ordered[1:] != ordered[:-1]
+    index = np.arange(count)
+    first = np.maximum.accumulate(np.where(starts, index, 0))
+    turns = np.empty(count, dtype=np.int64)
+    turns[order] = index - first
+    return turns
 
 
 def _constant(value: object) -> Callable[[], object]:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Protocol
 
@@ -73,6 +73,11 @@ class Outputs(Protocol):
         self, topic: str, key: bytes | None, value: bytes | None, headers: Headers, partition: int
     ) -> None:
         """Queue one output (``partition`` -1 lets the partitioner choose)."""
+
+    def produce_many(
+        self, topic: str, records: Sequence[tuple[bytes | None, bytes]], headers: Headers
+    ) -> None:
+        """Queue ``(key, value)`` records in order, all with ``headers`` (the partitioner's)."""
 
     def commit(self, offsets: list[TopicPartition], consumer: Consumer) -> None:
         """Make every queued output and ``offsets`` durable; :class:`CommitAborted` if not."""
@@ -138,6 +143,13 @@ class TransactionalOutputs:
         if not self._open:
             self._begin()
         _produce(self._producer, topic, key, value, headers, partition, None, self._on_full)
+
+    def produce_many(
+        self, topic: str, records: Sequence[tuple[bytes | None, bytes]], headers: Headers
+    ) -> None:
+        if not self._open:
+            self._begin()
+        _produce_many(self._producer, topic, records, headers, None, self._on_full)
 
     def _begin(self) -> None:
         self._call("beginning a transaction", lambda _: self._producer.begin_transaction(), 0)
@@ -252,6 +264,11 @@ class AtLeastOnceOutputs:
             self._producer, topic, key, value, headers, partition, self._on_delivery, lambda: None
         )
 
+    def produce_many(
+        self, topic: str, records: Sequence[tuple[bytes | None, bytes]], headers: Headers
+    ) -> None:
+        _produce_many(self._producer, topic, records, headers, self._on_delivery, lambda: None)
+
     def commit(self, offsets: list[TopicPartition], consumer: Consumer) -> None:
         while self._producer.flush(1.0) > 0:
             logger.warning("waiting for the broker to acknowledge outputs")
@@ -307,3 +324,23 @@ def _produce(
         except BufferError:  # local queue full: serve delivery reports, then retry
             producer.poll(0.1)
             on_full()
+
+
+def _produce_many(
+    producer: Producer,
+    topic: str,
+    records: Sequence[tuple[bytes | None, bytes]],
+    headers: Headers,
+    on_delivery: Callable[[KafkaError | None, Message], None] | None,
+    on_full: Callable[[], None],
+) -> None:
+    """:func:`_produce` of each record, with one Python frame for the lot instead of two each."""
+    produce = producer.produce
+    for key, value in records:
+        try:
+            if on_delivery is None:
+                produce(topic, value, key, headers=headers)
+            else:
+                produce(topic, value, key, on_delivery=on_delivery, headers=headers)
+        except BufferError:  # the local queue is full: the slow way, which waits
+            _produce(producer, topic, key, value, headers, -1, on_delivery, on_full)

@@ -69,6 +69,11 @@ class PartitionStates:
         self._touched[asset] = partition
         self._partition_of[asset] = partition
 
+    def touch_all(self, touched: dict[str, int]) -> None:
+        """:meth:`touch` of every ``asset: partition`` in ``touched``."""
+        self._touched.update(touched)
+        self._partition_of.update(touched)
+
     def clear_touched(self) -> None:
         """Forget what changed (after a commit, or when the changes were discarded)."""
         self._touched = {}

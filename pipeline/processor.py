@@ -97,11 +97,26 @@ class Processor:
 
     def process(self, value: bytes | None, source: Source = Source()) -> Outcome:
         """Process one raw message; never raises for bad input."""
-        return self._run([self._decode(value, source)])[0]
+        return self.process_batch([(value, source)])[0]
 
     def process_batch(self, messages: Sequence[tuple[bytes | None, Source]]) -> list[Outcome]:
         """Process raw messages in order, one outcome each; never raises for bad input."""
-        return self._run([self._decode(value, source) for value, source in messages])
+        decoded = self._decoder.decode_many([value for value, _ in messages])
+        entries: list[Entry] = []
+        for (value, source), reading in zip(messages, decoded, strict=True):
+            if type(reading) is Reading:
+                key = source.key
+                if key is None or key == reading.asset.encode():
+                    entries.append((reading, value, source))
+                    continue
+                try:
+                    self._check_key(reading, source)
+                except DecodeError as exc:
+                    reading = exc
+            assert isinstance(reading, DecodeError)
+            letter = DeadLetter(value, source, reading.reason, reading.message)
+            entries.append((letter, value, source))
+        return self._run(entries)
 
     def process_reading(
         self, reading: Reading, *, value: bytes | None = None, source: Source = Source()
@@ -113,15 +128,6 @@ class Processor:
         ``value`` and ``source`` only fill in a dead letter's origin.
         """
         return self._run([(reading, value, source)], fleets=False)[0]
-
-    def _decode(self, value: bytes | None, source: Source) -> Entry:
-        try:
-            reading = self._decoder.decode(value)
-            if source.key is not None:
-                self._check_key(reading, source)
-        except DecodeError as exc:
-            return DeadLetter(value, source, exc.reason, exc.message), value, source
-        return reading, value, source
 
     def _run(self, entries: Sequence[Entry], fleets: bool = True) -> list[Outcome]:
         """The batch path, then the label join (:mod:`pipeline.supervised`) in message order."""

@@ -21,6 +21,7 @@ from pipeline.detectors.base import Detector
 from pipeline.detectors.calibration import PostProcessor, build_post
 from pipeline.detectors.features import Smoother
 from pipeline.detectors.fleet import Array, RoundResult, RowArrays, round_shares
+from pipeline.detectors.fleet_stuck import SHAPES, StuckRows
 from pipeline.detectors.mahalanobis import OnlineMahalanobis
 from pipeline.detectors.scored import CalibratedDetector
 from pipeline.detectors.stuck import StuckWatch, stuck_shares
@@ -39,8 +40,12 @@ class MahalanobisFleet:
         self.name = f"mahalanobis(smooth={settings.smooth},{settings.calibration}{stuck})"
         self._template = OnlineMahalanobis(settings.forget, settings.ridge, settings.min_rel_std)
         c, w = len(channels), settings.smooth
+        after = settings.stuck_after
+        self.stuck = None if after is None else StuckRows(channels, after)
+        """Every row's frozen-sensor watch (``model.stuck_after``; none when it is off)."""
         self.rows = RowArrays(
             {
+                **(SHAPES(c) if self.stuck is not None else {}),
                 "hist": ((w, c), np.float64),
                 "hpos": ((), np.int64),
                 "hlen": ((), np.int64),
@@ -53,8 +58,6 @@ class MahalanobisFleet:
             }
         )
         self.posts: dict[int, PostProcessor] = {}
-        self.stucks: dict[int, StuckWatch] = {}
-        """Per row, the frozen-sensor watch (``model.stuck_after``; none when it is off)."""
 
     # --- membership ------------------------------------------------------------------------
 
@@ -66,20 +69,19 @@ class MahalanobisFleet:
         row = self.rows.alloc()
         self.rows.arrays["stale"][row] = True
         self.posts[row] = self._post()
-        if self.settings.stuck_after is not None:
-            self.stucks[row] = StuckWatch(self.settings.stuck_after)
+        if self.stuck is not None:
+            self.stuck.reset(self.rows.arrays, row)
         return row
 
     def release(self, row: int) -> None:
         self.posts.pop(row, None)
-        self.stucks.pop(row, None)
         self.rows.free(row)
 
     def absorb(self, detector: object) -> int | None:
         if not isinstance(detector, CalibratedDetector) or detector.name != self.name:
             return None
         maha, smoother = detector.raw, detector._smoother
-        if not self._fits(maha, smoother, detector.outlier_z):
+        if not self._fits(maha, smoother, detector.outlier_z, detector.stuck):
             return None
         assert isinstance(maha, OnlineMahalanobis)
         row = self.rows.alloc()
@@ -97,13 +99,19 @@ class MahalanobisFleet:
         if maha._precision is not None:
             a["prec"][row] = maha._precision
         self.posts[row] = detector.post
-        if detector.stuck is not None:
-            self.stucks[row] = detector.stuck
+        if self.stuck is not None:
+            self.stuck.reset(a, row)
+            if detector.stuck is not None:
+                self.stuck.load(a, row, detector.stuck)
         return row
 
-    def _fits(self, maha: object, smoother: Smoother, outlier_z: float) -> bool:
+    def _fits(
+        self, maha: object, smoother: Smoother, outlier_z: float, stuck: StuckWatch | None
+    ) -> bool:
         t = self._template
         if not isinstance(maha, OnlineMahalanobis) or outlier_z != self.settings.outlier_z:
+            return False
+        if stuck is not None and (self.stuck is None or not self.stuck.fits(stuck)):
             return False
         params = (maha.forget, maha.ridge, maha.min_rel_std, maha.refresh)
         if params != (t.forget, t.ridge, t.min_rel_std, t.refresh):
@@ -124,8 +132,9 @@ class MahalanobisFleet:
             maha.channels, maha.count = self.channels, count
             maha._mean, maha._cov = a["mean"][row].copy(), a["cov"][row].copy()
             maha._precision = None if a["stale"][row] else a["prec"][row].copy()
+        stuck = None if self.stuck is None else self.stuck.unload(a, row)
         detector = CalibratedDetector(
-            self.name, maha, self.posts[row], s.smooth, s.outlier_z, self.stucks.get(row)
+            self.name, maha, self.posts[row], s.smooth, s.outlier_z, stuck
         )
         length = int(a["hlen"][row])
         if s.smooth > 1 and length:
@@ -194,33 +203,23 @@ class MahalanobisFleet:
             far = (max_z > self.settings.outlier_z).tolist()
             shares = round_shares(self.channels, np.abs(d * pd))
             posts = self.posts
-            for i, (at, row) in enumerate(zip(ready_at.tolist(), ready.tolist(), strict=True)):
-                scores[at] = min(1.0, max(0.0, posts[row].score(raw[i])))
-                contributions[at], outliers[at] = shares[i], far[i]
+            calibrated = [
+                min(1.0, max(0.0, posts[row].score(r)))
+                for row, r in zip(ready.tolist(), raw, strict=True)
+            ]
+            if len(ready_at) == k:  # every row ready: the lists as they are
+                scores, contributions, outliers = calibrated, shares, far
+            else:
+                for i, at in enumerate(ready_at.tolist()):
+                    scores[at], contributions[at], outliers[at] = calibrated[i], shares[i], far[i]
             pending[ready_at] = True
-        readings = self._watch_stuck(rows, values, scores, contributions)
-        return RoundResult(scores, contributions, outliers, (rows, smoothed, pending, readings))
-
-    def _watch_stuck(
-        self,
-        rows: Array,
-        values: Array,
-        scores: list[float],
-        contributions: list[dict[str, float]],
-    ) -> list[dict[str, float]]:
-        """A frozen channel scores 1.0 and is named, as ``CalibratedDetector`` does it."""
-        if not self.stucks:
-            return []
-        readings = [dict(zip(self.channels, v, strict=True)) for v in values.tolist()]
-        stucks = self.stucks
-        for i, row in enumerate(rows.tolist()):
-            stuck = stucks[row].observe(readings[i])
-            if stuck:
+        if self.stuck is not None:  # a frozen channel scores 1.0 and is named, as in
+            for i, stuck in self.stuck.observe(a, rows, values).items():  # CalibratedDetector
                 scores[i], contributions[i] = 1.0, stuck_shares(stuck)
-        return readings
+        return RoundResult(scores, contributions, outliers, (rows, smoothed, pending))
 
     def learn(self, result: RoundResult, learn: Array) -> None:
-        rows, smoothed, pending, readings = result.context
+        rows, smoothed, pending = result.context
         a = self.rows.arrays
         target = rows[learn]
         if not len(target):
@@ -237,10 +236,8 @@ class MahalanobisFleet:
         posts = self.posts
         for row in rows[learn & pending].tolist():
             posts[row].learn()
-        if readings:
-            stucks = self.stucks
-            for i in np.flatnonzero(learn).tolist():
-                stucks[int(rows[i])].learn(readings[i])
+        if self.stuck is not None:
+            self.stuck.learn(a, target)
 
     def memory(self) -> dict[str, Any]:
         """Bytes held in arrays (for the profile script)."""

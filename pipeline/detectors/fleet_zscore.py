@@ -82,12 +82,16 @@ class ZScoreFleet:
             std = np.sqrt(a["m2"][ready] / (n - 1)[:, None])
             scale = np.maximum(np.maximum(std, self.settings.min_rel_std * np.abs(mean)), 1e-9)
             z = np.abs(values[ready_at] - mean) / scale
-            max_z = z.max(axis=1).tolist()
+            max_z = z.max(axis=1)
             shares = round_shares(self.channels, z)
-            channels, limit = len(self.channels), self.settings.outlier_z
-            for i, at in enumerate(ready_at.tolist()):
-                scores[at] = calibrate(max_z[i], channels)
-                contributions[at], outliers[at] = shares[i], max_z[i] > limit
+            channels = len(self.channels)
+            calibrated = [calibrate(value, channels) for value in max_z.tolist()]
+            far = (max_z > self.settings.outlier_z).tolist()
+            if len(ready_at) == k:  # every row ready: the lists as they are
+                scores, contributions, outliers = calibrated, shares, far
+            else:
+                for i, at in enumerate(ready_at.tolist()):
+                    scores[at], contributions[at], outliers[at] = calibrated[i], shares[i], far[i]
         return RoundResult(scores, contributions, outliers, (rows, values))
 
     def learn(self, result: RoundResult, learn: Array) -> None:

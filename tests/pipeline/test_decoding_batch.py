@@ -1,0 +1,30 @@
+"""ReadingDecoder.decode_many: a batch decodes as its messages one at a time."""
+
+from __future__ import annotations
+
+from pipeline.decoding import ReadingDecoder
+from pipeline.errors import DecodeError
+from pipeline.messages import decode_reading
+
+
+def outcome(decode, value):  # type: ignore[no-untyped-def]
+    try:
+        return decode(value)
+    except DecodeError as exc:
+        return (exc.reason, exc.message)
+
+
+def test_a_mixed_batch_gives_each_message_its_reading_or_error():
+    from tests.pipeline.test_fleet import MESSAGES, stream
+
+    values = stream(300) + MESSAGES + [None, b'{"asset":"a","ts":1,"values":{"x":1}}' * 2]
+    decoder = ReadingDecoder(max_bytes=4096)
+    got = decoder.decode_many(values)
+    assert len(got) == len(values)
+    for value, result in zip(values, got, strict=True):
+        expected = outcome(lambda v: decode_reading(v, 4096), value)
+        if isinstance(result, DecodeError):
+            assert (result.reason, result.message) == expected
+        else:
+            assert result == expected
+    assert sum(isinstance(r, DecodeError) for r in got) >= len(MESSAGES) // 2
