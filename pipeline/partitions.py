@@ -76,21 +76,38 @@ class PartitionStates:
 
     def snapshots(self) -> list[tuple[str, int, bytes]]:
         """``(asset, partition, signed snapshot)`` of every asset changed since the commit."""
+        return self.seal(self.pickled())
+
+    def pickled(self) -> list[tuple[str, int, bytes]]:
+        """``(asset, partition, pickled state)`` of every asset changed since the commit.
+
+        The part of a snapshot that reads the models: once it returned, the models may change
+        and :meth:`seal` (compress, sign) can run in another thread.
+        """
         if self.codec is None:
             return []
         started = time.perf_counter()
-        result = []
+        dumps, result = self.codec.dumps, []
         for asset, partition in sorted(self._touched.items()):
             state = self.assets.get(asset)
             if state is not None:
-                state = self.supervised.bundle(asset, state)
-                value = self.codec.encode(asset, state)
-                self.metrics.snapshot_bytes.observe(len(value))
-                result.append((asset, partition, value))
+                result.append((asset, partition, dumps(self.supervised.bundle(asset, state))))
         for key, models in self.supervised.shared():  # a machine type's: to every partition
-            value = self.codec.encode(key, models)
-            result += [(key, partition, value) for partition in sorted(self.assigned)]
+            pickled = dumps(models)
+            result += [(key, partition, pickled) for partition in sorted(self.assigned)]
         self.metrics.snapshot_seconds.observe(time.perf_counter() - started)
+        return result
+
+    def seal(self, pickled: list[tuple[str, int, bytes]]) -> list[tuple[str, int, bytes]]:
+        """The signed snapshots of :meth:`pickled`'s states."""
+        if self.codec is None:
+            return []
+        seal, observe = self.codec.seal, self.metrics.snapshot_bytes.observe
+        result = []
+        for asset, partition, state in pickled:
+            value = seal(asset, state)
+            observe(len(value))
+            result.append((asset, partition, value))
         return result
 
     def drop(self, partitions: list[int]) -> None:
