@@ -58,6 +58,8 @@ __all__ = ["Service"]
 logger = logging.getLogger(__name__)
 
 AlertListener = Callable[[Alert], None]
+_SNAPSHOTS_PER_ROUND = 64
+"""Owed snapshots taken after each consumed batch (all of them when none was consumed)."""
 _SOURCE = frozen_maker(Source, ["topic", "partition", "offset", "key"])
 
 
@@ -95,6 +97,8 @@ class Service:
         self._last_commit = time.monotonic()
         self._failed = False
         self._commits = BackgroundCommit(max_held=20 * settings.serve.batch_size)
+        self._debt: tuple[list[TopicPartition], object] | None = None
+        """Offsets and group metadata of the checkpoint whose snapshots are being taken."""
         self._background = serve_background(settings)
         self._outputs = self._make_outputs()  # fails fast on refused credentials
         self._consumer = Consumer(self._consumer_config())
@@ -113,6 +117,7 @@ class Service:
                 if batch:
                     self._process_batch_or_rewind(batch)
                     self._observe_supervision()
+                self._take_snapshots(_SNAPSHOTS_PER_ROUND if batch else None)
                 if not self._settle(wait=self._commits.full):
                     self._rewind(sorted(self._states.assigned))
                 elif self._commit_due() and not self._commits.busy:
@@ -180,6 +185,8 @@ class Service:
     def _process_readings(self, messages: list[tuple[bytes | None, Source]]) -> None:
         if not messages:
             return
+        if self._states.owing:  # a checkpoint's: before the readings change the models
+            self._states.take(source.key for _, source in messages)
         outcomes = self.processor.process_batch(messages)
         self._emit_batch(outcomes)
         positions, touch = self._positions, self._states.touch
@@ -270,10 +277,11 @@ class Service:
     def _checkpoint(self, background: bool = False) -> bool:
         """Snapshot the touched assets and commit them with the outputs and offsets.
 
-        The models are pickled here, at the checkpoint's offsets; with ``background`` the
-        rest (sealing the snapshots, the commit) runs in the helper thread
-        (:mod:`pipeline.background`), :meth:`_settle` takes its outcome, and ``True`` means
-        started. A commit still in flight is settled first.
+        Without ``background`` the models are pickled now and the commit is made here. With
+        it, the snapshots are owed as of now, taken as the service goes on
+        (:meth:`_take_snapshots`; the outputs meanwhile are held), then sealed and committed
+        in the helper thread (:mod:`pipeline.background`); :meth:`_settle` takes the outcome,
+        and ``True`` means begun. A checkpoint still under way is finished first.
         """
         if not self._settle(wait=True):
             return False
@@ -281,11 +289,16 @@ class Service:
         if self._pending == 0:
             return True
         metadata = self._consumer.consumer_group_metadata()  # the commit must not call it
-        work = partial(self._commit, self._states.pickled(), self._offsets(), metadata)
-        self._discard_pending()
+        offsets = self._offsets()
         if background:
-            self._commits.start(work)
+            self._states.owe()
+            self._discard_pending()
+            self._debt = (offsets, metadata)
+            self._commits.begin()
+            self._take_snapshots(0)
             return True
+        work = partial(self._commit, self._states.pickled(), offsets, metadata)
+        self._discard_pending()
         try:
             work()
         except CommitAborted as exc:
@@ -293,6 +306,13 @@ class Service:
             return False
         self.metrics.commits.labels(outcome="committed").inc()
         return True
+
+    def _take_snapshots(self, count: int | None) -> None:
+        """Take ``count`` more owed snapshots (``None``: all); once all are, start the commit."""
+        if self._debt is None or not self._states.take_some(count):
+            return
+        (offsets, metadata), self._debt = self._debt, None
+        self._commits.start(partial(self._commit, self._states.taken(), offsets, metadata))
 
     def _commit(
         self, pickled: list[tuple[str, int, bytes]], offsets: list[TopicPartition], metadata: object
@@ -313,6 +333,8 @@ class Service:
         aborted they are dropped with the rest of the uncommitted work, and ``False`` tells
         the caller to rewind.
         """
+        if wait:
+            self._take_snapshots(None)
         commits = self._commits
         if not commits.busy or not (wait or commits.done):
             return True
@@ -330,6 +352,14 @@ class Service:
             self._discard_pending()
             return False
 
+    def _drop_checkpoint(self) -> None:
+        """Forget a checkpoint whose snapshots were still being taken (its work is replayed)."""
+        if self._debt is not None:
+            self._debt = None
+            self._commits.wait()
+            self._commits.take_held()
+        self._states.cancel()
+
     def _on_aborted(self, exc: CommitAborted) -> None:
         logger.warning("commit aborted (%s): replaying from the last commit", exc)
         self.metrics.commits.labels(outcome="aborted").inc()
@@ -338,6 +368,7 @@ class Service:
 
     def _rewind(self, partitions: list[int]) -> None:
         """Back to the last commit: its state, and its offsets."""
+        self._drop_checkpoint()
         self._states.drop(partitions)
         parts = [TopicPartition(topic, p) for topic in self._topics() for p in partitions]
         committed = self._committed(parts)

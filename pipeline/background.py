@@ -17,6 +17,9 @@ fails, the caller drops the held outputs with the rest of the uncommitted work a
 Examples
 --------
 >>> commits = BackgroundCommit(max_held=10)
+>>> commits.begin()  # a checkpoint: outputs are held from now on
+>>> commits.busy, commits.done
+(True, False)
 >>> commits.start(lambda: None)
 >>> commits.hold("scores", b"a", b"{}", [], -1)
 >>> commits.wait(), len(commits.take_held())
@@ -63,27 +66,33 @@ class BackgroundCommit:
         self.max_held = max_held
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="linewatch-commit")
         self._future: Future[None] | None = None
+        self._holding = False
         self._held: list[HeldOutput] = []
 
     @property
     def busy(self) -> bool:
-        """Whether a commit was started and not yet :meth:`wait`-ed for."""
-        return self._future is not None
+        """Whether outputs are to be held: from :meth:`begin` or :meth:`start` to :meth:`wait`."""
+        return self._holding
 
     @property
     def done(self) -> bool:
-        """Whether the commit in flight (if any) returned."""
-        return self._future is None or self._future.done()
+        """Whether a commit was started and returned."""
+        return self._future is not None and self._future.done()
 
     @property
     def full(self) -> bool:
         """Whether :attr:`max_held` outputs are held."""
         return len(self._held) >= self.max_held
 
+    def begin(self) -> None:
+        """Hold outputs from now on: a checkpoint began, its commit starts later."""
+        self._holding = True
+
     def start(self, work: Callable[[], None]) -> None:
-        """Run ``work`` (the commit) in the helper thread."""
+        """Run ``work`` (the commit) in the helper thread (holding outputs until :meth:`wait`)."""
         if self._future is not None:
             raise RuntimeError("a commit is already in flight")
+        self._holding = True
         self._future = self._executor.submit(work)
 
     def hold(
@@ -94,8 +103,11 @@ class BackgroundCommit:
         self._held.append(HeldOutput(topic, key, value, headers, partition, stamp))
 
     def wait(self, timeout_s: float | None = None) -> BaseException | None:
-        """Wait for the commit in flight; the error it raised, or ``None`` if it succeeded."""
-        future, self._future = self._future, None
+        """Wait for the commit in flight; the error it raised, or ``None`` if it succeeded.
+
+        Outputs are no longer held after it (:meth:`take_held` takes those held so far).
+        """
+        future, self._future, self._holding = self._future, None, False
         if future is None:
             return None
         return future.exception(timeout=timeout_s)
