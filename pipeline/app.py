@@ -23,6 +23,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -34,6 +35,7 @@ from confluent_kafka import (
 )
 
 from pipeline.auth import AuthWatch
+from pipeline.background import BackgroundCommit
 from pipeline.deadline import Overdue, call_with_deadline
 from pipeline.errors import KafkaTransportError
 from pipeline.fastpath import frozen_maker, tune_collector
@@ -56,6 +58,8 @@ __all__ = ["Service"]
 logger = logging.getLogger(__name__)
 
 AlertListener = Callable[[Alert], None]
+_SNAPSHOTS_PER_ROUND = 64
+"""Owed snapshots taken after each consumed batch (all of them when none was consumed)."""
 _SOURCE = frozen_maker(Source, ["topic", "partition", "offset", "key"])
 
 
@@ -92,32 +96,52 @@ class Service:
         self._pending = 0
         self._last_commit = time.monotonic()
         self._failed = False
+        self._commits = BackgroundCommit(max_held=20 * settings.serve.batch_size)
+        self._debt: tuple[list[TopicPartition], object] | None = None
+        """Offsets and group metadata of the checkpoint whose snapshots are being taken."""
+        self._background = serve_background(settings)
         self._outputs = self._make_outputs()  # fails fast on refused credentials
         self._consumer = Consumer(self._consumer_config())
         tune_collector()
 
     def run(self, stop: threading.Event) -> None:
         """Consume, process and commit until ``stop`` is set; then commit and close."""
-        serve = self.settings.serve
         if self._states.codec is None:
             logger.warning("no state.hmac_key: models are not snapshotted and restart afresh")
         self._subscribe()
         try:
             while not stop.is_set():
                 self.heartbeat = time.monotonic()
-                batch = self._consumer.consume(serve.batch_size, serve.poll_timeout_s)
+                batch = self._consume()
                 self._auth.check()
                 if batch:
                     self._process_batch_or_rewind(batch)
                     self._observe_supervision()
-                if self._commit_due():
-                    self._commit_or_rewind()
+                self._take_snapshots(_SNAPSHOTS_PER_ROUND if batch else None)
+                if not self._settle(wait=self._commits.full):
+                    self._rewind(sorted(self._states.assigned))
+                elif self._commit_due() and not self._commits.busy:
+                    self._commit_or_rewind(background=self._background)
             self._commit_or_rewind()
         except BaseException:
             self._failed = True
             raise
         finally:
             self._close()
+
+    def _consume(self) -> list[Message]:
+        """Up to ``serve.batch_size`` messages: what the consumer holds, at once; if it holds
+        none, the first to arrive in ``serve.poll_timeout_s`` and what came with it.
+
+        A batch never waits to fill: under low load a reading is scored as soon as it
+        arrives, under high load the batches are full anyway.
+        """
+        serve, consume = self.settings.serve, self._consumer.consume
+        batch = consume(serve.batch_size, 0)
+        if batch or serve.batch_size == 1:
+            return batch or consume(1, serve.poll_timeout_s)
+        batch = consume(1, serve.poll_timeout_s)
+        return batch + consume(serve.batch_size - 1, 0) if batch else batch
 
     def _process_batch_or_rewind(self, batch: list[Message]) -> None:
         try:
@@ -163,6 +187,8 @@ class Service:
     def _process_readings(self, messages: list[tuple[bytes | None, Source]]) -> None:
         if not messages:
             return
+        if self._states.owing:  # a checkpoint's: before the readings change the models
+            self._states.take(source.key for _, source in messages)
         outcomes = self.processor.process_batch(messages)
         self._emit_batch(outcomes, messages)
         self._positions.update({source.partition: source.offset + 1 for _, source in messages})
@@ -211,6 +237,8 @@ class Service:
         self.metrics.observe_outcomes(outcomes)
         alerts_topic = self.settings.topics.alerts
         now: Headers = [("linewatch.processed_at_ms", str(int(time.time() * 1000)).encode())]
+        holding = self._commits.busy
+        produce = self._commits.hold if holding else self._outputs.produce
         scores: list[tuple[bytes | None, bytes]] = []
         touched: dict[str, int] = {}
         for outcome, (_, source) in zip(outcomes, messages, strict=True):
@@ -224,10 +252,15 @@ class Service:
             if outcome.alert is not None or outcome.fault_alert is not None:
                 for alert in (outcome.alert, outcome.fault_alert):
                     if alert is not None:
-                        self._outputs.produce(alerts_topic, scores[-1][0], encode(alert), now, -1)
+                        produce(alerts_topic, scores[-1][0], encode(alert), now, -1)
                         if self.on_alert is not None:
                             self.on_alert(alert)
-        self._outputs.produce_many(self.settings.topics.scores, scores, now)
+        scores_topic = self.settings.topics.scores
+        if holding:  # a commit is under way: the next transaction takes them
+            for key, value in scores:
+                produce(scores_topic, key, value, now, -1)
+        else:
+            self._outputs.produce_many(scores_topic, scores, now)
         self._states.touch_all(touched)
 
     def _dead_letter(self, letter: DeadLetter) -> None:
@@ -240,9 +273,8 @@ class Service:
             ("source.partition", str(source.partition).encode()),
             ("source.offset", str(source.offset).encode()),
         ]
-        self._outputs.produce(
-            self.settings.topics.deadletter, source.key, letter.value, headers, -1
-        )
+        produce = self._commits.hold if self._commits.busy else self._outputs.produce
+        produce(self.settings.topics.deadletter, source.key, letter.value, headers, -1)
 
     # --- commits -------------------------------------------------------------------------
 
@@ -252,32 +284,105 @@ class Service:
             return True
         return time.monotonic() - self._last_commit >= serve.commit_interval_s
 
-    def _commit_or_rewind(self) -> None:
-        if not self._checkpoint():
+    def _commit_or_rewind(self, background: bool = False) -> None:
+        if not self._checkpoint(background):
             self._rewind(sorted(self._states.assigned))
 
-    def _checkpoint(self) -> bool:
-        """Snapshot the touched assets and commit them with the outputs and offsets."""
+    def _checkpoint(self, background: bool = False) -> bool:
+        """Snapshot the touched assets and commit them with the outputs and offsets.
+
+        Without ``background`` the models are pickled now and the commit is made here. With
+        it, the snapshots are owed as of now, taken as the service goes on
+        (:meth:`_take_snapshots`; the outputs meanwhile are held), then sealed and committed
+        in the helper thread (:mod:`pipeline.background`); :meth:`_settle` takes the outcome,
+        and ``True`` means begun. A checkpoint still under way is finished first.
+        """
+        if not self._settle(wait=True):
+            return False
         self._last_commit = time.monotonic()
         if self._pending == 0:
             return True
-        for asset, partition, value in self._states.snapshots():
-            self._outputs.produce(self.settings.topics.state, asset.encode(), value, [], partition)
+        metadata = self._consumer.consumer_group_metadata()  # the commit must not call it
         offsets = self._offsets()
+        if background:
+            self._states.owe()
+            self._discard_pending()
+            self._debt = (offsets, metadata)
+            self._commits.begin()
+            self._take_snapshots(0)
+            return True
+        work = partial(self._commit, self._states.pickled(), offsets, metadata)
         self._discard_pending()
         try:
-            self._outputs.commit(offsets, self._consumer)
+            work()
         except CommitAborted as exc:
-            logger.warning("commit aborted (%s): replaying from the last commit", exc)
-            self.metrics.commits.labels(outcome="aborted").inc()
-            if self.settings.serve.processing == "exactly_once":
-                self._renew_outputs()
+            self._on_aborted(exc)
             return False
         self.metrics.commits.labels(outcome="committed").inc()
         return True
 
+    def _take_snapshots(self, count: int | None) -> None:
+        """Take ``count`` more owed snapshots (``None``: all); once all are, start the commit."""
+        if self._debt is None or not self._states.take_some(count):
+            return
+        (offsets, metadata), self._debt = self._debt, None
+        self._commits.start(partial(self._commit, self._states.taken(), offsets, metadata))
+
+    def _commit(
+        self, pickled: list[tuple[str, int, bytes]], offsets: list[TopicPartition], metadata: object
+    ) -> None:
+        """Seal and produce the snapshots, then commit them with the outputs and offsets.
+
+        May run in the helper thread: touches the producer, never the consumer.
+        """
+        topic = self.settings.topics.state
+        for asset, partition, value in self._states.seal(pickled):
+            self._outputs.produce(topic, asset.encode(), value, [], partition)
+        self._outputs.commit(offsets, self._consumer, metadata)
+
+    def _settle(self, wait: bool) -> bool:
+        """Take the background commit's outcome once it returned (or ``wait`` for it).
+
+        If it committed, the outputs held meanwhile go to the next transaction. If it was
+        aborted they are dropped with the rest of the uncommitted work, and ``False`` tells
+        the caller to rewind.
+        """
+        if wait:
+            self._take_snapshots(None)
+        commits = self._commits
+        if not commits.busy or not (wait or commits.done):
+            return True
+        error, held = commits.wait(), commits.take_held()
+        try:
+            if error is not None:
+                raise error
+            self.metrics.commits.labels(outcome="committed").inc()
+            produce = self._outputs.produce
+            for output in held:
+                produce(*output)
+            return True
+        except CommitAborted as exc:
+            self._on_aborted(exc)
+            self._discard_pending()
+            return False
+
+    def _drop_checkpoint(self) -> None:
+        """Forget a checkpoint whose snapshots were still being taken (its work is replayed)."""
+        if self._debt is not None:
+            self._debt = None
+            self._commits.wait()
+            self._commits.take_held()
+        self._states.cancel()
+
+    def _on_aborted(self, exc: CommitAborted) -> None:
+        logger.warning("commit aborted (%s): replaying from the last commit", exc)
+        self.metrics.commits.labels(outcome="aborted").inc()
+        if self.settings.serve.processing == "exactly_once":
+            self._renew_outputs()
+
     def _rewind(self, partitions: list[int]) -> None:
         """Back to the last commit: its state, and its offsets."""
+        self._drop_checkpoint()
         self._states.drop(partitions)
         parts = [TopicPartition(topic, p) for topic in self._topics() for p in partitions]
         committed = self._committed(parts)
@@ -342,6 +447,7 @@ class Service:
         if consumer is not self._consumer:
             return  # a replaced consumer, closing
         ids = sorted({part.partition for part in partitions})
+        self._settle(wait=True)  # (eager rebalancing: everything was revoked before)
         self._states.restore(ids)
         self.ready.set()
         logger.info("partitions assigned", extra={"partitions": ids})
@@ -362,6 +468,7 @@ class Service:
         self.ready.clear()
         ids = sorted({part.partition for part in partitions})
         logger.warning("partitions lost, discarding uncommitted work", extra={"partitions": ids})
+        self._settle(wait=True)
         self._discard_pending()
         try:
             self._outputs.abort()
@@ -420,6 +527,9 @@ class Service:
 
     def _close(self) -> None:
         try:
+            if self._commits.busy:  # failed while a commit was in flight
+                self._commits.wait()
+            self._commits.close()
             if self._failed:
                 self._outputs.abort()
         except KafkaTransportError as exc:
@@ -431,3 +541,10 @@ class Service:
                 self._outputs.close()
                 self.ready.clear()
         logger.info("stopped")
+
+
+def serve_background(settings: Settings) -> bool:
+    """Whether commits run in the helper thread (``exactly_once`` with
+    ``serve.background_commit``)."""
+    serve = settings.serve
+    return serve.processing == "exactly_once" and serve.background_commit

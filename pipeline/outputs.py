@@ -70,17 +70,31 @@ class Outputs(Protocol):
     """Produce outputs and commit them with the consumer's offsets."""
 
     def produce(
-        self, topic: str, key: bytes | None, value: bytes | None, headers: Headers, partition: int
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Headers,
+        partition: int,
+        timestamp: int = 0,
     ) -> None:
-        """Queue one output (``partition`` -1 lets the partitioner choose)."""
+        """Queue one output (``partition`` -1 lets the partitioner choose; ``timestamp`` in
+        ms, 0 for now)."""
 
     def produce_many(
         self, topic: str, records: Sequence[tuple[bytes | None, bytes]], headers: Headers
     ) -> None:
         """Queue ``(key, value)`` records in order, all with ``headers`` (the partitioner's)."""
 
-    def commit(self, offsets: list[TopicPartition], consumer: Consumer) -> None:
-        """Make every queued output and ``offsets`` durable; :class:`CommitAborted` if not."""
+    def commit(
+        self, offsets: list[TopicPartition], consumer: Consumer, metadata: object = None
+    ) -> None:
+        """Make every queued output and ``offsets`` durable; :class:`CommitAborted` if not.
+
+        ``metadata``: the consumer's group metadata, if taken already (a commit in another
+        thread than the consumer's must not call the consumer: confluent-kafka serialises
+        calls on a client, so it would wait for the consumer's ``consume``).
+        """
 
     def abort(self) -> None:
         """Discard what was produced since the last commit, as far as the mode allows."""
@@ -138,11 +152,19 @@ class TransactionalOutputs:
                 self._wedged = False
 
     def produce(
-        self, topic: str, key: bytes | None, value: bytes | None, headers: Headers, partition: int
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Headers,
+        partition: int,
+        timestamp: int = 0,
     ) -> None:
         if not self._open:
             self._begin()
-        _produce(self._producer, topic, key, value, headers, partition, None, self._on_full)
+        _produce(
+            self._producer, topic, key, value, headers, partition, None, self._on_full, timestamp
+        )
 
     def produce_many(
         self, topic: str, records: Sequence[tuple[bytes | None, bytes]], headers: Headers
@@ -161,7 +183,9 @@ class TransactionalOutputs:
         if self._lost():
             raise CommitAborted("the brokers went away with the outputs queue full")
 
-    def commit(self, offsets: list[TopicPartition], consumer: Consumer) -> None:
+    def commit(
+        self, offsets: list[TopicPartition], consumer: Consumer, metadata: object = None
+    ) -> None:
         if not self._open:
             if not offsets:
                 return
@@ -169,7 +193,7 @@ class TransactionalOutputs:
         deadline = time.monotonic() + self._commit_timeout_s
         try:
             if offsets:
-                metadata = consumer.consumer_group_metadata()
+                metadata = metadata or consumer.consumer_group_metadata()
                 self._call(
                     "sending offsets to the transaction",
                     lambda timeout: self._producer.send_offsets_to_transaction(
@@ -258,10 +282,24 @@ class AtLeastOnceOutputs:
         self._failed: list[str] = []
 
     def produce(
-        self, topic: str, key: bytes | None, value: bytes | None, headers: Headers, partition: int
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Headers,
+        partition: int,
+        timestamp: int = 0,
     ) -> None:
         _produce(
-            self._producer, topic, key, value, headers, partition, self._on_delivery, lambda: None
+            self._producer,
+            topic,
+            key,
+            value,
+            headers,
+            partition,
+            self._on_delivery,
+            lambda: None,
+            timestamp,
         )
 
     def produce_many(
@@ -269,7 +307,9 @@ class AtLeastOnceOutputs:
     ) -> None:
         _produce_many(self._producer, topic, records, headers, self._on_delivery, lambda: None)
 
-    def commit(self, offsets: list[TopicPartition], consumer: Consumer) -> None:
+    def commit(
+        self, offsets: list[TopicPartition], consumer: Consumer, metadata: object = None
+    ) -> None:
         while self._producer.flush(1.0) > 0:
             logger.warning("waiting for the broker to acknowledge outputs")
         if self._failed:
@@ -306,11 +346,19 @@ def _produce(
     partition: int,
     on_delivery: Callable[[KafkaError | None, Message], None] | None,
     on_full: Callable[[], None],
+    timestamp: int = 0,
 ) -> None:
     while True:
         try:
             if on_delivery is None:
-                producer.produce(topic, value=value, key=key, partition=partition, headers=headers)
+                producer.produce(
+                    topic,
+                    value=value,
+                    key=key,
+                    partition=partition,
+                    headers=headers,
+                    timestamp=timestamp,
+                )
             else:
                 producer.produce(
                     topic,
@@ -319,6 +367,7 @@ def _produce(
                     partition=partition,
                     headers=headers,
                     on_delivery=on_delivery,
+                    timestamp=timestamp,
                 )
             return
         except BufferError:  # local queue full: serve delivery reports, then retry

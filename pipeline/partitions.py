@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from pipeline.errors import KafkaTransportError, SnapshotRefused
@@ -57,6 +57,8 @@ class PartitionStates:
         self._check = check
         self._partition_of: dict[str, int] = {}
         self._touched: dict[str, int] = {}
+        self._owed: dict[str, int] = {}
+        self._taken: list[tuple[str, int, bytes]] = []
         key = settings.state.hmac_key
         self.codec = (
             SnapshotCodec(key.get_secret_value().encode(), settings.state.max_snapshot_bytes)
@@ -81,21 +83,98 @@ class PartitionStates:
 
     def snapshots(self) -> list[tuple[str, int, bytes]]:
         """``(asset, partition, signed snapshot)`` of every asset changed since the commit."""
+        return self.seal(self.pickled())
+
+    def pickled(self) -> list[tuple[str, int, bytes]]:
+        """``(asset, partition, pickled state)`` of every asset changed since the commit.
+
+        The part of a snapshot that reads the models: once it returned, the models may change
+        and :meth:`seal` (compress, sign) can run in another thread.
+        """
+        self.owe()
+        self.take_some(None)
+        return self.taken()
+
+    # --- a checkpoint's snapshots, taken as late as the models allow --------------------
+
+    def owe(self) -> None:
+        """Owe a snapshot of every asset changed since the commit, as they are now.
+
+        They are pickled before anything changes them (:meth:`take`: before their readings
+        are processed) or when there is time (:meth:`take_some`), so a checkpoint does not
+        stop the service for all of them at once. With supervision on (labels and machine
+        type models change several assets at once) everything is taken at once.
+        """
+        self._owed, self._taken = dict(sorted(self._touched.items())), []
+        if self.codec is None:
+            self._owed = {}
+        elif self.supervised.supervisor is not None:
+            self.take_some(None)
+            dumps = self.codec.dumps
+            for key, models in self.supervised.shared():  # a machine type's: every partition
+                pickled = dumps(models)
+                self._taken += [(key, partition, pickled) for partition in sorted(self.assigned)]
+
+    @property
+    def owing(self) -> bool:
+        """Whether owed snapshots are still to be taken."""
+        return bool(self._owed)
+
+    def take(self, keys: Iterable[bytes | None]) -> None:
+        """Take the owed snapshots of the assets keyed ``keys`` (all if a key is ``None``).
+
+        Call before processing messages with those keys: a reading changes only the model of
+        the asset it is keyed by (a key that differs from the reading's asset is a dead
+        letter), and a message without a key may change any.
+        """
+        if not self._owed:
+            return
+        owed, started = self._owed, time.perf_counter()
+        for key in keys:
+            if key is None:
+                self.take_some(None)
+                return
+            partition = owed.pop(key.decode(errors="replace"), None)
+            if partition is not None:
+                self._take(key.decode(errors="replace"), partition)
+        self.metrics.snapshot_seconds.observe(time.perf_counter() - started)
+
+    def take_some(self, count: int | None) -> bool:
+        """Take up to ``count`` (``None``: all) owed snapshots; whether none is owed now."""
+        owed, started = self._owed, time.perf_counter()
+        for _ in range(len(owed) if count is None else min(count, len(owed))):
+            asset = next(iter(owed))
+            self._take(asset, owed.pop(asset))
+        self.metrics.snapshot_seconds.observe(time.perf_counter() - started)
+        return not owed
+
+    def _take(self, asset: str, partition: int) -> None:
+        state = self.assets.get(asset)
+        if state is not None and self.codec is not None:
+            pickled = self.codec.dumps(self.supervised.bundle(asset, state))
+            self._taken.append((asset, partition, pickled))
+
+    def taken(self) -> list[tuple[str, int, bytes]]:
+        """The snapshots taken since :meth:`owe` (once nothing is owed), and forget them."""
+        if self._owed:
+            raise RuntimeError("snapshots are still owed")
+        taken, self._taken = self._taken, []
+        return taken
+
+    def cancel(self) -> None:
+        """Forget the owed and taken snapshots (the checkpoint was abandoned)."""
+        self._owed, self._taken = {}, []
+
+    def seal(self, pickled: list[tuple[str, int, bytes]]) -> list[tuple[str, int, bytes]]:
+        """The signed snapshots of :meth:`pickled`'s states."""
         if self.codec is None:
             return []
-        started = time.perf_counter()
+        seal, observe = self.codec.seal, self.metrics.snapshot_bytes.observe
         result = []
-        for asset, partition in sorted(self._touched.items()):
-            state = self.assets.get(asset)
-            if state is not None:
-                state = self.supervised.bundle(asset, state)
-                value = self.codec.encode(asset, state)
-                self.metrics.snapshot_bytes.observe(len(value))
-                result.append((asset, partition, value))
-        for key, models in self.supervised.shared():  # a machine type's: to every partition
-            value = self.codec.encode(key, models)
-            result += [(key, partition, value) for partition in sorted(self.assigned)]
-        self.metrics.snapshot_seconds.observe(time.perf_counter() - started)
+        for asset, partition, state in pickled:
+            value = seal(asset, state)
+            observe(len(value))
+            result.append((asset, partition, value))
         return result
 
     def drop(self, partitions: list[int]) -> None:

@@ -191,6 +191,10 @@ class ServeSettings(_Section):
     """... and after this many consumed messages, whichever comes first. Every commit
     snapshots each asset touched since the last one, so at 1,000 assets a small value makes
     snapshots, not scoring, the service's main cost."""
+    background_commit: bool = True
+    """With ``exactly_once``: commit in a helper thread while the service goes on scoring,
+    holding the outputs made meanwhile for the next transaction (:mod:`pipeline.background`).
+    Off: scoring stops for every commit (the readings behind it wait)."""
     instance_id: str | None = Field(default=None, min_length=1)
     """Stable name of this instance (default: the host name). With ``exactly_once`` it makes
     the ``transactional.id`` (``<group_id>.<instance_id>``): a restarted instance aborts what

@@ -15,6 +15,8 @@ Examples
 >>> value = codec.encode("press-1", {"n": 3})
 >>> codec.decode("press-1", value)
 {'n': 3}
+>>> codec.seal("press-1", codec.dumps({"n": 3})) == value
+True
 >>> codec.decode("press-2", value)
 Traceback (most recent call last):
 ...
@@ -70,7 +72,20 @@ class SnapshotCodec:
 
     def encode(self, asset: str, state: Any) -> bytes:
         """The signed snapshot of ``state``."""
-        body = zlib.compress(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL), 1)
+        return self.seal(asset, self.dumps(state))
+
+    @staticmethod
+    def dumps(state: Any) -> bytes:
+        """``state`` pickled: the part of :meth:`encode` that reads the state."""
+        return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def seal(self, asset: str, pickled: bytes) -> bytes:
+        """The signed snapshot of a pickled state (:meth:`dumps`): compress and sign.
+
+        Needs only the bytes, so it can run in another thread than the one that owns the
+        state (``zlib`` and ``hmac`` release the GIL on buffers this size).
+        """
+        body = zlib.compress(pickled, 1)
         value = MAGIC + self._mac(asset, body) + body
         if len(value) > self.max_bytes:
             raise ConfigError(

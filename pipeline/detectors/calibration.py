@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from typing import Any
 
+from pipeline.detectors.tail_window import TailWindow
 from pipeline.model import ScoreCalibrator
 
 __all__ = ["AnomalyLikelihood", "PostProcessor", "TailCalibrator", "build_post"]
@@ -33,6 +35,10 @@ __all__ = ["AnomalyLikelihood", "PostProcessor", "TailCalibrator", "build_post"]
 
 class TailCalibrator:
     """Empirical tail probability of a raw score among the last ``window`` learned ones.
+
+    The window is a :class:`~pipeline.detectors.tail_window.TailWindow` (2 bytes a score,
+    dropped a quarter at a time); snapshots of the older exact window
+    (:class:`~pipeline.model.ScoreCalibrator`) are converted when they are restored.
 
     >>> tail = TailCalibrator(window=4)
     >>> for raw in (0.1, 0.2, 0.3, 0.4):
@@ -45,9 +51,17 @@ class TailCalibrator:
     def __init__(self, window: int, min_count: int = 30) -> None:
         self.window = window
         self.min_count = min(min_count, window)
-        self._calibrator = ScoreCalibrator(window)
+        self._calibrator = TailWindow(window)
         self._last: float | None = None
         self._count = 0
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        calibrator = state["_calibrator"]
+        if isinstance(calibrator, ScoreCalibrator):  # a snapshot from before TailWindow
+            state["_calibrator"] = TailWindow.from_scores(
+                calibrator.window, calibrator.recent().tolist()
+            )
+        self.__dict__.update(state)
 
     def score(self, raw: float) -> float:
         self._last = raw

@@ -9,7 +9,8 @@ one at a time, and every score is the one its own per-reading detector gives (se
 ``tests/pipeline/test_fleet.py``).
 
 A :class:`FleetSlot` stands for one row in ``Processor.assets``. It pickles as the equivalent
-per-reading detector, so snapshots keep their format and a restored asset rejoins the fleet.
+per-reading detector (or as a fleet's ``reduce_row``: a function and plain values that
+unpickle as that detector), so a restored asset rejoins the fleet.
 
 Examples
 --------
@@ -133,9 +134,13 @@ class FleetSlot:
         self.row = row
         self.name = fleet.name
 
-    def __reduce__(self) -> tuple[Any, tuple[Detector]]:
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         if self.row < 0:
             raise TypeError("this asset left its fleet: pickle the processor's current state")
+        reduce_row = getattr(self.fleet, "reduce_row", None)
+        if reduce_row is not None:  # a fleet that pickles a row as plain values (cheaper)
+            reduced: tuple[Any, tuple[Any, ...]] = reduce_row(self.row)
+            return reduced
         return _identity, (self.fleet.materialise(self.row),)
 
     def _refuse(self) -> None:

@@ -1,0 +1,123 @@
+"""A commit in a helper thread while the service goes on scoring; the outputs meanwhile held.
+
+With ``serve.processing = "exactly_once"`` a commit (compress and sign the snapshots, produce
+them, send the offsets, commit the transaction) takes a few round trips to the broker, and a
+transactional producer has one transaction open at a time: the outputs of the readings that
+follow cannot be produced before it returned. Doing it in the consuming thread stops
+scoring for that long, every commit interval, which was most of the event-to-score tail.
+
+:class:`BackgroundCommit` runs that work in one helper thread. The service goes on consuming
+and scoring; the outputs it makes meanwhile are *held* here, each with the time it was made as
+its Kafka timestamp, and produced into the next transaction once the commit returned. What a
+checkpoint snapshots is still read in the consuming thread at the checkpoint (pickled at its
+offsets), so exactly-once is unchanged: the snapshots and offsets of transaction N are the
+state after its last input, and the held outputs belong to transaction N + 1. If the commit
+fails, the caller drops the held outputs with the rest of the uncommitted work and rewinds.
+
+Examples
+--------
+>>> commits = BackgroundCommit(max_held=10)
+>>> commits.begin()  # a checkpoint: outputs are held from now on
+>>> commits.busy, commits.done
+(True, False)
+>>> commits.start(lambda: None)
+>>> commits.hold("scores", b"a", b"{}", [], -1)
+>>> commits.wait(), len(commits.take_held())
+(None, 1)
+>>> commits.busy
+False
+>>> commits.close()
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import NamedTuple
+
+from pipeline.outputs import Headers
+
+__all__ = ["BackgroundCommit", "HeldOutput"]
+
+
+class HeldOutput(NamedTuple):
+    """An output made while a commit was in flight (``timestamp``: ms, when it was made)."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+    partition: int
+    timestamp: int
+
+
+class BackgroundCommit:
+    """At most one commit in flight, and the outputs held until it returned.
+
+    Parameters
+    ----------
+    max_held
+        Held outputs past which the caller should wait for the commit (:attr:`full`) rather
+        than consume more: bounds the memory a slow commit (a broker outage) can take.
+    """
+
+    def __init__(self, max_held: int) -> None:
+        self.max_held = max_held
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="linewatch-commit")
+        self._future: Future[None] | None = None
+        self._holding = False
+        self._held: list[HeldOutput] = []
+
+    @property
+    def busy(self) -> bool:
+        """Whether outputs are to be held: from :meth:`begin` or :meth:`start` to :meth:`wait`."""
+        return self._holding
+
+    @property
+    def done(self) -> bool:
+        """Whether a commit was started and returned."""
+        return self._future is not None and self._future.done()
+
+    @property
+    def full(self) -> bool:
+        """Whether :attr:`max_held` outputs are held."""
+        return len(self._held) >= self.max_held
+
+    def begin(self) -> None:
+        """Hold outputs from now on: a checkpoint began, its commit starts later."""
+        self._holding = True
+
+    def start(self, work: Callable[[], None]) -> None:
+        """Run ``work`` (the commit) in the helper thread (holding outputs until :meth:`wait`)."""
+        if self._future is not None:
+            raise RuntimeError("a commit is already in flight")
+        self._holding = True
+        self._future = self._executor.submit(work)
+
+    def hold(
+        self, topic: str, key: bytes | None, value: bytes | None, headers: Headers, partition: int
+    ) -> None:
+        """Keep an output (same arguments as ``Outputs.produce``), stamped now."""
+        stamp = int(time.time() * 1000)
+        self._held.append(HeldOutput(topic, key, value, headers, partition, stamp))
+
+    def wait(self, timeout_s: float | None = None) -> BaseException | None:
+        """Wait for the commit in flight; the error it raised, or ``None`` if it succeeded.
+
+        Outputs are no longer held after it (:meth:`take_held` takes those held so far).
+        """
+        future, self._future, self._holding = self._future, None, False
+        if future is None:
+            return None
+        return future.exception(timeout=timeout_s)
+
+    def take_held(self) -> list[HeldOutput]:
+        """The held outputs, oldest first (and forget them)."""
+        held, self._held = self._held, []
+        return held
+
+    def close(self) -> None:
+        """Stop the helper thread (a commit still in it is left to finish on its own)."""
+        self._held = []
+        self._executor.shutdown(wait=False)

@@ -1,0 +1,42 @@
+"""The background commit: one at a time, its error handed back, outputs held in order."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from pipeline.background import BackgroundCommit
+from pipeline.outputs import CommitAborted
+
+
+def test_outputs_made_during_a_commit_are_held_in_order_with_their_time() -> None:
+    commits, release = BackgroundCommit(max_held=3), threading.Event()
+    commits.start(lambda: None if release.wait() else None)
+    before = int(time.time() * 1000)
+    for i in range(3):
+        commits.hold("scores", b"a", str(i).encode(), [], -1)
+    assert commits.busy and not commits.done and commits.full
+    release.set()
+    assert commits.wait() is None
+    held = commits.take_held()
+    assert [h.value for h in held] == [b"0", b"1", b"2"]
+    assert all(before <= h.timestamp <= int(time.time() * 1000) for h in held)
+    assert not commits.busy and commits.take_held() == []
+    commits.close()
+
+
+def test_the_commit_error_is_handed_back_and_one_commit_runs_at_a_time() -> None:
+    commits = BackgroundCommit(max_held=10)
+
+    def fail() -> None:
+        raise CommitAborted("aborted")
+
+    commits.start(fail)
+    with pytest.raises(RuntimeError, match="already in flight"):
+        commits.start(lambda: None)
+    assert isinstance(commits.wait(), CommitAborted)
+    commits.start(lambda: None)
+    assert commits.wait() is None
+    commits.close()

@@ -1,0 +1,56 @@
+"""A checkpoint's snapshots taken late: each before anything changes its model, as of then."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from pipeline.metrics import ServiceMetrics
+from pipeline.partitions import PartitionStates
+from pipeline.settings import Settings
+
+
+def _states(assets: dict[str, object]) -> PartitionStates:
+    settings = Settings.load(None, state={"hmac_key": "k"})
+    states = PartitionStates(settings, assets, ServiceMetrics(CollectorRegistry()))
+    for name in assets:
+        states.touch(name, 1)
+    return states
+
+
+def _restored(states: PartitionStates) -> dict[str, object]:
+    assert states.codec is not None
+    return {a: states.codec.decode(a, v) for a, _, v in states.seal(states.taken())}
+
+
+def test_owed_snapshots_are_the_state_as_of_the_checkpoint() -> None:
+    assets: dict[str, object] = {"a": [1], "b": [1], "c": [1]}
+    states = _states(assets)
+    states.owe()
+    states.clear_touched()  # the service forgets what changed: it is owed now
+    states.take([b"a", b"unknown"])  # a's readings are about to be processed
+    assets["a"] = [2]
+    states.touch("a", 1)
+    assert states.owing
+    with pytest.raises(RuntimeError, match="still owed"):
+        states.taken()
+    assert not states.take_some(1) and states.take_some(None)
+    assert _restored(states) == {"a": [1], "b": [1], "c": [1]}
+    states.owe()  # the next checkpoint owes only what changed since
+    assert states.take_some(None) and _restored(states) == {"a": [2]}
+
+
+def test_a_message_without_a_key_takes_every_owed_snapshot_first() -> None:
+    assets: dict[str, object] = {"a": [1], "b": [1]}
+    states = _states(assets)
+    states.owe()
+    states.take([b"a", None])
+    assert not states.owing
+    assert _restored(states) == {"a": [1], "b": [1]}
+
+
+def test_an_abandoned_checkpoint_owes_nothing() -> None:
+    states = _states({"a": [1]})
+    states.owe()
+    states.cancel()
+    assert not states.owing and states.taken() == []
