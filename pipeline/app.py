@@ -39,6 +39,7 @@ from pipeline.background import BackgroundCommit
 from pipeline.deadline import Overdue, call_with_deadline
 from pipeline.errors import KafkaTransportError
 from pipeline.fastpath import frozen_maker, tune_collector
+from pipeline.labelgate import LabelGate
 from pipeline.messages import Alert, encode, encode_score
 from pipeline.metrics import ServiceMetrics
 from pipeline.outputs import (
@@ -93,6 +94,9 @@ class Service:
         )
         self._positions: dict[int, int] = {}  # partition -> next offset, not yet committed
         self._label_positions: dict[int, int] = {}  # the same for the labels topic
+        self._labels_read: dict[int, int] = {}  # labels partition -> next offset consumed
+        topics = settings.topics
+        self._gate = LabelGate(topics.readings, topics.labels, settings.serve.commit_timeout_s)
         self._pending = 0
         self._last_commit = time.monotonic()
         self._failed = False
@@ -118,6 +122,7 @@ class Service:
                     self._process_batch_or_rewind(batch)
                     self._observe_supervision()
                 self._take_snapshots(_SNAPSHOTS_PER_ROUND if batch else None)
+                self._gate.open(self._consumer, self._labels_read)
                 if not self._settle(wait=self._commits.full):
                     self._rewind(sorted(self._states.assigned))
                 elif self._commit_due() and not self._commits.busy:
@@ -191,6 +196,7 @@ class Service:
             self._states.take(source.key for _, source in messages)
         outcomes = self.processor.process_batch(messages)
         self._emit_batch(outcomes, messages)
+        self._take_released()
         self._positions.update({source.partition: source.offset + 1 for _, source in messages})
         self._pending += len(messages)
 
@@ -201,16 +207,30 @@ class Service:
         return [topics.readings, topics.labels] if self.processor.supervisor else [topics.readings]
 
     def _process_label(self, message: Message, partition: int) -> None:
-        offset = message.offset() or 0
-        source = Source(message.topic() or "", partition, offset, message.key())
-        letter = self.processor.process_label(message.value(), source)
-        if letter is not None:
-            self.metrics.deadletters.labels(reason=letter.reason).inc()
-            self._dead_letter(letter)
-        elif source.key is not None:
-            self._states.touch(source.key.decode(), partition)
-        self._label_positions[partition] = offset + 1
-        self._pending += 1
+        """Hold the label until its partition's readings reach it (``Processor.hold_label``)."""
+        source = Source(message.topic() or "", partition, message.offset() or 0, message.key())
+        self.processor.hold_label(message.value(), source)
+        self._labels_read[partition] = source.offset + 1
+        self._take_released()
+
+    def _take_released(self) -> None:
+        """Account for the labels applied or dead-lettered: their offsets commit next."""
+        for source, letter in self.processor.take_released():
+            if letter is not None:
+                self.metrics.deadletters.labels(reason=letter.reason).inc()
+                self._dead_letter(letter)
+            elif source.key is not None:
+                self._states.touch(source.key.decode(), source.partition)
+            self._label_positions[source.partition] = source.offset + 1
+            self._pending += 1
+
+    def _drop(self, partitions: list[int]) -> None:
+        """Forget the partitions' state and held labels (both come back from the last commit)."""
+        self._states.drop(partitions)
+        self.processor.held.drop(partitions)
+        self._gate.forget(partitions)
+        for partition in partitions:
+            self._labels_read.pop(partition, None)
 
     def _observe_supervision(self) -> None:
         if self.processor.supervisor is not None:
@@ -383,7 +403,7 @@ class Service:
     def _rewind(self, partitions: list[int]) -> None:
         """Back to the last commit: its state, and its offsets."""
         self._drop_checkpoint()
-        self._states.drop(partitions)
+        self._drop(partitions)
         parts = [TopicPartition(topic, p) for topic in self._topics() for p in partitions]
         committed = self._committed(parts)
         if committed is None:
@@ -393,6 +413,7 @@ class Service:
         for part in committed:
             offset = part.offset if part.offset >= 0 else OFFSET_BEGINNING
             self._consumer.seek(TopicPartition(part.topic, part.partition, offset))
+        self._labels_first(partitions)
         logger.info("rewound to the last commit", extra={"partitions": partitions})
 
     def _committed(self, partitions: list[TopicPartition]) -> list[TopicPartition] | None:
@@ -428,7 +449,7 @@ class Service:
         old, self._consumer = self._consumer, Consumer(self._consumer_config())
         self.ready.clear()
         self._discard_pending()
-        self._states.drop(sorted(self._states.assigned))
+        self._drop(sorted(self._states.assigned))
         self._subscribe()
         try:
             call_with_deadline(old.close, self.settings.serve.commit_timeout_s, "closing")
@@ -449,6 +470,9 @@ class Service:
         ids = sorted({part.partition for part in partitions})
         self._settle(wait=True)  # (eager rebalancing: everything was revoked before)
         self._states.restore(ids)
+        if self.processor.supervisor is not None:
+            consumer.assign(partitions)  # now, so that the readings can be paused
+            self._labels_first(ids)
         self.ready.set()
         logger.info("partitions assigned", extra={"partitions": ids})
 
@@ -459,7 +483,7 @@ class Service:
         ids = sorted({part.partition for part in partitions})
         if not self._failed:
             self._checkpoint()  # if aborted, the next owner replays from the last commit
-        self._states.drop(ids)
+        self._drop(ids)
         logger.info("partitions revoked", extra={"partitions": ids})
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -477,7 +501,12 @@ class Service:
             self._renew_outputs()
         except KafkaTransportError as exc:
             logger.warning("abort after losing partitions failed: %s", exc)
-        self._states.drop(ids)
+        self._drop(ids)
+
+    def _labels_first(self, partitions: list[int]) -> None:
+        """Pause these readings until the labels already written are consumed (and held)."""
+        if self.processor.supervisor is not None:
+            self._gate.close(self._consumer, partitions)
 
     # --- clients ---------------------------------------------------------------------------
 

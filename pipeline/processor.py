@@ -27,6 +27,7 @@ from pipeline.errors import DecodeError
 from pipeline.fastpath import BatchPath, Entry
 from pipeline.messages import Alert, Label, Reading, Score, decode_label
 from pipeline.settings import Settings
+from pipeline.supervised.held import HeldLabels
 from pipeline.supervised.supervisor import Supervisor
 
 __all__ = ["AssetState", "DeadLetter", "Outcome", "Processor", "Source"]
@@ -94,6 +95,12 @@ class Processor:
         self.supervisor = Supervisor(settings) if settings.supervised.enabled else None
         self._decoder = ReadingDecoder(settings.serve.max_message_bytes)
         self._batch = BatchPath(self)
+        self.held: HeldLabels[Label | DeadLetter] = HeldLabels(
+            int(settings.supervised.label_delay_s * 1000)
+        )
+        """Labels of the service waiting for their partition's readings (:meth:`hold_label`)."""
+        self.released: list[tuple[Source, DeadLetter | None]] = []
+        """Held labels applied (``None``) or dead-lettered since the service last took them."""
 
     def process(self, value: bytes | None, source: Source = Source()) -> Outcome:
         """Process one raw message; never raises for bad input."""
@@ -135,7 +142,15 @@ class Processor:
         supervisor = self.supervisor
         if supervisor is None:
             return outcomes
-        return [self._supervise(supervisor, o) if o.score is not None else o for o in outcomes]
+        if not self.held:
+            return [self._supervise(supervisor, o) if o.score is not None else o for o in outcomes]
+        supervised = []
+        for (_, _, source), outcome in zip(entries, outcomes, strict=True):
+            if outcome.score is not None:
+                self._release(source.partition, outcome.score.ts)
+                outcome = self._supervise(supervisor, outcome)
+            supervised.append(outcome)
+        return supervised
 
     @staticmethod
     def _supervise(supervisor: Supervisor, outcome: Outcome) -> Outcome:
@@ -144,7 +159,45 @@ class Processor:
         return Outcome(score, outcome.alert, reading=outcome.reading, fault_alert=fault_alert)
 
     def process_label(self, value: bytes | None, source: Source = Source()) -> DeadLetter | None:
-        """Decode a label and give it to the supervised models; a dead letter if it is bad."""
+        """Decode a label and give it to the supervised models now; a dead letter if it is bad."""
+        label = self._decode_label(value, source)
+        if isinstance(label, DeadLetter):
+            return label
+        if self.supervisor is not None:
+            self.supervisor.on_label(label)
+        return None
+
+    def hold_label(self, value: bytes | None, source: Source) -> None:
+        """Hold a consumed label until its partition's readings reach it (the service's path).
+
+        The label is applied before the first reading of ``source.partition`` at or after
+        ``label.ts + supervised.label_delay_s`` (:mod:`pipeline.supervised.held`), so the
+        predictions do not depend on how the two topics' fetches interleaved. Applied labels
+        and dead letters are appended to :attr:`released`, in offset order per partition.
+        """
+        label = self._decode_label(value, source)
+        ts = None if isinstance(label, DeadLetter) else label.ts
+        self.held.hold(source.partition, source.offset, ts, label)
+        self._release(source.partition, -(1 << 62))  # a bad label at the head goes at once
+
+    def take_released(self) -> list[tuple[Source, DeadLetter | None]]:
+        """The held labels released since the last call (``None``: applied, else its letter)."""
+        released, self.released = self.released, []
+        return released
+
+    def _release(self, partition: int, ts: int) -> None:
+        for offset, item in self.held.due(partition, ts):
+            if isinstance(item, DeadLetter):
+                self.released.append((item.source, item))
+                continue
+            if self.supervisor is not None:
+                self.supervisor.on_label(item)
+            key = item.asset.encode()
+            self.released.append(
+                (Source(self.settings.topics.labels, partition, offset, key), None)
+            )
+
+    def _decode_label(self, value: bytes | None, source: Source) -> Label | DeadLetter:
         try:
             label = decode_label(value, self.settings.serve.max_message_bytes)
             self._check_key(label, source)
@@ -152,9 +205,7 @@ class Processor:
                 raise DecodeError("unknown_asset", f"asset {label.asset!r} is not configured")
         except DecodeError as exc:
             return DeadLetter(value, source, exc.reason, exc.message)
-        if self.supervisor is not None:
-            self.supervisor.on_label(label)
-        return None
+        return label
 
     def _score(self, reading: Reading, x: dict[str, float], state: AssetState) -> Outcome:
         if isinstance(state.model, TimeAware):

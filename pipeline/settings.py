@@ -318,6 +318,12 @@ class SupervisedSettings(_Section):
     """Time constant, in readings, of an asset's slowly learned healthy level per channel."""
     min_failures: int = Field(default=1, ge=0)
     """Failures a machine type's models learned before ``fault_probability`` can alert."""
+    settle_s: float = Field(default=0.0, ge=0.0)
+    """After a ``maintenance`` label, how long the restarting machine still counts as down:
+    no fault alert, no training vector (its start-up is not a symptom)."""
+    drift_features: bool = False
+    """Also each channel's slow average against the asset's baseline after its last repair
+    (learns slow wear; costs ROC AUC while the models learn on data without wear)."""
     alerts: FaultAlertSettings = FaultAlertSettings()
     """Alert policy on ``fault_probability`` (threshold 0.5, no warm-up by default)."""
 

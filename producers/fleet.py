@@ -29,7 +29,8 @@ from producers.faults import FAULT_DURATION_S, FaultSpec
 from producers.machines import CHANNELS, Baselines, healthy, machine_types_for
 from producers.placed import PlacedFault, bend, freeze
 from producers.records import Encoded, Record, encoded_reading
-from producers.regimes import shift_schedule, startup_ramp
+from producers.regimes import STARTUP_S, shift_schedule, startup_ramp
+from producers.wear import Wear, WearSpan, apply_wear, wear_direction
 
 __all__ = ["Disturbances", "Encoded", "Fleet", "Record", "asset_name", "interval_for_rate"]
 
@@ -103,7 +104,8 @@ class Fleet:
     Iterating yields :class:`Reading` and :class:`Label` records in timestamp order, a label
     just before the first reading it describes. ``seq`` counts each asset's readings from 0.
     ``machine_types`` are cycled over the assets; ``shift_s`` turns on shifts (None: steady
-    operation); ``repair_s`` is the time from a failure to its maintenance.
+    operation); ``repair_s`` is the time from a failure to its maintenance; ``wear`` adds a
+    slow drift before each failing fault (:mod:`producers.wear`, off by default).
     """
 
     def __init__(
@@ -118,6 +120,7 @@ class Fleet:
         shift_s: float | None = None,
         repair_s: float = REPAIR_S,
         disturbances: Disturbances = Disturbances(),
+        wear: Wear | None = None,
     ) -> None:
         if assets < 1:
             raise ValueError(f"a fleet needs at least one asset, got {assets}")
@@ -138,6 +141,8 @@ class Fleet:
         )
         self._offsets = np.arange(assets, dtype=np.float64) / assets
         self._faults = [self._place(spec) for spec in faults]
+        self.wear = wear or Wear()
+        self._wear = self._wear_spans() if self.wear.seconds > 0 else []
 
     def ticks_for(self, duration_s: float) -> int:
         """Ticks (one reading per asset each) in ``duration_s`` simulated seconds.
@@ -196,6 +201,24 @@ class Fleet:
             repair,
             self._time_of(repair, column),
         )
+
+    def _wear_spans(self) -> list[WearSpan]:
+        """Each failing fault's wear stretch, from ``wear.seconds`` before its onset (but not
+        before the asset is up to speed again after its previous repair) to its failure."""
+        spans = []
+        failing = sorted(
+            (f for f in self._faults if f.end_tick is not None), key=lambda f: f.spec.at_s
+        )
+        for fault in failing:
+            restarts = [
+                other.repair_at_s + STARTUP_S
+                for other in failing
+                if other.column == fault.column and other.end_s <= fault.spec.at_s
+            ]
+            start = max([fault.spec.at_s - self.wear.seconds, *restarts])
+            direction = wear_direction(fault.spec.kind, np.ones(len(CHANNELS)))
+            spans.append(WearSpan(fault.column, start, fault.spec.at_s, fault.end_s, direction))
+        return spans
 
     def _tick_at(self, at_s: float, column: int) -> int:
         """The first tick at which asset ``column``'s clock reads at least ``at_s``."""
@@ -257,6 +280,7 @@ class Fleet:
         shocks = noise[:, :, len(CHANNELS) :].transpose(0, 2, 1)
         load, temp = self._dynamics(run, own, shocks, level * running)
         values = healthy(run.base, load, temp, running)
+        apply_wear(self._wear, self.wear, values, t, _REL_NOISE, _ABS_NOISE)
         spread = np.broadcast_to(_REL_NOISE, values.shape).copy()
         for fault in self._faults:
             bend(fault, values, spread, t, first)

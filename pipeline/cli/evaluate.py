@@ -19,6 +19,7 @@ from pipeline.evaluation.table import write_table
 from pipeline.messages import Label, Reading
 from pipeline.settings import Settings
 from producers.files import labels_path
+from producers.wear import Wear
 
 __all__ = ["evaluate"]
 
@@ -135,6 +136,29 @@ def skab_command(data_dir: Path, config_file: Path | None, jobs: int) -> None:
     metavar="SECONDS",
     help="An alert at most this long before a failure warns of it.  [default: the horizon]",
 )
+@click.option(
+    "--wear",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="--simulate: slow wear (P-F interval) this long before every failing fault.",
+)
+@click.option(
+    "--wear-sd",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="--simulate: the wear's drift at the fault's onset, in per-reading noise sds.",
+)
+@click.option(
+    "--gap",
+    type=click.FloatRange(min=0, min_open=True),
+    default=900.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="--simulate: mean healthy running between a restart and the next wear or fault.",
+)
 @config_option
 def supervised_command(
     readings: Path | None,
@@ -143,6 +167,9 @@ def supervised_command(
     seed: int,
     after_failures: int,
     lead_window: float | None,
+    wear: float,
+    wear_sd: float,
+    gap: float,
     config_file: Path | None,
 ) -> None:
     """Failure prediction on readings with labels, strictly online (test-then-train).
@@ -158,7 +185,8 @@ def supervised_command(
     """
     try:
         settings = Settings.load(config_file)
-        records, settings = _supervised_records(readings, labels_file, simulate, seed, settings)
+        simulation = (simulate, seed, Wear(wear, wear_sd), gap)
+        records, settings = _supervised_records(readings, labels_file, simulation, settings)
         result = run_supervised(records, settings, after_failures, lead_window)
     except (PipelineError, OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
@@ -168,14 +196,15 @@ def supervised_command(
 def _supervised_records(
     readings: Path | None,
     labels_file: Path | None,
-    simulate: str | None,
-    seed: int,
+    simulation: tuple[str | None, int, Wear, float],
     settings: Settings,
 ) -> tuple[Iterator[Reading | Label], Settings]:
     """The records to evaluate, and the settings (with the simulated fleet's machine types)."""
+    simulate, seed, wear, gap = simulation
     if simulate is not None:
         assets, _, hours = simulate.partition(":")
-        fleet, records = failure_fleet(int(assets), float(hours or 1) * 3600, seed)
+        duration = float(hours or 1) * 3600
+        fleet, records = failure_fleet(int(assets), duration, seed, gap_s=gap, wear=wear)
         if not settings.supervised.machine_types:
             types = dict(zip(fleet.names, fleet.types, strict=True))
             supervised = settings.supervised.model_copy(update={"machine_types": types})

@@ -57,8 +57,15 @@ Resolved = tuple[Pending, Target]
 class LabelBuffer:
     """The vectors of one asset waiting for a failure or for their horizon to pass."""
 
-    def __init__(self, horizon_ms: int, delay_ms: int, sample_interval_ms: int, size: int) -> None:
-        self.horizon_ms, self.delay_ms = horizon_ms, delay_ms
+    def __init__(
+        self,
+        horizon_ms: int,
+        delay_ms: int,
+        sample_interval_ms: int,
+        size: int,
+        settle_ms: int = 0,
+    ) -> None:
+        self.horizon_ms, self.delay_ms, self.settle_ms = horizon_ms, delay_ms, settle_ms
         self.sample_interval_ms, self.size = sample_interval_ms, size
         self.pending: deque[Pending] = deque()
         self.failure_ts = -1
@@ -67,14 +74,18 @@ class LabelBuffer:
         self.dropped = 0
         self._last_sample = -(1 << 62)
 
+    settle_ms = 0
+    """After a maintenance, how long the restarting machine still counts as down."""
+
     def __len__(self) -> int:
         return len(self.pending)
 
     def down(self, ts: int) -> bool:
-        """Whether the machine stood still at ``ts`` (after its last failure, before repair)."""
+        """Whether the machine stood still at ``ts`` (after its last failure, before its repair
+        and the ``settle_ms`` of its restart)."""
         if self.failure_ts < 0 or ts <= self.failure_ts:
             return False
-        return self.maintenance_ts < self.failure_ts or ts < self.maintenance_ts
+        return self.maintenance_ts < self.failure_ts or ts < self.maintenance_ts + self.settle_ms
 
     def add(
         self,

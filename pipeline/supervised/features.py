@@ -43,8 +43,15 @@ _FIRST = (
     "deviation",
     *(f"symptom>{edge:g}H" for edge in _BANDS),
 )
+_KINDS = ("z", "trend")
 _SYMPTOM_ON = 0.5
 _SYMPTOM_OFF = 0.2
+_SETTLE_S = 240.0
+"""After a repair, how long the restarting machine is not yet its new normal."""
+_BASE_READINGS = 240
+_RELEARN_READINGS = 100
+"""After a repair the healthy level relearns as if it had seen only this many readings."""
+"""Healthy readings after a repair that make the asset's post-repair baseline."""
 
 
 class _Channel:
@@ -56,12 +63,35 @@ class _Channel:
         self.n = 0
 
 
+class _Baseline:
+    """A channel's level and spread over the first healthy readings after the last repair."""
+
+    __slots__ = ("mean", "var", "n")
+
+    def __init__(self) -> None:
+        self.mean = self.var = 0.0
+        self.n = 0
+
+    def learn(self, value: float) -> None:
+        self.n += 1
+        delta = value - self.mean
+        self.mean += delta / self.n
+        self.var += (delta * (value - self.mean) - self.var) / self.n
+
+
 class AssetFeatures:
     """Rolling per-channel state of one asset and the feature vector of its latest reading."""
 
-    def __init__(self, baseline_readings: int, horizon_s: float) -> None:
+    drift = False
+    """Also the drift features (see the module docstring); off in snapshots made without."""
+    restarted_ts: int | None = None
+    """Event time of the last repair (:meth:`restart`); ``None``: none seen."""
+    _baselines: dict[str, _Baseline] | None = None
+
+    def __init__(self, baseline_readings: int, horizon_s: float, drift: bool = False) -> None:
         self.baseline_readings = baseline_readings
         self.horizon_s = horizon_s
+        self.drift = drift
         self.channels: dict[str, _Channel] = {}
         self.score_mean = 0.0
         self.symptom_since: int | None = None
@@ -77,6 +107,11 @@ class AssetFeatures:
         learn: bool,
     ) -> dict[str, float]:
         """Account for one reading at ``ts``; its features. ``learn``: it looks healthy."""
+        restarted = self.restarted_ts
+        settling = restarted is not None and ts - restarted < _SETTLE_S * 1000
+        rebaseline = self.drift
+        learn_baseline = learn and not settling and rebaseline
+        learn = learn and not (settling and rebaseline)
         self.score_mean += _SCORE * (score - self.score_mean)
         if self.score_mean >= _SYMPTOM_ON and self.symptom_since is None:
             self.symptom_since = ts
@@ -90,26 +125,60 @@ class AssetFeatures:
             channel.slow += _SLOW * (value - channel.slow)
             if learn:
                 self._learn(channel, value)
+            if learn_baseline:
+                self._learn_baseline(name, value)
         x = {"score": score, "score_mean": self.score_mean, "deviation": 0.0}
         symptom = None if self.symptom_since is None else (ts - self.symptom_since) / 1000.0
         x.update(_bands("symptom", symptom, self.horizon_s))
-        largest = 0.0
+        baselines, drift_on = self.baselines, self.drift
+        if drift_on:
+            x["drift"] = 0.0
+        largest = drifted = 0.0
         for name, channel in self.channels.items():
             spread = math.sqrt(channel.var) + _MIN_REL_STD * abs(channel.mean) + 1e-9
             z = _clip((channel.fast - channel.mean) / spread)
             x[f"{name}.z"] = z
             x[f"{name}.trend"] = _clip((channel.fast - channel.slow) / spread)
+            if drift_on:
+                drift = abs(_drift(channel, baselines.get(name)))
+                x[f"{name}.drift"] = drift
+                drifted = max(drifted, drift)
             largest = max(largest, abs(z))
         x["deviation"] = math.log1p(largest)
+        if drift_on:
+            x["drift"] = drifted
         return x
 
     def _add(self, name: str, value: float) -> _Channel:
         self.channels[name] = _Channel(value)
         self.channels = dict(sorted(self.channels.items()))
-        self.names = _FIRST + tuple(
-            f"{channel}.{kind}" for channel in self.channels for kind in ("z", "trend")
-        )
+        kinds = (*_KINDS, "drift") if self.drift else _KINDS
+        first = (*_FIRST, "drift") if self.drift else _FIRST
+        self.names = first + tuple(f"{c}.{kind}" for c in self.channels for kind in kinds)
         return self.channels[name]
+
+    @property
+    def baselines(self) -> dict[str, _Baseline]:
+        """Per channel, the post-repair baseline (created on first use)."""
+        if self._baselines is None:
+            self._baselines = {}
+        return self._baselines
+
+    def restart(self, ts: int) -> None:
+        """The asset was repaired at ``ts``: learn a new baseline once it has settled."""
+        self.restarted_ts = ts
+        self._baselines = {}
+        if self.drift:  # forget the level the worn machine drifted to: relearn it fast
+            self.symptom_since = None
+            for channel in self.channels.values():
+                channel.n = min(channel.n, _RELEARN_READINGS)
+
+    def _learn_baseline(self, name: str, value: float) -> None:
+        baseline = self.baselines.get(name)
+        if baseline is None:
+            baseline = self.baselines[name] = _Baseline()
+        if baseline.n < _BASE_READINGS:
+            baseline.learn(value)
 
     def _learn(self, channel: _Channel, value: float) -> None:
         channel.n += 1
@@ -117,6 +186,14 @@ class AssetFeatures:
         delta = value - channel.mean
         channel.mean += rate * delta
         channel.var = (1.0 - rate) * (channel.var + rate * delta * delta)
+
+
+def _drift(channel: _Channel, baseline: _Baseline | None) -> float:
+    """The slow average against the post-repair baseline, in its spreads (0 until learned)."""
+    if baseline is None or baseline.n < _BASE_READINGS:
+        return 0.0
+    spread = math.sqrt(baseline.var) + _MIN_REL_STD * abs(baseline.mean) + 1e-9
+    return _clip((channel.slow - baseline.mean) / spread)
 
 
 def _clip(value: float) -> float:

@@ -116,6 +116,7 @@ class Supervisor:
             self._record_lead(state, label.ts)
         elif label.kind == "maintenance":
             state.buffer.on_maintenance(label.ts)
+            state.features.restart(label.ts)
 
     def drain_leads(self) -> list[float | None]:
         """Lead times recorded since the last call."""
@@ -156,12 +157,13 @@ class Supervisor:
             s = self.settings
             state = self.assets[asset] = AssetSupervision(
                 machine_type=self.machine_type(asset),
-                features=AssetFeatures(s.baseline_readings, s.horizon_s),
+                features=AssetFeatures(s.baseline_readings, s.horizon_s, s.drift_features),
                 buffer=LabelBuffer(
                     self._horizon_ms,
                     int(s.label_delay_s * 1000),
                     int(s.sample_interval_s * 1000),
                     s.buffer_size,
+                    int(s.settle_s * 1000),
                 ),
                 policy=AlertPolicy(asset, s.alerts),
             )
@@ -195,6 +197,7 @@ class Supervisor:
         score: Score,
     ) -> Alert | None:
         ready = p is not None and models.failures >= self.settings.min_failures
+        ready = ready and not state.buffer.down(ts)
         top = sorted(score.contributions, key=lambda n: (-score.contributions[n], n))[:3]
         alert = state.policy.evaluate(ts, p if ready and p is not None else 0.0, top, "")
         if alert is None:

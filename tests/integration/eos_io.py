@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,8 +55,12 @@ def write_service_config(
     serve: str = "",
     kafka: dict[str, str] | None = None,
     hmac_key: str = HMAC_KEY,
+    extra: str = "",
 ) -> Path:
-    """A TOML settings file for one service instance (small model, fast commits)."""
+    """A TOML settings file for one service instance (small model, fast commits).
+
+    ``extra`` is appended (more sections, e.g. ``[supervised]``).
+    """
     lines = [f'bootstrap_servers = "{bootstrap}"']
     if kafka:
         lines.append("[kafka]")
@@ -65,27 +70,44 @@ def write_service_config(
     lines += [f"partitions = {topics.partitions}", "[serve]", f'group_id = "{group}"']
     lines += [f'instance_id = "{instance}"', "commit_interval_s = 0.5", serve]
     lines += ["[state]", f'hmac_key = "{hmac_key}"']
-    path.write_text("\n".join(lines) + "\n" + MODEL)
+    path.write_text("\n".join(lines) + "\n" + MODEL + extra)
     return path
 
 
 def simulated_input(
-    config: dict[str, str], bootstrap: str, workdir: Path, simulate: list[str], readings: int
+    config: dict[str, str],
+    bootstrap: str,
+    workdir: Path,
+    simulate: list[str],
+    readings: int,
+    *,
+    labels: int = 0,
+    partitions: int = 3,
+    extra: str = "",
 ) -> tuple[TopicSettings, Expected]:
-    """New topics (3 partitions) holding ``linewatch simulate *simulate`` and its reference."""
+    """New topics holding ``linewatch simulate *simulate`` and its reference outputs.
+
+    ``labels``: how many labels the simulation sends (read back and held by the reference);
+    ``extra``: more settings for the reference's processor (see :func:`write_service_config`).
+    """
     suffix = uuid.uuid4().hex[:8]
     defaults = TopicSettings()
     names = ("readings", "labels", "scores", "alerts", "deadletter", "state")
     topics = TopicSettings(
-        **{name: f"{getattr(defaults, name)}.eos.{suffix}" for name in names}, partitions=3
+        **{name: f"{getattr(defaults, name)}.eos.{suffix}" for name in names},
+        partitions=partitions,
     )
     create_topics(config, topics)
-    path = write_service_config(workdir / "input.toml", bootstrap, topics, "unused", "unused")
+    path = write_service_config(
+        workdir / "input.toml", bootstrap, topics, "unused", "unused", extra=extra
+    )
     sent = linewatch("simulate", "--config", str(path), *simulate)
     assert sent.returncode == 0, sent.stderr
     messages = read_all(bootstrap, topics.readings, readings)
     assert len(messages) == readings
-    expected = reference(Settings.load(path), messages)
+    held = read_all(bootstrap, topics.labels, labels) if labels else []
+    assert len(held) == labels
+    expected = reference(Settings.load(path), messages, held)
     assert sum(len(v) for v in expected.alerts.values()) >= 2
     return topics, expected
 
@@ -118,11 +140,18 @@ class Expected:
     alerts: dict[str, list[bytes]]
 
 
-def reference(settings: Settings, messages: list[Message]) -> Expected:
-    """What an uninterrupted service outputs for ``messages``."""
+def reference(
+    settings: Settings, messages: list[Message], labels: Sequence[Message] = ()
+) -> Expected:
+    """What an uninterrupted service outputs for ``messages`` (and ``labels``, held)."""
     processor = Processor(settings)
     scores: dict[str, list[bytes]] = defaultdict(list)
     alerts: dict[str, list[bytes]] = defaultdict(list)
+    for label in sorted(labels, key=lambda m: (m.partition() or 0, m.offset() or 0)):
+        source = Source(
+            label.topic() or "", label.partition() or 0, label.offset() or 0, label.key()
+        )
+        processor.hold_label(label.value(), source)
     ordered = sorted(messages, key=lambda m: (m.partition() or 0, m.offset() or 0))
     for message in ordered:
         source = Source(
@@ -131,8 +160,9 @@ def reference(settings: Settings, messages: list[Message]) -> Expected:
         outcome = processor.process(message.value(), source)
         if outcome.score is not None:
             scores[outcome.score.asset].append(encode(outcome.score))
-        if outcome.alert is not None:
-            alerts[outcome.alert.asset].append(encode(outcome.alert))
+        for alert in (outcome.alert, outcome.fault_alert):
+            if alert is not None:
+                alerts[alert.asset].append(encode(alert))
     return Expected(len(messages), dict(scores), dict(alerts))
 
 

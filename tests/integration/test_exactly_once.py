@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 from confluent_kafka import KafkaException
 
@@ -80,13 +81,20 @@ class Instances:
         self.group = f"eos-{uuid.uuid4().hex[:8]}"
         self.runs = 0
         self.serve = ""
+        self.extra = ""
         self.started: list[ServiceProcess] = []
 
     def start(self, instance: str) -> ServiceProcess:
         self.runs += 1
         path = self.tmp_path / f"{instance}-run{self.runs}.toml"
         write_service_config(
-            path, self.broker.bootstrap, self.topics, self.group, instance, serve=self.serve
+            path,
+            self.broker.bootstrap,
+            self.topics,
+            self.group,
+            instance,
+            serve=self.serve,
+            extra=self.extra,
         )
         self.started.append(ServiceProcess(path))
         return self.started[-1]
@@ -118,20 +126,32 @@ def group(kafka_broker, outputs, tmp_path) -> Iterator[Instances]:
 
 def test_crash_equality(kafka_broker, shared_input, outputs, group):
     """SIGKILL at 5 random points, restart each time: the same outputs as a clean run."""
-    rng = random.Random(20261128)
-    for _ in range(5):
+    crash_and_finish(kafka_broker, outputs, group, random.Random(20261128), 5, READINGS)
+    assert_outputs_equal(kafka_broker.bootstrap, outputs, shared_input[1])
+
+
+def crash_and_finish(
+    broker: KafkaBroker,
+    outputs: TopicSettings,
+    group: Instances,
+    rng: random.Random,
+    kills: int,
+    readings: int,
+    longest_s: float = 2.0,
+) -> None:
+    """SIGKILL ``kills`` instances at random points, then let a last one finish the input."""
+    for _ in range(kills):
         service = group.start("crash")
         wait_ready(service)
-        time.sleep(rng.uniform(0.3, 2.0))
+        time.sleep(rng.uniform(0.3, longest_s))
         assert service.alive(), service.stderr
         service.kill()
     final = group.start("crash")
     wait_ready(final)  # its producer aborted what the last killed one left open
     lag = group.lag()
-    assert 0 < lag < READINGS  # the kills interrupted a run that made progress
-    wait_caught_up(kafka_broker.bootstrap, group.group, outputs)
+    assert 0 < lag < readings  # the kills interrupted a run that made progress
+    wait_caught_up(broker.bootstrap, group.group, outputs)
     assert final.stop() == 0, final.stderr
-    assert_outputs_equal(kafka_broker.bootstrap, outputs, shared_input[1])
 
 
 def test_scale_equality(kafka_broker, shared_input, outputs, group):
@@ -182,3 +202,67 @@ def wait_for_shares(urls: list[str], timeout_s: float = 30.0) -> list[float]:
         if sum(shares) > 0 or time.monotonic() > deadline:
             return shares
         time.sleep(0.2)
+
+
+# --- exactly-once with failure prediction on: labels, shared models, fault alerts --------------
+
+SUPERVISED = """
+[supervised]
+enabled = true
+horizon_s = 30
+label_delay_s = 5
+sample_interval_s = 1
+"""
+SUPERVISED_READINGS = 16_800
+SUPERVISED_LABELS = 12  # fault_start, failure, maintenance of each fault
+SIMULATE_SUPERVISED = [
+    "--assets", "4", "--rate", "40", "--duration", "420", "--seed", "5", "--speed", "0",
+    "--start-ts", "1700000000000", "--repair-time", "30",
+    "--fault", "asset-001:bearing_wear@60",
+    "--fault", "asset-002:bearing_wear@160",
+    "--fault", "asset-003:overheating@250",
+    "--fault", "asset-001:bearing_wear@300",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def supervised_input(
+    kafka_broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[TopicSettings, Expected]]:
+    """Readings and labels on one partition (the clean run is then a single order) + reference."""
+    topics, expected = simulated_input(
+        kafka_broker.config,
+        kafka_broker.bootstrap,
+        tmp_path_factory.mktemp("eos-supervised"),
+        SIMULATE_SUPERVISED,
+        SUPERVISED_READINGS,
+        labels=SUPERVISED_LABELS,
+        partitions=1,
+        extra=SUPERVISED,
+    )
+    yield topics, expected
+    delete_topics(kafka_broker.config, topic_names(topics))
+
+
+def test_crash_equality_with_supervision(kafka_broker, supervised_input, tmp_path):
+    """Labels flowing, models learning: after SIGKILLs the outputs equal the clean run's.
+
+    Scores carry ``fault_probability`` and ``rul_hours`` from the machine types' models, which
+    learn from the labels; the fault alerts go with the detector's. A replay after a crash
+    must restore the models, the label buffers and the held labels of the last commit.
+    """
+    topics, expected = supervised_input
+    scores = [orjson.loads(v) for values in expected.scores.values() for v in values]
+    assert sum("fault_probability" in s for s in scores) > SUPERVISED_READINGS / 2
+    assert any(b":fault" in a for alerts in expected.alerts.values() for a in alerts)
+    outputs = fresh_outputs(kafka_broker.config, topics)
+    group = Instances(kafka_broker, outputs, tmp_path)
+    group.extra = SUPERVISED
+    try:
+        crash_and_finish(kafka_broker, outputs, group, random.Random(8), 3, SUPERVISED_READINGS)
+        assert_outputs_equal(kafka_broker.bootstrap, outputs, expected)
+        labels_lag = committed_lag(kafka_broker.bootstrap, group.group, outputs.labels, 1)
+        assert labels_lag == 0  # every label applied and committed once
+    finally:
+        group.kill_all()
+        delete_topics(kafka_broker.config, output_topic_names(outputs))

@@ -1,0 +1,78 @@
+"""Readings wait for the labels already written: after an assignment or a rewind, labels first.
+
+The service holds every label until its partition's readings reach it
+(:mod:`pipeline.supervised.held`), which fixes where a label takes effect, provided the label
+was consumed by then. Right after partitions are assigned (a start, a restart after a crash,
+a rebalance) or rewound, the readings partition could be fetched ahead of its labels
+partition, and the labels already on the topic would take effect late, at a point that
+depends on fetch timing. So the readings partition is paused until the labels partition is
+consumed up to the end it had when the gate closed (its high watermark), or until
+``timeout_s`` passed (then a warning: those labels take effect when they come).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+__all__ = ["LabelGate"]
+logger = logging.getLogger(__name__)
+
+
+class LabelGate:
+    """Paused readings partitions, each waiting for its labels partition to reach an offset."""
+
+    def __init__(self, readings: str, labels: str, timeout_s: float) -> None:
+        self.readings, self.labels, self.timeout_s = readings, labels, timeout_s
+        self.waiting: dict[int, tuple[int, float]] = {}
+        """Readings partition -> (labels offset to reach, monotonic deadline)."""
+
+    def close(self, consumer: Consumer, partitions: list[int]) -> None:
+        """Pause the readings of ``partitions`` whose labels partition has unread labels."""
+        if not partitions:
+            return
+        labels = [TopicPartition(self.labels, p) for p in partitions]
+        try:
+            committed = consumer.committed(labels, timeout=self.timeout_s)
+            ends = [
+                consumer.get_watermark_offsets(part, timeout=self.timeout_s, cached=False)[1]
+                for part in labels
+            ]
+        except KafkaException as exc:
+            logger.warning("labels first: could not read the labels' offsets (%s)", exc)
+            return
+        deadline = time.monotonic() + self.timeout_s
+        for part, end in zip(committed, ends, strict=True):
+            if end > max(part.offset, 0):
+                self.waiting[part.partition] = (end, deadline)
+        if self.waiting:
+            consumer.pause([TopicPartition(self.readings, p) for p in sorted(self.waiting)])
+
+    def open(self, consumer: Consumer, positions: dict[int, int]) -> None:
+        """Resume the readings whose labels reached their end (``positions``: consumed up to)."""
+        if not self.waiting:
+            return
+        now = time.monotonic()
+        ready = []
+        for partition, (end, deadline) in self.waiting.items():
+            if positions.get(partition, -1) >= end:
+                ready.append(partition)
+            elif now >= deadline:
+                logger.warning(
+                    "labels first: labels partition %d not read up to %d in %.0f s; resuming",
+                    partition,
+                    end,
+                    self.timeout_s,
+                )
+                ready.append(partition)
+        for partition in ready:
+            del self.waiting[partition]
+        if ready:
+            consumer.resume([TopicPartition(self.readings, p) for p in ready])
+
+    def forget(self, partitions: list[int]) -> None:
+        """No longer wait for ``partitions`` (revoked or lost)."""
+        for partition in partitions:
+            self.waiting.pop(partition, None)
