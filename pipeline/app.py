@@ -22,7 +22,6 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
 from functools import partial
 
 from confluent_kafka import (
@@ -36,29 +35,22 @@ from confluent_kafka import (
 
 from pipeline.auth import AuthWatch
 from pipeline.background import BackgroundCommit
+from pipeline.clients import consumer_config, make_outputs
 from pipeline.deadline import Overdue, call_with_deadline
+from pipeline.emit import AlertListener, Emitter
 from pipeline.errors import KafkaTransportError
 from pipeline.fastpath import frozen_maker, tune_collector
 from pipeline.labelgate import LabelGate
-from pipeline.messages import Alert, encode, encode_score
 from pipeline.metrics import ServiceMetrics
-from pipeline.outputs import (
-    AtLeastOnceOutputs,
-    ClientConfig,
-    CommitAborted,
-    Headers,
-    Outputs,
-    TransactionalOutputs,
-)
+from pipeline.outputs import CommitAborted
 from pipeline.partitions import PartitionStates
-from pipeline.processor import DeadLetter, Outcome, Processor, Source
+from pipeline.processor import Processor, Source
 from pipeline.settings import Settings
 from pipeline.supervised.snapshots import SupervisedSnapshots
 
 __all__ = ["Service"]
 logger = logging.getLogger(__name__)
 
-AlertListener = Callable[[Alert], None]
 _SNAPSHOTS_PER_ROUND = 64
 """Owed snapshots taken after each consumed batch (all of them when none was consumed)."""
 _SOURCE = frozen_maker(Source, ["topic", "partition", "offset", "key"])
@@ -80,7 +72,6 @@ class Service:
         self.settings = settings
         self.metrics = metrics
         self.processor = Processor(settings)
-        self.on_alert = on_alert
         self.ready = threading.Event()
         self.heartbeat = time.monotonic()
         self._auth = AuthWatch()
@@ -104,8 +95,10 @@ class Service:
         self._debt: tuple[list[TopicPartition], object] | None = None
         """Offsets and group metadata of the checkpoint whose snapshots are being taken."""
         self._background = serve_background(settings)
-        self._outputs = self._make_outputs()  # fails fast on refused credentials
-        self._consumer = Consumer(self._consumer_config())
+        # the producer first: it fails fast on refused credentials
+        self._outputs = make_outputs(settings, self._instance, self._auth)
+        self._emitter = Emitter(settings.topics, self._outputs, self._commits, metrics, on_alert)
+        self._consumer = Consumer(consumer_config(settings, self._instance, self._auth))
         tune_collector()
 
     def run(self, stop: threading.Event) -> None:
@@ -195,7 +188,7 @@ class Service:
         if self._states.owing:  # a checkpoint's: before the readings change the models
             self._states.take(source.key for _, source in messages)
         outcomes = self.processor.process_batch(messages)
-        self._emit_batch(outcomes, messages)
+        self._states.touch_all(self._emitter.batch(outcomes, messages))
         self._take_released()
         self._positions.update({source.partition: source.offset + 1 for _, source in messages})
         self._pending += len(messages)
@@ -218,7 +211,7 @@ class Service:
         for source, letter in self.processor.take_released():
             if letter is not None:
                 self.metrics.deadletters.labels(reason=letter.reason).inc()
-                self._dead_letter(letter)
+                self._emitter.dead_letter(letter)
             elif source.key is not None:
                 self._states.touch(source.key.decode(), source.partition)
             self._label_positions[source.partition] = source.offset + 1
@@ -246,55 +239,6 @@ class Service:
             )
             for p, o in sorted(positions.items())
         ]
-
-    def _emit_batch(
-        self, outcomes: list[Outcome], messages: list[tuple[bytes | None, Source]]
-    ) -> None:
-        """Produce a batch's scores, alerts and dead letters; metrics once for the batch.
-
-        Notes the assets that changed (for their snapshots), in the same pass.
-        """
-        self.metrics.observe_outcomes(outcomes)
-        alerts_topic = self.settings.topics.alerts
-        now: Headers = [("linewatch.processed_at_ms", str(int(time.time() * 1000)).encode())]
-        holding = self._commits.busy
-        produce = self._commits.hold if holding else self._outputs.produce
-        scores: list[tuple[bytes | None, bytes]] = []
-        touched: dict[str, int] = {}
-        for outcome, (_, source) in zip(outcomes, messages, strict=True):
-            score = outcome.score
-            if score is None:
-                assert outcome.dead_letter is not None
-                self._dead_letter(outcome.dead_letter)
-                continue
-            touched[score.asset] = source.partition
-            scores.append((source.key or score.asset.encode(), encode_score(score)))
-            if outcome.alert is not None or outcome.fault_alert is not None:
-                for alert in (outcome.alert, outcome.fault_alert):
-                    if alert is not None:
-                        produce(alerts_topic, scores[-1][0], encode(alert), now, -1)
-                        if self.on_alert is not None:
-                            self.on_alert(alert)
-        scores_topic = self.settings.topics.scores
-        if holding:  # a commit is under way: the next transaction takes them
-            for key, value in scores:
-                produce(scores_topic, key, value, now, -1)
-        else:
-            self._outputs.produce_many(scores_topic, scores, now)
-        self._states.touch_all(touched)
-
-    def _dead_letter(self, letter: DeadLetter) -> None:
-        source = letter.source
-        headers: Headers = [
-            ("error.class", letter.error_class.encode()),
-            ("error.reason", letter.reason.encode()),
-            ("error.message", letter.message.encode()),
-            ("source.topic", source.topic.encode()),
-            ("source.partition", str(source.partition).encode()),
-            ("source.offset", str(source.offset).encode()),
-        ]
-        produce = self._commits.hold if self._commits.busy else self._outputs.produce
-        produce(self.settings.topics.deadletter, source.key, letter.value, headers, -1)
 
     # --- commits -------------------------------------------------------------------------
 
@@ -436,7 +380,8 @@ class Service:
         logger.warning("replacing the producer: its open transaction is discarded")
         self._auth.brokers_down = False
         self._outputs.close()
-        self._outputs = self._make_outputs()
+        self._outputs = make_outputs(self.settings, self._instance, self._auth)
+        self._emitter.outputs = self._outputs
 
     def _renew_consumer(self) -> None:
         """A new group member instead of one stuck without its group coordinator.
@@ -446,7 +391,10 @@ class Service:
         restores the state and the offsets of the last commit.
         """
         logger.warning("replacing the consumer: it cannot reach its group coordinator")
-        old, self._consumer = self._consumer, Consumer(self._consumer_config())
+        old, self._consumer = (
+            self._consumer,
+            Consumer(consumer_config(self.settings, self._instance, self._auth)),
+        )
         self.ready.clear()
         self._discard_pending()
         self._drop(sorted(self._states.assigned))
@@ -523,36 +471,6 @@ class Service:
         if error.fatal():
             raise KafkaTransportError(f"fatal consumer error: {error.str()}", error.code())
         logger.warning("consumer error", extra={"error": error.str()})
-
-    def _consumer_config(self) -> ClientConfig:
-        serve = self.settings.serve
-        static = {"group.instance.id": self._instance} if serve.static_membership else {}
-        return {
-            **self.settings.client_config(),
-            **static,
-            "group.id": serve.group_id,
-            "session.timeout.ms": serve.session_timeout_ms,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "enable.partition.eof": False,
-            "isolation.level": "read_committed",
-            "partition.assignment.strategy": "range",  # labels go with their readings
-            "error_cb": self._auth,
-        }
-
-    def _make_outputs(self) -> Outputs:
-        serve = self.settings.serve
-        config: ClientConfig = {**self.settings.client_config(), "error_cb": self._auth}
-        if serve.processing == "at_least_once":
-            return AtLeastOnceOutputs(config)
-        return TransactionalOutputs(
-            config,
-            f"{serve.group_id}.{self._instance}",
-            serve.transaction_timeout_ms,
-            check=self._auth.check,
-            lost=lambda: self._auth.brokers_down,
-            commit_timeout_s=serve.commit_timeout_s,
-        )
 
     def _close(self) -> None:
         try:

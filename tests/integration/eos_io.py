@@ -14,7 +14,8 @@ import urllib.error
 import urllib.request
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from pipeline.messages import encode
 from pipeline.processor import Processor, Source
 from pipeline.settings import Settings, TopicSettings
 from pipeline.topics import create_topics, topic_names
+from tests.integration.conftest import KafkaBroker
 from tests.integration.kafka_io import (
     ServiceProcess,
     committed_lag,
@@ -74,9 +76,9 @@ def write_service_config(
     return path
 
 
+@contextmanager
 def simulated_input(
-    config: dict[str, str],
-    bootstrap: str,
+    broker: KafkaBroker,
     workdir: Path,
     simulate: list[str],
     readings: int,
@@ -84,12 +86,14 @@ def simulated_input(
     labels: int = 0,
     partitions: int = 3,
     extra: str = "",
-) -> tuple[TopicSettings, Expected]:
-    """New topics holding ``linewatch simulate *simulate`` and its reference outputs.
+) -> Iterator[tuple[TopicSettings, Expected]]:
+    """New topics holding ``linewatch simulate *simulate`` and its reference outputs, deleted
+    on leaving (a module fixture's input).
 
     ``labels``: how many labels the simulation sends (read back and held by the reference);
     ``extra``: more settings for the reference's processor (see :func:`write_service_config`).
     """
+    config, bootstrap = broker.config, broker.bootstrap
     suffix = uuid.uuid4().hex[:8]
     defaults = TopicSettings()
     names = ("readings", "labels", "scores", "alerts", "deadletter", "state")
@@ -109,7 +113,8 @@ def simulated_input(
     assert len(held) == labels
     expected = reference(Settings.load(path), messages, held)
     assert sum(len(v) for v in expected.alerts.values()) >= 2
-    return topics, expected
+    yield topics, expected
+    delete_topics(config, topic_names(topics))
 
 
 def fresh_outputs(config: dict[str, str], topics: TopicSettings) -> TopicSettings:

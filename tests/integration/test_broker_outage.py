@@ -19,12 +19,10 @@ import pytest
 
 from pipeline.broker.local import BrokerConfig, LocalBroker
 from pipeline.settings import TopicSettings
-from pipeline.topics import topic_names
 from tests.integration.conftest import KafkaBroker, _shared_cache_dir
 from tests.integration.eos_io import (
     Expected,
     assert_outputs_equal,
-    delete_topics,
     simulated_input,
     wait_caught_up,
     wait_ready,
@@ -53,15 +51,13 @@ def shared_input(
     kafka_broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[TopicSettings, Expected]]:
     """This module's (smaller) input and its reference outputs; ``outputs`` builds on it."""
-    topics, expected = simulated_input(
-        kafka_broker.config,
-        kafka_broker.bootstrap,
+    with simulated_input(
+        kafka_broker,
         tmp_path_factory.mktemp("outage"),
         SIMULATE,
         READINGS,
-    )
-    yield topics, expected
-    delete_topics(kafka_broker.config, topic_names(topics))
+    ) as made:
+        yield made
 
 
 def test_broker_outage(

@@ -18,7 +18,6 @@ import pytest
 from confluent_kafka import KafkaException
 
 from pipeline.settings import TopicSettings
-from pipeline.topics import topic_names
 from tests.integration.conftest import KafkaBroker
 from tests.integration.eos_io import (
     Expected,
@@ -53,15 +52,13 @@ def shared_input(
     kafka_broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[TopicSettings, Expected]]:
     """The simulated readings (created once per module) and their reference outputs."""
-    topics, expected = simulated_input(
-        kafka_broker.config,
-        kafka_broker.bootstrap,
+    with simulated_input(
+        kafka_broker,
         tmp_path_factory.mktemp("eos"),
         SIMULATE,
         READINGS,
-    )
-    yield topics, expected
-    delete_topics(kafka_broker.config, topic_names(topics))
+    ) as made:
+        yield made
 
 
 @pytest.fixture
@@ -230,18 +227,16 @@ def supervised_input(
     kafka_broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[TopicSettings, Expected]]:
     """Readings and labels on one partition (the clean run is then a single order) + reference."""
-    topics, expected = simulated_input(
-        kafka_broker.config,
-        kafka_broker.bootstrap,
+    with simulated_input(
+        kafka_broker,
         tmp_path_factory.mktemp("eos-supervised"),
         SIMULATE_SUPERVISED,
         SUPERVISED_READINGS,
         labels=SUPERVISED_LABELS,
         partitions=1,
         extra=SUPERVISED,
-    )
-    yield topics, expected
-    delete_topics(kafka_broker.config, topic_names(topics))
+    ) as made:
+        yield made
 
 
 def test_crash_equality_with_supervision(kafka_broker, supervised_input, tmp_path):
