@@ -125,7 +125,8 @@ class ServiceMetrics:
         )
         self.snapshot_seconds = Histogram(
             "linewatch_snapshot_seconds",
-            "Time to serialize, sign and write one state snapshot.",
+            "Time to pickle one asset's state for its snapshot (compressing and signing "
+            "follow in the commit, which may run in a helper thread).",
             registry=registry,
         )
         self.drift_events = Counter(

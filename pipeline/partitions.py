@@ -127,31 +127,32 @@ class PartitionStates:
         the asset it is keyed by (a key that differs from the reading's asset is a dead
         letter), and a message without a key may change any.
         """
-        if not self._owed:
+        owed = self._owed
+        if not owed:
             return
-        owed, started = self._owed, time.perf_counter()
         for key in keys:
             if key is None:
                 self.take_some(None)
                 return
-            partition = owed.pop(key.decode(errors="replace"), None)
+            asset = key.decode(errors="replace")
+            partition = owed.pop(asset, None)
             if partition is not None:
-                self._take(key.decode(errors="replace"), partition)
-        self.metrics.snapshot_seconds.observe(time.perf_counter() - started)
+                self._take(asset, partition)
 
     def take_some(self, count: int | None) -> bool:
         """Take up to ``count`` (``None``: all) owed snapshots; whether none is owed now."""
-        owed, started = self._owed, time.perf_counter()
+        owed = self._owed
         for _ in range(len(owed) if count is None else min(count, len(owed))):
             asset = next(iter(owed))
             self._take(asset, owed.pop(asset))
-        self.metrics.snapshot_seconds.observe(time.perf_counter() - started)
         return not owed
 
     def _take(self, asset: str, partition: int) -> None:
         state = self.assets.get(asset)
         if state is not None and self.codec is not None:
+            started = time.perf_counter()
             pickled = self.codec.dumps(self.supervised.bundle(asset, state))
+            self.metrics.snapshot_seconds.observe(time.perf_counter() - started)
             self._taken.append((asset, partition, pickled))
 
     def taken(self) -> list[tuple[str, int, bytes]]:

@@ -54,3 +54,17 @@ def test_an_abandoned_checkpoint_owes_nothing() -> None:
     states.owe()
     states.cancel()
     assert not states.owing and states.taken() == []
+
+
+def test_each_snapshot_taken_is_timed_once() -> None:
+    registry = CollectorRegistry()
+    settings = Settings.load(None, state={"hmac_key": "k"})
+    states = PartitionStates(settings, {"a": [1], "b": [1], "c": [1]}, ServiceMetrics(registry))
+    for name in ("a", "b", "c"):
+        states.touch(name, 1)
+    states.owe()
+    states.take([b"a", b"b", b"unknown"])
+    states.take_some(0)  # rounds with nothing to take
+    states.take_some(0)
+    states.take_some(None)
+    assert registry.get_sample_value("linewatch_snapshot_seconds_count") == 3
