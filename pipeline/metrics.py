@@ -1,11 +1,12 @@
 """Prometheus metrics of the service, built against an injected ``CollectorRegistry``.
 
-The service calls four methods: :meth:`ServiceMetrics.observe_outcomes` for every processed
-batch, :meth:`~ServiceMetrics.observe_batch` after every committed batch,
-:meth:`~ServiceMetrics.observe_snapshot` after writing model state and
-:meth:`~ServiceMetrics.observe_drift` when a drift detector fires. Label values are bounded:
-outcomes, states, severities and dead-letter reasons are closed sets, partitions are the
-assigned ones, and per-asset series are capped (:class:`pipeline.asset_metrics.AssetSeries`).
+The service calls three methods: :meth:`ServiceMetrics.observe_outcomes` for every processed
+batch, :meth:`~ServiceMetrics.observe_batch` after every committed batch and
+:meth:`~ServiceMetrics.observe_drift` when a drift detector fires; the partition keeper
+observes ``snapshot_seconds`` as it pickles an asset and ``snapshot_bytes`` as it seals one.
+Label values are bounded: outcomes, states, severities and dead-letter reasons are closed sets,
+partitions are the assigned ones, and per-asset series are capped
+(:class:`pipeline.asset_metrics.AssetSeries`).
 
 Examples
 --------
@@ -218,11 +219,6 @@ class ServiceMetrics:
         self.models.set(models)
         if consumer is not None:
             self.consumer_lag.update(consumer)
-
-    def observe_snapshot(self, size_bytes: int, seconds: float) -> None:
-        """Record one state snapshot written: its size and how long it took."""
-        self.snapshot_bytes.observe(size_bytes)
-        self.snapshot_seconds.observe(seconds)
 
     def observe_drift(self, asset: str) -> None:
         """Count a drift detection on ``asset`` (the asset is not a label: unbounded)."""

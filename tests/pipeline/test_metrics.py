@@ -95,16 +95,12 @@ class TestServiceMetrics:
         assert sample(registry, "linewatch_alerts_total", state="raised", severity="high") == 1
         assert sample(registry, "linewatch_alerts_total", state="cleared", severity="high") == 1
 
-    def test_batch_snapshot_and_drift(self, registry):
+    def test_batch_and_drift(self, registry):
         metrics = ServiceMetrics(registry)
         metrics.observe_batch(0.02, models=7)
-        metrics.observe_snapshot(size_bytes=5_000, seconds=0.01)
         metrics.observe_drift("press-1")
         assert sample(registry, "linewatch_models") == 7
         assert sample(registry, "linewatch_process_seconds_count") == 1
-        assert sample(registry, "linewatch_snapshot_bytes_sum") == 5_000
-        assert sample(registry, "linewatch_snapshot_bytes_bucket", le="16384.0") == 1
-        assert sample(registry, "linewatch_snapshot_seconds_count") == 1
         assert sample(registry, "linewatch_drift_events_total") == 1
 
 

@@ -68,3 +68,8 @@ def test_each_snapshot_taken_is_timed_once() -> None:
     states.take_some(0)
     states.take_some(None)
     assert registry.get_sample_value("linewatch_snapshot_seconds_count") == 3
+    sealed = states.seal(states.taken())
+    assert registry.get_sample_value("linewatch_snapshot_bytes_count") == 3
+    assert registry.get_sample_value("linewatch_snapshot_bytes_sum") == sum(
+        len(value) for _, _, value in sealed
+    )
