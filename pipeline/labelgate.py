@@ -8,6 +8,10 @@ partition, and the labels already on the topic would take effect late, at a poin
 depends on fetch timing. So the readings partition is paused until the labels partition is
 consumed up to the end it had when the gate closed (its high watermark), or until
 ``timeout_s`` passed (then a warning: those labels take effect when they come).
+
+"Consumed up to" is the consumer's position, not the last label's offset + 1: when labels
+were written in a transaction, the high watermark lies past the commit marker, which no
+message carries; a read_committed consumer's position steps over it.
 """
 
 from __future__ import annotations
@@ -54,10 +58,11 @@ class LabelGate:
         """Resume the readings whose labels reached their end (``positions``: consumed up to)."""
         if not self.waiting:
             return
+        reached = self._reached(consumer, positions)
         now = time.monotonic()
         ready = []
         for partition, (end, deadline) in self.waiting.items():
-            if positions.get(partition, -1) >= end:
+            if reached.get(partition, -1) >= end:
                 ready.append(partition)
             elif now >= deadline:
                 logger.warning(
@@ -71,6 +76,19 @@ class LabelGate:
             del self.waiting[partition]
         if ready:
             consumer.resume([TopicPartition(self.readings, p) for p in ready])
+
+    def _reached(self, consumer: Consumer, positions: dict[int, int]) -> dict[int, int]:
+        """The waiting labels partitions' offsets consumed up to: the consumer's position, or
+        ``positions`` when that is further (the position is unknown before a first fetch)."""
+        reached = {p: positions.get(p, -1) for p in self.waiting}
+        try:
+            current = consumer.position([TopicPartition(self.labels, p) for p in self.waiting])
+        except KafkaException as exc:
+            logger.debug("labels first: no position for the labels (%s)", exc)
+            return reached
+        for part in current:
+            reached[part.partition] = max(reached[part.partition], part.offset)
+        return reached
 
     def forget(self, partitions: list[int]) -> None:
         """No longer wait for ``partitions`` (revoked or lost)."""
