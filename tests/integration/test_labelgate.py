@@ -68,8 +68,9 @@ def test_readings_resume_once_every_label_is_consumed(kafka_broker, topic_settin
         while PARTITION in gate.waiting and time.monotonic() < deadline:
             for message in consumer.consume(100, 0.5):
                 assert message.error() is None
-                assert message.topic() == topic_settings.labels
-                labels_read[PARTITION] = message.offset() + 1
+                offset = message.offset()
+                assert message.topic() == topic_settings.labels and offset is not None
+                labels_read[PARTITION] = offset + 1
             gate.open(consumer, labels_read)
         assert labels_read[PARTITION] == LABELS
         assert PARTITION not in gate.waiting
