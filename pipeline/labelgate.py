@@ -19,10 +19,19 @@ from __future__ import annotations
 import logging
 import time
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 __all__ = ["LabelGate"]
 logger = logging.getLogger(__name__)
+
+_RETRY_S = 0.2
+_COORDINATOR_MOVING = frozenset(
+    {
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+    }
+)
 
 
 class LabelGate:
@@ -38,21 +47,39 @@ class LabelGate:
         if not partitions:
             return
         labels = [TopicPartition(self.labels, p) for p in partitions]
-        try:
-            committed = consumer.committed(labels, timeout=self.timeout_s)
-            ends = [
-                consumer.get_watermark_offsets(part, timeout=self.timeout_s, cached=False)[1]
-                for part in labels
-            ]
-        except KafkaException as exc:
-            logger.warning("labels first: could not read the labels' offsets (%s)", exc)
-            return
         deadline = time.monotonic() + self.timeout_s
-        for part, end in zip(committed, ends, strict=True):
+        offsets = self._offsets(consumer, labels, deadline)
+        if offsets is None:
+            return
+        for part, end in offsets:
             if end > max(part.offset, 0):
                 self.waiting[part.partition] = (end, deadline)
         if self.waiting:
             consumer.pause([TopicPartition(self.readings, p) for p in sorted(self.waiting)])
+
+    def _offsets(
+        self, consumer: Consumer, labels: list[TopicPartition], deadline: float
+    ) -> list[tuple[TopicPartition, int]] | None:
+        """Each labels partition's committed offset and high watermark; retriable errors (the
+        group coordinator still loading) are retried until ``deadline``; ``None``: unknown."""
+        while True:
+            timeout = max(deadline - time.monotonic(), 0.1)
+            try:
+                committed = consumer.committed(labels, timeout=timeout)
+                ends = [
+                    consumer.get_watermark_offsets(part, timeout=timeout, cached=False)[1]
+                    for part in labels
+                ]
+                return list(zip(committed, ends, strict=True))
+            except KafkaException as exc:
+                error = exc.args[0]
+                retriable = isinstance(error, KafkaError) and (
+                    error.retriable() or error.code() in _COORDINATOR_MOVING
+                )
+                if not retriable or time.monotonic() >= deadline:
+                    logger.warning("labels first: could not read the labels' offsets (%s)", exc)
+                    return None
+            time.sleep(_RETRY_S)
 
     def open(self, consumer: Consumer, positions: dict[int, int]) -> None:
         """Resume the readings whose labels reached their end (``positions``: consumed up to)."""
