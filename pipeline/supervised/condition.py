@@ -7,7 +7,7 @@ a channel away from that relation, by less than one reading's noise at first. Pe
 ``memory`` healthy readings), on the condition channel and on its lagged average (time
 constant ``lag_s``); the residual is what the condition does not explain. After each repair
 (and at the first readings) it waits ``delay_s`` for the restart and the cooling of the
-fault's heat to pass (and for 600 healthy readings to fit), takes the fit as it is then,
+fault's heat to pass (and for 1200 healthy readings to fit), takes the fit as it is then,
 learns the mean and spread of its residual over ``base_readings`` healthy readings (the
 baseline after the repair), and from then on reports, per channel, a moving average of the
 residual (``alpha`` per reading) against that baseline in units of its own standard error
@@ -21,11 +21,11 @@ Examples
 >>> drift = ConditionDrift("load", delay_s=0.0, base_readings=100, memory=2000)
 >>> def reading(load, worn=0.0):
 ...     return {"load": load, "current": 10 + 0.2 * load + worn + rng.gauss(0, 0.1)}
->>> for k in range(600):
+>>> for k in range(1400):
 ...     x = drift.update(k * 1000, reading(50 + 10 * rng.random()), learn=True)
 >>> abs(x["current"]) < 4, "load" in x
 (True, False)
->>> for k in range(600, 900):
+>>> for k in range(1400, 1700):
 ...     x = drift.update(k * 1000, reading(50 + 10 * rng.random(), worn=0.1), learn=True)
 >>> x["current"] > 5
 True
@@ -42,7 +42,7 @@ __all__ = ["ConditionDrift"]
 
 _REGRESSORS = 3  # 1, condition, lagged condition
 _SOLVE_EVERY = 30
-_MIN_FIT = 600
+_MIN_FIT = 1200
 _CLIP = 30.0
 _RIDGE = 1e-6
 _Z_CLIP = 10.0

@@ -46,6 +46,7 @@ _FIRST = (
     *(f"symptom>{edge:g}H" for edge in _BANDS),
 )
 _KINDS = ("z", "trend")
+_ALARM = 0.1
 _SYMPTOM_ON = 0.5
 _SYMPTOM_OFF = 0.2
 _SETTLE_S = 240.0
@@ -92,7 +93,9 @@ class AssetFeatures:
     condition: ConditionDrift | None = None
     """With a condition channel: the drift features beyond what it explains (``.drift``)."""
     bands = True
-    """The one-hot duration bands of the detector's symptom (off: not in the features)."""
+    """The one-hot duration bands of the detector's symptom (off: the detector's alarm rate
+    instead, ``alarm_rate``: a moving average of its anomaly flags, about 10 readings)."""
+    alarm_rate = 0.0
 
     def __init__(
         self,
@@ -120,8 +123,10 @@ class AssetFeatures:
         values: Mapping[str, float],
         score: float,
         learn: bool,
+        anomaly: bool = False,
     ) -> dict[str, float]:
-        """Account for one reading at ``ts``; its features. ``learn``: it looks healthy."""
+        """Account for one reading at ``ts``; its features. ``learn``: it looks healthy;
+        ``anomaly``: the detector calls it anomalous."""
         restarted = self.restarted_ts
         settling = restarted is not None and ts - restarted < _SETTLE_S * 1000
         rebaseline = self.drift
@@ -146,6 +151,9 @@ class AssetFeatures:
         if self.bands:
             symptom = None if self.symptom_since is None else (ts - self.symptom_since) / 1000.0
             x.update(_bands("symptom", symptom, self.horizon_s))
+        else:
+            self.alarm_rate += _ALARM * (float(anomaly) - self.alarm_rate)
+            x["alarm_rate"] = self.alarm_rate
         baselines, drift_on = self.baselines, self.drift
         condition = None
         if self.condition is not None:
@@ -159,7 +167,7 @@ class AssetFeatures:
             x[f"{name}.z"] = z
             x[f"{name}.trend"] = _clip((channel.fast - channel.slow) / spread)
             if condition is not None:
-                x[f"{name}.drift"] = condition.get(name, 0.0)  # signed: wear has a direction
+                x[f"{name}.drift"] = abs(condition.get(name, 0.0))
             elif drift_on:
                 drift = abs(_drift(channel, baselines.get(name)))
                 x[f"{name}.drift"] = drift
@@ -173,7 +181,7 @@ class AssetFeatures:
         return x
 
     def _first(self) -> tuple[str, ...]:
-        first = _FIRST if self.bands else _FIRST[:3]
+        first = _FIRST if self.bands else (*_FIRST[:3], "alarm_rate")
         return (*first, "drift") if self.drift else first
 
     def _add(self, name: str, value: float) -> _Channel:

@@ -96,7 +96,7 @@ class Supervisor:
         """Predict for a scored reading, learn what resolved; the score and a fault alert."""
         state = self._state_for(reading.asset)
         learn = not score.anomaly and not state.buffer.down(reading.ts)
-        x = state.features.update(reading.ts, reading.values, score.score, learn)
+        x = state.features.update(reading.ts, reading.values, score.score, learn, score.anomaly)
         models = self._models_for(state.machine_type)
         prediction = models.predict(x)
         p, rul = prediction if prediction is not None else (None, None)

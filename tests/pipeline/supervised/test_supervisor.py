@@ -124,8 +124,8 @@ class TestSnapshots:
         restored.assets["a"] = into.unbundle("a", CODEC.decode("a", value))
         for key, models in SupervisedSnapshots(original.supervisor).shared():
             into.unbundle(key, CODEC.decode(key, CODEC.encode(key, models)))
-        for second in range(106, 1500):
-            value_bytes = reading("a", second, 10.0 + (second > 1480))
+        for second in range(106, 2000):
+            value_bytes = reading("a", second, 10.0 + (second > 1980))
             assert restored.process(value_bytes) == original.process(value_bytes)
         assert state.features.condition.channels["t"].n == 240  # its baseline was learned
 
