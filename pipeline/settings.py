@@ -284,6 +284,9 @@ class FaultAlertSettings(AlertSettings):
     threshold: float = Field(default=0.5, gt=0.0, le=1.0)
     warmup: int = Field(default=0, ge=0)
     clear_after: int = Field(default=30, ge=1)
+    average_readings: float = Field(default=1.0, ge=1.0)
+    """The policy sees a moving average of the fault probability over about this many
+    readings (1: the probability itself)."""
 
 
 class SupervisedSettings(_Section):
@@ -324,6 +327,12 @@ class SupervisedSettings(_Section):
     drift_features: bool = False
     """Also each channel's slow average against the asset's baseline after its last repair
     (learns slow wear; costs ROC AUC while the models learn on data without wear)."""
+    condition_channel: str | None = None
+    """The channel that sets the operating condition (e.g. ``load_pct``): the drift features
+    become each channel's drift beyond what this channel (now and lagged) explains
+    (:mod:`pipeline.supervised.condition`); implies ``drift_features``."""
+    symptom_bands: bool = True
+    """The one-hot bands of how long the detector's moving score has been high."""
     alerts: FaultAlertSettings = FaultAlertSettings()
     """Alert policy on ``fault_probability`` (threshold 0.5, no warm-up by default)."""
 

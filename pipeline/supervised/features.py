@@ -26,7 +26,9 @@ True
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+
+from pipeline.supervised.condition import ConditionDrift
 
 __all__ = ["AssetFeatures"]
 
@@ -44,6 +46,7 @@ _FIRST = (
     *(f"symptom>{edge:g}H" for edge in _BANDS),
 )
 _KINDS = ("z", "trend")
+_ALARM = 0.1
 _SYMPTOM_ON = 0.5
 _SYMPTOM_OFF = 0.2
 _SETTLE_S = 240.0
@@ -87,16 +90,31 @@ class AssetFeatures:
     restarted_ts: int | None = None
     """Event time of the last repair (:meth:`restart`); ``None``: none seen."""
     _baselines: dict[str, _Baseline] | None = None
+    condition: ConditionDrift | None = None
+    """With a condition channel: the drift features beyond what it explains (``.drift``)."""
+    bands = True
+    """The one-hot duration bands of the detector's symptom (off: the detector's alarm rate
+    instead, ``alarm_rate``: a moving average of its anomaly flags, about 10 readings)."""
+    alarm_rate = 0.0
 
-    def __init__(self, baseline_readings: int, horizon_s: float, drift: bool = False) -> None:
+    def __init__(
+        self,
+        baseline_readings: int,
+        horizon_s: float,
+        drift: bool = False,
+        condition: ConditionDrift | None = None,
+        bands: bool = True,
+    ) -> None:
         self.baseline_readings = baseline_readings
         self.horizon_s = horizon_s
-        self.drift = drift
+        self.drift = drift or condition is not None
+        self.condition = condition
+        self.bands = bands
         self.channels: dict[str, _Channel] = {}
         self.score_mean = 0.0
         self.symptom_since: int | None = None
         """Since when the detector's moving score has been high (``None``: it is not)."""
-        self.names: tuple[str, ...] = _FIRST
+        self.names: tuple[str, ...] = self._first()
         """The feature names, in the order of :meth:`update`'s values (one shared tuple)."""
 
     def update(
@@ -105,8 +123,10 @@ class AssetFeatures:
         values: Mapping[str, float],
         score: float,
         learn: bool,
+        anomaly: bool = False,
     ) -> dict[str, float]:
-        """Account for one reading at ``ts``; its features. ``learn``: it looks healthy."""
+        """Account for one reading at ``ts``; its features. ``learn``: it looks healthy;
+        ``anomaly``: the detector calls it anomalous."""
         restarted = self.restarted_ts
         settling = restarted is not None and ts - restarted < _SETTLE_S * 1000
         rebaseline = self.drift
@@ -128,9 +148,16 @@ class AssetFeatures:
             if learn_baseline:
                 self._learn_baseline(name, value)
         x = {"score": score, "score_mean": self.score_mean, "deviation": 0.0}
-        symptom = None if self.symptom_since is None else (ts - self.symptom_since) / 1000.0
-        x.update(_bands("symptom", symptom, self.horizon_s))
+        if self.bands:
+            symptom = None if self.symptom_since is None else (ts - self.symptom_since) / 1000.0
+            x.update(_bands("symptom", symptom, self.horizon_s))
+        else:
+            self.alarm_rate += _ALARM * (float(anomaly) - self.alarm_rate)
+            x["alarm_rate"] = self.alarm_rate
         baselines, drift_on = self.baselines, self.drift
+        condition = None
+        if self.condition is not None:
+            condition = self.condition.update(ts, values, learn and not settling)
         if drift_on:
             x["drift"] = 0.0
         largest = drifted = 0.0
@@ -139,22 +166,29 @@ class AssetFeatures:
             z = _clip((channel.fast - channel.mean) / spread)
             x[f"{name}.z"] = z
             x[f"{name}.trend"] = _clip((channel.fast - channel.slow) / spread)
-            if drift_on:
+            if condition is not None:
+                x[f"{name}.drift"] = abs(condition.get(name, 0.0))
+            elif drift_on:
                 drift = abs(_drift(channel, baselines.get(name)))
                 x[f"{name}.drift"] = drift
                 drifted = max(drifted, drift)
             largest = max(largest, abs(z))
         x["deviation"] = math.log1p(largest)
-        if drift_on:
+        if condition is not None:
+            x["drift"] = _top_two(condition.values())
+        elif drift_on:
             x["drift"] = drifted
         return x
+
+    def _first(self) -> tuple[str, ...]:
+        first = _FIRST if self.bands else (*_FIRST[:3], "alarm_rate")
+        return (*first, "drift") if self.drift else first
 
     def _add(self, name: str, value: float) -> _Channel:
         self.channels[name] = _Channel(value)
         self.channels = dict(sorted(self.channels.items()))
         kinds = (*_KINDS, "drift") if self.drift else _KINDS
-        first = (*_FIRST, "drift") if self.drift else _FIRST
-        self.names = first + tuple(f"{c}.{kind}" for c in self.channels for kind in kinds)
+        self.names = self._first() + tuple(f"{c}.{kind}" for c in self.channels for kind in kinds)
         return self.channels[name]
 
     @property
@@ -168,6 +202,8 @@ class AssetFeatures:
         """The asset was repaired at ``ts``: learn a new baseline once it has settled."""
         self.restarted_ts = ts
         self._baselines = {}
+        if self.condition is not None:
+            self.condition.restart(ts)
         if self.drift:  # forget the level the worn machine drifted to: relearn it fast
             self.symptom_since = None
             for channel in self.channels.values():
@@ -194,6 +230,22 @@ def _drift(channel: _Channel, baseline: _Baseline | None) -> float:
         return 0.0
     spread = math.sqrt(baseline.var) + _MIN_REL_STD * abs(baseline.mean) + 1e-9
     return _clip((channel.slow - baseline.mean) / spread)
+
+
+def _top_two(drifts: Iterable[float]) -> float:
+    """The root sum of squares of the two largest ``|drift|`` (wear moves a few channels).
+
+    >>> _top_two([1.0, -4.0, 3.0])
+    5.0
+    """
+    first = second = 0.0
+    for value in drifts:
+        value = abs(value)
+        if value > first:
+            first, second = value, first
+        elif value > second:
+            second = value
+    return math.sqrt(first * first + second * second)
 
 
 def _clip(value: float) -> float:

@@ -44,6 +44,7 @@ from pipeline.alerts import AlertPolicy
 from pipeline.messages import Alert, Label, Reading, Score
 from pipeline.settings import Settings
 from pipeline.supervised.buffer import LabelBuffer, Resolved
+from pipeline.supervised.condition import ConditionDrift
 from pipeline.supervised.features import AssetFeatures
 from pipeline.supervised.models import TypeModels
 from pipeline.supervised.prequential import Prequential
@@ -66,6 +67,8 @@ class AssetSupervision:
     policy: AlertPolicy
     raised: deque[int] = field(default_factory=lambda: deque(maxlen=_RAISED_KEPT))
     """Times of the fault alerts raised since the last failure (for the lead time)."""
+    p_mean: float = 0.0
+    """Moving average of the fault probability (``alerts.average_readings``)."""
 
 
 class Supervisor:
@@ -93,7 +96,7 @@ class Supervisor:
         """Predict for a scored reading, learn what resolved; the score and a fault alert."""
         state = self._state_for(reading.asset)
         learn = not score.anomaly and not state.buffer.down(reading.ts)
-        x = state.features.update(reading.ts, reading.values, score.score, learn)
+        x = state.features.update(reading.ts, reading.values, score.score, learn, score.anomaly)
         models = self._models_for(state.machine_type)
         prediction = models.predict(x)
         p, rul = prediction if prediction is not None else (None, None)
@@ -157,7 +160,13 @@ class Supervisor:
             s = self.settings
             state = self.assets[asset] = AssetSupervision(
                 machine_type=self.machine_type(asset),
-                features=AssetFeatures(s.baseline_readings, s.horizon_s, s.drift_features),
+                features=AssetFeatures(
+                    s.baseline_readings,
+                    s.horizon_s,
+                    s.drift_features,
+                    None if s.condition_channel is None else ConditionDrift(s.condition_channel),
+                    s.symptom_bands,
+                ),
                 buffer=LabelBuffer(
                     self._horizon_ms,
                     int(s.label_delay_s * 1000),
@@ -199,7 +208,13 @@ class Supervisor:
         ready = p is not None and models.failures >= self.settings.min_failures
         ready = ready and not state.buffer.down(ts)
         top = sorted(score.contributions, key=lambda n: (-score.contributions[n], n))[:3]
-        alert = state.policy.evaluate(ts, p if ready and p is not None else 0.0, top, "")
+        value = p if ready and p is not None else 0.0
+        rate = 1.0 / self.settings.alerts.average_readings
+        if rate < 1.0:
+            mean = getattr(state, "p_mean", 0.0)  # snapshots made before the field: 0
+            value = mean + rate * (value - mean)
+        state.p_mean = value
+        alert = state.policy.evaluate(ts, value, top, "")
         if alert is None:
             return None
         alert = replace(alert, alert_id=f"{alert.alert_id}:fault", model=self._model_name)

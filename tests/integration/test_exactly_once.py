@@ -209,7 +209,11 @@ enabled = true
 horizon_s = 30
 label_delay_s = 5
 sample_interval_s = 1
-"""
+condition_channel = "load_pct"
+symptom_bands = false
+[supervised.alerts]
+average_readings = 10
+"""  # the condition drift and the averaged probability are state that must survive too
 SUPERVISED_READINGS = 16_800
 SUPERVISED_LABELS = 12  # fault_start, failure, maintenance of each fault
 SIMULATE_SUPERVISED = [

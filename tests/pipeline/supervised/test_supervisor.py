@@ -106,6 +106,40 @@ class TestSnapshots:
             value_bytes = reading("a", second, 10.0 + (second > 180))
             assert restored.process(value_bytes) == original.process(value_bytes)
 
+    def test_with_a_condition_channel_a_restored_asset_continues_exactly_alike(
+        self, processor_factory
+    ):
+        make = {"condition_channel": "u", "symptom_bands": False,
+                "alerts": {"average_readings": 20}}  # fmt: skip
+        original = processor_factory(**make)
+        run_to_failure(original, "a", 0, 100)
+        state = original.supervisor.assets["a"]
+        assert state.features.condition is not None
+        assert not any(name.startswith("symptom") for name in state.features.names)
+        assert {"t.drift", "drift", "alarm_rate"} <= set(state.features.names)
+        restored = processor_factory(**make)
+        bundle = SupervisedSnapshots(original.supervisor).bundle("a", original.assets["a"])
+        value = CODEC.encode("a", bundle)
+        into = SupervisedSnapshots(restored.supervisor)
+        restored.assets["a"] = into.unbundle("a", CODEC.decode("a", value))
+        for key, models in SupervisedSnapshots(original.supervisor).shared():
+            into.unbundle(key, CODEC.decode(key, CODEC.encode(key, models)))
+        for second in range(106, 2000):
+            value_bytes = reading("a", second, 10.0 + (second > 1980))
+            assert restored.process(value_bytes) == original.process(value_bytes)
+        assert state.features.condition.channels["t"].n == 240  # its baseline was learned
+
+    def test_the_fault_alert_policy_sees_the_moving_average_of_the_probability(
+        self, processor_factory
+    ):
+        plain, averaged = processor_factory(), processor_factory(alerts={"average_readings": 50})
+        for processor in (plain, averaged):
+            run_to_failure(processor, "a", 0, 100)
+            processor.process(reading("a", 106, 10.0))
+        p = plain.supervisor.assets["a"].p_mean
+        mean = averaged.supervisor.assets["a"].p_mean
+        assert p > 0.0 and mean == pytest.approx(p / 50, rel=0.5)  # one step of 1/50 from 0
+
     def test_a_snapshot_of_the_format_before_supervision_still_restores(self, processor_factory):
         old = Processor(Settings.load(None))
         for second in range(50):
