@@ -73,8 +73,7 @@ class Emitter:
                 produce(self.topics.scores, key, value, now, -1)
         else:
             self.outputs.produce_many(self.topics.scores, scores, now)
-        partitions = [source.partition for _, source in messages]
-        return {asset: partitions[position] for position, asset in outcomes.scored_assets()}
+        return outcomes.touched([source.partition for _, source in messages])
 
     @staticmethod
     def _keyed(

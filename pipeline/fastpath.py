@@ -296,8 +296,9 @@ class BatchPath:
         scores, shares = result.scores, result.contributions
         readings = [item[1] for item in batch]
         policies = [item[2].policy for item in batch]
+        ts = [r.ts for r in readings]
         anomalous, alerts = evaluate_round(
-            policies, [r.ts for r in readings], scores, lambda i: _top(shares[i]), fleet.name
+            policies, ts, scores, lambda i: _top(shares[i]), fleet.name
         )
         learn = ~np.array(result.outliers, dtype=np.bool_)
         if not self._learn_anomalies:  # never teach the model what an anomaly looks like
@@ -309,9 +310,19 @@ class BatchPath:
         else:
             thresholds = [round(policy.threshold, 6) for policy in policies]
         positions = [item[0] for item in batch]
+        assets = [r.asset for r in readings]
         outcomes.add(
             ScoredRound(
-                positions, readings, rounded, thresholds, anomalous, fleet.name, shares, alerts
+                positions=positions,
+                readings=readings,
+                assets=assets,
+                ts=ts,
+                scores=rounded,
+                thresholds=thresholds,
+                anomalous=anomalous,
+                model=fleet.name,
+                contributions=shares,
+                alerts=alerts,
             )
         )
 

@@ -15,7 +15,7 @@ Examples
 >>> from pipeline.messages import Reading, encode
 >>> outcomes = Outcomes(2)
 >>> reading = Reading("p", 5, {"t": 1.0})
->>> outcomes.add(ScoredRound([1], [reading], [0.25], [0.9], [False], "m", [{"t": 1.0}], [None]))
+>>> outcomes.add(ScoredRound.of([1], [reading], [0.25], [0.9], [False], "m", [{"t": 1.0}], [None]))
 >>> outcomes.encoded_scores()[1] == encode(outcomes[1].score)
 True
 >>> outcomes[0] is None, outcomes[1].score.score, outcomes[1].reading is reading
@@ -57,12 +57,14 @@ _encode = msgspec.json.Encoder().encode
 
 class ScoredRound:
     """One fleet round's results: column ``i`` is the reading at batch position
-    ``positions[i]`` (scores and thresholds already rounded to 6 digits, as a Score holds them).
-    """
+    ``positions[i]`` (scores and thresholds already rounded to 6 digits, as a Score holds them;
+    ``assets`` and ``ts`` are the readings')."""
 
     __slots__ = (
         "positions",
         "readings",
+        "assets",
+        "ts",
         "scores",
         "thresholds",
         "anomalous",
@@ -73,8 +75,11 @@ class ScoredRound:
 
     def __init__(
         self,
+        *,
         positions: list[int],
         readings: list[Reading],
+        assets: list[str],
+        ts: list[int],
         scores: list[float],
         thresholds: list[float],
         anomalous: list[bool],
@@ -84,6 +89,8 @@ class ScoredRound:
     ) -> None:
         self.positions = positions
         self.readings = readings
+        self.assets = assets
+        self.ts = ts
         self.scores = scores
         self.thresholds = thresholds
         self.anomalous = anomalous
@@ -91,13 +98,40 @@ class ScoredRound:
         self.contributions = contributions
         self.alerts = alerts
 
+    @classmethod
+    def of(
+        cls,
+        positions: list[int],
+        readings: list[Reading],
+        scores: list[float],
+        thresholds: list[float],
+        anomalous: list[bool],
+        model: str,
+        contributions: list[dict[str, float]],
+        alerts: list[Alert | None],
+    ) -> ScoredRound:
+        """A round's results, its ``assets`` and ``ts`` taken from ``readings``."""
+        return cls(
+            positions=positions,
+            readings=readings,
+            assets=[reading.asset for reading in readings],
+            ts=[reading.ts for reading in readings],
+            scores=scores,
+            thresholds=thresholds,
+            anomalous=anomalous,
+            model=model,
+            contributions=contributions,
+            alerts=alerts,
+        )
+
     def encoded(self) -> list[bytes]:
         """Each column's score message."""
         message, model = ScoreMessage, self.model
         return [
-            _encode(message(reading.asset, reading.ts, score, threshold, flag, model, shares))
-            for reading, score, threshold, flag, shares in zip(
-                self.readings,
+            _encode(message(asset, ts, score, threshold, flag, model, shares))
+            for asset, ts, score, threshold, flag, shares in zip(
+                self.assets,
+                self.ts,
                 self.scores,
                 self.thresholds,
                 self.anomalous,
@@ -206,35 +240,49 @@ class Outcomes(Sequence["Outcome"]):
         found.sort(key=lambda item: (item[0], item[2]))
         return found
 
-    def scored_assets(self) -> list[tuple[int, str]]:
-        """``(position, asset)`` of every score, in no particular order."""
-        found = [
-            (position, outcome.score.asset)
-            for position, outcome in enumerate(self.items)
-            if outcome is not None and outcome.score is not None
-        ]
-        for scored in self.rounds:
-            found += zip(scored.positions, [r.asset for r in scored.readings], strict=True)
-        return found
+    def touched(self, partitions: list[int]) -> dict[str, int]:
+        """Each scored asset with the partition of its last message (``partitions`` by position)."""
+        touched: dict[str, int] = {}
+        for scored in self.rounds:  # in order for each asset (a fleet's rounds, then its next)
+            positions = map(partitions.__getitem__, scored.positions)
+            touched.update(zip(scored.assets, positions, strict=False))
+        for position, score, _ in self._later_items():
+            touched[score.asset] = partitions[position]
+        return touched
 
     def latest(self) -> tuple[list[int], dict[str, tuple[float, float, dict[str, float]]]]:
         """Every score's ``ts``, and each asset's last ``(score, threshold, channel values)``."""
         ts: list[int] = []
-        last: dict[str, tuple[int, float, float, dict[str, float]]] = {}
-        for position, outcome in enumerate(self.items):
-            if outcome is not None and (score := outcome.score) is not None:
-                ts.append(score.ts)
-                values = outcome.reading.values if outcome.reading is not None else {}
-                last[score.asset] = (position, score.score, score.threshold, values)
+        last: dict[str, tuple[float, float, dict[str, float]]] = {}
         for scored in self.rounds:
-            for position, reading, value, threshold in zip(
-                scored.positions, scored.readings, scored.scores, scored.thresholds, strict=True
-            ):
-                ts.append(reading.ts)
-                held = last.get(reading.asset)
-                if held is None or held[0] < position:
-                    last[reading.asset] = (position, value, threshold, reading.values)
-        return ts, {asset: item[1:] for asset, item in last.items()}
+            ts += scored.ts
+            values = [reading.values for reading in scored.readings]
+            columns = zip(scored.scores, scored.thresholds, values, strict=True)
+            last.update(zip(scored.assets, columns, strict=True))
+        for _, score, reading in self._later_items():
+            last[score.asset] = (score.score, score.threshold, reading.values if reading else {})
+        ts += [o.score.ts for o in self.items if o is not None and o.score is not None]
+        return ts, last
+
+    def _later_items(self) -> list[tuple[int, Score, Reading | None]]:
+        """The scores of ``items`` that come after any of their asset's in ``rounds``, in
+        order, with their positions and readings (items and rounds rarely share an asset)."""
+        scored = [
+            (position, outcome.score, outcome.reading)
+            for position, outcome in enumerate(self.items)
+            if outcome is not None and outcome.score is not None
+        ]
+        if not scored or not self.rounds:
+            return scored
+        in_rounds: dict[str, int] = {}
+        for held in self.rounds:
+            in_rounds.update(zip(held.assets, held.positions, strict=True))
+        later = []
+        for position, score, reading in scored:
+            assert score is not None
+            if in_rounds.get(score.asset, -1) < position:
+                later.append((position, score, reading))
+        return later
 
     def dead_letters(self) -> list[DeadLetter]:
         """The dead letters, in order."""

@@ -97,7 +97,7 @@ def test_columns_encode_as_the_outcomes_do(config: dict[str, Any]) -> None:
         encoded = outcomes.encoded_scores()
         found = [(p, a) for p, a, _ in outcomes.alerts()]
         ts, last = outcomes.latest()
-        assets = sorted(outcomes.scored_assets())
+        touched = outcomes.touched(list(range(len(outcomes))))
         made = list(outcomes)  # the Outcome objects, from here on
         assert not outcomes.rounds
         assert encoded == [encode(o.score) if o.score else None for o in made]
@@ -105,7 +105,7 @@ def test_columns_encode_as_the_outcomes_do(config: dict[str, Any]) -> None:
         assert sorted(ts) == sorted(o.score.ts for o in made if o.score)
         latest = {o.score.asset: (o.score, o.reading) for o in made if o.score and o.reading}
         assert last == {a: (s.score, s.threshold, r.values) for a, (s, r) in latest.items()}
-        assert assets == [(p, o.score.asset) for p, o in enumerate(made) if o.score]
+        assert touched == {o.score.asset: p for p, o in enumerate(made) if o.score}
         alerts += len(found)
     assert rounds > 50 and alerts > 0
 
