@@ -144,9 +144,12 @@ def _time_stages() -> dict[str, float]:
 
     spent = dict.fromkeys(_STAGES, 0.0)
     for label, (module, cls_name, name) in _STAGES.items():
-        cls = getattr(importlib.import_module(module), cls_name)
+        try:
+            cls = getattr(importlib.import_module(module), cls_name)
+        except (ImportError, AttributeError):
+            cls = None
         original = getattr(cls, name, None)
-        if original is None:  # not in this version of the code
+        if cls is None or original is None:  # not in this version of the code
             del spent[label]
             continue
 
