@@ -126,10 +126,14 @@ _STAGES = {
     "  decode": ("pipeline.decoding", "ReadingDecoder", "decode_many"),
     "  decode (per message, older code)": ("pipeline.processor", "Processor", "_decode"),
     "  score (batch path)": ("pipeline.fastpath", "BatchPath", "run"),
-    "  emit (encode, produce)": ("pipeline.app", "Service", "_emit_batch"),
+    "    fleet rounds": ("pipeline.fastpath", "BatchPath", "_score_round"),
+    "  emit (encode, produce)": ("pipeline.emit", "Emitter", "batch"),
     "    metrics": ("pipeline.metrics", "ServiceMetrics", "observe_outcomes"),
-    "commit": ("pipeline.app", "Service", "_checkpoint"),
-    "  snapshots": ("pipeline.partitions", "PartitionStates", "snapshots"),
+    "    encode scores": ("pipeline.outcomes", "Outcomes", "encoded_scores"),
+    "  snapshots owed before readings": ("pipeline.partitions", "PartitionStates", "take"),
+    "snapshots taken after a batch": ("pipeline.app", "Service", "_take_snapshots"),
+    "commit (foreground, or begun)": ("pipeline.app", "Service", "_checkpoint"),
+    "snapshots pickled (all of the above)": ("pipeline.partitions", "PartitionStates", "_take"),
 }
 """Stages timed by ``--stages``: (module, class, method); nested ones are included above."""
 
@@ -140,9 +144,12 @@ def _time_stages() -> dict[str, float]:
 
     spent = dict.fromkeys(_STAGES, 0.0)
     for label, (module, cls_name, name) in _STAGES.items():
-        cls = getattr(importlib.import_module(module), cls_name)
+        try:
+            cls = getattr(importlib.import_module(module), cls_name)
+        except (ImportError, AttributeError):
+            cls = None
         original = getattr(cls, name, None)
-        if original is None:  # not in this version of the code
+        if cls is None or original is None:  # not in this version of the code
             del spent[label]
             continue
 

@@ -190,8 +190,18 @@ class Service:
         outcomes = self.processor.process_batch(messages)
         self._states.touch_all(self._emitter.batch(outcomes, messages))
         self._take_released()
-        self._positions.update({source.partition: source.offset + 1 for _, source in messages})
+        self._advance(messages)
         self._pending += len(messages)
+
+    def _advance(self, messages: list[tuple[bytes | None, Source]]) -> None:
+        """Note each partition's next offset: after its last message (in offset order)."""
+        positions, seen, partitions = self._positions, set(), len(self._states.assigned)
+        for _, source in reversed(messages):
+            if source.partition not in seen:
+                seen.add(source.partition)
+                positions[source.partition] = source.offset + 1
+                if len(seen) >= partitions:
+                    return
 
     # --- the labels topic (supervised failure prediction) -------------------------------------
 

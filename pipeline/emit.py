@@ -4,11 +4,12 @@ transaction while a background commit is under way (:mod:`pipeline.background`).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from pipeline.background import BackgroundCommit
-from pipeline.messages import Alert, encode, encode_score
+from pipeline.messages import Alert, encode
 from pipeline.metrics import ServiceMetrics
+from pipeline.outcomes import Outcomes
 from pipeline.outputs import Headers, Outputs
 from pipeline.processor import DeadLetter, Outcome, Source
 from pipeline.settings import TopicSettings
@@ -40,39 +41,55 @@ class Emitter:
         self._on_alert = on_alert
 
     def batch(
-        self, outcomes: list[Outcome], messages: list[tuple[bytes | None, Source]]
+        self, outcomes: Sequence[Outcome], messages: Sequence[tuple[bytes | None, Source]]
     ) -> dict[str, int]:
         """Produce a batch's scores, alerts and dead letters; metrics once for the batch.
 
         Returns the assets whose models changed, each with its partition (for the snapshots).
+        The batch shares one ``linewatch.processed_at_ms`` header.
         """
+        if not isinstance(outcomes, Outcomes):
+            outcomes = Outcomes.of(outcomes)
         self._metrics.observe_outcomes(outcomes)
-        alerts_topic = self.topics.alerts
         now: Headers = [("linewatch.processed_at_ms", str(int(time.time() * 1000)).encode())]
         holding = self._commits.busy
         produce = self._commits.hold if holding else self.outputs.produce
-        scores: list[tuple[bytes | None, bytes]] = []
-        touched: dict[str, int] = {}
-        for outcome, (_, source) in zip(outcomes, messages, strict=True):
-            score = outcome.score
-            if score is None:
-                assert outcome.dead_letter is not None
-                self.dead_letter(outcome.dead_letter)
-                continue
-            touched[score.asset] = source.partition
-            scores.append((source.key or score.asset.encode(), encode_score(score)))
-            if outcome.alert is not None or outcome.fault_alert is not None:
-                for alert in (outcome.alert, outcome.fault_alert):
-                    if alert is not None:
-                        produce(alerts_topic, scores[-1][0], encode(alert), now, -1)
-                        if self._on_alert is not None:
-                            self._on_alert(alert)
+        for letter in outcomes.dead_letters():
+            self.dead_letter(letter)
+        values = outcomes.encoded_scores()
+        keys = [source.key for _, source in messages]
+        scores = [
+            (key, value) for key, value in zip(keys, values, strict=True) if value is not None
+        ]
+        if len(scores) < len(keys) or None in keys:  # dead letters, or messages without a key
+            scores = self._keyed(outcomes, keys, values)
+        alerts_topic = self.topics.alerts
+        for position, alert, _ in outcomes.alerts():
+            produce(alerts_topic, keys[position] or alert.asset.encode(), encode(alert), now, -1)
+            if self._on_alert is not None:
+                self._on_alert(alert)
         if holding:  # a commit is under way: the next transaction takes them
             for key, value in scores:
                 produce(self.topics.scores, key, value, now, -1)
         else:
             self.outputs.produce_many(self.topics.scores, scores, now)
-        return touched
+        return outcomes.touched([source.partition for _, source in messages])
+
+    @staticmethod
+    def _keyed(
+        outcomes: Outcomes, keys: list[bytes | None], values: list[bytes | None]
+    ) -> list[tuple[bytes | None, bytes]]:
+        """The scores with their keys; a message without a key gets its asset's (as bytes)."""
+        scores: list[tuple[bytes | None, bytes]] = []
+        for position, value in enumerate(values):
+            if value is not None:
+                key = keys[position]
+                if key is None:
+                    score = outcomes[position].score
+                    assert score is not None
+                    key = score.asset.encode()
+                scores.append((key, value))
+        return scores
 
     def dead_letter(self, letter: DeadLetter) -> None:
         """The rejected message, as it came, with the reason and its source in headers."""

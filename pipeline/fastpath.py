@@ -32,11 +32,12 @@ from pipeline.detectors.fleet_mahalanobis import MahalanobisFleet
 from pipeline.detectors.fleet_zscore import ZScoreFleet
 from pipeline.errors import DecodeError
 from pipeline.features import select_features
-from pipeline.messages import Reading, Score
+from pipeline.messages import Reading
+from pipeline.outcomes import Outcomes, ScoredRound
 from pipeline.settings import ModelSettings
 
 if TYPE_CHECKING:
-    from pipeline.processor import AssetState, DeadLetter, Outcome, Processor, Source
+    from pipeline.processor import AssetState, DeadLetter, Processor, Source
 
 T = TypeVar("T")
 
@@ -81,23 +82,21 @@ class BatchPath:
         alerts = processor.settings.alerts
         self._fixed_threshold = None if alerts.adaptive else round(alerts.threshold, 6)
         self._learn_anomalies = model.learn_anomalies
-        from pipeline.processor import Outcome
 
-        self._new_outcome = frozen_maker(Outcome, ["score", "alert", "reading"])
-
-    def run(self, entries: Sequence[Entry], fleets: bool = True) -> list[Outcome]:
+    def run(self, entries: Sequence[Entry], fleets: bool = True) -> Outcomes:
         """One outcome per entry, in order; ``fleets=False`` scores every asset on its own."""
         self._use_fleets = fleets
         from pipeline.processor import Outcome
 
         self._collect_garbage()
-        outcomes: list[Outcome | None] = [None] * len(entries)
+        outcomes = Outcomes(len(entries))
+        items = outcomes.items
         pending: list[_Pending] = []
         pending_assets: set[str] = set()
         assets, members, layouts = self.processor.assets, self._members, self._layouts
         for index, (item, value, source) in enumerate(entries):
             if type(item) is not Reading:
-                outcomes[index] = Outcome(dead_letter=item)  # type: ignore[arg-type]
+                items[index] = Outcome(dead_letter=item)  # type: ignore[arg-type]
                 continue
             # the common case inline: a known fleet asset, in order (the checks of
             # Processor._check_order pass), with its usual channels
@@ -124,7 +123,7 @@ class BatchPath:
                 continue
             self._one(index, item, value, source, pending, pending_assets, outcomes)
         self._flush(pending, outcomes)
-        return outcomes  # type: ignore[return-value]
+        return outcomes
 
     def _one(
         self,
@@ -134,7 +133,7 @@ class BatchPath:
         source: Source,
         pending: list[_Pending],
         pending_assets: set[str],
-        outcomes: list[Outcome | None],
+        outcomes: Outcomes,
     ) -> None:
         """Any reading, the long way: checks, fleet membership, then queue or score it."""
         from pipeline.processor import DeadLetter, Outcome
@@ -143,12 +142,12 @@ class BatchPath:
             state, layout = self._admit(item)
         except DecodeError as exc:
             letter = DeadLetter(value, source, exc.reason, exc.message)
-            outcomes[index] = Outcome(dead_letter=letter)
+            outcomes.items[index] = Outcome(dead_letter=letter)
             return
         slot = self._slot(item.asset, state, layout, pending, pending_assets, outcomes)
         if slot is None:
             x = select_features(item, self.processor.settings.model.channels)
-            outcomes[index] = self.processor._score(item, x, state)
+            outcomes.items[index] = self.processor._score(item, x, state)
             return
         assert layout is not None
         values = item.values
@@ -191,7 +190,7 @@ class BatchPath:
         layout: tuple[tuple[str, ...], bool] | None,
         pending: list[_Pending],
         pending_assets: set[str],
-        outcomes: list[Outcome | None],
+        outcomes: Outcomes,
     ) -> FleetSlot | None:
         """The asset's fleet slot for this reading, or ``None`` to score it per reading."""
         model = state.model
@@ -218,7 +217,7 @@ class BatchPath:
         slot: FleetSlot,
         pending: list[_Pending],
         pending_assets: set[str],
-        outcomes: list[Outcome | None],
+        outcomes: Outcomes,
     ) -> None:
         """Give ``asset`` its per-reading detector back, in the state of its fleet row."""
         if asset in pending_assets:  # finish what it queued first
@@ -262,14 +261,14 @@ class BatchPath:
 
     # --- scoring --------------------------------------------------------------------------
 
-    def _flush(self, pending: list[_Pending], outcomes: list[Outcome | None]) -> None:
+    def _flush(self, pending: list[_Pending], outcomes: Outcomes) -> None:
         by_fleet: dict[int, list[_Pending]] = {}
         for item in pending:
             by_fleet.setdefault(id(item[3].fleet), []).append(item)
         for items in by_fleet.values():
             self._score_fleet(items, outcomes)
 
-    def _score_fleet(self, items: list[_Pending], outcomes: list[Outcome | None]) -> None:
+    def _score_fleet(self, items: list[_Pending], outcomes: Outcomes) -> None:
         fleet = items[0][3].fleet
         width = len(fleet.channels)
         flat = chain.from_iterable([item[4] for item in items])
@@ -291,14 +290,15 @@ class BatchPath:
         rows: np.ndarray,
         values: np.ndarray,
         batch: list[_Pending],
-        outcomes: list[Outcome | None],
+        outcomes: Outcomes,
     ) -> None:
         result = fleet.score(rows, values)
         scores, shares = result.scores, result.contributions
         readings = [item[1] for item in batch]
         policies = [item[2].policy for item in batch]
+        ts = [r.ts for r in readings]
         anomalous, alerts = evaluate_round(
-            policies, [r.ts for r in readings], scores, lambda i: _top(shares[i]), fleet.name
+            policies, ts, scores, lambda i: _top(shares[i]), fleet.name
         )
         learn = ~np.array(result.outliers, dtype=np.bool_)
         if not self._learn_anomalies:  # never teach the model what an anomaly looks like
@@ -309,12 +309,22 @@ class BatchPath:
             thresholds = [self._fixed_threshold] * len(batch)
         else:
             thresholds = [round(policy.threshold, 6) for policy in policies]
-        name, new_score, new_outcome = fleet.name, _SCORE, self._new_outcome
-        for i, reading in enumerate(readings):
-            score = new_score(
-                reading.asset, reading.ts, rounded[i], thresholds[i], anomalous[i], name, shares[i]
+        positions = [item[0] for item in batch]
+        assets = [r.asset for r in readings]
+        outcomes.add(
+            ScoredRound(
+                positions=positions,
+                readings=readings,
+                assets=assets,
+                ts=ts,
+                scores=rounded,
+                thresholds=thresholds,
+                anomalous=anomalous,
+                model=fleet.name,
+                contributions=shares,
+                alerts=alerts,
             )
-            outcomes[batch[i][0]] = new_outcome(score, alerts[i], reading)
+        )
 
 
 def _turns(rows: np.ndarray) -> np.ndarray:
@@ -379,10 +389,6 @@ def _top(contributions: dict[str, float]) -> list[str]:
     """The three channels that contributed most (ties by name), as ``Processor._score`` says."""
     return sorted(contributions, key=lambda n: (-contributions[n], n))[:3]
 
-
-_SCORE = frozen_maker(
-    Score, ["asset", "ts", "score", "threshold", "anomaly", "model", "contributions"]
-)
 
 _FLEETS: dict[str, Callable[[tuple[str, ...], ModelSettings], Fleet]] = {
     "mahalanobis": MahalanobisFleet,

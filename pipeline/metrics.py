@@ -41,6 +41,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pipeline.asset_metrics import AssetSeries
 from pipeline.consumer_lag import ConsumerLag, LagSource
 from pipeline.messages import Alert
+from pipeline.outcomes import Outcomes
 from pipeline.processor import Outcome
 from pipeline.supervised.metrics import SupervisedMetrics
 
@@ -174,34 +175,29 @@ class ServiceMetrics:
         """Count a processed batch; ``now_s`` (epoch seconds) defaults to the clock.
 
         Counters move by the batch's counts, the event lags go into the histogram in one step,
-        and each tracked asset's gauges take its last reading of the batch.
+        and each tracked asset's gauges take its last reading of the batch. An
+        :class:`~pipeline.outcomes.Outcomes` is read from its columns (no Outcome objects).
         """
         now = time.time() if now_s is None else now_s
-        lags: list[float] = []
-        last: dict[str, Outcome] = {}
-        for outcome in outcomes:
-            score = outcome.score
-            if score is not None:
-                lags.append(score.ts)
-                last[score.asset] = outcome
-                if outcome.alert is not None:
-                    self.observe_alert(outcome.alert)
-                if outcome.fault_alert is not None:
-                    self.supervised.observe_fault_alert(outcome.fault_alert)
-            elif outcome.dead_letter is not None:
-                self.readings.labels(outcome="invalid").inc()
-                self.deadletters.labels(reason=outcome.dead_letter.reason).inc()
+        batch = outcomes if isinstance(outcomes, Outcomes) else Outcomes.of(outcomes)
+        for letter in batch.dead_letters():
+            self.readings.labels(outcome="invalid").inc()
+            self.deadletters.labels(reason=letter.reason).inc()
+        for _, alert, fault in batch.alerts():
+            if fault:
+                self.supervised.observe_fault_alert(alert)
+            else:
+                self.observe_alert(alert)
+        lags, last = batch.latest()
         if not lags:
             return
         self._valid.inc(len(lags))
         self.scores.inc(len(lags))
         observe_many(self.event_lag_seconds, np.maximum(now - np.array(lags) / 1000.0, 0.0))
-        for asset, outcome in last.items():
-            if self.assets.admits(asset):
-                score = outcome.score
-                assert score is not None
-                values = outcome.reading.values if outcome.reading is not None else {}
-                self.assets.observe(asset, score.score, score.threshold, values)
+        admits, observe = self.assets.admits, self.assets.observe
+        for asset, (score, threshold, values) in last.items():
+            if admits(asset):
+                observe(asset, score, threshold, values)
 
     def observe_alert(self, alert: Alert) -> None:
         """Count an alert state change and update the alarm gauges."""

@@ -106,8 +106,12 @@ class Processor:
         """Process one raw message; never raises for bad input."""
         return self.process_batch([(value, source)])[0]
 
-    def process_batch(self, messages: Sequence[tuple[bytes | None, Source]]) -> list[Outcome]:
-        """Process raw messages in order, one outcome each; never raises for bad input."""
+    def process_batch(self, messages: Sequence[tuple[bytes | None, Source]]) -> Sequence[Outcome]:
+        """Process raw messages in order, one outcome each; never raises for bad input.
+
+        Without supervision the outcomes are an :class:`~pipeline.outcomes.Outcomes`, which
+        the service emits without making an Outcome object per fleet-scored reading.
+        """
         decoded = self._decoder.decode_many([value for value, _ in messages])
         entries: list[Entry] = []
         for (value, source), reading in zip(messages, decoded, strict=True):
@@ -136,7 +140,7 @@ class Processor:
         """
         return self._run([(reading, value, source)], fleets=False)[0]
 
-    def _run(self, entries: Sequence[Entry], fleets: bool = True) -> list[Outcome]:
+    def _run(self, entries: Sequence[Entry], fleets: bool = True) -> Sequence[Outcome]:
         """The batch path, then the label join (:mod:`pipeline.supervised`) in message order."""
         outcomes = self._batch.run(entries, fleets=fleets)
         supervisor = self.supervisor

@@ -30,7 +30,14 @@ from typing import Any
 from pipeline.detectors.tail_window import TailWindow
 from pipeline.model import ScoreCalibrator
 
-__all__ = ["AnomalyLikelihood", "PostProcessor", "TailCalibrator", "build_post"]
+__all__ = [
+    "AnomalyLikelihood",
+    "PostProcessor",
+    "TailCalibrator",
+    "build_post",
+    "learn_tails",
+    "score_tails",
+]
 
 
 class TailCalibrator:
@@ -124,6 +131,38 @@ class AnomalyLikelihood:
 
 
 PostProcessor = TailCalibrator | AnomalyLikelihood
+
+
+def score_tails(posts: list[TailCalibrator], raws: list[float], coded: list[int]) -> list[float]:
+    """``posts[i].score(raws[i])`` for each ``i``, given :func:`code` of each raw (a fleet's round).
+
+    >>> from pipeline.detectors.tail_window import code
+    >>> posts = [TailCalibrator(window=4, min_count=1) for _ in range(2)]
+    >>> score_tails(posts, [0.5, 0.5], [code(0.5)] * 2)
+    [0.0, 0.0]
+    >>> learn_tails(posts, [code(0.5)] * 2)
+    >>> score_tails(posts, [0.9, 0.1], [code(0.9), code(0.1)])
+    [1.0, 0.0]
+    >>> [posts[0].score(0.9), posts[1].score(0.1)]
+    [1.0, 0.0]
+    """
+    out: list[float] = []
+    append = out.append
+    for post, raw, value in zip(posts, raws, coded, strict=True):
+        post._last = raw
+        if post._count < post.min_count:
+            append(0.0)
+        else:
+            append(post._calibrator.probability_of_code(value))
+    return out
+
+
+def learn_tails(posts: list[TailCalibrator], coded: list[int]) -> None:
+    """``posts[i].learn()`` for each ``i``, given :func:`code` of the raw each last scored."""
+    for post, value in zip(posts, coded, strict=True):
+        if post._last is not None:
+            post._calibrator.learn_code(value)
+            post._count += 1
 
 
 def build_post(kind: str, window: int, short: int) -> PostProcessor:

@@ -14,18 +14,26 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from itertools import compress
+from typing import Any, cast
 
 import numpy as np
 
 from pipeline.detectors.base import Detector
-from pipeline.detectors.calibration import PostProcessor, build_post
+from pipeline.detectors.calibration import (
+    PostProcessor,
+    TailCalibrator,
+    build_post,
+    learn_tails,
+    score_tails,
+)
 from pipeline.detectors.features import Smoother
 from pipeline.detectors.fleet import Array, RoundResult, RowArrays, round_shares
 from pipeline.detectors.fleet_stuck import SHAPES, StuckRows
 from pipeline.detectors.mahalanobis import OnlineMahalanobis
 from pipeline.detectors.scored import CalibratedDetector
 from pipeline.detectors.stuck import StuckWatch, stuck_shares
+from pipeline.detectors.tail_window import codes
 from pipeline.settings import ModelSettings
 
 __all__ = ["MahalanobisFleet"]
@@ -206,23 +214,21 @@ class MahalanobisFleet:
         contributions: list[dict[str, float]] = [{} for _ in range(k)]
         ready_at = np.flatnonzero(a["count"][rows] > len(self.channels) + 1)
         pending = np.zeros(k, dtype=np.bool_)
+        coded: list[int] | None = None
         if len(ready_at):
             ready = rows[ready_at]
             self._refresh(ready)
             mean = a["mean"][ready]
             d = smoothed[ready_at] - mean
             pd = (a["prec"][ready] * d[:, None, :]).sum(axis=2)
-            raw = np.sqrt(np.maximum((d * pd).sum(axis=1), 0.0)).tolist()
+            raws = np.sqrt(np.maximum((d * pd).sum(axis=1), 0.0))
+            raw = raws.tolist()
             floor = (self.settings.min_rel_std * np.abs(mean) + 1e-9) ** 2
             variance = np.diagonal(a["cov"][ready], axis1=1, axis2=2)
             max_z = np.max(np.abs(d) / np.sqrt(np.maximum(variance, floor)), axis=1)
             far = (max_z > self.settings.outlier_z).tolist()
             shares = round_shares(self.channels, np.abs(d * pd))
-            posts = self.posts
-            calibrated = [
-                min(1.0, max(0.0, posts[row].score(r)))
-                for row, r in zip(ready.tolist(), raw, strict=True)
-            ]
+            calibrated, coded = self._calibrate(ready.tolist(), raw, raws)
             if len(ready_at) == k:  # every row ready: the lists as they are
                 scores, contributions, outliers = calibrated, shares, far
             else:
@@ -232,10 +238,23 @@ class MahalanobisFleet:
         if self.stuck is not None:  # a frozen channel scores 1.0 and is named, as in
             for i, stuck in self.stuck.observe(a, rows, values).items():  # CalibratedDetector
                 scores[i], contributions[i] = 1.0, stuck_shares(stuck)
-        return RoundResult(scores, contributions, outliers, (rows, smoothed, pending))
+        return RoundResult(scores, contributions, outliers, (rows, smoothed, pending, coded))
+
+    def _calibrate(
+        self, ready: list[int], raw: list[float], raws: Array
+    ) -> tuple[list[float], list[int] | None]:
+        """The posts' scores of the ready rows' raw scores, in [0, 1]; with tail posts also
+        the raws' codes (:func:`~pipeline.detectors.tail_window.codes`, for :meth:`learn`)."""
+        posts = [self.posts[row] for row in ready]
+        tails = [post for post in posts if isinstance(post, TailCalibrator)]
+        if len(tails) == len(posts):  # the default calibration: in one loop
+            coded = codes(raws)
+            return score_tails(tails, raw, coded), coded
+        calibrated = [min(1.0, max(0.0, p.score(r))) for p, r in zip(posts, raw, strict=True)]
+        return calibrated, None
 
     def learn(self, result: RoundResult, learn: Array) -> None:
-        rows, smoothed, pending = result.context
+        rows, smoothed, pending, coded = result.context
         a = self.rows.arrays
         target = rows[learn]
         if not len(target):
@@ -250,8 +269,14 @@ class MahalanobisFleet:
         a["cov"][target] = (1.0 - w3) * (a["cov"][target] + w3 * outer)
         a["stale"][target] |= count % self._template.refresh == 0
         posts = self.posts
-        for row in rows[learn & pending].tolist():
-            posts[row].learn()
+        if coded is None:
+            for row in rows[learn & pending].tolist():
+                posts[row].learn()
+        else:  # codes of the ready rows' raws, in order
+            taught = learn[pending]
+            learned = rows[pending][taught].tolist()
+            tails = cast(list[TailCalibrator], [posts[row] for row in learned])  # as scored
+            learn_tails(tails, list(compress(coded, taught.tolist())))
         if self.stuck is not None:
             self.stuck.learn(a, target)
 

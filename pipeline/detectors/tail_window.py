@@ -37,7 +37,7 @@ from array import array
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["BLOCKS", "TailWindow", "code"]
+__all__ = ["BLOCKS", "TailWindow", "code", "codes"]
 
 BLOCKS = 4
 """Blocks a window is cut into (a full window drops a quarter of its scores at a time)."""
@@ -85,23 +85,29 @@ class TailWindow:
 
     def learn_one(self, raw: float) -> None:
         """Add ``raw`` to the window (dropping the oldest block when it is full)."""
+        self.learn_code(code(raw))
+
+    def learn_code(self, coded: int) -> None:
+        """:meth:`learn_one` of a score whose :func:`code` is ``coded``."""
         blocks = self._blocks
         if self._count >= self.window:
             self._count -= len(blocks.pop(0))
         if not blocks or len(blocks[-1]) >= self.block:
             blocks.append(array("H"))
-        newest = blocks[-1]
-        bisect.insort(newest, code(raw))
+        bisect.insort(blocks[-1], coded)
         self._count += 1
 
     def tail_probability(self, raw: float) -> float:
         """The fraction of the window's scores whose code is below ``raw``'s."""
+        return self.probability_of_code(code(raw))
+
+    def probability_of_code(self, coded: int) -> float:
+        """:meth:`tail_probability` of a score whose :func:`code` is ``coded``."""
         if not self._count:
             return 0.0
-        value = code(raw)
         below = 0
         for block in self._blocks:
-            below += bisect.bisect_left(block, value)
+            below += bisect.bisect_left(block, coded)
         return below / self._count
 
     def __getstate__(self) -> tuple[int, list[array[int]]]:
@@ -129,6 +135,30 @@ class TailWindow:
         tail._blocks = [array("H", chunk.tobytes()) for chunk in chunks]
         tail._count = sum(len(b) for b in tail._blocks)
         return tail
+
+
+def codes(raws: npt.NDArray[np.float64]) -> list[int]:
+    """:func:`code` of every value, exactly, in a few array operations.
+
+    numpy's ``log`` may differ from ``math.log`` in the last bit: the values whose level lies
+    within rounding error of a code boundary are coded by :func:`code` itself.
+
+    >>> edges = _TINY * np.exp(np.arange(0, 30000, 7) * _STEP)
+    >>> raws = np.concatenate([edges, np.nextafter(edges, 0), np.nextafter(edges, 1e9), -edges])
+    >>> codes(raws) == [code(r) for r in raws.tolist()]
+    True
+    """
+    out: list[int] = _codes(raws).tolist()
+    magnitude = np.abs(raws)
+    usable = (magnitude >= _TINY) & (magnitude < _HUGE)
+    level = (np.log(np.where(usable, magnitude, 1.0)) - _LOG_TINY) / _STEP
+    fraction = level - np.floor(level)
+    near = usable & ((fraction < 1e-6) | (fraction > 1.0 - 1e-6))
+    if near.any():
+        values = raws.tolist()
+        for index in np.flatnonzero(near).tolist():
+            out[index] = code(values[index])
+    return out
 
 
 def _codes(raws: npt.NDArray[np.float64]) -> npt.NDArray[np.uint16]:

@@ -8,11 +8,12 @@ import pickle
 import random
 from collections import deque
 
+import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.detectors.calibration import TailCalibrator
-from pipeline.detectors.tail_window import BLOCKS, TailWindow, code
+from pipeline.detectors.tail_window import BLOCKS, TailWindow, code, codes
 from pipeline.model import ScoreCalibrator
 
 # well apart (more than the codes' 0.1 % resolution), of both signs and around zero
@@ -25,6 +26,16 @@ def exact_tail(window: list[float], raw: float) -> float:
 
 
 class TestCode:
+    @given(st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=50))
+    def test_codes_of_an_array_are_each_code(self, raws: list[float]) -> None:
+        assert codes(np.array(raws, dtype=np.float64)) == [code(raw) for raw in raws]
+
+    def test_codes_at_the_level_boundaries(self) -> None:
+        edges = 1e-6 * np.exp(np.arange(0, 32767, 3) * 1e-3)
+        raws = np.concatenate([edges, np.nextafter(edges, 0.0), np.nextafter(edges, np.inf)])
+        raws = np.concatenate([raws, -raws, [0.0, 1e300, -np.inf]])
+        assert codes(raws) == [code(raw) for raw in raws.tolist()]
+
     @given(st.floats(allow_nan=False), st.floats(allow_nan=False))
     def test_is_monotone(self, a: float, b: float) -> None:
         low, high = min(a, b), max(a, b)
