@@ -57,7 +57,7 @@ class TopicSettings(_Section):
 
 
 DetectorKind = Literal[
-    "hst", "hst_features", "robust", "mahalanobis", "ensemble", "extremes", "zscore"
+    "hst", "hst_features", "robust", "mahalanobis", "ensemble", "extremes", "zscore", "artime"
 ]
 FeatureKind = Literal["value", "delta", "mean", "std"]
 
@@ -71,7 +71,8 @@ class ModelSettings(_Section):
     ``ensemble`` the mean of ``members``' probabilities; ``extremes`` how far each channel's
     value, recent mean and change since one season ago break out of their recent range,
     reported once per event (the NAB configuration); ``zscore`` the calibrated largest
-    per-channel running z-score (the light one). See :mod:`pipeline.detectors`.
+    per-channel running z-score (the light one); ``artime`` adaptive-resonance clusters of
+    downsampled windows, reporting a window no cluster accepts. See :mod:`pipeline.detectors`.
     """
 
     kind: DetectorKind = "mahalanobis"
@@ -144,6 +145,9 @@ class ModelSettings(_Section):
     suppressor reports an event once); by default an anomaly never teaches the model."""
     excess_scale: float = Field(default=0.1, gt=0.0)
     """``extremes``: this fraction of a feature's range beyond the range adds 1 to its surprise."""
+    artime_probation: int = Field(default=750, ge=32)
+    """``artime``: readings learned before the first score; sets the downsampling (one value per
+    ``artime_probation // 104`` readings) and the trend window the vigilances adapt over."""
 
 
 class AlertSettings(_Section):

@@ -11,6 +11,7 @@ Examples
 
 from __future__ import annotations
 
+from pipeline.detectors.artime import ARTime
 from pipeline.detectors.base import Detector
 from pipeline.detectors.calibration import build_post
 from pipeline.detectors.drift import DriftAdaptive
@@ -48,6 +49,8 @@ def _member(settings: ModelSettings, kind: str) -> Detector:
         return HSTFeatures(settings)
     if kind == "extremes":
         return _extremes(settings)
+    if kind == "artime":
+        return ARTime(settings.artime_probation)
     post = build_post(settings.calibration, settings.calibration_window, settings.likelihood_short)
     suffix = f"smooth={settings.smooth},{settings.calibration}"
     stuck = None if settings.stuck_after is None else StuckWatch(settings.stuck_after)
