@@ -60,8 +60,13 @@ class DualVigilanceART:
         self.rho_lb = rho_lb
         self.rho_ub = rho_ub
         self.capacity = capacity
-        self._w: FloatArray = np.empty((16, 2 * dim))
+        # float32: the match is a sum of 2 * dim minima, and it halves the memory each step reads
+        self._w = np.empty((16, 2 * dim), dtype=np.float32)
+        self._size = np.empty(16)
+        """Each category's ``|w|_1`` and, below, its energy part (kept as ``w`` changes)."""
+        self._energy_size = np.empty(16)
         self._used = np.zeros(16, dtype=np.int64)
+        self._ones = np.ones(2 * dim, dtype=np.float32)
         self._n = 0
         self._step = 0
 
@@ -72,20 +77,17 @@ class DualVigilanceART:
     def train(self, features: FloatArray, learn: bool = True) -> Resonance:
         """Match ``features`` against every category and (with ``learn``) learn it."""
         self._step += 1
-        x = np.concatenate((features, 1.0 - features))
-        if self._n == 0:
+        x = np.concatenate((features, 1.0 - features)).astype(np.float32)
+        n = self._n
+        if n == 0:
             self._add(np.ones_like(x))
             return Resonance(0.0, 0.0, False)
-        w = self._w[: self._n]
-        overlap = np.minimum(w, x)
-        size = w.sum(axis=1)
-        feature_match = overlap.sum(axis=1) / np.where(size > 0.0, size, 1e-3)
-        last, end = self.dim - 1, 2 * self.dim - 1
-        energy_size = w[:, last] + w[:, end]
-        energy_overlap = overlap[:, last] + overlap[:, end]
-        energy = np.divide(
-            energy_overlap, energy_size, out=np.zeros(self._n), where=energy_size > 0.0
-        )
+        overlap = np.minimum(self._w[:n], x)
+        overlap_size = (overlap @ self._ones).astype(np.float64)
+        size, energy_size = self._size[:n], self._energy_size[:n]
+        feature_match = overlap_size / np.where(size > 0.0, size, 1e-3)
+        energy_overlap = overlap[:, self.dim - 1].astype(np.float64) + overlap[:, -1]
+        energy = np.divide(energy_overlap, energy_size, out=np.zeros(n), where=energy_size > 0.0)
         match = feature_match**3 * energy**2
         best = int(np.argmax(match))
         similarity = float(match[best])
@@ -94,27 +96,32 @@ class DualVigilanceART:
         self._used[best] = self._step
         resonance = Resonance(similarity, float(energy[best]), similarity < self.rho_lb)
         if learn and similarity >= self.rho_ub:
-            resonant = match >= self.rho_ub
-            w[resonant] = overlap[resonant]
-            self._used[: self._n][resonant] = self._step
+            resonant = np.flatnonzero(match >= self.rho_ub)
+            self._w[resonant] = overlap[resonant]
+            size[resonant] = overlap_size[resonant]
+            energy_size[resonant] = energy_overlap[resonant]
+            self._used[resonant] = self._step
             return resonance
         return self._commit(x, learn, resonance)
 
-    def _commit(self, x: FloatArray, learn: bool, resonance: Resonance) -> Resonance:
+    def _commit(self, x: npt.NDArray[np.float32], learn: bool, resonance: Resonance) -> Resonance:
         """A new category at ``x`` (below the upper vigilance), when learning."""
         if learn:
             self._add(x)
         return resonance
 
-    def _add(self, x: FloatArray) -> None:
+    def _add(self, x: npt.NDArray[np.float32]) -> None:
         if self._n >= self.capacity:
-            oldest = 1 + int(np.argmin(self._used[1 : self._n]))
-            self._w[oldest] = x
-            self._used[oldest] = self._step
-            return
-        if self._n == len(self._w):
-            self._w = np.concatenate((self._w, np.empty_like(self._w)))
-            self._used = np.concatenate((self._used, np.zeros_like(self._used)))
-        self._w[self._n] = x
-        self._used[self._n] = self._step
-        self._n += 1
+            slot = 1 + int(np.argmin(self._used[1 : self._n]))
+        else:
+            if self._n == len(self._w):
+                self._w = np.concatenate((self._w, np.empty_like(self._w)))
+                self._size = np.concatenate((self._size, np.empty_like(self._size)))
+                self._energy_size = np.concatenate((self._energy_size, np.empty_like(self._energy_size)))
+                self._used = np.concatenate((self._used, np.zeros_like(self._used)))
+            slot = self._n
+            self._n += 1
+        self._w[slot] = x
+        self._size[slot] = float(x.sum(dtype=np.float64))
+        self._energy_size[slot] = float(x[self.dim - 1]) + float(x[-1])
+        self._used[slot] = self._step

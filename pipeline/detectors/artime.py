@@ -7,8 +7,9 @@ cluster accepts (similarity below the lower vigilance ``rho_lb``) is an anomaly,
 far below the vigilances it fell and how far its level is from the best cluster's. This is
 our own implementation, strictly online; where it differs from ARTime's NAB runner:
 
-- the range that normalises the series is the running one (ARTime is given the whole file's
-  minimum and maximum), fixed from the probation's readings and widened by each later one;
+- the range that normalises the series is online (ARTime is given the whole file's minimum and
+  maximum): the probation's range widened by ``margin`` of its span on each side, grown to
+  hold any later reading beyond it;
 - the probation is ``probation`` readings (ARTime takes 15 % of the file's length, at most
   750: the length of a file is not known to a stream).
 
@@ -53,15 +54,22 @@ __all__ = ["ARTime", "ARTimeChannel"]
 class ARTimeChannel:
     """ARTime on one channel: the anomaly score of each reading."""
 
-    def __init__(self, probation: int = 750, window: int = 8, windows_per_probation: int = 13):
+    def __init__(
+        self,
+        probation: int = 300,
+        window: int = 8,
+        windows_per_probation: int = 13,
+        margin: float = 1.0,
+        categories: int = 200,
+    ) -> None:
         self.window = window
         self.step = max(1, probation // (window * windows_per_probation))
         self.trend = probation // self.step
         """Downsampled values in the probation: the trend window the vigilances adapt over."""
         self.mask = int(window * 1.5)
         self._down = Downsampler(self.step)
-        self._levels = Levels()
-        self._art = DualVigilanceART(2 * window)
+        self._levels = Levels(margin=margin)
+        self._art = DualVigilanceART(2 * window, capacity=categories)
         self._recent: deque[float] = deque([0.0] * window, maxlen=window)
         self._probation: list[float] = []
         self._i = 0
@@ -96,6 +104,7 @@ class ARTimeChannel:
         return window_features(np.fromiter(self._recent, float, self.window))
 
     def _end_probation(self) -> None:
+        self._levels.freeze()
         features = [self._features(sample) for sample in self._probation]
         rho = _initial_vigilance(np.array(features[self.window - 1 :]), self.trend)
         self._art.rho_lb = self._art.rho_ub = rho
@@ -191,9 +200,11 @@ def _initial_vigilance(features: np.ndarray, trend: int, rho: float = 0.8) -> fl
 class ARTime:
     """``artime`` on every channel of a reading; the reading's score is the largest."""
 
-    def __init__(self, probation: int = 750) -> None:
+    def __init__(self, probation: int = 300, margin: float = 1.0, categories: int = 200) -> None:
         self.probation = probation
-        self.name = f"artime(probation={probation})"
+        self.margin = margin
+        self.categories = categories
+        self.name = f"artime(probation={probation},margin={margin:g},categories={categories})"
         self._channels: dict[str, ARTimeChannel] = {}
         self._last: dict[str, float] = {}
 
@@ -204,7 +215,9 @@ class ARTime:
                 continue
             channel = self._channels.get(name)
             if channel is None:
-                channel = self._channels[name] = ARTimeChannel(self.probation)
+                channel = self._channels[name] = ARTimeChannel(
+                    self.probation, margin=self.margin, categories=self.categories
+                )
             scores[name] = channel.score_one(value)
         self._last = scores
         return max(scores.values(), default=0.0)

@@ -2,9 +2,10 @@
 
 Every ``step`` readings, :class:`Downsampler` gives one value: the reading of the block
 furthest from a running average (so a one-reading spike survives), or the block's mean when
-that is within 10 % of it. :class:`Levels` maps it into ``[0, 1]`` with the *running* range of
-the readings seen so far (ARTime's NAB runner uses the whole file's minimum and maximum, which
-is look-ahead; here the range only ever grows with what has been read), rounds it to one of
+that is within 10 % of it. :class:`Levels` maps it into ``[0, 1]`` with an online range
+(ARTime's NAB runner uses the whole file's minimum and maximum, which is look-ahead; here it is
+the range of the readings so far, widened by ``margin`` of its span on each side when the
+probation ends, and it grows to hold any later reading beyond it), rounds it to one of
 ``levels + 1`` levels and snaps it to the running median level when it is within ``chomp``
 of it, so small wiggles around the usual level all look the same. :func:`window_features`
 describes the last ``window`` levels by their shape (the Haar wavelet transform of the
@@ -61,9 +62,10 @@ class Downsampler:
 class Levels:
     """Running-range normalisation, quantisation and a snap to the running median level."""
 
-    def __init__(self, levels: int = 80, chomp: float = 0.075) -> None:
+    def __init__(self, levels: int = 80, chomp: float = 0.075, margin: float = 0.0) -> None:
         self.levels = levels
         self.chomp = chomp
+        self.margin = margin
         self._low = np.inf
         self._high = -np.inf
         self._counts = np.zeros(levels + 1, dtype=np.int64)
@@ -73,6 +75,13 @@ class Levels:
         """Widen the range to hold ``value`` (call for every reading, before :meth:`level`)."""
         self._low = min(self._low, value)
         self._high = max(self._high, value)
+
+    def freeze(self) -> None:
+        """Widen the range seen so far by ``margin`` of its span on each side (probation's end)."""
+        span = self._high - self._low
+        if np.isfinite(span):
+            self._low -= self.margin * span
+            self._high += self.margin * span
 
     def level(self, value: float) -> float:
         """``value``'s level in [0, 1], snapped to the median level when close to it."""
