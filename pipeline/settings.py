@@ -57,7 +57,14 @@ class TopicSettings(_Section):
 
 
 DetectorKind = Literal[
-    "hst", "hst_features", "robust", "mahalanobis", "ensemble", "extremes", "zscore", "artime",
+    "hst",
+    "hst_features",
+    "robust",
+    "mahalanobis",
+    "ensemble",
+    "extremes",
+    "zscore",
+    "artime",
     "extremes_artime",
 ]
 FeatureKind = Literal["value", "delta", "mean", "std"]

@@ -38,5 +38,15 @@ from pipeline.detectors.factory import build_base, build_detector
 
 __all__ = ["KINDS", "Detector", "TimeAware", "DriftAdaptive", "build_base", "build_detector"]
 
-KINDS = ("hst", "hst_features", "robust", "mahalanobis", "ensemble", "extremes", "zscore", "artime", "extremes_artime")
+KINDS = (
+    "hst",
+    "hst_features",
+    "robust",
+    "mahalanobis",
+    "ensemble",
+    "extremes",
+    "zscore",
+    "artime",
+    "extremes_artime",
+)
 """Every value of ``ModelSettings.kind``."""

@@ -117,7 +117,9 @@ class DualVigilanceART:
             if self._n == len(self._w):
                 self._w = np.concatenate((self._w, np.empty_like(self._w)))
                 self._size = np.concatenate((self._size, np.empty_like(self._size)))
-                self._energy_size = np.concatenate((self._energy_size, np.empty_like(self._energy_size)))
+                self._energy_size = np.concatenate(
+                    (self._energy_size, np.empty_like(self._energy_size))
+                )
                 self._used = np.concatenate((self._used, np.zeros_like(self._used)))
             slot = self._n
             self._n += 1

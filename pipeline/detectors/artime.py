@@ -47,6 +47,7 @@ import numpy as np
 
 from pipeline.detectors.art import DualVigilanceART, Resonance
 from pipeline.detectors.artime_features import Downsampler, Levels, window_features
+from pipeline.detectors.base import shares
 
 __all__ = ["ARTime", "ARTimeChannel"]
 
@@ -206,7 +207,8 @@ class ARTime:
         self.categories = categories
         self.name = f"artime(probation={probation},margin={margin:g},categories={categories})"
         self._channels: dict[str, ARTimeChannel] = {}
-        self._last: dict[str, float] = {}
+        self._reported: dict[str, float] = {}
+        """Each channel's latest report (non-zero score)."""
 
     def score_one(self, x: dict[str, float]) -> float:
         scores = {}
@@ -218,19 +220,17 @@ class ARTime:
                 channel = self._channels[name] = ARTimeChannel(
                     self.probation, margin=self.margin, categories=self.categories
                 )
-            scores[name] = channel.score_one(value)
-        self._last = scores
+            scores[name] = score = channel.score_one(value)
+            if score > 0.0:
+                self._reported[name] = score
         return max(scores.values(), default=0.0)
 
     def learn_one(self, x: dict[str, float]) -> None:
-        """Nothing: ``score_one`` already learned the reading's window (ART learns as it matches)."""
+        """Nothing more: ``score_one`` learned the window already (ART learns as it matches)."""
 
     def contributions(self, x: dict[str, float]) -> dict[str, float]:
-        """The channels' shares of the last reading's scores."""
-        total = sum(self._last.values())
-        if not total > 0.0:
-            return {}
-        return {name: round(s / total, 4) for name, s in self._last.items()}
+        """The channels' shares of their latest reports (a window is new once, then learned)."""
+        return shares(self._reported)
 
     def is_outlier(self, x: dict[str, float]) -> bool:
         return False

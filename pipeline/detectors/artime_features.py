@@ -114,8 +114,8 @@ _HAAR: dict[int, FloatArray] = {}
 
 
 def _unit(values: FloatArray) -> FloatArray:
-    shifted = values - values.min()
-    top = shifted.max()
+    shifted: FloatArray = values - values.min()
+    top = float(shifted.max())
     return shifted / top if top != 0.0 else shifted
 
 
