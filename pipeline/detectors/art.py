@@ -62,9 +62,10 @@ class DualVigilanceART:
         self.capacity = capacity
         # float32: the match is a sum of 2 * dim minima, and it halves the memory each step reads
         self._w = np.empty((16, 2 * dim), dtype=np.float32)
-        self._size = np.empty(16)
-        """Each category's ``|w|_1`` and, below, its energy part (kept as ``w`` changes)."""
-        self._energy_size = np.empty(16)
+        self._inv_size = np.empty(16)
+        """``1 / |w|_1`` of each category and, below, of its energy part (kept as ``w`` changes;
+        an empty energy part matches nothing)."""
+        self._inv_energy = np.empty(16)
         self._used = np.zeros(16, dtype=np.int64)
         self._ones = np.ones(2 * dim, dtype=np.float32)
         self._n = 0
@@ -84,11 +85,11 @@ class DualVigilanceART:
             return Resonance(0.0, 0.0, False)
         overlap = np.minimum(self._w[:n], x)
         overlap_size = (overlap @ self._ones).astype(np.float64)
-        size, energy_size = self._size[:n], self._energy_size[:n]
-        feature_match = overlap_size / np.where(size > 0.0, size, 1e-3)
-        energy_overlap = overlap[:, self.dim - 1].astype(np.float64) + overlap[:, -1]
-        energy = np.divide(energy_overlap, energy_size, out=np.zeros(n), where=energy_size > 0.0)
-        match = feature_match**3 * energy**2
+        energy_overlap = overlap[:, self.dim - 1] + overlap[:, -1]
+        energy = energy_overlap * self._inv_energy[:n]
+        match = overlap_size * self._inv_size[:n]
+        match *= match * match
+        match *= energy * energy
         best = int(np.argmax(match))
         similarity = float(match[best])
         if not similarity > 0.0:
@@ -98,8 +99,7 @@ class DualVigilanceART:
         if learn and similarity >= self.rho_ub:
             resonant = np.flatnonzero(match >= self.rho_ub)
             self._w[resonant] = overlap[resonant]
-            size[resonant] = overlap_size[resonant]
-            energy_size[resonant] = energy_overlap[resonant]
+            self._set_sizes(resonant, overlap_size[resonant], energy_overlap[resonant])
             self._used[resonant] = self._step
             return resonance
         return self._commit(x, learn, resonance)
@@ -116,14 +116,18 @@ class DualVigilanceART:
         else:
             if self._n == len(self._w):
                 self._w = np.concatenate((self._w, np.empty_like(self._w)))
-                self._size = np.concatenate((self._size, np.empty_like(self._size)))
-                self._energy_size = np.concatenate(
-                    (self._energy_size, np.empty_like(self._energy_size))
-                )
+                self._inv_size = np.concatenate((self._inv_size, self._inv_size))
+                self._inv_energy = np.concatenate((self._inv_energy, self._inv_energy))
                 self._used = np.concatenate((self._used, np.zeros_like(self._used)))
             slot = self._n
             self._n += 1
         self._w[slot] = x
-        self._size[slot] = float(x.sum(dtype=np.float64))
-        self._energy_size[slot] = float(x[self.dim - 1]) + float(x[-1])
+        energy = np.float64(x[self.dim - 1]) + np.float64(x[-1])
+        self._set_sizes(np.array([slot]), np.array([x.sum(dtype=np.float64)]), np.array([energy]))
         self._used[slot] = self._step
+
+    def _set_sizes(self, slots: npt.NDArray[np.intp], size: FloatArray, energy: FloatArray) -> None:
+        self._inv_size[slots] = 1.0 / np.where(size > 0.0, size, 1e-3)
+        self._inv_energy[slots] = np.divide(
+            1.0, energy, out=np.zeros(len(energy)), where=energy > 0.0
+        )

@@ -68,8 +68,11 @@ class Levels:
         self.margin = margin
         self._low = np.inf
         self._high = -np.inf
-        self._counts = np.zeros(levels + 1, dtype=np.int64)
+        self._counts = [0] * (levels + 1)
         self._seen = 0
+        self._median = 0
+        self._below = 0
+        """Levels counted below the median level."""
 
     def observe(self, value: float) -> None:
         """Widen the range to hold ``value`` (call for every reading, before :meth:`level`)."""
@@ -88,12 +91,27 @@ class Levels:
         span = self._high - self._low
         scaled = (value - self._low) / span if span > 0.0 else 0.0
         index = int(round(min(1.0, max(0.0, scaled)) * self.levels))
-        self._counts[index] += 1
-        self._seen += 1
-        median = int(np.searchsorted(np.cumsum(self._counts), self._seen // 2 + 1))
+        median_level = self._count(index) / self.levels
         level = index / self.levels
-        median_level = median / self.levels
         return median_level if abs(level - median_level) < self.chomp else level
+
+    def _count(self, index: int) -> int:
+        """Count ``index`` and move the median level to hold the middle count (``seen // 2``)."""
+        counts = self._counts
+        counts[index] += 1
+        self._seen += 1
+        if self._seen == 1:
+            self._median = index
+        elif index < self._median:
+            self._below += 1
+        middle = self._seen // 2
+        while self._below > middle:
+            self._median -= 1
+            self._below -= counts[self._median]
+        while self._below + counts[self._median] <= middle:
+            self._below += counts[self._median]
+            self._median += 1
+        return self._median
 
 
 def haar_matrix(n: int) -> FloatArray:
@@ -114,9 +132,9 @@ _HAAR: dict[int, FloatArray] = {}
 
 
 def _unit(values: FloatArray) -> FloatArray:
-    shifted: FloatArray = values - values.min()
-    top = float(shifted.max())
-    return shifted / top if top != 0.0 else shifted
+    low, high = values.min(), values.max()
+    shifted: FloatArray = values - low
+    return shifted / (high - low) if high != low else shifted
 
 
 def window_features(window: FloatArray) -> FloatArray:
@@ -125,4 +143,7 @@ def window_features(window: FloatArray) -> FloatArray:
     haar = _HAAR.get(n)
     if haar is None:
         haar = _HAAR[n] = haar_matrix(n)
-    return np.concatenate((_unit(haar @ _unit(window)), window))
+    out = np.empty(2 * n)
+    out[:n] = _unit(haar @ _unit(window))
+    out[n:] = window
+    return out
