@@ -11,7 +11,8 @@ our own implementation, strictly online; where it differs from ARTime's NAB runn
   maximum): the probation's range widened by ``margin`` of its span on each side, grown to
   hold any later reading beyond it;
 - the probation is ``probation`` readings (ARTime takes 15 % of the file's length, at most
-  750: the length of a file is not known to a stream).
+  750: the length of a file is not known to a stream);
+- the category memory is bounded (``categories``; ARTime's grows with the file).
 
 During the probation nothing is scored: its downsampled values are kept, and at its end they
 are levelled with the probation's range, the vigilance is set from how alike those windows are
