@@ -122,8 +122,10 @@ class DualVigilanceART:
             slot = self._n
             self._n += 1
         self._w[slot] = x
-        energy = np.float64(x[self.dim - 1]) + np.float64(x[-1])
-        self._set_sizes(np.array([slot]), np.array([x.sum(dtype=np.float64)]), np.array([energy]))
+        size = float(x.sum(dtype=np.float64))
+        energy = float(x[self.dim - 1]) + float(x[-1])
+        self._inv_size[slot] = 1.0 / (size if size > 0.0 else 1e-3)
+        self._inv_energy[slot] = 1.0 / energy if energy > 0.0 else 0.0
         self._used[slot] = self._step
 
     def _set_sizes(self, slots: npt.NDArray[np.intp], size: FloatArray, energy: FloatArray) -> None:

@@ -3,8 +3,8 @@
 ``Confirmed(primary, second)`` scores every reading with both (both learn every reading) and
 returns the primary's score, except where the primary reports something (its score above
 ``gate``) and the second detector reports at the same reading: then the larger of the two,
-the second's scaled by ``weight``. The second detector alone never alarms, so it adds no false
-alarm of its own; it lifts the primary's weak reports that it confirms above the threshold.
+the second's scaled by ``weight``. The second detector alone never alarms: it can only lift
+the primary's weak reports that it confirms above the threshold (true or false ones).
 ``extremes_artime`` is :class:`~pipeline.detectors.extremes.Extremes` confirmed by
 :class:`~pipeline.detectors.artime.ARTime` (the primary reports an event once, and ARTime's
 new-cluster report lands on a downsampled step, so the gate looks at the same reading only).
