@@ -57,7 +57,15 @@ class TopicSettings(_Section):
 
 
 DetectorKind = Literal[
-    "hst", "hst_features", "robust", "mahalanobis", "ensemble", "extremes", "zscore"
+    "hst",
+    "hst_features",
+    "robust",
+    "mahalanobis",
+    "ensemble",
+    "extremes",
+    "zscore",
+    "artime",
+    "extremes_artime",
 ]
 FeatureKind = Literal["value", "delta", "mean", "std"]
 
@@ -71,7 +79,9 @@ class ModelSettings(_Section):
     ``ensemble`` the mean of ``members``' probabilities; ``extremes`` how far each channel's
     value, recent mean and change since one season ago break out of their recent range,
     reported once per event (the NAB configuration); ``zscore`` the calibrated largest
-    per-channel running z-score (the light one). See :mod:`pipeline.detectors`.
+    per-channel running z-score (the light one); ``artime`` adaptive-resonance clusters of
+    downsampled windows, reporting a window no cluster accepts; ``extremes_artime`` extremes'
+    reports raised where ARTime reports the same reading. See :mod:`pipeline.detectors`.
     """
 
     kind: DetectorKind = "mahalanobis"
@@ -144,6 +154,17 @@ class ModelSettings(_Section):
     suppressor reports an event once); by default an anomaly never teaches the model."""
     excess_scale: float = Field(default=0.1, gt=0.0)
     """``extremes``: this fraction of a feature's range beyond the range adds 1 to its surprise."""
+    artime_probation: int = Field(default=300, ge=32)
+    """``artime``: readings learned before the first score; sets the downsampling (one value per
+    ``artime_probation // 104`` readings) and the trend window the vigilances adapt over."""
+    artime_margin: float = Field(default=1.0, ge=0.0)
+    """``artime``: the probation's range is widened by this fraction of its span on each side."""
+    artime_categories: int = Field(default=200, ge=2)
+    """``artime``: categories kept; past it a new one replaces the least recently matched."""
+    artime_gate: float = Field(default=0.3, ge=0.0, le=1.0)
+    """``extremes_artime``: an ``extremes`` score above this may be raised by ARTime's report."""
+    artime_weight: float = Field(default=1.0, gt=0.0)
+    """``extremes_artime``: factor on ARTime's score where it confirms an ``extremes`` report."""
 
 
 class AlertSettings(_Section):

@@ -14,6 +14,9 @@ time; never a later reading) and returns a calibrated probability in [0, 1]:
 ``extremes``              value, rolling mean, change since a season ago vs their recent
                           range; each event reported once (the NAB configuration)
 ``zscore``                largest running z-score per channel, calibrated (the light one)
+``artime``                adaptive-resonance clusters of downsampled windows; a window no
+                          cluster accepts is reported (after ARTime)
+``extremes_artime``       ``extremes``, its reports raised where ``artime`` reports too
 ========================  ================================================================
 
 ``calibration`` picks the post-processing (``tail`` or Numenta-style ``likelihood``) and
@@ -35,5 +38,15 @@ from pipeline.detectors.factory import build_base, build_detector
 
 __all__ = ["KINDS", "Detector", "TimeAware", "DriftAdaptive", "build_base", "build_detector"]
 
-KINDS = ("hst", "hst_features", "robust", "mahalanobis", "ensemble", "extremes", "zscore")
+KINDS = (
+    "hst",
+    "hst_features",
+    "robust",
+    "mahalanobis",
+    "ensemble",
+    "extremes",
+    "zscore",
+    "artime",
+    "extremes_artime",
+)
 """Every value of ``ModelSettings.kind``."""

@@ -11,8 +11,10 @@ Examples
 
 from __future__ import annotations
 
+from pipeline.detectors.artime import ARTime
 from pipeline.detectors.base import Detector
 from pipeline.detectors.calibration import build_post
+from pipeline.detectors.confirmed import Confirmed
 from pipeline.detectors.drift import DriftAdaptive
 from pipeline.detectors.ensemble import Ensemble
 from pipeline.detectors.extremes import Extremes
@@ -48,6 +50,11 @@ def _member(settings: ModelSettings, kind: str) -> Detector:
         return HSTFeatures(settings)
     if kind == "extremes":
         return _extremes(settings)
+    if kind == "artime":
+        return _artime(settings)
+    if kind == "extremes_artime":
+        second = _artime(settings)
+        return Confirmed(_extremes(settings), second, settings.artime_gate, settings.artime_weight)
     post = build_post(settings.calibration, settings.calibration_window, settings.likelihood_short)
     suffix = f"smooth={settings.smooth},{settings.calibration}"
     stuck = None if settings.stuck_after is None else StuckWatch(settings.stuck_after)
@@ -78,3 +85,7 @@ def _extremes(settings: ModelSettings) -> Extremes:
         global_suppress=settings.suppress_global,
         season_weight=settings.season_weight,
     )
+
+
+def _artime(settings: ModelSettings) -> ARTime:
+    return ARTime(settings.artime_probation, settings.artime_margin, settings.artime_categories)
