@@ -44,7 +44,7 @@ def test_each_throughput_arm_scores_every_reading_and_memory_is_measured(kafka_b
     assert heap is not None and heap > 0
     assert summary["passthrough_readings_per_s_per_core"] is None  # not run: n/a
     text = (tmp_path / "RESULTS.md").read_text()
-    for arm in ("naive", "quix", "linewatch", "memory-baseline"):
+    for arm in ("naive", "quix", "linewatch", "memory-3x-assets"):
         assert f"| {arm} | 2,000 | 2,000 |" in text  # one score per reading
     assert "restored 20" not in text and "for 20 assets" in text  # every asset restored
 
