@@ -8,7 +8,10 @@ scoring for that long, every commit interval, which was most of the event-to-sco
 
 :class:`BackgroundCommit` runs that work in one helper thread. The service goes on consuming
 and scoring; the outputs it makes meanwhile are *held* here, each with the time it was made as
-its Kafka timestamp, and produced into the next transaction once the commit returned. What a
+its Kafka timestamp, and produced into the next transaction once the commit returned: a
+few batches' worth at a time (:meth:`BackgroundCommit.take_held` with a limit), so the
+consuming thread never stops for all of them at once, while outputs made meanwhile still
+queue behind them (per-key order holds). What a
 checkpoint snapshots is still read in the consuming thread at the checkpoint (pickled at its
 offsets), so exactly-once is unchanged: the snapshots and offsets of transaction N are the
 state after its last input, and the held outputs belong to transaction N + 1. If the commit
@@ -26,6 +29,15 @@ Examples
 (None, 1)
 >>> commits.busy
 False
+>>> commits.start(lambda: None)
+>>> for value in (b"1", b"2", b"3"):
+...     commits.hold("scores", b"a", value, [], -1)
+>>> commits.wait(), [held.value for held in commits.take_held(2)]
+(None, [b'1', b'2'])
+>>> commits.busy, commits.committing  # still held: later outputs queue behind b"3"
+(True, False)
+>>> [held.value for held in commits.take_held()], commits.busy
+([b'3'], False)
 >>> commits.close()
 """
 
@@ -71,7 +83,14 @@ class BackgroundCommit:
 
     @property
     def busy(self) -> bool:
-        """Whether outputs are to be held: from :meth:`begin` or :meth:`start` to :meth:`wait`."""
+        """Whether outputs are to be held: while a commit is under way (:attr:`committing`)
+        and until every output held meanwhile was taken (they go out first, in order)."""
+        return self._holding or bool(self._held)
+
+    @property
+    def committing(self) -> bool:
+        """Whether a checkpoint is under way: from :meth:`begin` or :meth:`start` to
+        :meth:`wait`."""
         return self._holding
 
     @property
@@ -105,17 +124,23 @@ class BackgroundCommit:
     def wait(self, timeout_s: float | None = None) -> BaseException | None:
         """Wait for the commit in flight; the error it raised, or ``None`` if it succeeded.
 
-        Outputs are no longer held after it (:meth:`take_held` takes those held so far).
+        Outputs are no longer held after it once those held so far are taken
+        (:meth:`take_held`).
         """
         future, self._future, self._holding = self._future, None, False
         if future is None:
             return None
         return future.exception(timeout=timeout_s)
 
-    def take_held(self) -> list[HeldOutput]:
-        """The held outputs, oldest first (and forget them)."""
-        held, self._held = self._held, []
-        return held
+    def take_held(self, limit: int | None = None) -> list[HeldOutput]:
+        """The ``limit`` oldest held outputs (``None``: all), oldest first (and forget them)."""
+        held = self._held
+        if limit is None or limit >= len(held):
+            self._held = []
+            return held
+        taken = held[:limit]
+        del held[:limit]
+        return taken
 
     def close(self) -> None:
         """Stop the helper thread (a commit still in it is left to finish on its own)."""

@@ -4,10 +4,14 @@ A snapshot is the value of a record keyed by the asset id on the compacted ``lin
 topic, in the partition of the asset's readings, so that it moves with the partition::
 
     b"LWS1" | HMAC-SHA256(key, b"LWS1" + asset + body) (32 bytes) | body = zlib(pickle(state))
+    b"LWP1" | HMAC-SHA256(key, b"LWP1" + asset + body) (32 bytes) | body = pickle(state)
 
-The asset id is inside the MAC, so a genuine snapshot cannot be replayed under another key.
-Nothing is unpickled unless its MAC checks (:meth:`SnapshotCodec.decode` raises
-:class:`SnapshotRefused` first).
+The second, plain form is written for pickles under ``compress_from`` bytes (16 KiB): the
+default detector's are ~3 KB, which zlib shrank by only a quarter for most of the cost of
+sealing (80 of 90 µs an asset, 1,000 assets every commit). Both are read. The magic is
+inside the MAC, so a body cannot be passed off as the other form; so is the asset id, so a
+genuine snapshot cannot be replayed under another key. Nothing is unpickled unless its MAC
+checks (:meth:`SnapshotCodec.decode` raises :class:`SnapshotRefused` first).
 
 Examples
 --------
@@ -17,6 +21,8 @@ Examples
 {'n': 3}
 >>> codec.seal("press-1", codec.dumps({"n": 3})) == value
 True
+>>> value[:4], SnapshotCodec(b"secret", compress_from=0).encode("press-1", {"n": 3})[:4]
+(b'LWP1', b'LWS1')
 >>> codec.decode("press-2", value)
 Traceback (most recent call last):
 ...
@@ -43,10 +49,14 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 
 from pipeline.errors import ConfigError, KafkaTransportError, SnapshotRefused
 
-__all__ = ["MAGIC", "SnapshotCodec", "read_snapshots"]
+__all__ = ["MAGIC", "PLAIN_MAGIC", "SnapshotCodec", "read_snapshots"]
 logger = logging.getLogger(__name__)
 
 MAGIC = b"LWS1"
+"""A snapshot whose body is the zlib-compressed pickle."""
+PLAIN_MAGIC = b"LWP1"
+"""A snapshot whose body is the pickle itself (small states)."""
+_BODY: dict[bytes, Callable[[bytes], bytes]] = {MAGIC: zlib.decompress, PLAIN_MAGIC: bytes}
 _MAC_BYTES = hashlib.sha256().digest_size
 
 RefusedListener = Callable[[str, int, int, SnapshotRefused], None]
@@ -62,13 +72,17 @@ class SnapshotCodec:
         The HMAC-SHA256 key (``StateSettings.hmac_key``).
     max_bytes
         Largest encoded snapshot; a bigger one raises :class:`ConfigError` when encoded.
+    compress_from
+        Pickles of at least this many bytes are compressed (``MAGIC``), smaller ones are
+        not (``PLAIN_MAGIC``).
     """
 
-    def __init__(self, key: bytes, max_bytes: int = 1_000_000) -> None:
+    def __init__(self, key: bytes, max_bytes: int = 1_000_000, compress_from: int = 16_384) -> None:
         if not key:
             raise ValueError("the snapshot HMAC key must not be empty")
         self._key = key
         self.max_bytes = max_bytes
+        self.compress_from = compress_from
 
     def encode(self, asset: str, state: Any) -> bytes:
         """The signed snapshot of ``state``."""
@@ -80,13 +94,16 @@ class SnapshotCodec:
         return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
 
     def seal(self, asset: str, pickled: bytes) -> bytes:
-        """The signed snapshot of a pickled state (:meth:`dumps`): compress and sign.
+        """The signed snapshot of a pickled state (:meth:`dumps`): compress (if large) and sign.
 
         Needs only the bytes, so it can run in another thread than the one that owns the
         state (``zlib`` and ``hmac`` release the GIL on buffers this size).
         """
-        body = zlib.compress(pickled, 1)
-        value = MAGIC + self._mac(asset, body) + body
+        if len(pickled) >= self.compress_from:
+            magic, body = MAGIC, zlib.compress(pickled, 1)
+        else:
+            magic, body = PLAIN_MAGIC, pickled
+        value = magic + self._mac(magic, asset, body) + body
         if len(value) > self.max_bytes:
             raise ConfigError(
                 f"snapshot of asset {asset!r} is {len(value)} bytes, above the "
@@ -98,19 +115,20 @@ class SnapshotCodec:
 
     def decode(self, asset: str, value: bytes | None) -> Any:
         """The state in ``value``; :class:`SnapshotRefused` unless its signature checks."""
-        if value is None or len(value) < len(MAGIC) + _MAC_BYTES or not value.startswith(MAGIC):
+        magic = value[: len(MAGIC)] if value is not None else b""
+        if value is None or len(value) < len(MAGIC) + _MAC_BYTES or magic not in _BODY:
             raise SnapshotRefused(f"snapshot of asset {asset!r} is not a linewatch snapshot")
         mac = value[len(MAGIC) : len(MAGIC) + _MAC_BYTES]
         body = value[len(MAGIC) + _MAC_BYTES :]
-        if not hmac.compare_digest(mac, self._mac(asset, body)):
+        if not hmac.compare_digest(mac, self._mac(magic, asset, body)):
             raise SnapshotRefused(
                 f"snapshot of asset {asset!r} has a bad signature "
                 "(not signed with this key, or altered)"
             )
-        return pickle.loads(zlib.decompress(body))  # noqa: S301 - signature checked above
+        return pickle.loads(_BODY[magic](body))  # noqa: S301 - signature checked above
 
-    def _mac(self, asset: str, body: bytes) -> bytes:
-        return hmac.new(self._key, MAGIC + asset.encode() + b"\0" + body, hashlib.sha256).digest()
+    def _mac(self, magic: bytes, asset: str, body: bytes) -> bytes:
+        return hmac.new(self._key, magic + asset.encode() + b"\0" + body, hashlib.sha256).digest()
 
 
 def read_snapshots(

@@ -1,14 +1,18 @@
 """Measurement (f): resident memory per 1,000 assets, snapshot size, and restore time.
 
-- **RSS per 1,000 assets**: the linewatch arm's resident memory right after its drain (before
-  it stops), minus that of a baseline run of the same service draining as many readings
-  spread over only ``A / 100`` assets, divided by the difference in assets. Interpreter,
-  libraries and client buffers (librdkafka prefetches up to 64 MB of a long topic) cancel
-  out; what is left is what each asset's state costs after ``N / A`` readings (the default
-  detector's calibration window keeps growing up to 10,000 readings per asset, so fewer
-  readings per asset understate the steady state). Both services run with
-  ``MALLOC_ARENA_MAX=2`` (:mod:`bench.speed.runner`): over four identical runs this figure
-  still ranged from 21 to 40 MB (39 to 92 MB without it); the heap figure below is steady.
+- **RSS per 1,000 assets**: the slope of resident memory over assets between two runs of the
+  same service draining the same readings: the linewatch arm's (``A`` assets) and a second
+  run over ``3 A`` assets, each measured right after its drain (before it stops).
+  Interpreter, libraries and client buffers (librdkafka prefetches up to 64 MB of a long
+  topic) cancel out; what is left is what each asset costs: its state, and its share of
+  what every commit makes (a snapshot of every asset touched since the last one). The
+  allocator's state still differs from run to run by ±10-15 MB; spread over ``2 A`` assets
+  instead of the ``0.99 A`` of the former baseline (``A / 100`` assets), that noise is
+  halved per asset. The second run's assets get a third of the readings each: the default
+  detector's calibration window (2 bytes a reading, up to 10,000) makes their state
+  ~1.3 KB smaller at the defaults, so the slope understates the steady per-asset memory by
+  up to ~2 MB per 1,000 assets. Both services run with ``MALLOC_ARENA_MAX=2``
+  (:mod:`bench.speed.runner`). The heap figure below is steady.
 - **Snapshot bytes per asset**: the mean size of the latest ``linewatch.state`` value of
   each asset after the drain (signed, compressed pickles, as restored).
 - **Restore time**: ``PartitionStates.restore`` (what the service runs on assignment: read
@@ -42,32 +46,35 @@ from pipeline.settings import Settings, TopicSettings
 if TYPE_CHECKING:
     from bench.speed.run import Options
 
-__all__ = ["MemoryResult", "measure_memory", "per_1000_assets"]
+__all__ = ["OTHER_ARM", "MemoryResult", "measure_memory", "per_1000_assets"]
+
+_MORE_ASSETS = 3
+"""The second run spreads the readings over this many times the assets."""
+OTHER_ARM = "memory-3x-assets"
+"""Its name in the results table."""
 
 
 @dataclass(frozen=True)
 class MemoryResult:
-    """Memory and state of the linewatch arm, against a small baseline run."""
+    """Memory and state of the linewatch arm, against a run over more assets (``other``)."""
 
     assets: int
     rss_bytes: int
-    baseline_assets: int
-    baseline_rss_bytes: int
+    other_assets: int
+    other_rss_bytes: int
     readings_per_asset: int
     snapshot_bytes_per_asset: float | None
     snapshot_assets: int
     restore_s: float | None
     restored_assets: int
-    baseline: ArmResult
+    other: ArmResult
     heap_bytes: int | None = None
     """Python heap the restored asset states take (``tracemalloc``, a second restore)."""
 
     @property
     def rss_mb_per_1000_assets(self) -> float:
         """MB (10^6 bytes) of resident memory per 1,000 assets."""
-        return per_1000_assets(
-            self.rss_bytes, self.assets, self.baseline_rss_bytes, self.baseline_assets
-        )
+        return per_1000_assets(self.rss_bytes, self.assets, self.other_rss_bytes, self.other_assets)
 
     @property
     def restore_s_per_1000_assets(self) -> float | None:
@@ -96,31 +103,33 @@ class MemoryResult:
         )
         return [
             f"Memory (f): linewatch RSS {self.rss_bytes / 1e6:.0f} MB with {self.assets:,} assets"
-            f" after {self.readings_per_asset:,} readings each; baseline "
-            f"{self.baseline_rss_bytes / 1e6:.0f} MB with {self.baseline_assets:,} assets -> "
-            f"**{self.rss_mb_per_1000_assets:.1f} MB per 1,000 assets**. Snapshots: {snapshot}."
+            f" after {self.readings_per_asset:,} readings each; "
+            f"{self.other_rss_bytes / 1e6:.0f} MB with {self.other_assets:,} assets after as many"
+            f" readings in all -> **{self.rss_mb_per_1000_assets:.1f} MB per 1,000 assets** "
+            f"(the slope). Snapshots: {snapshot}."
             f" Restore (read, verify, unpickle all partitions): {restore}.",
         ]
 
 
-def per_1000_assets(rss: int, assets: int, base_rss: int, base_assets: int) -> float:
-    """MB per 1,000 assets from two runs that differ only in their asset count.
+def per_1000_assets(rss: int, assets: int, other_rss: int, other_assets: int) -> float:
+    """MB per 1,000 assets from two runs that differ only in their asset count (the slope).
 
+    >>> per_1000_assets(300_000_000, 1000, 400_000_000, 3000)
+    50.0
     >>> per_1000_assets(300_000_000, 1000, 200_000_000, 10)
     101.0101...
     """
-    if assets <= base_assets:
-        raise ValueError("the measured run needs more assets than the baseline")
-    return (rss - base_rss) / (assets - base_assets) * 1000 / 1e6
+    if assets == other_assets:
+        raise ValueError("the two runs need different asset counts")
+    return (other_rss - rss) / (other_assets - assets) * 1000 / 1e6
 
 
 def measure_memory(
     data: BenchInput, options: Options, linewatch: ArmResult, names: TopicSettings, config: Path
 ) -> MemoryResult:
-    """Baseline run, snapshot sizes and restore time for the linewatch arm's run."""
+    """The run over more assets, snapshot sizes and restore time for the linewatch arm's run."""
     per_asset = max(1, data.readings // data.assets)
-    base_assets = max(1, data.assets // 100)
-    baseline = _baseline(data, options, base_assets)
+    other = _run_over(data, options, _MORE_ASSETS * data.assets)
     settings = Settings.load(config)
     sizes = snapshot_sizes(data.bootstrap, names.state, data.partitions)
     restore_s, restored = _restore(settings, data.partitions) if options.snapshots else (None, 0)
@@ -128,21 +137,21 @@ def measure_memory(
     return MemoryResult(
         assets=data.assets,
         rss_bytes=linewatch.rss_bytes,
-        baseline_assets=base_assets,
-        baseline_rss_bytes=baseline.rss_bytes,
+        other_assets=_MORE_ASSETS * data.assets,
+        other_rss_bytes=other.rss_bytes,
         readings_per_asset=per_asset,
         snapshot_bytes_per_asset=sum(sizes) / len(sizes) if sizes else None,
         snapshot_assets=len(sizes),
         restore_s=restore_s,
         restored_assets=restored,
-        baseline=baseline,
+        other=other,
         heap_bytes=heap,
     )
 
 
-def _baseline(data: BenchInput, options: Options, assets: int) -> ArmResult:
-    """The same service draining as many readings over only ``assets`` assets."""
-    name = topics.unique("bench.readings.baseline")
+def _run_over(data: BenchInput, options: Options, assets: int) -> ArmResult:
+    """The same service draining as many readings over ``assets`` assets."""
+    name = topics.unique("bench.readings.memory")
     topics.create(data.bootstrap, [name], data.partitions)
     try:
         sent = topics.preload(data.bootstrap, name, data.readings, assets)
@@ -153,7 +162,7 @@ def _baseline(data: BenchInput, options: Options, assets: int) -> ArmResult:
             assets=assets,
             ends=topics.end_offsets(data.bootstrap, name, data.partitions),
         )
-        run = ServiceRun("memory-baseline", options.kind, options.processing, options.snapshots)
+        run = ServiceRun(OTHER_ARM, options.kind, options.processing, options.snapshots)
         result, names, _ = run_service_arm(small, run)
         topics.delete(data.bootstrap, [names.state])
         return result

@@ -106,7 +106,7 @@ def _run_arms(data: BenchInput, options: Options) -> tuple[dict[str, ArmResult],
         _record(results, result)
         if "memory" in options.arms:
             extras.memory = measure_memory(data, options, result, names, config)
-            _record(results, extras.memory.baseline)
+            _record(results, extras.memory.other)
         topics.delete(data.bootstrap, [names.state])
     if "passthrough" in options.arms:
         run_ = ServiceRun(

@@ -63,7 +63,8 @@ class TestStats:
         with pytest.raises(ValueError, match="no CPU time"):
             per_core(10, 0.0)
 
-    def test_memory_per_1000_assets_subtracts_the_baseline(self):
+    def test_memory_per_1000_assets_is_the_slope_between_two_asset_counts(self):
         assert per_1000_assets(150_000_000, 1010, 100_000_000, 10) == pytest.approx(50.0)
+        assert per_1000_assets(300_000_000, 1000, 400_000_000, 3000) == pytest.approx(50.0)
         with pytest.raises(ValueError):
             per_1000_assets(1, 10, 1, 10)

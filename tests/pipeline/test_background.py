@@ -40,3 +40,18 @@ def test_the_commit_error_is_handed_back_and_one_commit_runs_at_a_time() -> None
     commits.start(lambda: None)
     assert commits.wait() is None
     commits.close()
+
+
+def test_held_outputs_taken_a_few_at_a_time_keep_later_outputs_behind_them() -> None:
+    commits = BackgroundCommit(max_held=10)
+    commits.start(lambda: None)
+    for i in range(5):
+        commits.hold("scores", b"a", str(i).encode(), [], -1)
+    assert commits.wait() is None
+    assert [h.value for h in commits.take_held(2)] == [b"0", b"1"]
+    assert commits.busy and not commits.committing  # the next outputs queue behind 2, 3, 4
+    commits.hold("scores", b"a", b"5", [], -1)
+    assert [h.value for h in commits.take_held(2)] == [b"2", b"3"]
+    assert [h.value for h in commits.take_held()] == [b"4", b"5"]
+    assert not commits.busy
+    commits.close()

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pipeline.errors import ConfigError, SnapshotRefused
 from pipeline.processor import Processor, Source
 from pipeline.settings import Settings
-from pipeline.state import MAGIC, SnapshotCodec
+from pipeline.state import MAGIC, PLAIN_MAGIC, SnapshotCodec
 
 CODEC = SnapshotCodec(b"k" * 32)
 
@@ -68,3 +68,32 @@ def test_a_snapshot_above_the_limit_says_what_to_do():
 def test_an_empty_key_is_a_programming_error():
     with pytest.raises(ValueError):
         SnapshotCodec(b"")
+
+
+class TestPlainSnapshots:
+    """Small pickles are signed as they are (``PLAIN_MAGIC``), large ones compressed."""
+
+    def test_small_states_are_not_compressed_and_round_trip(self):
+        value = CODEC.encode("a", {"n": list(range(50))})
+        assert value.startswith(PLAIN_MAGIC)
+        assert CODEC.decode("a", value) == {"n": list(range(50))}
+
+    def test_large_states_are_compressed_and_round_trip(self):
+        state = {"w": [0.5] * 20_000}
+        value = CODEC.encode("a", state)
+        assert value.startswith(MAGIC) and len(value) < len(pickle.dumps(state)) // 10
+        assert CODEC.decode("a", value) == state
+
+    def test_snapshots_of_either_form_are_read_whatever_the_writer_chose(self):
+        compressing = SnapshotCodec(b"k" * 32, compress_from=0)
+        assert CODEC.decode("a", compressing.encode("a", 7)) == 7
+        assert compressing.decode("a", CODEC.encode("a", 7)) == 7
+
+    @pytest.mark.parametrize("magic", [MAGIC, PLAIN_MAGIC])
+    def test_a_body_relabelled_as_the_other_form_is_refused(self, magic):
+        value = SnapshotCodec(b"k" * 32, compress_from=0 if magic == MAGIC else 10**9).encode(
+            "a", 1
+        )
+        other = PLAIN_MAGIC if magic == MAGIC else MAGIC
+        with pytest.raises(SnapshotRefused):
+            CODEC.decode("a", other + value[len(magic) :])
