@@ -32,21 +32,14 @@ Examples
 
 from __future__ import annotations
 
+from typing import get_args
+
 from pipeline.detectors.base import Detector, TimeAware
 from pipeline.detectors.drift import DriftAdaptive
 from pipeline.detectors.factory import build_base, build_detector
+from pipeline.settings import DetectorKind
 
 __all__ = ["KINDS", "Detector", "TimeAware", "DriftAdaptive", "build_base", "build_detector"]
 
-KINDS = (
-    "hst",
-    "hst_features",
-    "robust",
-    "mahalanobis",
-    "ensemble",
-    "extremes",
-    "zscore",
-    "artime",
-    "extremes_artime",
-)
+KINDS: tuple[str, ...] = get_args(DetectorKind)
 """Every value of ``ModelSettings.kind``."""

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import get_args
 
+from pipeline.detectors import KINDS
 from pipeline.evaluation.benchmarks import NabResult, SkabResult, evaluate_nab, evaluate_skab
-from pipeline.settings import ModelSettings, Settings
+from pipeline.settings import Settings
 
 __all__ = ["detector_kinds", "render_table", "write_table"]
 
@@ -22,7 +22,7 @@ _PROFILES = ("standard", "reward_low_FP_rate", "reward_low_FN_rate")
 
 def detector_kinds() -> tuple[str, ...]:
     """Every value ``model.kind`` accepts, in the order the settings list them."""
-    return tuple(str(kind) for kind in get_args(ModelSettings.model_fields["kind"].annotation))
+    return KINDS
 
 
 def write_table(
