@@ -27,7 +27,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from pipeline.fastpath import tune_collector
+from pipeline.collector import tune_collector
 from pipeline.messages import Reading, encode
 from pipeline.processor import Processor, Source
 from pipeline.settings import Settings

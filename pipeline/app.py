@@ -18,7 +18,6 @@ offsets in that time is replaced too, and the new member's assignment does the r
 
 from __future__ import annotations
 
-import gc
 import logging
 import socket
 import threading
@@ -37,14 +36,16 @@ from confluent_kafka import (
 from pipeline.auth import AuthWatch
 from pipeline.background import BackgroundCommit
 from pipeline.clients import consumer_config, make_outputs
+from pipeline.collector import freeze_startup_heap, tune_collector
 from pipeline.deadline import Overdue, call_with_deadline
 from pipeline.emit import AlertListener, Emitter
 from pipeline.errors import KafkaTransportError
-from pipeline.fastpath import frozen_maker, tune_collector
+from pipeline.fastpath import frozen_maker
 from pipeline.labelgate import LabelGate
 from pipeline.metrics import ServiceMetrics
 from pipeline.outputs import CommitAborted
 from pipeline.partitions import PartitionStates
+from pipeline.positions import Positions
 from pipeline.processor import Processor, Source
 from pipeline.settings import Settings
 from pipeline.supervised.snapshots import SupervisedSnapshots
@@ -91,9 +92,7 @@ class Service:
             self._auth.check,
             SupervisedSnapshots(self.processor.supervisor),
         )
-        self._positions: dict[int, int] = {}  # partition -> next offset, not yet committed
-        self._label_positions: dict[int, int] = {}  # the same for the labels topic
-        self._labels_read: dict[int, int] = {}  # labels partition -> next offset consumed
+        self._positions = Positions(settings.topics)
         topics = settings.topics
         self._gate = LabelGate(topics.readings, topics.labels, settings.serve.commit_timeout_s)
         self._pending = 0
@@ -124,7 +123,7 @@ class Service:
                     self._process_batch_or_rewind(batch)
                     self._observe_supervision()
                 self._take_snapshots(_SNAPSHOTS_PER_ROUND if batch else None)
-                self._gate.open(self._consumer, self._labels_read)
+                self._gate.open(self._consumer, self._positions.labels_read)
                 if not self._settle(wait=self._commits.full, drain=bool(batch)):
                     self._rewind(sorted(self._states.assigned))
                 elif self._commit_due() and not self._commits.busy:
@@ -199,18 +198,8 @@ class Service:
         outcomes = self.processor.process_batch(messages)
         self._states.touch_all(self._emitter.batch(outcomes, messages))
         self._take_released()
-        self._advance(messages)
+        self._positions.advance(messages, len(self._states.assigned))
         self._pending += len(messages)
-
-    def _advance(self, messages: list[tuple[bytes | None, Source]]) -> None:
-        """Note each partition's next offset: after its last message (in offset order)."""
-        positions, seen, partitions = self._positions, set(), len(self._states.assigned)
-        for _, source in reversed(messages):
-            if source.partition not in seen:
-                seen.add(source.partition)
-                positions[source.partition] = source.offset + 1
-                if len(seen) >= partitions:
-                    return
 
     # --- the labels topic (supervised failure prediction) -------------------------------------
 
@@ -222,7 +211,7 @@ class Service:
         """Hold the label until its partition's readings reach it (``Processor.hold_label``)."""
         source = Source(message.topic() or "", partition, message.offset() or 0, message.key())
         self.processor.hold_label(message.value(), source)
-        self._labels_read[partition] = source.offset + 1
+        self._positions.read_label(source)
         self._take_released()
 
     def _take_released(self) -> None:
@@ -233,7 +222,7 @@ class Service:
                 self._emitter.dead_letter(letter)
             elif source.key is not None:
                 self._states.touch(source.key.decode(), source.partition)
-            self._label_positions[source.partition] = source.offset + 1
+            self._positions.release_label(source)
             self._pending += 1
 
     def _drop(self, partitions: list[int]) -> None:
@@ -241,23 +230,11 @@ class Service:
         self._states.drop(partitions)
         self.processor.held.drop(partitions)
         self._gate.forget(partitions)
-        for partition in partitions:
-            self._labels_read.pop(partition, None)
+        self._positions.forget(partitions)
 
     def _observe_supervision(self) -> None:
         if self.processor.supervisor is not None:
             self.metrics.supervised.observe(self.processor.supervisor)
-
-    def _offsets(self) -> list[TopicPartition]:
-        topics = self.settings.topics
-        return [
-            TopicPartition(topic, p, o)
-            for topic, positions in (
-                (topics.readings, self._positions),
-                (topics.labels, self._label_positions),
-            )
-            for p, o in sorted(positions.items())
-        ]
 
     # --- commits -------------------------------------------------------------------------
 
@@ -286,7 +263,7 @@ class Service:
         if self._pending == 0:
             return True
         metadata = self._consumer.consumer_group_metadata()  # the commit must not call it
-        offsets = self._offsets()
+        offsets = self._positions.offsets()
         if background:
             self._states.owe()
             self._discard_pending()
@@ -432,7 +409,8 @@ class Service:
             logger.warning("closing the replaced consumer failed: %s", exc)
 
     def _discard_pending(self) -> None:
-        self._positions, self._label_positions, self._pending = {}, {}, 0
+        self._positions.discard()
+        self._pending = 0
         self._states.clear_touched()
 
     # --- rebalancing -----------------------------------------------------------------------
@@ -513,20 +491,6 @@ class Service:
                 self._outputs.close()
                 self.ready.clear()
         logger.info("stopped")
-
-
-def freeze_startup_heap() -> None:
-    """Move the objects made so far (modules, classes, functions: ~140,000 of them) out of the
-    collector's reach.
-
-    They live as long as the process, yet every full collection scanned them all: ~80 ms of
-    CPU each (25-70 ms CPU, 70-170 ms wall in ``serve`` on the shared 2-core machine), one
-    about every 500,000 readings with :func:`~pipeline.fastpath.tune_collector`'s thresholds,
-    stopping the consuming thread meanwhile. Frozen, a full collection scans only what came
-    later (the asset models: ~9 objects an asset) and takes 0.4-1.5 ms.
-    """
-    gc.collect()
-    gc.freeze()
 
 
 def serve_background(settings: Settings) -> bool:

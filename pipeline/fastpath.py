@@ -18,7 +18,6 @@ detector, faster for one reading at a time, with the same scores to 1e-9.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import MISSING, fields
 from itertools import chain
@@ -41,26 +40,12 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-__all__ = ["BatchPath", "Entry", "tune_collector"]
+__all__ = ["BatchPath", "Entry"]
 
 Entry = tuple["Reading | DeadLetter", "bytes | None", "Source"]
 """A decoded message (or its dead letter), its raw value and where it came from."""
 
 _MAX_LAYOUTS = 1024
-
-
-def tune_collector(young: int = 50_000) -> None:
-    """Collect young garbage every ``young`` allocations instead of CPython's 700.
-
-    The hot path allocates a few short-lived objects per reading (the reading, its score and
-    outcome) and holds many long-lived ones (every asset's calibration window): with the
-    default threshold the collector kept re-scanning the latter and took about a third of the
-    service's time (measured with ``bench/hotpath_profile.py``). Reference counting still frees
-    the short-lived objects at once; only cycles wait longer.
-    """
-    current, middle, old = gc.get_threshold()
-    if current < young:
-        gc.set_threshold(young, middle, old)
 
 
 _Pending = tuple[int, Reading, "AssetState", FleetSlot, Iterable[float]]
