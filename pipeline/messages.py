@@ -52,6 +52,10 @@ MAX_ASSET_ID_LENGTH = 128
 DEFAULT_MAX_BYTES = 64 * 1024
 
 
+_INT64_END = 2**63
+"""Timestamps and sequence numbers are below it (they are encoded as 64-bit integers)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Reading:
     """One asset's sensor values at one instant (``ts`` in epoch milliseconds)."""
@@ -152,7 +156,7 @@ def decode_reading(data: bytes | None, max_bytes: int = DEFAULT_MAX_BYTES) -> Re
         _channel(name): _finite(f"values.{name}", value) for name, value in raw_values.items()
     }
     seq = obj.get("seq")
-    if seq is not None and (not _is_int(seq) or seq < 0):
+    if seq is not None and (not _is_int(seq) or not 0 <= seq < _INT64_END):
         raise DecodeError("wrong_type", f"seq must be a non-negative integer, got {seq!r}")
     line = obj.get("line")
     if line is not None and not isinstance(line, str):
@@ -224,6 +228,8 @@ def _timestamp(obj: dict[str, Any]) -> int:
     if _is_int(ts) or (isinstance(ts, float) and math.isfinite(ts)):
         if ts < 0:
             raise DecodeError("bad_timestamp", f"ts must not be negative, got {ts}")
+        if ts >= _INT64_END:
+            raise DecodeError("bad_timestamp", f"ts must be below 2**63 epoch ms, got {ts}")
         return int(ts)
     raise DecodeError("bad_timestamp", f"ts must be epoch ms or RFC 3339, got {_type(ts)}")
 

@@ -134,6 +134,8 @@ class TestDecodeRejects:
             ("yesterday", "is not RFC 3339"),
             ("2024-01-01T00:00:00", "has no time zone"),
             (-5, "must not be negative"),
+            (1e30, "must be below 2\\*\\*63"),
+            (2**63, "must be below 2\\*\\*63"),
             (None, "epoch ms or RFC 3339, got null"),
             ([1], "got list"),
             (True, "got bool"),
