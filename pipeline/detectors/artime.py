@@ -73,12 +73,17 @@ class ARTimeChannel:
         self._levels = Levels(margin=margin)
         self._art = DualVigilanceART(2 * window, capacity=categories)
         self._recent: deque[float] = deque([0.0] * window, maxlen=window)
-        self._probation: list[float] = []
+        self._probation: list[float] | None = [] if self.trend > 0 else None
+        """The probation's downsampled values; ``None`` once it ended."""
         self._i = 0
         self._similarities: deque[float] = deque([1.0] * (self.trend // 2 + 1))
         self._shortfalls: deque[float] = deque([0.0] * (self.trend + 1))
         self._similarity_sum = 0.0
-        self._anomaly_similarities: list[float] = []
+        self._anomaly_count = 0
+        self._anomaly_sum = 0.0
+        """The reports' similarities (each lowered while its mask lasts): their mean bounds
+        the lower vigilance."""
+        self._anomaly_latest = 0.0
         self._last_anomaly = 0
         self._last_anomaly_similarity = 0.0
         self._last_update = 0
@@ -91,10 +96,11 @@ class ARTimeChannel:
         sample = self._down.push(value)
         if sample is None:
             return 0.0
-        if len(self._probation) < self.trend:
+        if self._probation is not None:
             self._probation.append(sample)
             if len(self._probation) == self.trend:
-                self._end_probation()
+                self._end_probation(self._probation)
+                self._probation = None
             return 0.0
         return self._detect(self._features(sample))
 
@@ -105,9 +111,9 @@ class ARTimeChannel:
             return np.zeros(2 * self.window)
         return window_features(np.fromiter(self._recent, float, self.window))
 
-    def _end_probation(self) -> None:
+    def _end_probation(self, probation: list[float]) -> None:
         self._levels.freeze()
-        features = [self._features(sample) for sample in self._probation]
+        features = [self._features(sample) for sample in probation]
         rho = _initial_vigilance(np.array(features[self.window - 1 :]), self.trend)
         self._art.rho_lb = self._art.rho_ub = rho
         self._i = 0
@@ -129,7 +135,9 @@ class ARTimeChannel:
         score = 0.0
         if i > self.trend and new_cluster and self._reportable(res.similarity, since_anomaly):
             score = _confidence(res, rho_lb, rho_ub)
-            self._anomaly_similarities.append(res.similarity)
+            self._anomaly_count += 1
+            self._anomaly_sum += res.similarity
+            self._anomaly_latest = res.similarity
             self._last_anomaly_similarity = res.similarity
             self._last_anomaly = i
         self._masked = self._masked or new_cluster
@@ -143,9 +151,10 @@ class ARTimeChannel:
         self._similarities.append(similarity)
         self._shortfalls.popleft()
         self._shortfalls.append(rho_ub - similarity)
-        history = self._anomaly_similarities
-        if since_anomaly < self.mask and history and similarity < history[-1]:
-            history[-1] = similarity
+        latest = self._anomaly_latest
+        if since_anomaly < self.mask and self._anomaly_count and similarity < latest:
+            self._anomaly_sum += similarity - latest
+            self._anomaly_latest = similarity
 
     def _reportable(self, similarity: float, since_anomaly: int) -> bool:
         recent = since_anomaly <= self.mask
@@ -167,9 +176,8 @@ class ARTimeChannel:
                 gaps = [min(0.37, d) for d in self._shortfalls if d > 0.05]
                 shortfall = sum(gaps) / len(gaps) if gaps else 0.0
             lower -= max(0.01, shortfall) / 2.0
-            if self._anomaly_similarities:
-                history = self._anomaly_similarities
-                lower = max(sum(history) / len(history), lower)
+            if self._anomaly_count:
+                lower = max(self._anomaly_sum / self._anomaly_count, lower)
         art.rho_lb, art.rho_ub = min(upper, lower), upper
         self._last_update = i
         self._masked = True
@@ -209,7 +217,7 @@ class ARTime:
         self.name = f"artime(probation={probation},margin={margin:g},categories={categories})"
         self._channels: dict[str, ARTimeChannel] = {}
         self._reported: dict[str, float] = {}
-        """Each channel's latest report (non-zero score)."""
+        """The channels that reported (a non-zero score) on the latest reading."""
 
     def score_one(self, x: dict[str, float]) -> float:
         scores = {}
@@ -221,16 +229,16 @@ class ARTime:
                 channel = self._channels[name] = ARTimeChannel(
                     self.probation, margin=self.margin, categories=self.categories
                 )
-            scores[name] = score = channel.score_one(value)
-            if score > 0.0:
-                self._reported[name] = score
+            scores[name] = channel.score_one(value)
+        self._reported = {name: score for name, score in scores.items() if score > 0.0}
         return max(scores.values(), default=0.0)
 
     def learn_one(self, x: dict[str, float]) -> None:
         """Nothing more: ``score_one`` learned the window already (ART learns as it matches)."""
 
     def contributions(self, x: dict[str, float]) -> dict[str, float]:
-        """The channels' shares of their latest reports (a window is new once, then learned)."""
+        """The reporting channels' shares of the latest reading's reports (a window is new
+        once, then learned: nothing when no channel reported)."""
         return shares(self._reported)
 
     def is_outlier(self, x: dict[str, float]) -> bool:

@@ -97,14 +97,18 @@ class TestDetectorContract:
     def test_a_step_fault_scores_high_and_names_the_channel(self, make):
         detector = make()
         rows = stream(500, seed=4, fault_at=400)
-        scores = run(detector, rows[:420])
+        scores = run(detector, rows[:401])
+        reported_once = detector.name.startswith(("extremes", "artime", "confirmed"))
+        # a detector that reports once names the channels of the reading it reports
+        contributions = detector.contributions(rows[400]) if reported_once else {}
+        scores += run(detector, rows[401:420])
         normal, fault = scores[300:400], scores[400:420]
-        if detector.name.startswith(("extremes", "artime", "confirmed")):  # reported once
+        if reported_once:
             assert fault[0] > max(normal) and fault[0] > 0.9
         else:
             assert sum(fault) / len(fault) > sum(normal) / len(normal) + 0.3
+            contributions = detector.contributions(rows[420])
         assert sum(s >= 0.99 for s in normal) <= 10
-        contributions = detector.contributions(rows[420])
         assert max(contributions, key=lambda name: contributions[name]) == "vib"
         assert sum(contributions.values()) == pytest.approx(1.0, abs=1e-3)
 
