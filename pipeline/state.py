@@ -94,12 +94,14 @@ class SnapshotCodec:
         return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
 
     def seal(self, asset: str, pickled: bytes) -> bytes:
-        """The signed snapshot of a pickled state (:meth:`dumps`): compress (if large) and sign.
+        """The signed snapshot of a pickled state (:meth:`dumps`): compress (if large, or if
+        it would not fit ``max_bytes`` plain) and sign.
 
         Needs only the bytes, so it can run in another thread than the one that owns the
         state (``zlib`` and ``hmac`` release the GIL on buffers this size).
         """
-        if len(pickled) >= self.compress_from:
+        overhead = len(PLAIN_MAGIC) + _MAC_BYTES
+        if len(pickled) >= min(self.compress_from, self.max_bytes - overhead + 1):
             magic, body = MAGIC, zlib.compress(pickled, 1)
         else:
             magic, body = PLAIN_MAGIC, pickled

@@ -6,7 +6,6 @@ import os
 import pickle
 import time
 import uuid
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from pipeline.broker.local import BrokerConfig, LocalBroker
 from pipeline.broker.process import free_port
 from pipeline.messages import Reading, encode
 from pipeline.settings import TopicSettings
-from pipeline.state import MAGIC, SnapshotCodec
+from pipeline.state import PLAIN_MAGIC, SnapshotCodec
 from pipeline.topics import create_topics
 from tests.integration.conftest import KafkaBroker, _shared_cache_dir
 from tests.integration.eos_io import (
@@ -152,12 +151,12 @@ def test_tampered_snapshots_are_refused_and_never_unpickled(
     }
     assert sorted(snapshots) == [b"press-0", b"press-1", b"press-2"]
     marker = tmp_path / "pwned"
-    evil = zlib.compress(pickle.dumps(_Exploit(marker)))
+    evil = pickle.dumps(_Exploit(marker))  # the uncompressed form small snapshots take
     flipped = bytearray(snapshots[b"press-0"].value() or b"")
     flipped[-1] ^= 0x01
     tampered = {
         b"press-0": bytes(flipped),  # one bit changed
-        b"press-1": MAGIC + bytes(32) + evil,  # a code-running pickle, unsigned
+        b"press-1": PLAIN_MAGIC + bytes(32) + evil,  # a code-running pickle, unsigned
         b"press-2": SnapshotCodec(b"not-" + HMAC_KEY.encode()).encode("press-2", {"x": 1}),
     }
     for key, value in tampered.items():

@@ -55,6 +55,42 @@ def test_what_is_not_a_signed_snapshot_is_refused(value):
         CODEC.decode("a", value)
 
 
+class _Exploit:
+    """Unpickling it calls :func:`_explode`."""
+
+    def __reduce__(self) -> tuple[object, tuple[()]]:
+        return (_explode, ())
+
+
+EXPLODED: list[bool] = []
+
+
+def _explode() -> None:
+    EXPLODED.append(True)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        PLAIN_MAGIC + bytes(32) + pickle.dumps(_Exploit()),
+        MAGIC + bytes(32) + zlib.compress(pickle.dumps(_Exploit())),
+    ],
+    ids=["plain", "compressed"],
+)
+def test_a_code_running_pickle_without_the_signature_is_never_unpickled(value):
+    EXPLODED.clear()
+    with pytest.raises(SnapshotRefused, match="bad signature"):
+        CODEC.decode("a", value)
+    assert not EXPLODED
+
+
+def test_the_exploit_pickle_does_run_code_when_unpickled():
+    EXPLODED.clear()
+    pickle.loads(pickle.dumps(_Exploit()))
+    assert EXPLODED == [True]
+    EXPLODED.clear()
+
+
 def test_a_snapshot_moved_to_another_asset_is_refused():
     with pytest.raises(SnapshotRefused, match="asset 'b'"):
         CODEC.decode("b", CODEC.encode("a", 1))
@@ -83,6 +119,13 @@ class TestPlainSnapshots:
         value = CODEC.encode("a", state)
         assert value.startswith(MAGIC) and len(value) < len(pickle.dumps(state)) // 10
         assert CODEC.decode("a", value) == state
+
+    def test_a_state_too_large_for_the_limit_plain_is_compressed(self):
+        codec = SnapshotCodec(b"k" * 32, max_bytes=1024)  # compress_from is 16 KiB
+        state = {"w": [0.5] * 1000}  # about 9 KB pickled
+        value = codec.encode("a", state)
+        assert value.startswith(MAGIC) and len(value) <= 1024
+        assert codec.decode("a", value) == state
 
     def test_snapshots_of_either_form_are_read_whatever_the_writer_chose(self):
         compressing = SnapshotCodec(b"k" * 32, compress_from=0)
