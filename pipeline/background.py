@@ -1,6 +1,6 @@
 """A commit in a helper thread while the service goes on scoring; the outputs meanwhile held.
 
-With ``serve.processing = "exactly_once"`` a commit (compress and sign the snapshots, produce
+With ``serve.processing = "exactly_once"`` a commit (sign the snapshots, produce
 them, send the offsets, commit the transaction) takes a few round trips to the broker, and a
 transactional producer has one transaction open at a time: the outputs of the readings that
 follow cannot be produced before it returned. Doing it in the consuming thread stops

@@ -127,8 +127,8 @@ class ServiceMetrics:
         )
         self.snapshot_seconds = Histogram(
             "linewatch_snapshot_seconds",
-            "Time to pickle one asset's state for its snapshot (compressing and signing "
-            "follow in the commit, which may run in a helper thread).",
+            "Time to pickle one asset's state for its snapshot (signing it, and compressing "
+            "a large one, follow in the commit, which may run in a helper thread).",
             registry=registry,
         )
         self.drift_events = Counter(

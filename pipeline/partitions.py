@@ -89,7 +89,7 @@ class PartitionStates:
         """``(asset, partition, pickled state)`` of every asset changed since the commit.
 
         The part of a snapshot that reads the models: once it returned, the models may change
-        and :meth:`seal` (compress, sign) can run in another thread.
+        and :meth:`seal` (sign; compress a large one) can run in another thread.
         """
         self.owe()
         self.take_some(None)

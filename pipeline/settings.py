@@ -151,7 +151,9 @@ class ModelSettings(_Section):
     """``extremes``: factor on the change-since-one-season feature's surprise."""
     learn_anomalies: bool = False
     """Learn readings that score anomalous too (for ``extremes``, whose windows forget and whose
-    suppressor reports an event once); by default an anomaly never teaches the model."""
+    suppressor reports an event once); by default an anomaly never teaches the model. Not for
+    ``artime`` (and its half of ``extremes_artime``): adaptive resonance learns a window as it
+    matches it, so every reading teaches it whatever this says."""
     excess_scale: float = Field(default=0.1, gt=0.0)
     """``extremes``: this fraction of a feature's range beyond the range adds 1 to its surprise."""
     artime_probation: int = Field(default=300, ge=32)

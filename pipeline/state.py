@@ -1,4 +1,4 @@
-"""Per-asset model snapshots: pickle, compress, sign; verify the signature before unpickling.
+"""Per-asset model snapshots: pickle, compress if large, sign; verify before unpickling.
 
 A snapshot is the value of a record keyed by the asset id on the compacted ``linewatch.state``
 topic, in the partition of the asset's readings, so that it moves with the partition::

@@ -14,7 +14,7 @@
   up to ~2 MB per 1,000 assets. Both services run with ``MALLOC_ARENA_MAX=2``
   (:mod:`bench.speed.runner`). The heap figure below is steady.
 - **Snapshot bytes per asset**: the mean size of the latest ``linewatch.state`` value of
-  each asset after the drain (signed, compressed pickles, as restored).
+  each asset after the drain (signed pickles, compressed from 16 KiB, as restored).
 - **Restore time**: ``PartitionStates.restore`` (what the service runs on assignment: read
   the state partitions, check every signature, unpickle) of all partitions, timed in this
   process, per 1,000 assets restored. A second restore under ``tracemalloc`` gives the Python
