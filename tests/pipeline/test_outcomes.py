@@ -151,6 +151,42 @@ def test_metrics_of_columns_and_of_outcome_objects_agree() -> None:
     assert samples(registries[0])[raised] > 0
 
 
+def test_metrics_of_columns_count_what_the_outcome_objects_hold() -> None:
+    """Counted from the Outcome objects themselves, not through observe_outcomes."""
+    settings = settings_for({"model": {"kind": "zscore"}, "alerts": {"raise_after": 1}})
+    registry = CollectorRegistry()
+    metrics = ServiceMetrics(registry)
+    expected: dict[Any, float] = {}
+
+    def count(key: Any) -> None:
+        expected[key] = expected.get(key, 0) + 1
+
+    for _, outcomes in batches(settings, size=64):
+        for outcome in list(outcomes):
+            if outcome.dead_letter is not None:
+                count(("linewatch_deadletters_total", (("reason", outcome.dead_letter.reason),)))
+                count(("linewatch_readings_total", (("outcome", "invalid"),)))
+            if outcome.score is not None:
+                count(("linewatch_scores_total", ()))
+            if outcome.alert is not None:
+                alert = outcome.alert
+                count(
+                    (
+                        "linewatch_alerts_total",
+                        (("severity", alert.severity), ("state", alert.state)),
+                    )
+                )
+        metrics.observe_outcomes(outcomes, now_s=2e6)
+    got = samples(registry)
+    assert {key[0] for key in expected} == {
+        "linewatch_deadletters_total",
+        "linewatch_readings_total",
+        "linewatch_scores_total",
+        "linewatch_alerts_total",
+    }
+    assert all(got[key] == value for key, value in expected.items())
+
+
 def by_topic(records: list[Record]) -> dict[str, list[Record]]:
     """The records of each topic, in the order they were produced."""
     out: dict[str, list[Record]] = {}

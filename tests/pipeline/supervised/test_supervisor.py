@@ -132,13 +132,22 @@ class TestSnapshots:
     def test_the_fault_alert_policy_sees_the_moving_average_of_the_probability(
         self, processor_factory
     ):
+        """What the policy evaluates (``p_mean``) follows the moving average of the
+        probabilities the plain processor's policy evaluates, reading by reading."""
         plain, averaged = processor_factory(), processor_factory(alerts={"average_readings": 50})
         for processor in (plain, averaged):
             run_to_failure(processor, "a", 0, 100)
-            processor.process(reading("a", 106, 10.0))
-        p = plain.supervisor.assets["a"].p_mean
-        mean = averaged.supervisor.assets["a"].p_mean
-        assert p > 0.0 and mean == pytest.approx(p / 50, rel=0.5)  # one step of 1/50 from 0
+        expected = averaged.supervisor.assets["a"].p_mean
+        probabilities = []
+        for second in range(106, 136):
+            value = 10.0 + max(0, second - 120) * 0.5  # rising again: the probability moves
+            plain.process(reading("a", second, value))
+            averaged.process(reading("a", second, value))
+            p = plain.supervisor.assets["a"].p_mean
+            probabilities.append(p)
+            expected += (p - expected) / 50
+            assert averaged.supervisor.assets["a"].p_mean == pytest.approx(expected, abs=1e-12)
+        assert max(probabilities) > 0.0 and len(set(probabilities)) > 1
 
     def test_a_snapshot_of_the_format_before_supervision_still_restores(self, processor_factory):
         old = Processor(Settings.load(None))
