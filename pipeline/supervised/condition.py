@@ -52,10 +52,27 @@ _Z_CLIP = 10.0
 class _Residual:
     """One channel's fit and its residual's baseline and moving average."""
 
-    __slots__ = ("xy", "coef", "frozen", "n", "total", "squares", "mean", "spread", "average")
+    __slots__ = (
+        "xy",
+        "xx",
+        "fits",
+        "coef",
+        "frozen",
+        "n",
+        "total",
+        "squares",
+        "mean",
+        "spread",
+        "average",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, late: bool = False) -> None:
         self.xy = [0.0] * _REGRESSORS
+        self.xx: list[float] | None = [0.0] * (_REGRESSORS * _REGRESSORS) if late else None
+        """Its own regressor sums when it appeared after the others (``None``: the shared
+        ones, which hold the same readings)."""
+        self.fits = 0
+        """Readings in its fit."""
         self.coef = [0.0] * _REGRESSORS
         self.frozen = self.coef
         """The fit in force since the baseline began (the residuals stay comparable)."""
@@ -110,11 +127,12 @@ class ConditionDrift:
                 continue
             channel = self.channels.get(name)
             if channel is None:
-                channel = self.channels[name] = _Residual()
-            if channel.n == 0 and settled and learn:
+                channel = self.channels[name] = _Residual(late=self.fitted > 0)
+            ready = settled and learn and channel.fits >= _MIN_FIT
+            if channel.n == 0 and ready:
                 channel.frozen = channel.coef
             residual = value - sum(c * v for c, v in zip(channel.frozen, f, strict=True))
-            drift[name] = self._drift(channel, residual, settled and learn)
+            drift[name] = self._drift(channel, residual, ready)
         return drift
 
     def _regressors(self, ts: int, level: float) -> tuple[float, float, float]:
@@ -135,20 +153,27 @@ class ConditionDrift:
         for name, value in values.items():
             channel = self.channels.get(name)
             if channel is None:
-                channel = self.channels[name] = _Residual()
+                channel = self.channels[name] = _Residual(late=self.fitted > 0)
             channel.xy = [keep * xy + fi * value for xy, fi in zip(channel.xy, f, strict=True)]
+            channel.fits += 1
+            if channel.xx is not None:
+                products = [fi * fj for fi in f for fj in f]
+                channel.xx = [keep * a + b for a, b in zip(channel.xx, products, strict=True)]
         self.fitted += 1
         if self.fitted % _SOLVE_EVERY == 0:
             self._solve()
 
     def _solve(self) -> None:
-        matrix = np.array(self.xx).reshape(_REGRESSORS, _REGRESSORS)
-        matrix += _RIDGE * np.eye(_REGRESSORS) * max(1.0, float(np.trace(matrix)))
-        names = list(self.channels)
-        targets = np.array([self.channels[name].xy for name in names]).T
-        coef = np.linalg.solve(matrix, targets)
-        for k, name in enumerate(names):
-            self.channels[name].coef = [float(c) for c in coef[:, k]]
+        shared = [name for name, channel in self.channels.items() if channel.xx is None]
+        if shared:
+            targets = np.array([self.channels[name].xy for name in shared]).T
+            coef = np.linalg.solve(_ridged(self.xx), targets)
+            for k, name in enumerate(shared):
+                self.channels[name].coef = [float(c) for c in coef[:, k]]
+        for channel in self.channels.values():
+            if channel.xx is not None:
+                solved = np.linalg.solve(_ridged(channel.xx), np.array(channel.xy))
+                channel.coef = [float(c) for c in solved]
 
     def _drift(self, channel: _Residual, residual: float, learn_base: bool) -> float:
         if channel.n < self.base_readings:
@@ -164,3 +189,10 @@ class ConditionDrift:
         z = max(-_Z_CLIP, min(_Z_CLIP, (residual - channel.mean) / channel.spread))
         channel.average += self.alpha * (z - channel.average)
         return max(-_CLIP, min(_CLIP, channel.average * self._error))
+
+
+def _ridged(xx: list[float]) -> np.ndarray:
+    """The regressors' sums as a matrix, with a ridge for a condition that has not varied."""
+    matrix = np.array(xx).reshape(_REGRESSORS, _REGRESSORS)
+    matrix += _RIDGE * np.eye(_REGRESSORS) * max(1.0, float(np.trace(matrix)))
+    return matrix

@@ -69,3 +69,17 @@ def test_without_the_condition_channel_every_drift_is_zero():
     drift = ConditionDrift("load_pct")
     assert drift.update(0, {"current": 1.0, "load_pct": math.nan}, True) == {"current": 0.0}
     assert drift.update(1000, {"current": 1.0}, True) == {"current": 0.0}
+
+
+def test_a_channel_that_appears_late_is_fitted_on_its_own_readings():
+    """The shared regressor sums hold readings the late channel was absent from: fitted on
+    them its coefficients came out about halved, and its drift hit the clip (30)."""
+    drift, machine = ConditionDrift("load_pct"), Machine(4)
+    for s in range(2000):
+        x = machine.reading()
+        drift.update(s * 1000, {"load_pct": x["load_pct"], "current": x["current"]}, True)
+    late = run(drift, machine, range(2000, 5500))
+    assert all(x["temp"] == 0.0 for x in late[:1199])  # its own fit first, then its baseline
+    series = [x["temp"] for x in late[2000:]]
+    assert max(abs(v) for v in series) < 8.0
+    assert 0.3 < math.sqrt(sum(v * v for v in series) / len(series)) < 2.5
