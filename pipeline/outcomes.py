@@ -15,7 +15,9 @@ Examples
 >>> from pipeline.messages import Reading, encode
 >>> outcomes = Outcomes(2)
 >>> reading = Reading("p", 5, {"t": 1.0})
->>> outcomes.add(ScoredRound.of([1], [reading], [0.25], [0.9], [False], "m", [{"t": 1.0}], [None]))
+>>> outcomes.add(ScoredRound(positions=[1], readings=[reading], assets=["p"], ts=[5],
+...     scores=[0.25], thresholds=[0.9], anomalous=[False], model="m",
+...     contributions=[{"t": 1.0}], alerts=[None]))
 >>> outcomes.encoded_scores()[1] == encode(outcomes[1].score)
 True
 >>> outcomes[0] is None, outcomes[1].score.score, outcomes[1].reading is reading
@@ -37,9 +39,10 @@ if TYPE_CHECKING:
 __all__ = ["Outcomes", "ScoreMessage", "ScoredRound"]
 
 
-class ScoreMessage(msgspec.Struct, omit_defaults=True):
-    """A :class:`~pipeline.messages.Score` as it is encoded: the same fields in the same order,
-    the supervised ones left out when ``None`` (as :func:`~pipeline.messages.encode` does)."""
+class ScoreMessage(msgspec.Struct):
+    """A :class:`~pipeline.messages.Score` of a fleet round as it is encoded: the same fields
+    in the same order (a round has no supervised ones: :func:`~pipeline.messages.encode`
+    leaves them out when ``None``)."""
 
     asset: str
     ts: int
@@ -48,8 +51,6 @@ class ScoreMessage(msgspec.Struct, omit_defaults=True):
     anomaly: bool
     model: str
     contributions: dict[str, float]
-    fault_probability: float | None = None
-    rul_hours: float | None = None
 
 
 _encode = msgspec.json.Encoder().encode
@@ -97,32 +98,6 @@ class ScoredRound:
         self.model = model
         self.contributions = contributions
         self.alerts = alerts
-
-    @classmethod
-    def of(
-        cls,
-        positions: list[int],
-        readings: list[Reading],
-        scores: list[float],
-        thresholds: list[float],
-        anomalous: list[bool],
-        model: str,
-        contributions: list[dict[str, float]],
-        alerts: list[Alert | None],
-    ) -> ScoredRound:
-        """A round's results, its ``assets`` and ``ts`` taken from ``readings``."""
-        return cls(
-            positions=positions,
-            readings=readings,
-            assets=[reading.asset for reading in readings],
-            ts=[reading.ts for reading in readings],
-            scores=scores,
-            thresholds=thresholds,
-            anomalous=anomalous,
-            model=model,
-            contributions=contributions,
-            alerts=alerts,
-        )
 
     def encoded(self) -> list[bytes]:
         """Each column's score message."""
