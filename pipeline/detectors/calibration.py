@@ -27,7 +27,7 @@ import math
 from collections import deque
 from typing import Any
 
-from pipeline.detectors.tail_window import TailWindow
+from pipeline.detectors.tail_window import TailWindow, code
 from pipeline.model import ScoreCalibrator
 
 __all__ = [
@@ -71,14 +71,23 @@ class TailCalibrator:
         self.__dict__.update(state)
 
     def score(self, raw: float) -> float:
+        return self.score_coded(raw, code(raw))
+
+    def score_coded(self, raw: float, coded: int) -> float:
+        """:meth:`score` of ``raw``, whose :func:`code` is ``coded``."""
         self._last = raw
         if self._count < self.min_count:
             return 0.0
-        return self._calibrator.tail_probability(raw)
+        return self._calibrator.probability_of_code(coded)
 
     def learn(self) -> None:
         if self._last is not None:
-            self._calibrator.learn_one(self._last)
+            self.learn_coded(code(self._last))
+
+    def learn_coded(self, coded: int) -> None:
+        """:meth:`learn`, given :func:`code` of the raw score last scored."""
+        if self._last is not None:
+            self._calibrator.learn_code(coded)
             self._count += 1
 
 
@@ -146,23 +155,15 @@ def score_tails(posts: list[TailCalibrator], raws: list[float], coded: list[int]
     >>> [posts[0].score(0.9), posts[1].score(0.1)]
     [1.0, 0.0]
     """
-    out: list[float] = []
-    append = out.append
-    for post, raw, value in zip(posts, raws, coded, strict=True):
-        post._last = raw
-        if post._count < post.min_count:
-            append(0.0)
-        else:
-            append(post._calibrator.probability_of_code(value))
-    return out
+    return [
+        post.score_coded(raw, value) for post, raw, value in zip(posts, raws, coded, strict=True)
+    ]
 
 
 def learn_tails(posts: list[TailCalibrator], coded: list[int]) -> None:
     """``posts[i].learn()`` for each ``i``, given :func:`code` of the raw each last scored."""
     for post, value in zip(posts, coded, strict=True):
-        if post._last is not None:
-            post._calibrator.learn_code(value)
-            post._count += 1
+        post.learn_coded(value)
 
 
 def build_post(kind: str, window: int, short: int) -> PostProcessor:
