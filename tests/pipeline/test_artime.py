@@ -142,8 +142,8 @@ class TestConfirmed:
 class TestThroughTheProcessor:
     def test_extremes_artime_runs_in_the_processor_and_keeps_extremes_reports(self):
         """The composition runs per reading with timestamps (extremes' season needs them) and
-        reports what extremes reports; the lift itself is TestConfirmed's (scripted scores:
-        on this stream ARTime's two reports do not coincide with an extremes report)."""
+        reports what extremes reports (on this stream ARTime's reports land one reading after
+        extremes' report, so nothing is lifted; the next test shifts the level by one reading)."""
         settings = Settings.load(
             None,
             model={
@@ -169,3 +169,33 @@ class TestThroughTheProcessor:
             "confirmed(extremes(window=2000"
         )
         assert ",artime(probation=300," in detector.name
+
+    def test_artime_lifts_an_extremes_report_it_confirms_at_the_same_reading(self):
+        """A level shift on the reading where ARTime's downsampled step lands (an odd index
+        with probation 300: one value per 2 readings): extremes reports it weakly, ARTime
+        reports a new cluster there too, and the composition returns ARTime's higher score;
+        everywhere else it returns exactly extremes' score."""
+        model = {"extremes_window": 2000, "learn_anomalies": True}
+        both = Processor(
+            Settings.load(
+                None,
+                model={**model, "kind": "extremes_artime", "artime_probation": 300},
+                alerts={"warmup": 0, "threshold": 0.6},
+            )
+        )
+        alone = Processor(
+            Settings.load(
+                None, model={**model, "kind": "extremes"}, alerts={"warmup": 0, "threshold": 0.6}
+            )
+        )
+        values = periodic(3001) + [13.5] * 100 + periodic(300, seed=4)
+        lifted = []
+        for i, value in enumerate(values):
+            reading = Reading("a", i * 300_000, {"v": value})
+            confirmed, primary = both.process_reading(reading), alone.process_reading(reading)
+            assert confirmed.score is not None and primary.score is not None
+            if confirmed.score.score != primary.score.score:
+                lifted.append((i, primary.score.score, confirmed.score.score))
+        assert [i for i, _, _ in lifted] == [3001]
+        (_, weak, strong) = lifted[0]
+        assert 0.35 < weak < 0.7 < strong <= 1.0
