@@ -31,6 +31,10 @@ __all__ = ["Confirmed"]
 class Confirmed:
     """The primary's score, raised to the second's where both report the same reading."""
 
+    lag = 0
+    _since_gate = 1
+    """Class defaults: a snapshot pickled before ``lag`` existed resumes as lag 0."""
+
     def __init__(
         self,
         primary: Detector,

@@ -130,3 +130,8 @@ class TestLaggedConfirmation:
         detector = build_detector(ModelSettings(kind="extremes_artime", artime_lag=3))
         assert isinstance(detector, Confirmed) and detector.lag == 3
         assert detector.name.endswith(",lag=3)")
+
+    def test_a_snapshot_from_before_the_lag_resumes_as_lag_zero(self):
+        detector = Confirmed(_Fixed([0.5, 0.1]), _Fixed([0.9, 0.9]), gate=0.3)
+        del detector.lag, detector._since_gate  # the state an older version pickled
+        assert scores_of(detector, 2) == [0.9, 0.1]
