@@ -58,7 +58,8 @@ class BatchPath:
     def __init__(self, processor: Processor) -> None:
         self.processor = processor
         model = processor.settings.model
-        self.fleet_kind = model.kind if model.kind in _FLEETS and not model.drift else None
+        fleet = model.kind in _FLEETS and not model.drift and model.refractory_level is None
+        self.fleet_kind = model.kind if fleet else None
         self.fleets: dict[tuple[str, ...], Fleet] = {}
         self._members: dict[str, FleetSlot] = {}
         self._use_fleets = True

@@ -167,6 +167,15 @@ class ModelSettings(_Section):
     """``extremes_artime``: an ``extremes`` score above this may be raised by ARTime's report."""
     artime_weight: float = Field(default=1.0, gt=0.0)
     """``extremes_artime``: factor on ARTime's score where it confirms an ``extremes`` report."""
+    artime_lag: int = Field(default=0, ge=0)
+    """``extremes_artime``: ARTime's report also confirms an ``extremes`` report above the gate
+    at any of the ``artime_lag`` readings before it (its decision trails by up to a step)."""
+    refractory_level: float | None = Field(default=None, ge=0.0, le=1.0)
+    """Any kind but the fleets': a score at or above this within ``refractory_hold`` readings
+    of the last one passed scores 0 (one alarm per event); ``None`` off. Set it at the alert
+    threshold."""
+    refractory_hold: int = Field(default=30, ge=1)
+    """Readings after a passed report at or above ``refractory_level`` that cannot report again."""
 
 
 class AlertSettings(_Section):

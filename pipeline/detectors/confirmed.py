@@ -5,6 +5,10 @@ returns the primary's score, except where the primary reports something (its sco
 ``gate``) and the second detector reports at the same reading: then the larger of the two,
 the second's scaled by ``weight``. The second detector alone never alarms: it can only lift
 the primary's weak reports that it confirms above the threshold (true or false ones).
+With ``lag`` the second's report also confirms a primary report (above ``gate``) at any of the
+``lag`` readings before it, and is then the score of the reading it lands on: ARTime decides
+on a downsampled step, at its last reading, so its report can trail the reading that
+``extremes`` reports by up to a step.
 ``extremes_artime`` is :class:`~pipeline.detectors.extremes.Extremes` confirmed by
 :class:`~pipeline.detectors.artime.ARTime` (the primary reports an event once, and ARTime's
 new-cluster report lands on a downsampled step, so the gate looks at the same reading only).
@@ -27,14 +31,29 @@ __all__ = ["Confirmed"]
 class Confirmed:
     """The primary's score, raised to the second's where both report the same reading."""
 
+    lag = 0
+    _since_gate = 1
+    """Class defaults: a snapshot pickled before ``lag`` existed resumes as lag 0."""
+
     def __init__(
-        self, primary: Detector, second: Detector, gate: float = 0.3, weight: float = 1.0
+        self,
+        primary: Detector,
+        second: Detector,
+        gate: float = 0.3,
+        weight: float = 1.0,
+        lag: int = 0,
     ) -> None:
         self.primary = primary
         self.second = second
         self.gate = gate
         self.weight = weight
-        self.name = f"confirmed({primary.name},{second.name},gate={gate:g},weight={weight:g})"
+        self.lag = lag
+        suffix = f",lag={lag}" if lag else ""
+        self.name = (
+            f"confirmed({primary.name},{second.name},gate={gate:g},weight={weight:g}{suffix})"
+        )
+        self._since_gate = lag + 1
+        """Readings since the primary last scored above ``gate`` (0: this one)."""
         self._timed = [m for m in (primary, second) if isinstance(m, TimeAware)]
         """The members told the time (checked once: a protocol check costs microseconds)."""
 
@@ -45,7 +64,8 @@ class Confirmed:
     def score_one(self, x: dict[str, float]) -> float:
         first = self.primary.score_one(x)
         second = self.second.score_one(x)
-        if first > self.gate:
+        self._since_gate = 0 if first > self.gate else self._since_gate + 1
+        if self._since_gate == 0 or (second > 0.0 and self._since_gate <= self.lag):
             return min(1.0, max(first, self.weight * second))
         return first
 

@@ -19,6 +19,7 @@ from pipeline.detectors.drift import DriftAdaptive
 from pipeline.detectors.ensemble import Ensemble
 from pipeline.detectors.extremes import Extremes
 from pipeline.detectors.mahalanobis import OnlineMahalanobis
+from pipeline.detectors.refractory import Refractory
 from pipeline.detectors.robust import RobustZ
 from pipeline.detectors.scored import CalibratedDetector, HSTFeatures
 from pipeline.detectors.stuck import StuckWatch
@@ -37,10 +38,15 @@ def build_detector(settings: ModelSettings) -> Detector:
 
 
 def build_base(settings: ModelSettings) -> Detector:
-    """The detector of ``settings.kind`` without drift adaptation."""
+    """The detector of ``settings.kind`` without drift adaptation, with its refractory period
+    when ``settings.refractory_level`` is set."""
     if settings.kind == "ensemble":
-        return Ensemble([_member(settings, kind) for kind in settings.members])
-    return _member(settings, settings.kind)
+        detector: Detector = Ensemble([_member(settings, kind) for kind in settings.members])
+    else:
+        detector = _member(settings, settings.kind)
+    if settings.refractory_level is None:
+        return detector
+    return Refractory(detector, settings.refractory_level, settings.refractory_hold)
 
 
 def _member(settings: ModelSettings, kind: str) -> Detector:
@@ -54,7 +60,13 @@ def _member(settings: ModelSettings, kind: str) -> Detector:
         return _artime(settings)
     if kind == "extremes_artime":
         second = _artime(settings)
-        return Confirmed(_extremes(settings), second, settings.artime_gate, settings.artime_weight)
+        return Confirmed(
+            _extremes(settings),
+            second,
+            settings.artime_gate,
+            settings.artime_weight,
+            settings.artime_lag,
+        )
     post = build_post(settings.calibration, settings.calibration_window, settings.likelihood_short)
     suffix = f"smooth={settings.smooth},{settings.calibration}"
     stuck = None if settings.stuck_after is None else StuckWatch(settings.stuck_after)

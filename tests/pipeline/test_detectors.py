@@ -35,6 +35,14 @@ CONFIGS = [pytest.param({"kind": kind}, id=kind) for kind in KINDS] + [
         id="extremes-feature-suppress",
     ),
     pytest.param({"kind": "artime", "artime_categories": 5}, id="artime-small-memory"),
+    pytest.param(
+        {"kind": "extremes", "suppress": 100, "refractory_level": 0.6, "refractory_hold": 10},
+        id="extremes-refractory",
+    ),
+    pytest.param(
+        {"kind": "extremes_artime", "artime_lag": 3, "refractory_level": 0.58},
+        id="extremes-artime-lag-refractory",
+    ),
 ]
 
 
@@ -98,7 +106,7 @@ class TestDetectorContract:
         detector = make()
         rows = stream(500, seed=4, fault_at=400)
         scores = run(detector, rows[:401])
-        reported_once = detector.name.startswith(("extremes", "artime", "confirmed"))
+        reported_once = detector.name.startswith(("extremes", "artime", "confirmed", "refractory"))
         # a detector that reports once names the channels of the reading it reports
         contributions = detector.contributions(rows[400]) if reported_once else {}
         scores += run(detector, rows[401:420])

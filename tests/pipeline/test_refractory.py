@@ -1,0 +1,137 @@
+"""The refractory period (one alarm per event) and ARTime's lagged confirmation."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from pipeline.detectors import build_detector
+from pipeline.detectors.confirmed import Confirmed
+from pipeline.detectors.refractory import Refractory
+from pipeline.messages import Reading
+from pipeline.processor import Processor
+from pipeline.settings import ModelSettings, Settings
+
+
+class _Fixed:
+    """A detector that returns scripted scores and records what it learned."""
+
+    def __init__(self, scores: list[float]) -> None:
+        self.name = "fixed"
+        self._scores = iter(scores)
+        self.learned: list[dict[str, float]] = []
+
+    def score_one(self, x: dict[str, float]) -> float:
+        return next(self._scores)
+
+    def learn_one(self, x: dict[str, float]) -> None:
+        self.learned.append(x)
+
+    def contributions(self, x: dict[str, float]) -> dict[str, float]:
+        return {"t": 1.0}
+
+    def is_outlier(self, x: dict[str, float]) -> bool:
+        return False
+
+
+def scores_of(detector: Refractory | Confirmed, n: int) -> list[float]:
+    return [detector.score_one({"t": float(i)}) for i in range(n)]
+
+
+class TestRefractory:
+    def test_a_report_holds_the_next_ones_at_or_above_the_level(self):
+        inner = _Fixed([0.7, 0.6, 0.9, 0.59, 0.2, 0.8, 0.65])
+        detector = Refractory(inner, level=0.6, hold=4)
+        # 0.6 and 0.9 fall within 4 readings of the 0.7 report; 0.8 is 5 after it
+        assert scores_of(detector, 7) == [0.7, 0.0, 0.0, 0.59, 0.2, 0.8, 0.0]
+
+    def test_a_dropped_report_does_not_extend_the_hold(self):
+        detector = Refractory(_Fixed([0.9, 0.9, 0.9, 0.9, 0.9]), level=0.5, hold=2)
+        assert scores_of(detector, 5) == [0.9, 0.0, 0.0, 0.9, 0.0]
+
+    def test_scores_below_the_level_always_pass(self):
+        values = [0.1, 0.55, 0.3, 0.599, 0.0]
+        assert scores_of(Refractory(_Fixed(values), level=0.6, hold=100), 5) == values
+
+    def test_learning_contributions_and_outliers_are_the_inner_detectors(self):
+        inner = _Fixed([0.9, 0.9])
+        detector = Refractory(inner, level=0.5, hold=5)
+        scores_of(detector, 2)
+        detector.learn_one({"t": 1.0})
+        assert inner.learned == [{"t": 1.0}]
+        assert detector.contributions({"t": 1.0}) == {"t": 1.0}
+        assert detector.is_outlier({"t": 1.0}) is False
+
+    def test_a_hold_below_one_reading_is_refused(self):
+        with pytest.raises(ValueError, match="hold"):
+            Refractory(_Fixed([]), level=0.5, hold=0)
+
+    def test_the_factory_wraps_any_kind_and_names_it(self):
+        settings = ModelSettings(kind="extremes", refractory_level=0.58, refractory_hold=30)
+        detector = build_detector(settings)
+        assert isinstance(detector, Refractory)
+        assert detector.name.startswith("refractory(extremes(") and detector.name.endswith(
+            ",level=0.58,hold=30)"
+        )
+        assert not isinstance(build_detector(ModelSettings(kind="extremes")), Refractory)
+
+    def test_a_fleet_kind_with_a_refractory_period_runs_per_asset(self):
+        """The fleets (mahalanobis, zscore) do not know the wrapper: the asset's own
+        detector runs, so the setting is never silently ignored."""
+        settings = Settings.load(None, model={"kind": "zscore", "refractory_level": 0.5})
+        assert Processor(settings)._batch.fleet_kind is None
+        assert Processor(Settings.load(None, model={"kind": "zscore"}))._batch.fleet_kind
+
+    def test_a_stream_reports_a_step_once_through_the_processor(self):
+        """A step that escalates 5 readings later is reported twice without the hold (the
+        second jump beats the first's peak), once with it."""
+        rng = random.Random(5)
+        values = [10.0 + math.sin(i / 12) + rng.gauss(0, 0.05) for i in range(2000)]
+        values += [v + (8.0 if i < 5 else 40.0) for i, v in enumerate(values[:60])]
+        model = {"kind": "extremes", "extremes_window": 1500, "learn_anomalies": True}
+        alerts = {"warmup": 0, "threshold": 0.6, "raise_after": 1, "clear_after": 1}
+
+        def run(extra: dict[str, object]) -> list[float]:
+            processor = Processor(Settings.load(None, model=model | extra, alerts=alerts))
+            out = []
+            for i, value in enumerate(values):
+                outcome = processor.process_reading(Reading("a", i * 300_000, {"v": value}))
+                assert outcome.score is not None
+                out.append(outcome.score.score)
+            return out
+
+        plain = run({})
+        held = run({"refractory_level": 0.6, "refractory_hold": 30})
+        alarms = [i for i, s in enumerate(plain) if s >= 0.6 and i >= 2000]
+        assert alarms[:2] == [2000, 2005]
+        assert [i for i, s in enumerate(held) if s >= 0.6 and i >= 2000] == [alarms[0]]
+        # the hold only ever drops a report; every other score is the detector's own
+        assert all(h == p or (h == 0.0 and p >= 0.6) for h, p in zip(held, plain, strict=True))
+
+
+class TestLaggedConfirmation:
+    def test_a_trailing_report_of_the_second_lifts_the_reading_it_lands_on(self):
+        primary = _Fixed([0.0, 0.4, 0.1, 0.0, 0.0, 0.0, 0.2])
+        second = _Fixed([0.9, 0.0, 0.0, 0.8, 0.0, 0.0, 0.7])
+        detector = Confirmed(primary, second, gate=0.3, lag=2)
+        # 0.8 lands 2 readings after the primary's 0.4; 0.9 comes before any report, 0.7 late
+        assert scores_of(detector, 7) == [0.0, 0.4, 0.1, 0.8, 0.0, 0.0, 0.2]
+
+    def test_lag_zero_is_the_same_reading_rule(self):
+        primary = [0.0, 0.4, 0.2, 0.5, 0.9]
+        second = [0.9, 0.8, 0.9, 0.0, 0.3]
+        detector = Confirmed(_Fixed(primary), _Fixed(second), gate=0.3, lag=0)
+        assert scores_of(detector, 5) == [0.0, 0.8, 0.2, 0.5, 0.9]
+        assert ",lag=" not in detector.name
+
+    def test_the_factory_passes_the_lag(self):
+        detector = build_detector(ModelSettings(kind="extremes_artime", artime_lag=3))
+        assert isinstance(detector, Confirmed) and detector.lag == 3
+        assert detector.name.endswith(",lag=3)")
+
+    def test_a_snapshot_from_before_the_lag_resumes_as_lag_zero(self):
+        detector = Confirmed(_Fixed([0.5, 0.1]), _Fixed([0.9, 0.9]), gate=0.3)
+        del detector.lag, detector._since_gate  # the state an older version pickled
+        assert scores_of(detector, 2) == [0.9, 0.1]
