@@ -170,6 +170,12 @@ class ModelSettings(_Section):
     artime_lag: int = Field(default=0, ge=0)
     """``extremes_artime``: ARTime's report also confirms an ``extremes`` report above the gate
     at any of the ``artime_lag`` readings before it (its decision trails by up to a step)."""
+    artime_any_phase: bool = False
+    """``extremes_artime``: where ``extremes`` reports, ask ARTime what it would score if its
+    downsampling step ended at that reading (not only on a step's last reading)."""
+    artime_below: float = Field(default=1.0, gt=0.0, le=1.0)
+    """``extremes_artime`` with ``artime_any_phase``: only a window whose best category match
+    is below this similarity confirms."""
     refractory_level: float | None = Field(default=None, ge=0.0, le=1.0)
     """Any kind but the fleets': a score at or above this within ``refractory_hold`` readings
     of the last one passed scores 0 (one alarm per event); ``None`` off. Set it at the alert

@@ -9,6 +9,9 @@ With ``lag`` the second's report also confirms a primary report (above ``gate``)
 ``lag`` readings before it, and is then the score of the reading it lands on: ARTime decides
 on a downsampled step, at its last reading, so its report can trail the reading that
 ``extremes`` reports by up to a step.
+A second detector with an ``opinion()`` method (:class:`Opinion`, e.g.
+:class:`~pipeline.detectors.artime_peek.ARTimeAnyPhase`) is asked for it where the primary
+reports, instead of its score: ARTime's view of that very reading, whatever its step's phase.
 ``extremes_artime`` is :class:`~pipeline.detectors.extremes.Extremes` confirmed by
 :class:`~pipeline.detectors.artime.ARTime` (the primary reports an event once, and ARTime's
 new-cluster report lands on a downsampled step, so the gate looks at the same reading only).
@@ -23,9 +26,18 @@ True
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 from pipeline.detectors.base import Detector, TimeAware
 
-__all__ = ["Confirmed"]
+__all__ = ["Confirmed", "Opinion"]
+
+
+@runtime_checkable
+class Opinion(Protocol):
+    """A detector with a view of its latest reading beyond its score (asked after it)."""
+
+    def opinion(self) -> float: ...
 
 
 class Confirmed:
@@ -33,7 +45,9 @@ class Confirmed:
 
     lag = 0
     _since_gate = 1
-    """Class defaults: a snapshot pickled before ``lag`` existed resumes as lag 0."""
+    _opinion: Opinion | None = None
+    """Class defaults: a snapshot pickled before ``lag`` (or the opinion) existed resumes as
+    lag 0 (and scores as before)."""
 
     def __init__(
         self,
@@ -56,6 +70,7 @@ class Confirmed:
         """Readings since the primary last scored above ``gate`` (0: this one)."""
         self._timed = [m for m in (primary, second) if isinstance(m, TimeAware)]
         """The members told the time (checked once: a protocol check costs microseconds)."""
+        self._opinion = second if isinstance(second, Opinion) else None
 
     def observe_time(self, ts: int) -> None:
         for member in self._timed:
@@ -65,6 +80,8 @@ class Confirmed:
         first = self.primary.score_one(x)
         second = self.second.score_one(x)
         self._since_gate = 0 if first > self.gate else self._since_gate + 1
+        if self._since_gate == 0 and self._opinion is not None:
+            second = self._opinion.opinion()
         if self._since_gate == 0 or (second > 0.0 and self._since_gate <= self.lag):
             return min(1.0, max(first, self.weight * second))
         return first

@@ -12,6 +12,7 @@ Examples
 from __future__ import annotations
 
 from pipeline.detectors.artime import ARTime
+from pipeline.detectors.artime_peek import ARTimeAnyPhase
 from pipeline.detectors.base import Detector
 from pipeline.detectors.calibration import build_post
 from pipeline.detectors.confirmed import Confirmed
@@ -60,6 +61,13 @@ def _member(settings: ModelSettings, kind: str) -> Detector:
         return _artime(settings)
     if kind == "extremes_artime":
         second = _artime(settings)
+        if settings.artime_any_phase:
+            second = ARTimeAnyPhase(
+                settings.artime_probation,
+                settings.artime_margin,
+                settings.artime_categories,
+                settings.artime_below,
+            )
         return Confirmed(
             _extremes(settings),
             second,

@@ -43,6 +43,10 @@ CONFIGS = [pytest.param({"kind": kind}, id=kind) for kind in KINDS] + [
         {"kind": "extremes_artime", "artime_lag": 3, "refractory_level": 0.58},
         id="extremes-artime-lag-refractory",
     ),
+    pytest.param(
+        {"kind": "extremes_artime", "artime_any_phase": True, "artime_below": 0.7},
+        id="extremes-artime-any-phase",
+    ),
 ]
 
 
