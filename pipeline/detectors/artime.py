@@ -41,8 +41,8 @@ True
 
 from __future__ import annotations
 
-import math
 from collections import deque
+from math import isfinite
 
 import numpy as np
 
@@ -225,18 +225,23 @@ class ARTime:
         """The channels that reported (a non-zero score) on the latest reading."""
 
     def score_one(self, x: dict[str, float]) -> float:
-        scores = {}
+        reported: dict[str, float] = {}
+        top = None  # the largest score (the first of equals, as ``max`` keeps)
         for name, value in x.items():
-            if not math.isfinite(value):
+            if not isfinite(value):
                 continue
             channel = self._channels.get(name)
             if channel is None:
                 channel = self._channels[name] = ARTimeChannel(
                     self.probation, margin=self.margin, categories=self.categories
                 )
-            scores[name] = channel.score_one(value)
-        self._reported = {name: score for name, score in scores.items() if score > 0.0}
-        return max(scores.values(), default=0.0)
+            score = channel.score_one(value)
+            if score > 0.0:
+                reported[name] = score
+            if top is None or score > top:
+                top = score
+        self._reported = reported
+        return 0.0 if top is None else top
 
     def learn_one(self, x: dict[str, float]) -> None:
         """Nothing more: ``score_one`` learned the window already (ART learns as it matches)."""

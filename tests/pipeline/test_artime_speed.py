@@ -17,8 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.detectors.art import DualVigilanceART, Resonance, complement_code
-from pipeline.detectors.artime import ARTimeChannel
+from pipeline.detectors.artime import ARTime, ARTimeChannel
 from pipeline.detectors.artime_features import coded_window, window_features
+from pipeline.detectors.base import shares
 
 
 class ReferenceART:
@@ -167,3 +168,18 @@ def test_artime_channel_scores_as_with_the_reference_art() -> None:
         fast_scores = [fast.score_one(v) for v in values]
         assert fast_scores == [slow.score_one(v) for v in values]
         assert sum(s > 0.0 for s in fast_scores) > 0
+
+
+def test_artime_reports_its_channels_as_their_own_channels_score() -> None:
+    """``ARTime`` over several channels (one of them sometimes not finite): the largest channel
+    score, and the channels that reported, exactly as separate channels give them."""
+    streams = {"a": _stream(3000, 2), "b": _stream(3000, 3), "c": _stream(3000, 4)}
+    detector = ARTime(probation=300)
+    channels = {name: ARTimeChannel(probation=300) for name in streams}
+    for i in range(3000):
+        x = {name: values[i] for name, values in streams.items()}
+        if i % 97 == 5:
+            x["c"] = math.nan
+        scores = {n: channels[n].score_one(v) for n, v in x.items() if math.isfinite(v)}
+        assert detector.score_one(x) == max(scores.values())
+        assert detector.contributions(x) == shares({n: s for n, s in scores.items() if s > 0.0})
