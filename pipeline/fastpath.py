@@ -114,12 +114,12 @@ class BatchPath:
         """:meth:`run`'s outcome for a batch of just ``reading`` when no fleet is configured
         (``fleet_kind`` is ``None``): the checks, then the asset's own detector, without the
         batch's bookkeeping (``detect`` and ``evaluate`` call it once a reading)."""
-        from pipeline.processor import DeadLetter, Outcome
-
         assert self.fleet_kind is None
         try:
             state, _ = self._admit(reading)
         except DecodeError as exc:
+            from pipeline.processor import DeadLetter, Outcome
+
             return Outcome(dead_letter=DeadLetter(value, source, exc.reason, exc.message))
         x = select_features(reading, self.processor.settings.model.channels)
         return self.processor._score(reading, x, state)
