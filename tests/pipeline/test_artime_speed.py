@@ -9,6 +9,7 @@ give bit-identical results.
 from __future__ import annotations
 
 import math
+import pickle
 import random
 
 import numpy as np
@@ -183,3 +184,14 @@ def test_artime_reports_its_channels_as_their_own_channels_score() -> None:
         scores = {n: channels[n].score_one(v) for n, v in x.items() if math.isfinite(v)}
         assert detector.score_one(x) == max(scores.values())
         assert detector.contributions(x) == shares({n: s for n, s in scores.items() if s > 0.0})
+
+
+def test_a_snapshot_midway_carries_on_identically() -> None:
+    """A restored channel no longer holds the memoised array it last matched (a copy comes
+    back): it matches from scratch once, with the same scores as one never pickled."""
+    values = _stream(4000, 5)
+    kept, restored = ARTimeChannel(probation=300), ARTimeChannel(probation=300)
+    for i, value in enumerate(values):
+        if i in (1500, 2501):
+            restored = pickle.loads(pickle.dumps(restored))
+        assert kept.score_one(value) == restored.score_one(value), i
