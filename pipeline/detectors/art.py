@@ -103,6 +103,16 @@ class DualVigilanceART:
     def categories(self) -> int:
         return self._n
 
+    def __setstate__(self, state: dict[str, object]) -> None:
+        """Restore a snapshot, also one taken before the last step's matches were kept."""
+        self.__dict__.update(state)
+        if "_last" not in state:  # nothing kept: the next step matches from scratch
+            self._overlap = np.empty_like(self._w)
+            self._last = None
+            self._match = np.empty(0)
+            self._sizes = self._energies = np.empty(0, dtype=np.float32)
+            self._learned = []
+
     def train(self, features: FloatArray, learn: bool = True) -> Resonance:
         """Match ``features`` against every category and (with ``learn``) learn it."""
         return self.train_coded(complement_code(features), learn)

@@ -92,6 +92,12 @@ class ARTimeChannel:
         self._masked = False
         self._fitted_run = 0
 
+    def __setstate__(self, state: dict[str, object]) -> None:
+        """Restore a snapshot, also one taken before the first steps' input was kept."""
+        self.__dict__.update(state)
+        if "_start" not in state:
+            self._start = complement_code(np.zeros(2 * self.window))
+
     def score_one(self, value: float) -> float:
         """The score of ``value`` (0 between downsampled steps and during the probation)."""
         self._levels.observe(value)

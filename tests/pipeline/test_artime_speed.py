@@ -195,3 +195,19 @@ def test_a_snapshot_midway_carries_on_identically() -> None:
         if i in (1500, 2501):
             restored = pickle.loads(pickle.dumps(restored))
         assert kept.score_one(value) == restored.score_one(value), i
+
+
+def test_a_snapshot_from_before_the_speed_work_restores() -> None:
+    """A snapshot pickled without the attributes this version added (the last step's matches,
+    the first steps' input) restores and scores on as the channel it was taken from."""
+    values = _stream(3000, 6)
+    kept = ARTimeChannel(probation=300)
+    scores = [kept.score_one(v) for v in values[:1500]]
+    old = pickle.loads(pickle.dumps(kept))
+    del old.__dict__["_start"]
+    for name in ("_overlap", "_last", "_match", "_sizes", "_energies", "_learned"):
+        del old._art.__dict__[name]
+    restored = pickle.loads(pickle.dumps(old))
+    assert scores and [kept.score_one(v) for v in values[1500:]] == [
+        restored.score_one(v) for v in values[1500:]
+    ]
