@@ -36,7 +36,7 @@ from pipeline.outcomes import Outcomes, ScoredRound
 from pipeline.settings import ModelSettings
 
 if TYPE_CHECKING:
-    from pipeline.processor import AssetState, DeadLetter, Processor, Source
+    from pipeline.processor import AssetState, DeadLetter, Outcome, Processor, Source
 
 T = TypeVar("T")
 
@@ -110,6 +110,20 @@ class BatchPath:
             self._one(index, item, value, source, pending, pending_assets, outcomes)
         self._flush(pending, outcomes)
         return outcomes
+
+    def alone(self, reading: Reading, value: bytes | None, source: Source) -> Outcome:
+        """:meth:`run`'s outcome for a batch of just ``reading`` when no fleet is configured
+        (``fleet_kind`` is ``None``): the checks, then the asset's own detector, without the
+        batch's bookkeeping (``detect`` and ``evaluate`` call it once a reading)."""
+        assert self.fleet_kind is None
+        try:
+            state, _ = self._admit(reading)
+        except DecodeError as exc:
+            from pipeline.processor import DeadLetter, Outcome
+
+            return Outcome(dead_letter=DeadLetter(value, source, exc.reason, exc.message))
+        x = select_features(reading, self.processor.settings.model.channels)
+        return self.processor._score(reading, x, state)
 
     def _one(
         self,

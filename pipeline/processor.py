@@ -140,6 +140,8 @@ class Processor:
         than a fleet's arrays and gives the same scores (to 1e-9; see ``test_fleet.py``).
         ``value`` and ``source`` only fill in a dead letter's origin.
         """
+        if self.supervisor is None and self._batch.fleet_kind is None:
+            return self._batch.alone(reading, value, source)  # the same, without a batch
         return self._run([(reading, value, source)], fleets=False)[0]
 
     def _run(self, entries: Sequence[Entry], fleets: bool = True) -> Sequence[Outcome]:
@@ -222,7 +224,10 @@ class Processor:
         learn_anomalies = self.settings.model.learn_anomalies
         if (learn_anomalies or not anomalous) and not state.model.is_outlier(x):
             state.model.learn_one(x)  # never teach the model what an anomaly looks like
-        top = sorted(contributions, key=lambda name: (-contributions[name], name))[:3]
+        if len(contributions) > 1:
+            top = sorted(contributions, key=lambda name: (-contributions[name], name))[:3]
+        else:
+            top = list(contributions)
         alert = state.policy.evaluate(reading.ts, score, top, state.model.name)
         state.last_ts, state.last_seq, state.last_values = reading.ts, reading.seq, reading.values
         result = Score(

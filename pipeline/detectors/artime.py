@@ -41,13 +41,13 @@ True
 
 from __future__ import annotations
 
-import math
 from collections import deque
+from math import isfinite
 
 import numpy as np
 
-from pipeline.detectors.art import DualVigilanceART, Resonance
-from pipeline.detectors.artime_features import Downsampler, Levels, window_features
+from pipeline.detectors.art import CodedArray, DualVigilanceART, Resonance, complement_code
+from pipeline.detectors.artime_features import Downsampler, Levels, coded_window, window_features
 from pipeline.detectors.base import shares
 
 __all__ = ["ARTime", "ARTimeChannel"]
@@ -73,6 +73,8 @@ class ARTimeChannel:
         self._levels = Levels(margin=margin)
         self._art = DualVigilanceART(2 * window, capacity=categories)
         self._recent: deque[float] = deque([0.0] * window, maxlen=window)
+        self._start = complement_code(np.zeros(2 * window))
+        """The input of the first ``window - 1`` steps (no full window yet)."""
         self._probation: list[float] | None = [] if self.trend > 0 else None
         """The probation's downsampled values; ``None`` once it ended."""
         self._i = 0
@@ -90,6 +92,12 @@ class ARTimeChannel:
         self._masked = False
         self._fitted_run = 0
 
+    def __setstate__(self, state: dict[str, object]) -> None:
+        """Restore a snapshot, also one taken before the first steps' input was kept."""
+        self.__dict__.update(state)
+        if "_start" not in state:
+            self._start = complement_code(np.zeros(2 * self.window))
+
     def score_one(self, value: float) -> float:
         """The score of ``value`` (0 between downsampled steps and during the probation)."""
         self._levels.observe(value)
@@ -102,33 +110,36 @@ class ARTimeChannel:
                 self._end_probation(self._probation)
                 self._probation = None
             return 0.0
-        return self._detect(self._features(sample))
+        return self._detect(self._coded(sample))
 
-    def _features(self, sample: float) -> np.ndarray:
+    def _coded(self, sample: float) -> CodedArray:
+        """The complement-coded features of the window that ``sample`` ends."""
         self._recent.append(self._levels.level(sample))
         self._i += 1
-        if self._i < self.window:
-            return np.zeros(2 * self.window)
-        return window_features(np.fromiter(self._recent, float, self.window))
+        return self._start if self._i < self.window else coded_window(tuple(self._recent))
 
     def _end_probation(self, probation: list[float]) -> None:
         self._levels.freeze()
-        features = [self._features(sample) for sample in probation]
-        rho = _initial_vigilance(np.array(features[self.window - 1 :]), self.trend)
+        coded, features = [], []
+        for sample in probation:
+            coded.append(self._coded(sample))
+            if self._i >= self.window:
+                features.append(window_features(np.array(self._recent)))
+        rho = _initial_vigilance(np.array(features), self.trend)
         self._art.rho_lb = self._art.rho_ub = rho
         self._i = 0
-        for f in features:
+        for x in coded:
             self._i += 1
-            self._detect(f)
+            self._detect(x)
 
-    def _detect(self, f: np.ndarray) -> float:
+    def _detect(self, x: CodedArray) -> float:
         i, mask = self._i, self.mask
         since_anomaly = i - self._last_anomaly
         if i > self.trend + mask and self._masked and self._fitted_run >= mask:
             self._masked = False
         art = self._art
         rho_lb, rho_ub = art.rho_lb, art.rho_ub
-        res = art.train(f, learn=i >= self.window)
+        res = art.train_coded(x, learn=i >= self.window)
         new_cluster = res.mismatch or i < self.window
         self._fitted_run = 0 if new_cluster else self._fitted_run + 1
         self._track(res.similarity, rho_ub, since_anomaly)
@@ -220,18 +231,23 @@ class ARTime:
         """The channels that reported (a non-zero score) on the latest reading."""
 
     def score_one(self, x: dict[str, float]) -> float:
-        scores = {}
+        reported: dict[str, float] = {}
+        top = None  # the largest score (the first of equals, as ``max`` keeps)
         for name, value in x.items():
-            if not math.isfinite(value):
+            if not isfinite(value):
                 continue
             channel = self._channels.get(name)
             if channel is None:
                 channel = self._channels[name] = ARTimeChannel(
                     self.probation, margin=self.margin, categories=self.categories
                 )
-            scores[name] = channel.score_one(value)
-        self._reported = {name: score for name, score in scores.items() if score > 0.0}
-        return max(scores.values(), default=0.0)
+            score = channel.score_one(value)
+            if score > 0.0:
+                reported[name] = score
+            if top is None or score > top:
+                top = score
+        self._reported = reported
+        return 0.0 if top is None else top
 
     def learn_one(self, x: dict[str, float]) -> None:
         """Nothing more: ``score_one`` learned the window already (ART learns as it matches)."""

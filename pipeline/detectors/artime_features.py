@@ -9,7 +9,9 @@ probation ends, and it grows to hold any later reading beyond it), rounds it to 
 ``levels + 1`` levels and snaps it to the running median level when it is within ``chomp``
 of it, so small wiggles around the usual level all look the same. :func:`window_features`
 describes the last ``window`` levels by their shape (the Haar wavelet transform of the
-window scaled to [0, 1], itself scaled to [0, 1]) followed by the levels themselves.
+window scaled to [0, 1], itself scaled to [0, 1]) followed by the levels themselves;
+:func:`coded_window` is the same, complement-coded for the ART and memoised: levels are
+quantised and a quiet series repeats its windows, so most windows were seen before.
 
 Examples
 --------
@@ -27,11 +29,14 @@ Examples
 from __future__ import annotations
 
 from collections import deque
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Downsampler", "Levels", "haar_matrix", "window_features"]
+from pipeline.detectors.art import CodedArray, complement_code
+
+__all__ = ["Downsampler", "Levels", "coded_window", "haar_matrix", "window_features"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -147,3 +152,18 @@ def window_features(window: FloatArray) -> FloatArray:
     out[:n] = _unit(haar @ _unit(window))
     out[n:] = window
     return out
+
+
+@lru_cache(maxsize=8192)
+def coded_window(window: tuple[float, ...]) -> CodedArray:
+    """:func:`window_features` of ``window``, complement-coded (read-only: it is shared).
+
+    The same window gives the same array object, which
+    :meth:`~pipeline.detectors.art.DualVigilanceART.train_coded` matches fastest.
+
+    >>> coded_window((0.0, 0.0, 1.0, 1.0)) is coded_window((0.0, 0.0, 1.0, 1.0))
+    True
+    """
+    x = complement_code(window_features(np.array(window)))
+    x.flags.writeable = False
+    return x

@@ -60,7 +60,7 @@ def shares(deviations: dict[str, float]) -> dict[str, float]:
     """Per-channel shares (rounded to 4 places) of non-negative per-feature deviations."""
     by_channel: dict[str, float] = {}
     for feature, value in deviations.items():
-        channel = channel_of(feature)
+        channel = feature.split("__", 1)[0]  # channel_of, inline: once per feature and reading
         by_channel[channel] = by_channel.get(channel, 0.0) + value
     total = sum(by_channel.values())
     if not total > 0.0:

@@ -56,12 +56,13 @@ class SeasonalLag:
     def observe(self, ts: int, value: float) -> float | None:
         """The closest past season's value at ``ts`` (``None`` if none), then remember ``value``."""
         slot = ts // self.slot_ms
-        values, order = self._values, self._order
-        while order and order[0] < slot - self.seasons * self.season_slots:
+        values, order, season = self._values, self._order, self.season_slots
+        horizon = slot - self.seasons * season
+        while order and order[0] < horizon:
             del values[order.popleft()]
         past = None
         for back in range(1, self.seasons + 1):
-            candidate = values.get(slot - back * self.season_slots)
+            candidate = values.get(slot - back * season)
             if candidate is not None and (
                 past is None or abs(value - candidate) < abs(value - past)
             ):
@@ -82,23 +83,40 @@ class ContextFeatures:
         self._recent: dict[str, deque[float]] = {}
         self._sums: dict[str, float] = {}
         self._lags: dict[str, SeasonalLag] = {}
+        self._names: dict[str, tuple[str, str]] = {}
+        """Each channel's ``__mean`` and ``__season`` feature names (made once)."""
 
     def transform_one(self, x: dict[str, float], ts: int | None) -> dict[str, float]:
         """The features of ``x``; updates the rolling means and the seasonal history."""
         out: dict[str, float] = {}
+        seasonal = ts is not None and self.season_ms is not None
+        names = self._names
         for name, value in x.items():
             out[name] = value
+            named = names.get(name)
+            if named is None:
+                named = names[name] = (f"{name}__mean", f"{name}__season")
             mean = self._mean(name, value)
             if mean is not None:
-                out[f"{name}__mean"] = mean
-            if ts is not None and self.season_ms is not None:
+                out[named[0]] = mean
+            if seasonal:
                 lag = self._lags.get(name)
                 if lag is None:
+                    assert self.season_ms is not None
                     lag = self._lags[name] = SeasonalLag(self.season_ms, self.seasons)
-                past = lag.observe(ts, value)
+                past = lag.observe(ts, value)  # type: ignore[arg-type]
                 if past is not None:
-                    out[f"{name}__season"] = value - past
+                    out[named[1]] = value - past
         return out
+
+    def __getstate__(self) -> dict[str, object]:
+        state = self.__dict__.copy()
+        del state["_names"]  # derived: snapshots stay as they were
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._names = {}
 
     def _mean(self, name: str, value: float) -> float | None:
         recent = self._recent.get(name)

@@ -42,6 +42,8 @@ from pipeline.detectors.suppress import PeakSuppressor
 
 __all__ = ["Extremes"]
 
+_Lane = tuple[ExtremesWindow, float | None, PeakSuppressor | None]
+
 
 class Extremes:
     """Context features | per-feature extremes windows | max | peak suppression | ``u/(1+u)``."""
@@ -75,6 +77,8 @@ class Extremes:
         self._per_feature = global_suppress is not None
         self._feature_suppressors: dict[str, PeakSuppressor] = {}
         self._windows: dict[str, ExtremesWindow] = {}
+        self._lanes: dict[str, _Lane] = {}
+        """Each feature's window, season weight and suppressor, for one lookup a reading."""
         self._ts: int | None = None
         self._last_in: dict[str, float] | None = None
         self._last_features: dict[str, float] = {}
@@ -87,32 +91,55 @@ class Extremes:
     def score_one(self, x: dict[str, float]) -> float:
         features = self._context.transform_one(x, self._ts)
         self._ts = None
-        surprise = {name: self._window(name).surprise(value) for name, value in features.items()}
+        surprise: dict[str, float] = {}
+        lanes = self._lanes
+        top = None  # the largest reported surprise (the first of equals, as ``max`` keeps)
+        for name, value in features.items():
+            lane = lanes.get(name)
+            if lane is None:
+                lane = self._lane(name)
+            window, weight, suppressor = lane
+            u = surprise[name] = window.surprise(value)
+            if weight is not None:
+                u = u * weight
+            if suppressor is not None:
+                u = suppressor.filter(u)
+            if top is None or u > top:
+                top = u
         self._last_in, self._last_features, self._last_surprise = x, features, surprise
-        u = self._suppressor.filter(max(self._reported(surprise), default=0.0))
+        u = self._suppressor.filter(0.0 if top is None else top)
         return u / (1.0 + u)
 
-    def _reported(self, surprise: dict[str, float]) -> list[float]:
-        """The features' surprises, season-weighted and, per feature, peak-suppressed."""
-        weighted = [
-            u * self.season_weight if name.endswith("__season") else u
-            for name, u in surprise.items()
-        ]
-        if not self._per_feature:
-            return weighted
-        suppressors = self._feature_suppressors
-        out = []
-        for name, u in zip(surprise, weighted, strict=True):
-            suppressor = suppressors.get(name)
+    def _lane(self, name: str) -> _Lane:
+        """A feature's window, its season weight (``None``: not weighted) and, per feature, its
+        suppressor; the windows and suppressors are the ones ``_windows`` and
+        ``_feature_suppressors`` hold (made on first sight)."""
+        suppressor = None
+        if self._per_feature:
+            suppressor = self._feature_suppressors.get(name)
             if suppressor is None:
-                suppressor = suppressors[name] = PeakSuppressor(self.suppress)
-            out.append(suppressor.filter(u))
-        return out
+                suppressor = self._feature_suppressors[name] = PeakSuppressor(self.suppress)
+        weight = self.season_weight if name.endswith("__season") else None
+        lane = self._lanes[name] = (self._window(name), weight, suppressor)
+        return lane
+
+    def __getstate__(self) -> dict[str, object]:
+        state = self.__dict__.copy()
+        del state["_lanes"]  # derived from the windows and suppressors: not in snapshots
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._lanes = {}
 
     def learn_one(self, x: dict[str, float]) -> None:
         features = self._last_features if x is self._last_in or x == self._last_in else x
+        windows = self._windows
         for name, value in features.items():
-            self._window(name).learn(value)
+            window = windows.get(name)
+            if window is None:
+                window = self._window(name)
+            window.learn(value)
 
     def contributions(self, x: dict[str, float]) -> dict[str, float]:
         """Each channel's share of its features' surprise (the values' alone for a new ``x``)."""

@@ -18,9 +18,9 @@ Examples
 
 from __future__ import annotations
 
-import bisect
-import math
+from bisect import bisect_left, bisect_right, insort
 from collections import deque
+from math import log10
 
 __all__ = ["ExtremesWindow"]
 
@@ -62,11 +62,11 @@ class ExtremesWindow:
         n = len(ordered)
         if n < MIN_COUNT:
             return 0.0
-        below = bisect.bisect_left(ordered, value)
-        above = n - bisect.bisect_right(ordered, value)
+        below = bisect_left(ordered, value)
+        above = n - bisect_right(ordered, value, below)
         tied = n - below - above  # a value shared by many readings is not an extreme
-        tail = min(below, above) + tied / 2
-        rank = -math.log10((tail + 1) / (n + 1)) / math.log10(n + 1)
+        tail = (below if below < above else above) + tied / 2
+        rank = -log10((tail + 1) / (n + 1)) / log10(n + 1)
         if below < n and above < n:
             return rank
         low, high = ordered[0], ordered[-1]
@@ -76,7 +76,13 @@ class ExtremesWindow:
 
     def learn(self, value: float) -> None:
         """Add ``value``; forget the oldest beyond ``window``."""
-        self._recent.append(value)
-        bisect.insort(self._sorted, value)
-        if len(self._recent) > self.window:
-            del self._sorted[bisect.bisect_left(self._sorted, self._recent.popleft())]
+        recent = self._recent
+        recent.append(value)
+        if len(recent) <= self.window:
+            insort(self._sorted, value)
+            return
+        oldest = recent.popleft()
+        if oldest != value:  # else the sorted values stay as they are
+            ordered = self._sorted
+            insort(ordered, value)
+            del ordered[bisect_left(ordered, oldest)]

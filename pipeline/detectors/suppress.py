@@ -42,16 +42,22 @@ class PeakSuppressor:
 
     def filter(self, surprise: float) -> float:
         """``surprise`` if it beats the decayed recent peaks, else 0.0; then remember it."""
-        if self.readings == 0:
+        span = self.readings
+        if span == 0:
             return surprise
-        now, span, peaks = self._count, self.readings, self._peaks
-        self._count += 1
-        while peaks and peaks[0][0] <= now - span:
+        now = self._count
+        self._count = now + 1
+        peaks = self._peaks
+        horizon = now - span
+        while peaks and peaks[0][0] <= horizon:
             peaks.popleft()
         if not surprise > 0.0:
             return 0.0
-        # reported unless some decayed peak reaches it (stops at the first that does)
-        reported = all(u * (1.0 - (now - at - 1) / span) < surprise for at, u in peaks)
+        reported = True  # unless some decayed peak reaches it (stops at the first that does)
+        for at, u in peaks:
+            if not u * (1.0 - (now - at - 1) / span) < surprise:
+                reported = False
+                break
         while peaks and peaks[-1][1] <= surprise:
             peaks.pop()
         peaks.append((now, surprise))

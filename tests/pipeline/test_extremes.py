@@ -172,7 +172,26 @@ class TestPerFeatureSuppression:
         assert sum(s > 0.0 for s in out[401:420]) <= 1  # the mean's own break-out, at most
 
     def test_the_season_weight_scales_only_the_seasonal_feature(self):
-        detector = Extremes(300, 5, 86_400_000, suppress=0, season_weight=0.5)
-        surprises = {"t": 2.0, "t__mean": 2.0, "t__season": 2.0}
-        assert sorted(detector._reported(surprises)) == [1.0, 2.0, 2.0]
+        """A broken daily pattern (values and means in range) scores as its surprise times the
+        weight; a spike on the first day (no season feature yet) scores the same either way."""
+        broken = daily(6)
+        at = 5 * DAY + 60
+        broken[at] = broken[at - DAY // 2]  # the value half a day on: in range
+        spiked = daily(1)
+        spiked[DAY // 2] = 40.0  # far above the range
+        runs: dict[tuple[int, float], list[float]] = {}
+        for weight in (1.0, 0.5):
+            for key, values in enumerate((broken, spiked)):
+                detector = Extremes(
+                    3000, 5, 86_400_000, suppress=0, seasons=3, season_weight=weight
+                )
+                out = runs[key, weight] = []
+                for i, value in enumerate(values):
+                    detector.observe_time(i * FIVE_MINUTES)
+                    out.append(detector.score_one({"t": value}))
+                    detector.learn_one({"t": value})
+        full, half = runs[0, 1.0][at], runs[0, 0.5][at]
+        u = full / (1.0 - full)  # the season's surprise: no other feature comes close
+        assert u > 1.0 and half == pytest.approx(u / 2 / (1.0 + u / 2))
+        assert runs[1, 0.5][DAY // 2] == runs[1, 1.0][DAY // 2] > 0.9
         assert "season_weight=0.5" in detector.name

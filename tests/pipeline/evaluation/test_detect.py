@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pandas as pd
@@ -75,6 +76,23 @@ class TestDetect:
             reading = Reading("a", ts, {"vib": float(ts % 5), "temp": 40.0})
             payload = f'{{"asset": "a", "ts": {ts}, "values": {{"vib": {ts % 5}.0, "temp": 40.0}}}}'
             assert from_reading.process_reading(reading) == from_bytes.process(payload.encode())
+
+    @pytest.mark.parametrize("kind", ["extremes", "extremes_artime"])
+    def test_without_fleets_process_reading_gives_process_outcomes(self, kind):
+        """Kinds without a fleet take process_reading's short way: the same outcomes as the
+        batch path, dead letters (duplicate, out of order, no model channel) included."""
+        settings = Settings.load(
+            None, model={"kind": kind, "channels": ["vib"], "artime_probation": 50}
+        )
+        from_bytes, from_reading = Processor(settings), Processor(settings)
+        for ts in [*range(300), 299, 120, 300]:
+            values = {"vib": float(ts % 7) + (9.0 if ts == 250 else 0.0), "temp": 40.0}
+            if ts == 300:
+                values = {"temp": 1.0}
+            payload = json.dumps({"asset": "a", "ts": ts, "values": values}).encode()
+            outcome = from_reading.process_reading(Reading("a", ts, values), value=payload)
+            assert outcome == from_bytes.process(payload)
+        assert outcome.dead_letter is not None and outcome.dead_letter.reason == "missing_field"
 
     def test_rows_the_service_would_dead_letter_keep_their_place(self):
         text = "timestamp,value\n2024-01-01 00:00,1\n2024-01-01 00:05,2\n2024-01-01 00:05,2\n"
