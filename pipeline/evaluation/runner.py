@@ -1,7 +1,8 @@
 """Run ``detect`` over every file of a folder, optionally on several cores, with a progress bar.
 
 Each file gets its own fresh :class:`Processor`, so files are independent and running them in
-worker processes changes nothing but the wall time: results come back in file order.
+worker processes changes nothing but the wall time: results come back in file order. The garbage
+collector is tuned as in ``serve`` (:func:`~pipeline.collector.tune_collector`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from pipeline.collector import tune_collector
 from pipeline.errors import DatasetError
 from pipeline.evaluation.detect import Detection, detect
 from pipeline.evaluation.loaders import Format, load
@@ -103,4 +105,5 @@ def run_files(
 
 def _detect_file(task: tuple[str, Path, Format, Settings]) -> FileResult:
     name, path, fmt, settings = task
+    tune_collector()  # as in ``serve``: the detectors' windows are many long-lived objects
     return FileResult(name, detect(load(path, fmt, name=Path(name).stem), settings))
