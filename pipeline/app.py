@@ -47,14 +47,16 @@ from pipeline.outputs import CommitAborted
 from pipeline.partitions import PartitionStates
 from pipeline.positions import Positions
 from pipeline.processor import Processor, Source
+from pipeline.rounds import RoundTrace, oldest_age_ms
 from pipeline.settings import Settings
 from pipeline.supervised.snapshots import SupervisedSnapshots
 
 __all__ = ["Service"]
 logger = logging.getLogger(__name__)
 
-_SNAPSHOTS_PER_ROUND = 64
-"""Owed snapshots taken after each consumed batch (all of them when none was consumed)."""
+_SNAPSHOT_BUDGET_S = 0.002
+"""Seconds of owed snapshots (pickle, sign, produce: ~90 us each) taken after each consumed
+batch, at least one (all of them when none was consumed)."""
 _HELD_PER_ROUND = 2
 """Batches' worth of held outputs produced after each consumed batch once a background
 commit returned: twice what a batch makes, so the backlog shrinks by a batch a round
@@ -102,6 +104,8 @@ class Service:
         self._debt: tuple[list[TopicPartition], object] | None = None
         """Offsets and group metadata of the checkpoint whose snapshots are being taken."""
         self._background = serve_background(settings)
+        self._trace = RoundTrace(settings.serve.slow_round_ms)
+        self._commit_trace = RoundTrace(settings.serve.slow_round_ms)
         # the producer first: it fails fast on refused credentials
         self._outputs = make_outputs(settings, self._instance, self._auth)
         self._emitter = Emitter(settings.topics, self._outputs, self._commits, metrics, on_alert)
@@ -115,19 +119,33 @@ class Service:
             logger.warning("no state.hmac_key: models are not snapshotted and restart afresh")
         self._subscribe()
         try:
+            trace = self._trace
             while not stop.is_set():
                 self.heartbeat = time.monotonic()
+                trace.start()
                 batch = self._consume()
+                if batch:
+                    trace.mark("poll")
+                else:
+                    trace.start()  # waiting for readings is no stall
                 self._auth.check()
                 if batch:
+                    if trace.enabled:
+                        trace.note(batch=len(batch), oldest_age_ms=oldest_age_ms(batch))
                     self._process_batch_or_rewind(batch)
                     self._observe_supervision()
-                self._take_snapshots(_SNAPSHOTS_PER_ROUND if batch else None)
+                    trace.mark("batch")
+                self._take_snapshots(None, _SNAPSHOT_BUDGET_S if batch else None)
+                trace.mark("snapshots")
                 self._gate.open(self._consumer, self._positions.labels_read)
-                if not self._settle(wait=self._commits.full, drain=bool(batch)):
+                settled = self._settle(wait=self._commits.full, drain=bool(batch))
+                trace.mark("settle")
+                if not settled:
                     self._rewind(sorted(self._states.assigned))
                 elif self._commit_due() and not self._commits.busy:
                     self._commit_or_rewind(background=self._background)
+                    trace.mark("checkpoint")
+                trace.end()
             self._commit_or_rewind()
         except BaseException:
             self._failed = True
@@ -193,10 +211,14 @@ class Service:
     def _process_readings(self, messages: list[tuple[bytes | None, Source]]) -> None:
         if not messages:
             return
+        trace = self._trace
         if self._states.owing:  # a checkpoint's: before the readings change the models
             self._states.take(source.key for _, source in messages)
+            trace.mark("owed")
         outcomes = self.processor.process_batch(messages)
+        trace.mark("process")
         self._states.touch_all(self._emitter.batch(outcomes, messages))
+        trace.mark("emit")
         self._take_released()
         self._positions.advance(messages, len(self._states.assigned))
         self._pending += len(messages)
@@ -265,7 +287,7 @@ class Service:
         metadata = self._consumer.consumer_group_metadata()  # the commit must not call it
         offsets = self._positions.offsets()
         if background:
-            self._states.owe()
+            self._states.owe(self._send_snapshot)
             self._discard_pending()
             self._debt = (offsets, metadata)
             self._commits.begin()
@@ -281,24 +303,52 @@ class Service:
         self.metrics.commits.labels(outcome="committed").inc()
         return True
 
-    def _take_snapshots(self, count: int | None) -> None:
-        """Take ``count`` more owed snapshots (``None``: all); once all are, start the commit."""
-        if self._debt is None or not self._states.take_some(count):
+    def _take_snapshots(self, count: int | None, budget_s: float | None = None) -> None:
+        """Take ``count`` more owed snapshots (``None``: all) within ``budget_s`` (see
+        ``PartitionStates.take_some``); once all are, start the commit.
+
+        If a snapshot cannot be produced, the commit is started as one that failed with that
+        error: :meth:`_settle` then rewinds, as for any aborted commit.
+        """
+        if self._debt is None:
+            return
+        try:
+            if not self._states.take_some(count, budget_s):
+                return
+        except CommitAborted as exc:
+            self._debt = None
+            self._states.cancel()
+            self._commits.start(partial(_fail, exc))
             return
         (offsets, metadata), self._debt = self._debt, None
         self._commits.start(partial(self._commit, self._states.taken(), offsets, metadata))
+
+    def _send_snapshot(self, asset: str, partition: int, value: bytes) -> None:
+        """Produce a signed snapshot into the open transaction (the checkpoint's)."""
+        self._outputs.produce(self.settings.topics.state, asset.encode(), value, [], partition)
 
     def _commit(
         self, pickled: list[tuple[str, int, bytes]], offsets: list[TopicPartition], metadata: object
     ) -> None:
         """Seal and produce the snapshots, then commit them with the outputs and offsets.
 
-        May run in the helper thread: touches the producer, never the consumer.
+        May run in the helper thread: touches the producer, never the consumer. A background
+        checkpoint's snapshots were produced as they were taken (``pickled`` is empty then):
+        the helper thread only sends the offsets and commits, calls that release the GIL.
         """
-        topic = self.settings.topics.state
-        for asset, partition, value in self._states.seal(pickled):
+        topic, trace = self.settings.topics.state, self._commit_trace
+        trace.start()
+        sealed = self._states.seal(pickled)
+        trace.mark("seal")
+        for asset, partition, value in sealed:
             self._outputs.produce(topic, asset.encode(), value, [], partition)
-        self._outputs.commit(offsets, self._consumer, metadata)
+        trace.mark("produce")
+        try:
+            self._outputs.commit(offsets, self._consumer, metadata)
+        finally:
+            trace.mark("commit")
+            trace.note(snapshots=len(sealed))
+            trace.end("slow commit")
 
     def _settle(self, wait: bool, drain: bool = False) -> bool:
         """Take the background commit's outcome once it returned (or ``wait`` for it).
@@ -491,6 +541,10 @@ class Service:
                 self._outputs.close()
                 self.ready.clear()
         logger.info("stopped")
+
+
+def _fail(error: BaseException) -> None:
+    raise error
 
 
 def serve_background(settings: Settings) -> bool:
