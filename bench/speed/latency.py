@@ -32,6 +32,7 @@ the service's log, whose ``slow round`` lines :mod:`pipeline.rounds` writes when
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 import threading
@@ -46,6 +47,7 @@ from confluent_kafka import Consumer, Message
 
 from bench.speed import topics
 from bench.speed.arms import REPO, BenchInput
+from bench.speed.procstat import sample
 from bench.speed.runner import Child, drain
 from bench.speed.service import ServiceRun, arm_topics, is_ready, start_service, write_config
 from bench.speed.stats import percentile
@@ -180,8 +182,14 @@ def _produce(
     argv += ["--assets", str(data.assets), "--rate", f"{rate:.1f}"]
     argv += ["--duration", f"{options.latency_seconds:g}", "--seed", "2"]
     producer = Child("latency-producer", argv, data.workdir, cwd=REPO)
-    code = producer.process.wait(timeout=options.latency_seconds + 120)
+    cpu_s, deadline = 0.0, time.monotonic() + options.latency_seconds + 120
+    while producer.process.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(OSError):  # it may exit between the two
+            cpu_s = sample(producer.process.pid).cpu_s
+        time.sleep(0.25)
+    code = producer.process.wait(timeout=max(deadline - time.monotonic(), 1.0))
     output = producer.output()
+    print(f"live producer: {cpu_s:.1f} CPU s (up to its last 0.25 s)", flush=True)
     producer.stop()
     if code != 0:
         raise RuntimeError(f"the live producer failed ({code}): {output[-2000:]}")

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     records = list(fleet.encoded(fleet.ticks_for(args.duration)))
     encoded_s = time.monotonic() - began
     sink, where = open_sink(None, None, args.config, ProducerMetrics(CollectorRegistry(), "bench"))
-    pacer, sent, first = Pacer(1.0, threading.Event()), 0, 0.0
+    pacer, sent, first, cpu = Pacer(1.0, threading.Event()), 0, 0.0, time.process_time()
     try:
         for record in records:
             pacer.wait_for(record.ts)
@@ -58,11 +58,12 @@ def main(argv: list[str] | None = None) -> int:
             sent += not isinstance(record, Label)
         sending_s = time.monotonic() - first
         sink.flush()
+        cpu = time.process_time() - cpu
     finally:
         sink.close()
     print(
         f"loadgen: {sent} readings in {sending_s:.1f} s ({sent / sending_s:,.0f} readings/s) "
-        f"to {where}; encoded beforehand in {encoded_s:.1f} s",
+        f"to {where}; encoded beforehand in {encoded_s:.1f} s; {cpu:.1f} CPU s sending",
         file=sys.stderr,
     )
     return 0
