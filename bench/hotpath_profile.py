@@ -131,8 +131,8 @@ _STAGES = {
     "    metrics": ("pipeline.metrics", "ServiceMetrics", "observe_outcomes"),
     "    encode scores": ("pipeline.outcomes", "Outcomes", "encoded_scores"),
     "  snapshots owed before readings": ("pipeline.partitions", "PartitionStates", "take"),
-    "snapshots taken after a batch": ("pipeline.app", "Service", "_take_snapshots"),
-    "commit (foreground, or begun)": ("pipeline.app", "Service", "_checkpoint"),
+    "snapshots taken after a batch": ("pipeline.checkpoints", "CommitCycle", "take_snapshots"),
+    "commit (foreground, or begun)": ("pipeline.checkpoints", "CommitCycle", "checkpoint"),
     "snapshots pickled (all of the above)": ("pipeline.partitions", "PartitionStates", "_take"),
 }
 """Stages timed by ``--stages``: (module, class, method); nested ones are included above."""

@@ -1,10 +1,9 @@
 """The consumer service: poll, process, produce; commit outputs, snapshots and offsets together.
 
-This is the only module that touches the readings consumer. Every commit interval
-(``serve.commit_interval_s`` or ``serve.commit_every`` messages) the service snapshots the
-models of the assets it touched to the compacted state topic (in the partition of the asset's
-readings) and commits them with the outputs and the consumer's offsets: in one Kafka
-transaction with ``serve.processing = "exactly_once"`` (see :mod:`pipeline.outputs`).
+This is the only module that reads from the readings consumer. Every commit interval the
+service snapshots the models of the assets it touched and commits them with the outputs and
+the consumer's offsets (:mod:`pipeline.checkpoints`: in one Kafka transaction with
+``serve.processing = "exactly_once"``, in a helper thread while scoring goes on).
 
 Partitions move between instances of the consumer group with their state (eager
 rebalancing): on revocation the service commits, then forgets the partitions' models; on
@@ -22,7 +21,6 @@ import logging
 import socket
 import threading
 import time
-from functools import partial
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -35,6 +33,7 @@ from confluent_kafka import (
 
 from pipeline.auth import AuthWatch
 from pipeline.background import BackgroundCommit
+from pipeline.checkpoints import CommitCycle
 from pipeline.clients import consumer_config, make_outputs
 from pipeline.collector import freeze_startup_heap, tune_collector
 from pipeline.deadline import Overdue, call_with_deadline
@@ -47,18 +46,16 @@ from pipeline.outputs import CommitAborted
 from pipeline.partitions import PartitionStates
 from pipeline.positions import Positions
 from pipeline.processor import Processor, Source
+from pipeline.rounds import RoundTrace, oldest_age_ms
 from pipeline.settings import Settings
 from pipeline.supervised.snapshots import SupervisedSnapshots
 
 __all__ = ["Service"]
 logger = logging.getLogger(__name__)
 
-_SNAPSHOTS_PER_ROUND = 64
-"""Owed snapshots taken after each consumed batch (all of them when none was consumed)."""
-_HELD_PER_ROUND = 2
-"""Batches' worth of held outputs produced after each consumed batch once a background
-commit returned: twice what a batch makes, so the backlog shrinks by a batch a round
-without a burst that would stop the consuming thread (all of them when none was consumed)."""
+_SNAPSHOT_BUDGET_S = 0.002
+"""Seconds of owed snapshots (pickle, sign, produce: ~90 us each) taken after each consumed
+batch, at least one (all of them when none was consumed)."""
 _MAX_HELD = 100
 """Batches' worth of outputs held during a background commit before the service waits for
 it: several seconds at full speed (a commit takes well under one), bounded for an outage."""
@@ -95,17 +92,23 @@ class Service:
         self._positions = Positions(settings.topics)
         topics = settings.topics
         self._gate = LabelGate(topics.readings, topics.labels, settings.serve.commit_timeout_s)
-        self._pending = 0
-        self._last_commit = time.monotonic()
         self._failed = False
-        self._commits = BackgroundCommit(max_held=_MAX_HELD * settings.serve.batch_size)
-        self._debt: tuple[list[TopicPartition], object] | None = None
-        """Offsets and group metadata of the checkpoint whose snapshots are being taken."""
-        self._background = serve_background(settings)
+        commits = BackgroundCommit(max_held=_MAX_HELD * settings.serve.batch_size)
+        self._trace = RoundTrace(settings.serve.slow_round_ms)
         # the producer first: it fails fast on refused credentials
         self._outputs = make_outputs(settings, self._instance, self._auth)
-        self._emitter = Emitter(settings.topics, self._outputs, self._commits, metrics, on_alert)
+        self._emitter = Emitter(settings.topics, self._outputs, commits, metrics, on_alert)
         self._consumer = Consumer(consumer_config(settings, self._instance, self._auth))
+        self._cycle = CommitCycle(
+            settings,
+            metrics,
+            self._states,
+            self._positions,
+            commits,
+            lambda: self._outputs,
+            lambda: self._consumer,
+            self._renew_outputs,
+        )
         tune_collector()
         freeze_startup_heap()
 
@@ -117,23 +120,40 @@ class Service:
         try:
             while not stop.is_set():
                 self.heartbeat = time.monotonic()
-                batch = self._consume()
-                self._auth.check()
-                if batch:
-                    self._process_batch_or_rewind(batch)
-                    self._observe_supervision()
-                self._take_snapshots(_SNAPSHOTS_PER_ROUND if batch else None)
-                self._gate.open(self._consumer, self._positions.labels_read)
-                if not self._settle(wait=self._commits.full, drain=bool(batch)):
-                    self._rewind(sorted(self._states.assigned))
-                elif self._commit_due() and not self._commits.busy:
-                    self._commit_or_rewind(background=self._background)
+                self._round()
             self._commit_or_rewind()
         except BaseException:
             self._failed = True
             raise
         finally:
             self._close()
+
+    def _round(self) -> None:
+        """Consume a batch and process it, take owed snapshots, settle and begin commits."""
+        trace, cycle = self._trace, self._cycle
+        trace.start()
+        batch = self._consume()
+        self._auth.check()
+        if batch:
+            trace.mark("poll")
+            if trace.enabled:
+                trace.note(batch=len(batch), oldest_age_ms=oldest_age_ms(batch))
+            self._process_batch_or_rewind(batch)
+            self._observe_supervision()
+            trace.mark("batch")
+        else:
+            trace.start()  # waiting for readings is no stall
+        cycle.take_snapshots(None, _SNAPSHOT_BUDGET_S if batch else None)
+        trace.mark("snapshots")
+        self._gate.open(self._consumer, self._positions.labels_read)
+        settled = cycle.settle(wait=cycle.commits.full, drain=bool(batch))
+        trace.mark("settle")
+        if not settled:
+            self._rewind(sorted(self._states.assigned))
+        elif cycle.due():
+            self._commit_or_rewind(background=True)
+            trace.mark("checkpoint")
+        trace.end()
 
     def _consume(self) -> list[Message]:
         """Up to ``serve.batch_size`` messages: what the consumer holds, at once; if it holds
@@ -155,7 +175,7 @@ class Service:
         except CommitAborted as exc:
             logger.warning("outputs could not be queued (%s): replaying from the last commit", exc)
             self._renew_outputs()
-            self._discard_pending()
+            self._cycle.discard_pending()
             self._rewind(sorted(self._states.assigned))
 
     def _process_batch(self, batch: list[Message]) -> None:
@@ -193,13 +213,17 @@ class Service:
     def _process_readings(self, messages: list[tuple[bytes | None, Source]]) -> None:
         if not messages:
             return
+        trace = self._trace
         if self._states.owing:  # a checkpoint's: before the readings change the models
             self._states.take(source.key for _, source in messages)
+            trace.mark("owed")
         outcomes = self.processor.process_batch(messages)
+        trace.mark("process")
         self._states.touch_all(self._emitter.batch(outcomes, messages))
+        trace.mark("emit")
         self._take_released()
         self._positions.advance(messages, len(self._states.assigned))
-        self._pending += len(messages)
+        self._cycle.pending += len(messages)
 
     # --- the labels topic (supervised failure prediction) -------------------------------------
 
@@ -223,7 +247,7 @@ class Service:
             elif source.key is not None:
                 self._states.touch(source.key.decode(), source.partition)
             self._positions.release_label(source)
-            self._pending += 1
+            self._cycle.pending += 1
 
     def _drop(self, partitions: list[int]) -> None:
         """Forget the partitions' state and held labels (both come back from the last commit)."""
@@ -238,117 +262,13 @@ class Service:
 
     # --- commits -------------------------------------------------------------------------
 
-    def _commit_due(self) -> bool:
-        serve = self.settings.serve
-        if self._pending >= serve.commit_every:
-            return True
-        return time.monotonic() - self._last_commit >= serve.commit_interval_s
-
     def _commit_or_rewind(self, background: bool = False) -> None:
-        if not self._checkpoint(background):
+        if not self._cycle.checkpoint(background):
             self._rewind(sorted(self._states.assigned))
-
-    def _checkpoint(self, background: bool = False) -> bool:
-        """Snapshot the touched assets and commit them with the outputs and offsets.
-
-        Without ``background`` the models are pickled now and the commit is made here. With
-        it, the snapshots are owed as of now, taken as the service goes on
-        (:meth:`_take_snapshots`; the outputs meanwhile are held), then sealed and committed
-        in the helper thread (:mod:`pipeline.background`); :meth:`_settle` takes the outcome,
-        and ``True`` means begun. A checkpoint still under way is finished first.
-        """
-        if not self._settle(wait=True):
-            return False
-        self._last_commit = time.monotonic()
-        if self._pending == 0:
-            return True
-        metadata = self._consumer.consumer_group_metadata()  # the commit must not call it
-        offsets = self._positions.offsets()
-        if background:
-            self._states.owe()
-            self._discard_pending()
-            self._debt = (offsets, metadata)
-            self._commits.begin()
-            self._take_snapshots(0)
-            return True
-        work = partial(self._commit, self._states.pickled(), offsets, metadata)
-        self._discard_pending()
-        try:
-            work()
-        except CommitAborted as exc:
-            self._on_aborted(exc)
-            return False
-        self.metrics.commits.labels(outcome="committed").inc()
-        return True
-
-    def _take_snapshots(self, count: int | None) -> None:
-        """Take ``count`` more owed snapshots (``None``: all); once all are, start the commit."""
-        if self._debt is None or not self._states.take_some(count):
-            return
-        (offsets, metadata), self._debt = self._debt, None
-        self._commits.start(partial(self._commit, self._states.taken(), offsets, metadata))
-
-    def _commit(
-        self, pickled: list[tuple[str, int, bytes]], offsets: list[TopicPartition], metadata: object
-    ) -> None:
-        """Seal and produce the snapshots, then commit them with the outputs and offsets.
-
-        May run in the helper thread: touches the producer, never the consumer.
-        """
-        topic = self.settings.topics.state
-        for asset, partition, value in self._states.seal(pickled):
-            self._outputs.produce(topic, asset.encode(), value, [], partition)
-        self._outputs.commit(offsets, self._consumer, metadata)
-
-    def _settle(self, wait: bool, drain: bool = False) -> bool:
-        """Take the background commit's outcome once it returned (or ``wait`` for it).
-
-        If it committed, the outputs held meanwhile go to the next transaction: all of them
-        now, or with ``drain`` a few batches' worth (:data:`_HELD_PER_ROUND`) per call while
-        the outputs made meanwhile queue behind them. If it was aborted they are dropped with
-        the rest of the uncommitted work, and ``False`` tells the caller to rewind.
-        """
-        if wait:
-            self._take_snapshots(None)
-        commits = self._commits
-        if not commits.busy:
-            return True
-        try:
-            if commits.committing:
-                if not (wait or commits.done):
-                    return True
-                error = commits.wait()
-                if error is not None:
-                    raise error
-                self.metrics.commits.labels(outcome="committed").inc()
-            limit = _HELD_PER_ROUND * self.settings.serve.batch_size if drain else None
-            produce = self._outputs.produce
-            for output in commits.take_held(None if wait else limit):
-                produce(*output)
-            return True
-        except CommitAborted as exc:
-            commits.take_held()
-            self._on_aborted(exc)
-            self._discard_pending()
-            return False
-
-    def _drop_checkpoint(self) -> None:
-        """Forget a checkpoint whose snapshots were still being taken (its work is replayed)."""
-        if self._debt is not None:
-            self._debt = None
-            self._commits.wait()
-        self._commits.take_held()
-        self._states.cancel()
-
-    def _on_aborted(self, exc: CommitAborted) -> None:
-        logger.warning("commit aborted (%s): replaying from the last commit", exc)
-        self.metrics.commits.labels(outcome="aborted").inc()
-        if self.settings.serve.processing == "exactly_once":
-            self._renew_outputs()
 
     def _rewind(self, partitions: list[int]) -> None:
         """Back to the last commit: its state, and its offsets."""
-        self._drop_checkpoint()
+        self._cycle.drop()
         self._drop(partitions)
         parts = [TopicPartition(topic, p) for topic in self._topics() for p in partitions]
         committed = self._committed(parts)
@@ -398,7 +318,7 @@ class Service:
             Consumer(consumer_config(self.settings, self._instance, self._auth)),
         )
         self.ready.clear()
-        self._discard_pending()
+        self._cycle.discard_pending()
         self._drop(sorted(self._states.assigned))
         self._subscribe()
         try:
@@ -408,18 +328,13 @@ class Service:
         except KafkaException as exc:
             logger.warning("closing the replaced consumer failed: %s", exc)
 
-    def _discard_pending(self) -> None:
-        self._positions.discard()
-        self._pending = 0
-        self._states.clear_touched()
-
     # --- rebalancing -----------------------------------------------------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if consumer is not self._consumer:
             return  # a replaced consumer, closing
         ids = sorted({part.partition for part in partitions})
-        self._settle(wait=True)  # (eager rebalancing: everything was revoked before)
+        self._cycle.settle(wait=True)  # (eager rebalancing: everything was revoked before)
         self._states.restore(ids)
         if self.processor.supervisor is not None:
             consumer.assign(partitions)  # now, so that the readings can be paused
@@ -433,7 +348,7 @@ class Service:
         self.ready.clear()
         ids = sorted({part.partition for part in partitions})
         if not self._failed:
-            self._checkpoint()  # if aborted, the next owner replays from the last commit
+            self._cycle.checkpoint()  # if aborted, the next owner replays from the last commit
         self._drop(ids)
         logger.info("partitions revoked", extra={"partitions": ids})
 
@@ -443,8 +358,8 @@ class Service:
         self.ready.clear()
         ids = sorted({part.partition for part in partitions})
         logger.warning("partitions lost, discarding uncommitted work", extra={"partitions": ids})
-        self._settle(wait=True)
-        self._discard_pending()
+        self._cycle.settle(wait=True)
+        self._cycle.discard_pending()
         try:
             self._outputs.abort()
         except CommitAborted as exc:  # e.g. the brokers are away, or the call is stuck
@@ -477,9 +392,10 @@ class Service:
 
     def _close(self) -> None:
         try:
-            if self._commits.busy:  # failed while a commit was in flight
-                self._commits.wait()
-            self._commits.close()
+            commits = self._cycle.commits
+            if commits.busy:  # failed while a commit was in flight
+                commits.wait()
+            commits.close()
             if self._failed:
                 self._outputs.abort()
         except KafkaTransportError as exc:
@@ -491,10 +407,3 @@ class Service:
                 self._outputs.close()
                 self.ready.clear()
         logger.info("stopped")
-
-
-def serve_background(settings: Settings) -> bool:
-    """Whether commits run in the helper thread (``exactly_once`` with
-    ``serve.background_commit``)."""
-    serve = settings.serve
-    return serve.processing == "exactly_once" and serve.background_commit

@@ -18,8 +18,11 @@ from pipeline.settings import Settings
 from pipeline.state import SnapshotCodec, read_snapshots
 from pipeline.supervised.snapshots import SupervisedSnapshots
 
-__all__ = ["PartitionStates"]
+__all__ = ["PartitionStates", "SnapshotSink"]
 logger = logging.getLogger(__name__)
+
+SnapshotSink = Callable[[str, int, bytes], None]
+"""Where :meth:`PartitionStates.owe` sends each signed snapshot: ``(asset, partition, value)``."""
 
 _RETRY_PAUSE_S = 1.0
 
@@ -59,6 +62,7 @@ class PartitionStates:
         self._touched: dict[str, int] = {}
         self._owed: dict[str, int] = {}
         self._taken: list[tuple[str, int, bytes]] = []
+        self._send: SnapshotSink | None = None
         key = settings.state.hmac_key
         self.codec = (
             SnapshotCodec(key.get_secret_value().encode(), settings.state.max_snapshot_bytes)
@@ -97,15 +101,19 @@ class PartitionStates:
 
     # --- a checkpoint's snapshots, taken as late as the models allow --------------------
 
-    def owe(self) -> None:
+    def owe(self, send: SnapshotSink | None = None) -> None:
         """Owe a snapshot of every asset changed since the commit, as they are now.
 
         They are pickled before anything changes them (:meth:`take`: before their readings
         are processed) or when there is time (:meth:`take_some`), so a checkpoint does not
         stop the service for all of them at once. With supervision on (labels and machine
         type models change several assets at once) everything is taken at once.
+
+        With ``send``, each snapshot is sealed as soon as it is taken and handed to ``send``
+        (``asset, partition, signed snapshot``: the service produces it into the open
+        transaction) instead of being kept for :meth:`taken`.
         """
-        self._owed, self._taken = dict(sorted(self._touched.items())), []
+        self._owed, self._taken, self._send = dict(sorted(self._touched.items())), [], send
         if self.codec is None:
             self._owed = {}
         elif self.supervised.supervisor is not None:
@@ -113,7 +121,8 @@ class PartitionStates:
             dumps = self.codec.dumps
             for key, models in self.supervised.shared():  # a machine type's: every partition
                 pickled = dumps(models)
-                self._taken += [(key, partition, pickled) for partition in sorted(self.assigned)]
+                for partition in sorted(self.assigned):
+                    self._keep(key, partition, pickled)
 
     @property
     def owing(self) -> bool:
@@ -139,12 +148,16 @@ class PartitionStates:
             if partition is not None:
                 self._take(asset, partition)
 
-    def take_some(self, count: int | None) -> bool:
-        """Take up to ``count`` (``None``: all) owed snapshots; whether none is owed now."""
+    def take_some(self, count: int | None, budget_s: float | None = None) -> bool:
+        """Take up to ``count`` (``None``: all) owed snapshots, and no more once ``budget_s``
+        seconds went by (at least one is taken); whether none is owed now."""
         owed = self._owed
+        until = None if budget_s is None else time.perf_counter() + budget_s
         for _ in range(len(owed) if count is None else min(count, len(owed))):
             asset = next(iter(owed))
             self._take(asset, owed.pop(asset))
+            if until is not None and time.perf_counter() >= until:
+                break
         return not owed
 
     def _take(self, asset: str, partition: int) -> None:
@@ -153,7 +166,15 @@ class PartitionStates:
             started = time.perf_counter()
             pickled = self.codec.dumps(self.supervised.bundle(asset, state))
             self.metrics.snapshot_seconds.observe(time.perf_counter() - started)
+            self._keep(asset, partition, pickled)
+
+    def _keep(self, asset: str, partition: int, pickled: bytes) -> None:
+        """A taken snapshot: sealed and sent at once (see :meth:`owe`), or kept."""
+        if self._send is None:
             self._taken.append((asset, partition, pickled))
+        else:
+            for sealed in self.seal([(asset, partition, pickled)]):
+                self._send(*sealed)
 
     def taken(self) -> list[tuple[str, int, bytes]]:
         """The snapshots taken since :meth:`owe` (once nothing is owed), and forget them."""
@@ -163,7 +184,8 @@ class PartitionStates:
         return taken
 
     def cancel(self) -> None:
-        """Forget the owed and taken snapshots (the checkpoint was abandoned)."""
+        """Forget the owed and taken snapshots (the checkpoint was abandoned: those already
+        sent go with its transaction, which the caller aborts)."""
         self._owed, self._taken = {}, []
 
     def seal(self, pickled: list[tuple[str, int, bytes]]) -> list[tuple[str, int, bytes]]:

@@ -251,6 +251,9 @@ class ServeSettings(_Section):
     """How long one commit (or abort) of a transaction may take. Past it, e.g. while the brokers
     are away, the service aborts, replaces its producer (also one stuck in librdkafka) and
     replays from the last commit, so the outputs stay exactly once."""
+    slow_round_ms: float | None = Field(default=None, ge=0.0)
+    """Log every round of the consuming loop (and every commit) that took at least this many
+    milliseconds, with the time of each of its phases (:mod:`pipeline.rounds`); off if unset."""
 
 
 class MqttSettings(_Section):

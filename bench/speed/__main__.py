@@ -50,6 +50,13 @@ def _parser() -> argparse.ArgumentParser:
         help="readings/s (default: half the linewatch peak)",
     )
     parser.add_argument(
+        "--latency-producer",
+        choices=("loadgen", "simulate"),
+        default="loadgen",
+        help="live producer of the latency arm: simulate's messages encoded before the run "
+        "and sent in real time (loadgen, light), or `linewatch simulate` itself",
+    )
+    parser.add_argument(
         "--results", type=Path, default=DEFAULT_RESULTS, help="Markdown to append to"
     )
     parser.add_argument("--no-results", action="store_true", help="print only, write no file")
@@ -59,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help="every arm's commit interval in s (default: each one's own, 5 s); for quick runs",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="keep the configs and the children's stdout/stderr here (default: a temporary dir)",
     )
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per drain at most")
     return parser
@@ -93,10 +106,12 @@ def main(argv: list[str] | None = None) -> int:
         snapshots=not args.no_snapshots,
         latency_seconds=args.latency_seconds,
         latency_rate=args.latency_rate,
+        latency_producer=args.latency_producer,
         results=None if args.no_results else args.results,
         nice=args.nice,
         timeout_s=args.timeout,
         commit_interval_s=args.commit_interval,
+        workdir=args.workdir,
     )
     summary = run(options)
     for key, value in summary.items():

@@ -1,8 +1,13 @@
 """Measurement (e): event-to-score latency at half linewatch's peak rate, live producer.
 
-A fresh readings topic, ``linewatch serve`` (the linewatch arm's settings) waiting on it, and
-``linewatch simulate`` in real time at the chosen rate for the chosen seconds (the real
-producer, idempotent, lz4, linger 20 ms). Each reading's latency is
+A fresh readings topic, ``linewatch serve`` (the linewatch arm's settings) waiting on it, and a
+live producer in real time at the chosen rate for the chosen seconds: by default
+:mod:`bench.speed.loadgen` (``linewatch simulate``'s messages, encoded before the run and sent
+through the simulator's publisher: idempotent, lz4, linger 20 ms), or with
+``--latency-producer simulate`` ``linewatch simulate`` itself, which generates the fleet as it
+sends: ~14 µs of CPU a reading against loadgen's ~6 µs while sending (measured at 24,315/s,
+load average 10, where ``simulate`` also fell behind its rate: 21,187/s). The rate the producer
+achieved and its CPU seconds are printed. Each reading's latency is
 
     score time - event time
 
@@ -21,10 +26,15 @@ model being created and warming up) is left out. With ``serve.processing = exact
 ``read_committed`` consumer sees a score only when its transaction commits (every
 ``serve.commit_interval_s`` or ``serve.commit_every`` readings), so the *visible* latency is
 measured too: a live ``read_committed`` consumer in this process notes when each score arrives.
+With ``--workdir`` every reading's event time and latency go to ``latency.csv`` there (next to
+the service's log, whose ``slow round`` lines :mod:`pipeline.rounds` writes when
+``LINEWATCH_SERVE__SLOW_ROUND_MS`` is set).
 """
 
 from __future__ import annotations
 
+import contextlib
+import re
 import sys
 import threading
 import time
@@ -38,6 +48,7 @@ from confluent_kafka import Consumer, Message
 
 from bench.speed import topics
 from bench.speed.arms import REPO, BenchInput
+from bench.speed.procstat import sample
 from bench.speed.runner import Child, drain
 from bench.speed.service import ServiceRun, arm_topics, is_ready, start_service, write_config
 from bench.speed.stats import percentile
@@ -57,12 +68,14 @@ class LatencyResult:
     seconds: float
     readings: int
     measured: int
+    achieved: float
     p50_ms: float
     p99_ms: float
     max_ms: float
     visible_p50_ms: float | None
     visible_p99_ms: float | None
     note: str
+    producer: str = "`linewatch simulate`"
 
     def describe(self) -> list[str]:
         visible = (
@@ -72,7 +85,8 @@ class LatencyResult:
             else "visible latency not measured"
         )
         return [
-            f"Latency (e): live `linewatch simulate` at {self.rate:,.0f} readings/s for "
+            f"Latency (e): live {self.producer} at {self.rate:,.0f} readings/s "
+            f"({self.achieved:,.0f} achieved) for "
             f"{self.seconds:g} s ({self.readings:,} readings, {self.measured:,} after warm-up), "
             f"{self.note}: event-to-score (score CreateTime - reading CreateTime) "
             f"**p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms**, max {self.max_ms:.0f} ms; "
@@ -107,7 +121,7 @@ def measure_latency(data: BenchInput, options: Options, peak: float | None) -> L
     service, url = start_service(config, data.workdir, "latency", data.nice)
     try:
         topics.wait_until(lambda: is_ready(url), 180.0, "the latency service to be ready")
-        sent = _produce(data, options, config, readings, rate)
+        sent, achieved = _produce(data, options, config, readings, rate)
         ends = topics.end_offsets(data.bootstrap, readings, data.partitions)
         group = Settings.load(config).serve.group_id
         drain(service, lambda: True, data.bootstrap, group, readings, ends, data.timeout_s)
@@ -119,6 +133,8 @@ def measure_latency(data: BenchInput, options: Options, peak: float | None) -> L
     scored = _stamps(data.bootstrap, names.scores)
     after = min(events.values(), default=0) + int(options.latency_seconds * 1000 / 5)
     measured = latencies(events, scored, after)
+    if options.workdir is not None:  # each reading's event time and latency, for a closer look
+        _dump(options.workdir / "latency.csv", events, scored)
     visible = latencies(events, watcher.arrived, after)
     topics.delete(data.bootstrap, [readings, *_outputs(names)])
     if not measured:
@@ -128,32 +144,59 @@ def measure_latency(data: BenchInput, options: Options, peak: float | None) -> L
         seconds=options.latency_seconds,
         readings=sent,
         measured=len(measured),
+        achieved=achieved,
         p50_ms=percentile(measured, 50),
         p99_ms=percentile(measured, 99),
         max_ms=max(measured),
         visible_p50_ms=percentile(visible, 50) if visible else None,
         visible_p99_ms=percentile(visible, 99) if visible else None,
         note=f"model.kind={options.kind}, serve.processing={options.processing}",
+        producer=_PRODUCERS[options.latency_producer][1],
     )
+
+
+def _dump(
+    path: Path, events: dict[tuple[str, int], int], scored: dict[tuple[str, int], int]
+) -> None:
+    rows = sorted((stamp, scored[key] - stamp) for key, stamp in events.items() if key in scored)
+    path.write_text("event_ms,latency_ms\n" + "".join(f"{e},{lat}\n" for e, lat in rows))
 
 
 def _outputs(names: TopicSettings) -> list[str]:
     return [names.labels, names.scores, names.alerts, names.deadletter, names.state]
 
 
-def _produce(data: BenchInput, options: Options, config: Path, topic: str, rate: float) -> int:
-    """``linewatch simulate`` in real time into ``topic``; returns the readings it holds."""
-    argv = [sys.executable, "-m", "pipeline", "simulate", "--config", str(config)]
+_PRODUCERS = {
+    "simulate": (["pipeline", "simulate"], "`linewatch simulate`"),
+    "loadgen": (["bench.speed.loadgen"], "`simulate`'s messages encoded beforehand (loadgen)"),
+}
+"""``--latency-producer``: the module run and how the result names it."""
+
+
+def _produce(
+    data: BenchInput, options: Options, config: Path, topic: str, rate: float
+) -> tuple[int, float]:
+    """The live producer in real time into ``topic``; returns the readings the topic holds and
+    the rate the producer says it achieved (readings/s)."""
+    module = _PRODUCERS[options.latency_producer][0]
+    argv = [sys.executable, "-m", *module, "--config", str(config)]
     argv += ["--assets", str(data.assets), "--rate", f"{rate:.1f}"]
     argv += ["--duration", f"{options.latency_seconds:g}", "--seed", "2"]
     producer = Child("latency-producer", argv, data.workdir, cwd=REPO)
-    code = producer.process.wait(timeout=options.latency_seconds + 120)
+    cpu_s, deadline = 0.0, time.monotonic() + options.latency_seconds + 120
+    while producer.process.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(OSError, ValueError):  # it may exit meanwhile
+            cpu_s = sample(producer.process.pid).cpu_s
+        time.sleep(0.25)
+    code = producer.process.wait(timeout=max(deadline - time.monotonic(), 1.0))
     output = producer.output()
+    print(f"live producer: {cpu_s:.1f} CPU s (up to its last 0.25 s)", flush=True)
     producer.stop()
     if code != 0:
-        raise RuntimeError(f"linewatch simulate failed ({code}): {output[-2000:]}")
+        raise RuntimeError(f"the live producer failed ({code}): {output[-2000:]}")
     ends = topics.end_offsets(data.bootstrap, topic, data.partitions)
-    return sum(ends.values())
+    said = re.search(r"\(([\d,.]+) readings/s\)", output)
+    return sum(ends.values()), float(said.group(1).replace(",", "")) if said else 0.0
 
 
 def _key(message: Message) -> tuple[str, int]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,10 +42,12 @@ class Options:
     snapshots: bool = True
     latency_seconds: float = 30.0
     latency_rate: float | None = None
+    latency_producer: str = "loadgen"
     results: Path | None = None
     nice: int = 0
     timeout_s: float = 3600.0
     commit_interval_s: float | None = None
+    workdir: Path | None = None
 
 
 def run(options: Options) -> dict[str, float | None]:
@@ -51,7 +55,7 @@ def run(options: Options) -> dict[str, float | None]:
     began = time.monotonic()
     with (
         topics.broker(options.bootstrap) as bootstrap,
-        tempfile.TemporaryDirectory(prefix="linewatch-bench-run-") as workdir,
+        _workdir(options.workdir) as workdir,
     ):
         kafka = f"{KAFKA_VERSION} (local)" if options.bootstrap is None else "external broker"
         machine = describe(QUIX_PYTHON, kafka)
@@ -64,6 +68,17 @@ def run(options: Options) -> dict[str, float | None]:
         section = render_section(datetime.now(UTC), options, machine, results, extras)
         append_run(options.results, section, summary)
     return summary
+
+
+@contextlib.contextmanager
+def _workdir(kept: Path | None) -> Iterator[str]:
+    """``kept`` (made if missing, left behind), else a temporary directory."""
+    if kept is not None:
+        kept.mkdir(parents=True, exist_ok=True)
+        yield str(kept)
+        return
+    with tempfile.TemporaryDirectory(prefix="linewatch-bench-run-") as workdir:
+        yield workdir
 
 
 def _prepare(bootstrap: str, options: Options, workdir: Path) -> BenchInput:
@@ -118,6 +133,7 @@ def _run_arms(data: BenchInput, options: Options) -> tuple[dict[str, ArmResult],
     if "latency" in options.arms:
         peak = results["linewatch"].per_s if "linewatch" in results else None
         extras.latency = measure_latency(data, options, peak)
+        print(*extras.latency.describe(), sep="\n", flush=True)
     return results, extras
 
 

@@ -9,6 +9,8 @@ is opt-in with ``-m slow``.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bench.speed.memory import OTHER_ARM
@@ -56,7 +58,10 @@ def test_latency_is_measured_with_a_live_producer(kafka_broker, tmp_path):
     summary = run(_options(kafka_broker, tmp_path, ("latency",)))
     p50, p99 = summary["p50_latency_ms"], summary["p99_latency_ms"]
     assert p50 is not None and p99 is not None and 0 < p50 <= p99
-    assert "Latency (e): live `linewatch simulate` at 500" in (tmp_path / "RESULTS.md").read_text()
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "Latency (e): live `simulate`'s messages encoded beforehand (loadgen) at 500" in text
+    assert re.search(r"at 500 readings/s \([\d,]+ achieved\)", text)
+    assert not re.search(r"\(0 achieved\)", text)  # the producer's rate was read
 
 
 @pytest.mark.slow

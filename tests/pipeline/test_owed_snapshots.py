@@ -73,3 +73,33 @@ def test_each_snapshot_taken_is_timed_once() -> None:
     assert registry.get_sample_value("linewatch_snapshot_bytes_sum") == sum(
         len(value) for _, _, value in sealed
     )
+
+
+def test_snapshots_owed_with_a_sink_are_sealed_and_sent_as_they_are_taken() -> None:
+    assets: dict[str, object] = {"a": [1], "b": [1], "c": [1]}
+    states = _states(assets)
+    sent: list[tuple[str, int, bytes]] = []
+    states.owe(lambda asset, partition, value: sent.append((asset, partition, value)))
+    states.clear_touched()
+    states.take([b"b"])
+    assert [asset for asset, _, _ in sent] == ["b"]  # before b's readings change it
+    assets["b"] = [2]
+    states.touch("b", 1)
+    assert states.take_some(None) and states.taken() == []
+    assert states.codec is not None
+    assert {a: (p, states.codec.decode(a, v)) for a, p, v in sent} == {
+        "a": (1, [1]),
+        "b": (1, [1]),
+        "c": (1, [1]),
+    }
+    states.owe()  # without a sink, the next checkpoint keeps them for taken() again
+    assert states.take_some(None) and _restored(states) == {"b": [2]}
+
+
+def test_a_time_budget_takes_at_least_one_snapshot_a_round() -> None:
+    states = _states({"a": [1], "b": [1], "c": [1]})
+    states.owe()
+    assert not states.take_some(None, budget_s=0.0)  # one taken: the budget is spent
+    assert not states.take_some(None, budget_s=0.0)
+    assert states.take_some(None, budget_s=0.0)
+    assert len(states.taken()) == 3

@@ -1,0 +1,94 @@
+"""Where a round of the service's loop spends its time: slow rounds are logged with their phases.
+
+With ``serve.slow_round_ms`` set, :class:`RoundTrace` times the phases of every round of the
+consuming thread (poll, owed snapshots, processing, producing, held outputs, checkpoint) and
+of every commit in the helper thread (seal, produce the snapshots, send the offsets, commit),
+and logs each one that took at least that long as a ``slow round`` / ``slow commit`` warning
+with the milliseconds of each phase, the thread's CPU milliseconds (wall far above CPU: the
+thread waited for the GIL or a core) and the age of the oldest reading the round consumed
+(how late the readings were when the service saw them). Off (``None``), a mark costs one
+attribute look-up.
+
+Examples
+--------
+>>> trace = RoundTrace(threshold_ms=0.0)
+>>> trace.start()
+>>> trace.mark("poll")
+>>> trace.mark("process")
+>>> [name for name, _ in trace.phases]
+['poll', 'process']
+>>> RoundTrace(None).enabled
+False
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+
+from confluent_kafka import Message
+
+__all__ = ["RoundTrace", "oldest_age_ms"]
+logger = logging.getLogger(__name__)
+
+
+class RoundTrace:
+    """The phases of the current round; see the module docstring.
+
+    Parameters
+    ----------
+    threshold_ms
+        Rounds (and commits) at least this long are logged; ``None``: nothing is timed.
+    """
+
+    def __init__(self, threshold_ms: float | None) -> None:
+        self.enabled = threshold_ms is not None
+        self._threshold_s = (threshold_ms or 0.0) / 1000.0
+        self.phases: list[tuple[str, float]] = []
+        self._started = self._last = 0.0
+        self._cpu = 0.0
+        self.context: dict[str, object] = {}
+
+    def start(self) -> None:
+        """A round begins."""
+        if self.enabled:
+            self._started = self._last = time.perf_counter()
+            self._cpu = time.thread_time()
+            self.phases = []
+            self.context = {}
+
+    def mark(self, phase: str) -> None:
+        """The phase ``phase`` of the round ends now."""
+        if self.enabled:
+            now = time.perf_counter()
+            self.phases.append((phase, now - self._last))
+            self._last = now
+
+    def note(self, **context: object) -> None:
+        """Add fields to the round's log record (e.g. the batch size)."""
+        if self.enabled:
+            self.context.update(context)
+
+    def end(self, what: str = "slow round") -> None:
+        """The round ends: log it if it took at least the threshold."""
+        if not self.enabled:
+            return
+        wall = time.perf_counter() - self._started
+        if wall < self._threshold_s:
+            return
+        logger.warning(
+            what,
+            extra={
+                "wall_ms": round(wall * 1000, 1),
+                "cpu_ms": round((time.thread_time() - self._cpu) * 1000, 1),
+                "phases_ms": {name: round(s * 1000, 1) for name, s in self.phases if s >= 5e-4},
+                **self.context,
+            },
+        )
+
+
+def oldest_age_ms(batch: Sequence[Message]) -> int:
+    """Milliseconds from the oldest Kafka timestamp in ``batch`` to now (0 if it has none)."""
+    stamps = [stamp for kind, stamp in (m.timestamp() for m in batch) if kind]
+    return int(time.time() * 1000) - min(stamps) if stamps else 0

@@ -1,0 +1,47 @@
+"""Slow rounds are logged with their phases; fast ones and a disabled trace log nothing."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+
+from pipeline.rounds import RoundTrace
+
+
+class TestRoundTrace:
+    def test_a_slow_round_is_logged_with_its_phases_and_notes(self, caplog) -> None:
+        trace = RoundTrace(threshold_ms=5.0)
+        with caplog.at_level(logging.WARNING, logger="pipeline.rounds"):
+            trace.start()
+            trace.mark("poll")
+            time.sleep(0.02)
+            trace.mark("process")
+            trace.note(batch=3)
+            trace.end()
+        [record] = caplog.records
+        assert record.getMessage() == "slow round"
+        phases = record.phases_ms
+        assert set(phases) <= {"poll", "process"} and phases["process"] >= 20.0
+        assert record.wall_ms >= phases["process"]
+        assert record.cpu_ms < record.wall_ms  # it slept
+        assert record.batch == 3
+
+    @pytest.mark.parametrize("threshold", [None, 10_000.0])
+    def test_fast_rounds_and_a_disabled_trace_log_nothing(self, caplog, threshold) -> None:
+        trace = RoundTrace(threshold_ms=threshold)
+        with caplog.at_level(logging.WARNING, logger="pipeline.rounds"):
+            trace.start()
+            trace.mark("poll")
+            trace.end("slow commit")
+        assert caplog.records == []
+        assert trace.phases == ([] if threshold is None else trace.phases)
+
+    def test_a_new_round_forgets_the_last_ones_phases(self) -> None:
+        trace = RoundTrace(threshold_ms=0.0)
+        trace.start()
+        trace.mark("poll")
+        trace.note(batch=1)
+        trace.start()
+        assert trace.phases == [] and trace.context == {}
