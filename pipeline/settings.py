@@ -17,7 +17,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from pipeline.errors import ConfigError
@@ -176,7 +176,7 @@ class ModelSettings(_Section):
     artime_below: float = Field(default=1.0, gt=0.0, le=1.0)
     """``extremes_artime`` with ``artime_any_phase``: only a window whose best category match
     is below this similarity confirms."""
-    refractory_level: float | None = Field(default=None, ge=0.0, le=1.0)
+    refractory_level: float | None = Field(default=None, gt=0.0, le=1.0)
     """Any kind but the fleets': a score at or above this within ``refractory_hold`` readings
     of the last one passed scores 0 (one alarm per event); ``None`` off. Set it at the alert
     threshold."""
@@ -398,6 +398,18 @@ class Settings(BaseSettings):
     state: StateSettings = StateSettings()
     kpi: KpiSettings = KpiSettings()
     supervised: SupervisedSettings = SupervisedSettings()
+
+    @model_validator(mode="after")
+    def _refractory_alerts_raise_at_once(self) -> Settings:
+        """A refractory period zeroes an event's later reports, so a run of ``raise_after``
+        anomalous readings never forms: with it, an alert must be raised by one reading."""
+        if self.model.refractory_level is not None and self.alerts.raise_after != 1:
+            raise ValueError(
+                "model.refractory_level needs alerts.raise_after = 1 (the refractory period "
+                f"zeroes an event's later reports; raise_after = {self.alerts.raise_after} "
+                "anomalous readings in a row would never come)"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -32,22 +32,22 @@ __all__ = ["build_base", "build_detector"]
 
 
 def build_detector(settings: ModelSettings) -> Detector:
-    """A fresh detector for one asset, wrapped for regime changes when ``settings.drift``."""
-    if settings.drift:
-        return DriftAdaptive(settings)
-    return build_base(settings)
+    """A fresh detector for one asset, wrapped for regime changes when ``settings.drift``,
+    then in its refractory period when ``settings.refractory_level`` is set (outside the drift
+    wrapper, which must see every high score to notice a new regime)."""
+    detector = DriftAdaptive(settings) if settings.drift else build_base(settings)
+    if settings.refractory_level is None:
+        return detector
+    return Refractory(
+        detector, settings.refractory_level, settings.refractory_hold, settings.learn_anomalies
+    )
 
 
 def build_base(settings: ModelSettings) -> Detector:
-    """The detector of ``settings.kind`` without drift adaptation, with its refractory period
-    when ``settings.refractory_level`` is set."""
+    """The detector of ``settings.kind`` without drift adaptation or refractory period."""
     if settings.kind == "ensemble":
-        detector: Detector = Ensemble([_member(settings, kind) for kind in settings.members])
-    else:
-        detector = _member(settings, settings.kind)
-    if settings.refractory_level is None:
-        return detector
-    return Refractory(detector, settings.refractory_level, settings.refractory_hold)
+        return Ensemble([_member(settings, kind) for kind in settings.members])
+    return _member(settings, settings.kind)
 
 
 def _member(settings: ModelSettings, kind: str) -> Detector:

@@ -3,7 +3,9 @@
 ``Refractory(inner, level, hold)`` passes the inner detector's score through, except that a
 score at or above ``level`` within ``hold`` readings of the last one it passed scores 0: the
 alarm already stands, and a second, escalating report of the same event is not a new alarm.
-Scores below ``level`` always pass, and a dropped report does not extend the hold. Set
+Scores below ``level`` always pass, and a dropped report does not extend the hold. Unless
+``learn_held``, a dropped report is an outlier (:meth:`is_outlier`): where anomalies are not
+learned, it is not learned as normal either. Set
 ``level`` at (or just below) the alert threshold: then it is the alert policy's "one alarm per
 event" on the score column, which is what NAB counts (every alarm row outside a window is a
 false positive; only a window's first alarm earns anything).
@@ -37,12 +39,18 @@ class Refractory:
     """The inner detector's score; a report at or above ``level`` within ``hold`` readings
     of the last passed one scores 0."""
 
-    def __init__(self, inner: Detector, level: float, hold: int) -> None:
+    _held = False
+    """Whether the latest score was a held report."""
+
+    def __init__(self, inner: Detector, level: float, hold: int, learn_held: bool = True) -> None:
         if hold < 1:
             raise ValueError(f"hold must be at least 1 reading, got {hold}")
         self.inner = inner
         self.level = level
         self.hold = hold
+        self.learn_held = learn_held
+        """Whether a held report may be learned (``model.learn_anomalies``): where anomalies
+        are not learned, it is an outlier, as the report it replaces would be an anomaly."""
         self.name = f"refractory({inner.name},level={level:g},hold={hold})"
         self._timed = inner if isinstance(inner, TimeAware) else None
         self._since = hold + 1
@@ -55,9 +63,11 @@ class Refractory:
     def score_one(self, x: dict[str, float]) -> float:
         score = self.inner.score_one(x)
         self._since += 1
+        self._held = False
         if score < self.level:
             return score
         if self._since <= self.hold:
+            self._held = True
             return 0.0
         self._since = 0
         return score
@@ -69,4 +79,4 @@ class Refractory:
         return self.inner.contributions(x)
 
     def is_outlier(self, x: dict[str, float]) -> bool:
-        return self.inner.is_outlier(x)
+        return (self._held and not self.learn_held) or self.inner.is_outlier(x)

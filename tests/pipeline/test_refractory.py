@@ -9,7 +9,9 @@ import pytest
 
 from pipeline.detectors import build_detector
 from pipeline.detectors.confirmed import Confirmed
+from pipeline.detectors.drift import DriftAdaptive
 from pipeline.detectors.refractory import Refractory
+from pipeline.errors import ConfigError
 from pipeline.messages import Reading
 from pipeline.processor import Processor
 from pipeline.settings import ModelSettings, Settings
@@ -56,13 +58,66 @@ class TestRefractory:
         assert scores_of(Refractory(_Fixed(values), level=0.6, hold=100), 5) == values
 
     def test_learning_contributions_and_outliers_are_the_inner_detectors(self):
-        inner = _Fixed([0.9, 0.9])
+        inner = _Fixed([0.9, 0.2])
         detector = Refractory(inner, level=0.5, hold=5)
         scores_of(detector, 2)
         detector.learn_one({"t": 1.0})
         assert inner.learned == [{"t": 1.0}]
         assert detector.contributions({"t": 1.0}) == {"t": 1.0}
         assert detector.is_outlier({"t": 1.0}) is False
+
+    def test_a_held_report_is_an_outlier_so_it_is_not_learned_as_normal(self):
+        def outliers(learn_held: bool) -> list[bool]:
+            detector = Refractory(_Fixed([0.9, 0.9, 0.2]), 0.5, 5, learn_held=learn_held)
+            out = []
+            for _ in range(3):
+                detector.score_one({"t": 0.0})
+                out.append(detector.is_outlier({"t": 0.0}))
+            return out
+
+        assert outliers(learn_held=False) == [False, True, False]
+        assert outliers(learn_held=True) == [False, False, False]
+
+    def test_through_the_processor_a_held_report_is_not_learned(self):
+        """With ``learn_anomalies = false`` an event's zeroed later reports stay unlearned,
+        as they would be without the hold (they are anomalies either way)."""
+        settings = Settings.load(
+            None,
+            model={
+                "kind": "zscore",
+                "refractory_level": 0.9999,
+                "refractory_hold": 50,
+                "learn_anomalies": False,
+            },
+            alerts={"warmup": 0, "threshold": 0.9999, "raise_after": 1},
+        )
+        processor = Processor(settings)
+        rng = random.Random(1)
+        for i in range(300):
+            processor.process_reading(Reading("a", i, {"v": rng.gauss(0, 1)}))
+        model = processor.assets["a"].model
+        assert isinstance(model, Refractory)
+        moments = model.inner.moments["v"]  # type: ignore[attr-defined]
+        learned_before = moments.count
+        scores = [  # 4.5 sd: anomalous, but not beyond zscore's own never-learn limit (6)
+            processor.process_reading(Reading("a", 300 + i, {"v": 4.5})).score for i in range(10)
+        ]
+        assert [s is not None and s.score >= 0.9999 for s in scores] == [True] + [False] * 9
+        assert moments.count == learned_before
+
+    def test_the_hold_wraps_drift_adaptation_so_drift_still_sees_every_high_score(self):
+        settings = ModelSettings(kind="zscore", drift=True, refractory_level=0.6)
+        detector = build_detector(settings)
+        assert isinstance(detector, Refractory)
+        assert isinstance(detector.inner, DriftAdaptive)
+
+    def test_a_refractory_period_needs_alerts_raised_by_one_reading(self):
+        """Held reports score 0, so ``raise_after`` > 1 anomalous readings in a row would
+        never come: refused with the reason, not an alert policy that never raises."""
+        with pytest.raises(ConfigError, match="raise_after = 1"):
+            Settings.load(None, model={"refractory_level": 0.6}, alerts={"raise_after": 5})
+        with pytest.raises(ConfigError, match="refractory_level"):
+            Settings.load(None, model={"refractory_level": 0.0}, alerts={"raise_after": 1})
 
     def test_a_hold_below_one_reading_is_refused(self):
         with pytest.raises(ValueError, match="hold"):
@@ -80,7 +135,9 @@ class TestRefractory:
     def test_a_fleet_kind_with_a_refractory_period_runs_per_asset(self):
         """The fleets (mahalanobis, zscore) do not know the wrapper: the asset's own
         detector runs, so the setting is never silently ignored."""
-        settings = Settings.load(None, model={"kind": "zscore", "refractory_level": 0.5})
+        settings = Settings.load(
+            None, model={"kind": "zscore", "refractory_level": 0.5}, alerts={"raise_after": 1}
+        )
         assert Processor(settings)._batch.fleet_kind is None
         assert Processor(Settings.load(None, model={"kind": "zscore"}))._batch.fleet_kind
 
