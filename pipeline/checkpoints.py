@@ -112,7 +112,13 @@ class CommitCycle:
         metadata = self._consumer().consumer_group_metadata()  # the commit must not call it
         offsets = self._positions.offsets()
         if background and self._background:
-            self._states.owe(self._send_snapshot)
+            try:  # with supervision every snapshot is taken, and produced, now
+                self._states.owe(self._send_snapshot)
+            except CommitAborted as exc:
+                self._states.cancel()
+                self._on_aborted(exc)
+                self.discard_pending()
+                return False
             self.discard_pending()
             self._debt = (offsets, metadata)
             self.commits.begin()

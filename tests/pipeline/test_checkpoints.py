@@ -1,0 +1,73 @@
+"""The commit cycle's abort paths that need no broker (the rest: tests/integration)."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from prometheus_client import CollectorRegistry
+
+from pipeline.background import BackgroundCommit
+from pipeline.checkpoints import CommitCycle
+from pipeline.metrics import ServiceMetrics
+from pipeline.outputs import CommitAborted
+from pipeline.settings import Settings
+
+
+class _States:
+    """Owes snapshots by producing them at once (as with supervision) into a dead producer."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def owe(self, send: Any) -> None:
+        self.calls.append("owe")
+        raise CommitAborted("the snapshot could not be produced: queue full, brokers down")
+
+    def cancel(self) -> None:
+        self.calls.append("cancel")
+
+    def clear_touched(self) -> None:
+        self.calls.append("clear_touched")
+
+
+class _Positions:
+    def __init__(self) -> None:
+        self.discarded = 0
+
+    def offsets(self) -> list[object]:
+        return []
+
+    def discard(self) -> None:
+        self.discarded += 1
+
+
+class _Consumer:
+    def consumer_group_metadata(self) -> object:
+        return object()
+
+
+def test_a_snapshot_that_cannot_be_produced_at_the_checkpoint_aborts_it_for_a_rewind() -> None:
+    """With supervision a background checkpoint produces every snapshot at once: a failure
+    there is an aborted commit (the caller rewinds, a new producer aborts the transaction),
+    not an error out of the service's loop."""
+    settings = Settings.load(None, serve={"processing": "exactly_once"})
+    registry = CollectorRegistry()
+    metrics = ServiceMetrics(registry)
+    states, positions, renewed = _States(), _Positions(), []
+    commits = BackgroundCommit(max_held=10)
+    cycle = CommitCycle(
+        settings,
+        metrics,
+        cast(Any, states),
+        cast(Any, positions),
+        commits,
+        outputs=lambda: cast(Any, None),
+        consumer=lambda: cast(Any, _Consumer()),
+        renew_outputs=lambda: renewed.append(True),
+    )
+    cycle.pending = 5
+    assert cycle.checkpoint(background=True) is False
+    assert states.calls == ["owe", "cancel", "clear_touched"]
+    assert renewed == [True] and positions.discarded == 1 and cycle.pending == 0
+    assert not commits.busy
+    assert registry.get_sample_value("linewatch_commits_total", {"outcome": "aborted"}) == 1.0
