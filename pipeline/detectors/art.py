@@ -103,8 +103,15 @@ class DualVigilanceART:
     def categories(self) -> int:
         return self._n
 
+    _CACHES = ("_overlap", "_last", "_match", "_sizes", "_energies", "_learned")
+    """The last step's matches: derived, and useless after a restore (``_last`` is then a
+    copy, never the next input itself), so they stay out of snapshots (3.3x their size)."""
+
+    def __getstate__(self) -> dict[str, object]:
+        return {k: v for k, v in self.__dict__.items() if k not in self._CACHES}
+
     def __setstate__(self, state: dict[str, object]) -> None:
-        """Restore a snapshot, also one taken before the last step's matches were kept."""
+        """Restore a snapshot (the last step's matches are never in it: recomputed)."""
         self.__dict__.update(state)
         if "_last" not in state:  # nothing kept: the next step matches from scratch
             self._overlap = np.empty_like(self._w)
@@ -150,6 +157,12 @@ class DualVigilanceART:
     def _match_all(self, x: CodedArray, n: int) -> None:
         """Every category's match of ``x`` (``feature ** 3 * energy ** 2``)."""
         overlap = np.minimum(self._w[:n], x, out=self._overlap[:n])
+        sizes, energies, match = self._matches(overlap, n)
+        self._last, self._match, self._sizes, self._energies = x, match, sizes, energies
+        self._learned = []
+
+    def _matches(self, overlap: CodedArray, n: int) -> tuple[CodedArray, CodedArray, FloatArray]:
+        """The sizes, energy parts and matches of the first ``n`` categories' ``overlap``."""
         sizes = overlap @ self._ones  # float32, as the category sizes were summed
         energies = overlap[:, self.dim - 1] + overlap[:, -1]
         energy = energies * self._inv_energy[:n]
@@ -157,8 +170,21 @@ class DualVigilanceART:
         match *= match * match
         energy *= energy
         match *= energy
-        self._last, self._match, self._sizes, self._energies = x, match, sizes, energies
-        self._learned = []
+        return sizes, energies, match
+
+    def best_match(self, x: CodedArray) -> Resonance:
+        """:meth:`train_coded`'s resonance of ``x`` without learning it, marking a category
+        used or touching the last step's matches: nothing changes."""
+        n = self._n
+        if n == 0:
+            return Resonance(0.0, 0.0, False)
+        _, energies, match = self._matches(np.minimum(self._w[:n], x), n)
+        best = int(match.argmax())
+        similarity = float(match[best])
+        if not similarity > 0.0:
+            return Resonance(0.0, 0.0, True)
+        energy = float(energies[best] * self._inv_energy[best])
+        return Resonance(similarity, energy, similarity < self.rho_lb)
 
     def _learn_one(self, k: int) -> None:
         """Category ``k`` learns the last input (``w <- min(x, w)``); its match is redone."""

@@ -135,8 +135,7 @@ class ARTimeChannel:
     def _detect(self, x: CodedArray) -> float:
         i, mask = self._i, self.mask
         since_anomaly = i - self._last_anomaly
-        if i > self.trend + mask and self._masked and self._fitted_run >= mask:
-            self._masked = False
+        self._masked = self.masked_at(i)
         art = self._art
         rho_lb, rho_ub = art.rho_lb, art.rho_ub
         res = art.train_coded(x, learn=i >= self.window)
@@ -156,6 +155,11 @@ class ARTimeChannel:
             self._adapt()
         return score
 
+    def masked_at(self, i: int) -> bool:
+        """Whether step ``i`` is judged masked: the mask lifts after ``mask`` fitted steps."""
+        mask = self.mask
+        return self._masked and not (i > self.trend + mask and self._fitted_run >= mask)
+
     def _track(self, similarity: float, rho_ub: float, since_anomaly: int) -> None:
         self._similarity_sum += similarity
         self._similarities.popleft()
@@ -167,9 +171,13 @@ class ARTimeChannel:
             self._anomaly_sum += similarity - latest
             self._anomaly_latest = similarity
 
-    def _reportable(self, similarity: float, since_anomaly: int) -> bool:
+    def _reportable(
+        self, similarity: float, since_anomaly: int, masked: bool | None = None
+    ) -> bool:
+        """Whether a mismatch of ``similarity`` is news (``masked``: the mask to judge with,
+        by default the current one)."""
         recent = since_anomaly <= self.mask
-        if not (self._masked or recent):
+        if not ((self._masked if masked is None else masked) or recent):
             return True
         return similarity < self._last_anomaly_similarity * (0.9 if recent else 0.7)
 

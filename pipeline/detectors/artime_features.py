@@ -56,11 +56,20 @@ class Downsampler:
         self._count += 1
         if self._count % self.step:
             return None
-        block = self._block
-        mean = sum(block) / self.step
-        high, low = max(block), min(block)
+        mean = sum(self._block) / self.step
         self._average = mean if self._average is None else (self._average + mean) / 2.0
-        out = low if abs(high - self._average) < abs(low - self._average) else high
+        return self._value(mean, self._average)
+
+    def peek(self) -> float:
+        """What :meth:`push` would return if the step ended now (nothing changes)."""
+        mean = sum(self._block) / self.step
+        return self._value(mean, mean if self._average is None else (self._average + mean) / 2.0)
+
+    def _value(self, mean: float, average: float) -> float:
+        """The block's extreme farther from ``average``, unless within 10 % of its mean."""
+        block = self._block
+        high, low = max(block), min(block)
+        out = low if abs(high - average) < abs(low - average) else high
         return mean if abs(out - mean) < 0.1 * abs(mean) else out
 
 
@@ -93,11 +102,20 @@ class Levels:
 
     def level(self, value: float) -> float:
         """``value``'s level in [0, 1], snapped to the median level when close to it."""
+        index = self._index(value)
+        return self._snap(index, self._count(index))
+
+    def peek(self, value: float) -> float:
+        """:meth:`level` against the current median level, without counting ``value``."""
+        return self._snap(self._index(value), self._median)
+
+    def _index(self, value: float) -> int:
         span = self._high - self._low
         scaled = (value - self._low) / span if span > 0.0 else 0.0
-        index = int(round(min(1.0, max(0.0, scaled)) * self.levels))
-        median_level = self._count(index) / self.levels
-        level = index / self.levels
+        return int(round(min(1.0, max(0.0, scaled)) * self.levels))
+
+    def _snap(self, index: int, median: int) -> float:
+        median_level, level = median / self.levels, index / self.levels
         return median_level if abs(level - median_level) < self.chomp else level
 
     def _count(self, index: int) -> int:

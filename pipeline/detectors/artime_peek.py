@@ -37,9 +37,9 @@ import math
 
 import numpy as np
 
-from pipeline.detectors.art import DualVigilanceART, Resonance
+from pipeline.detectors.art import complement_code
 from pipeline.detectors.artime import ARTime, ARTimeChannel, _confidence
-from pipeline.detectors.artime_features import Downsampler, Levels, window_features
+from pipeline.detectors.artime_features import window_features
 
 __all__ = ["ARTimeAnyPhase", "peek"]
 
@@ -51,61 +51,15 @@ def peek(channel: ARTimeChannel, below: float = 1.0) -> float:
     down, i = channel._down, channel._i + 1
     if down._count % down.step == 0 or channel._probation is not None or i <= channel.trend:
         return 0.0
-    sample = _downsample(down)
-    recent = list(channel._recent)[1:] + [_level(channel._levels, sample)]
-    res = _match(channel._art, window_features(np.array(recent)))
+    recent = list(channel._recent)[1:] + [channel._levels.peek(down.peek())]
+    art = channel._art
+    res = art.best_match(complement_code(window_features(np.array(recent))))
     if not (res.mismatch and res.similarity < below):
         return 0.0
-    if not _reportable(channel, i, res.similarity):
+    masked = channel.masked_at(i)  # as this step would leave it
+    if not channel._reportable(res.similarity, i - channel._last_anomaly, masked):
         return 0.0
-    return _confidence(res, channel._art.rho_lb, channel._art.rho_ub)
-
-
-def _reportable(channel: ARTimeChannel, i: int, similarity: float) -> bool:
-    """``ARTimeChannel._reportable`` at step ``i``, with the mask as the step would leave it."""
-    mask = channel.mask
-    masked = channel._masked and not (i > channel.trend + mask and channel._fitted_run >= mask)
-    recent = i - channel._last_anomaly <= mask
-    if not (masked or recent):
-        return True
-    return similarity < channel._last_anomaly_similarity * (0.9 if recent else 0.7)
-
-
-def _downsample(down: Downsampler) -> float:
-    """The block's value as :meth:`Downsampler.push` would give it now (the average unmoved)."""
-    block = list(down._block)
-    mean = sum(block) / len(block)
-    average = mean if down._average is None else (down._average + mean) / 2.0
-    high, low = max(block), min(block)
-    out = low if abs(high - average) < abs(low - average) else high
-    return mean if abs(out - mean) < 0.1 * abs(mean) else out
-
-
-def _level(levels: Levels, value: float) -> float:
-    """:meth:`Levels.level` against the current median level, without counting ``value``."""
-    span = levels._high - levels._low
-    scaled = (value - levels._low) / span if span > 0.0 else 0.0
-    level = int(round(min(1.0, max(0.0, scaled)) * levels.levels)) / levels.levels
-    median_level = levels._median / levels.levels
-    return median_level if abs(level - median_level) < levels.chomp else level
-
-
-def _match(art: DualVigilanceART, features: np.ndarray) -> Resonance:
-    """The best category's similarity to ``features``, as :meth:`DualVigilanceART.train`
-    computes it, without learning or marking the category used."""
-    n = art._n
-    if n == 0:
-        return Resonance(0.0, 0.0, False)
-    x = np.concatenate((features, 1.0 - features)).astype(np.float32)
-    overlap = np.minimum(art._w[:n], x)
-    size = (overlap @ art._ones).astype(np.float64)
-    energy = (overlap[:, art.dim - 1] + overlap[:, -1]) * art._inv_energy[:n]
-    match = (size * art._inv_size[:n]) ** 3 * energy * energy
-    best = int(np.argmax(match))
-    similarity = float(match[best])
-    if not similarity > 0.0:
-        return Resonance(0.0, 0.0, True)
-    return Resonance(similarity, float(energy[best]), similarity < art.rho_lb)
+    return _confidence(res, art.rho_lb, art.rho_ub)
 
 
 class ARTimeAnyPhase(ARTime):

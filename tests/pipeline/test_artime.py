@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 import random
 
 import numpy as np
@@ -199,3 +200,20 @@ class TestThroughTheProcessor:
         assert [i for i, _, _ in lifted] == [3001]
         (_, weak, strong) = lifted[0]
         assert 0.35 < weak < 0.7 < strong <= 1.0
+
+
+def test_a_snapshot_leaves_the_last_steps_matches_out_and_resumes_alike():
+    """The match caches are derived (3.3x a snapshot's size): not pickled, recomputed."""
+    detector = build_detector(Settings.load(None, model={"kind": "artime"}).model)
+    values = periodic(1500) + [13.5] * 50 + periodic(400, seed=4)
+    for value in values[:1600]:
+        detector.score_one({"v": value})
+        detector.learn_one({"v": value})
+    restored = pickle.loads(pickle.dumps(detector))
+    art = restored._channels["v"]._art  # type: ignore[attr-defined]
+    assert "_overlap" not in art.__getstate__() and "_match" not in art.__getstate__()
+    for value in values[1600:]:
+        x = {"v": value}
+        assert restored.score_one(x) == detector.score_one(x)
+        restored.learn_one(x)
+        detector.learn_one(x)
