@@ -34,6 +34,7 @@ import msgspec
 from pipeline.messages import Alert, Reading, Score, encode_score
 
 if TYPE_CHECKING:
+    from pipeline.decoding import WireReading
     from pipeline.processor import DeadLetter, Outcome
 
 __all__ = ["Outcomes", "ScoreMessage", "ScoredRound"]
@@ -78,7 +79,7 @@ class ScoredRound:
         self,
         *,
         positions: list[int],
-        readings: list[Reading],
+        readings: Sequence[Reading | WireReading],
         assets: list[str],
         ts: list[int],
         scores: list[float],
@@ -124,7 +125,7 @@ class ScoredRound:
             Outcome(
                 Score(reading.asset, reading.ts, score, threshold, flag, model, shares),
                 alert,
-                reading=reading,
+                reading=reading if isinstance(reading, Reading) else reading.reading(),
             )
             for reading, score, threshold, flag, shares, alert in zip(
                 self.readings,
