@@ -28,7 +28,14 @@ from pipeline.detectors.calibration import (
     score_tails,
 )
 from pipeline.detectors.features import Smoother
-from pipeline.detectors.fleet import Array, RoundResult, RowArrays, round_shares
+from pipeline.detectors.fleet import (
+    Array,
+    RoundResult,
+    RowArrays,
+    last_axis_max,
+    last_axis_sums,
+    round_shares,
+)
 from pipeline.detectors.fleet_stuck import SHAPES, StuckRows
 from pipeline.detectors.mahalanobis import OnlineMahalanobis
 from pipeline.detectors.scored import CalibratedDetector
@@ -220,12 +227,12 @@ class MahalanobisFleet:
             self._refresh(ready)
             mean = a["mean"][ready]
             d = smoothed[ready_at] - mean
-            pd = (a["prec"][ready] * d[:, None, :]).sum(axis=2)
-            raws = np.sqrt(np.maximum((d * pd).sum(axis=1), 0.0))
+            pd = last_axis_sums(a["prec"][ready] * d[:, None, :])
+            raws = np.sqrt(np.maximum(last_axis_sums(d * pd), 0.0))
             raw = raws.tolist()
             floor = (self.settings.min_rel_std * np.abs(mean) + 1e-9) ** 2
-            variance = np.diagonal(a["cov"][ready], axis1=1, axis2=2)
-            max_z = np.max(np.abs(d) / np.sqrt(np.maximum(variance, floor)), axis=1)
+            variance = self._variances(ready)
+            max_z = last_axis_max(np.abs(d) / np.sqrt(np.maximum(variance, floor)))
             far = (max_z > self.settings.outlier_z).tolist()
             shares = round_shares(self.channels, np.abs(d * pd))
             calibrated, coded = self._calibrate(ready.tolist(), raw, raws)
@@ -239,6 +246,13 @@ class MahalanobisFleet:
             for i, stuck in self.stuck.observe(a, rows, values).items():  # CalibratedDetector
                 scores[i], contributions[i] = 1.0, stuck_shares(stuck)
         return RoundResult(scores, contributions, outliers, (rows, smoothed, pending, coded))
+
+    def _variances(self, rows: Array) -> Array:
+        """The covariance diagonals of ``rows`` (without gathering the whole matrices)."""
+        cov = self.rows.arrays["cov"]
+        c = len(self.channels)
+        diagonals: Array = cov.reshape(len(cov), c * c)[:, :: c + 1][rows]
+        return diagonals
 
     def _calibrate(
         self, ready: list[int], raw: list[float], raws: Array

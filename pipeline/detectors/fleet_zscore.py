@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.detectors.base import Detector, RunningMoments
-from pipeline.detectors.fleet import Array, RoundResult, RowArrays, round_shares
+from pipeline.detectors.fleet import Array, RoundResult, RowArrays, last_axis_max, round_shares
 from pipeline.detectors.zscore import MIN_COUNT, ZScore, calibrate
 from pipeline.settings import ModelSettings
 
@@ -82,7 +82,7 @@ class ZScoreFleet:
             std = np.sqrt(a["m2"][ready] / (n - 1)[:, None])
             scale = np.maximum(np.maximum(std, self.settings.min_rel_std * np.abs(mean)), 1e-9)
             z = np.abs(values[ready_at] - mean) / scale
-            max_z = z.max(axis=1)
+            max_z = last_axis_max(z)
             shares = round_shares(self.channels, z)
             channels = len(self.channels)
             calibrated = [calibrate(value, channels) for value in max_z.tolist()]
