@@ -28,7 +28,7 @@ import numpy as np
 
 from pipeline.alerts import evaluate_round
 from pipeline.decoding import WireReading
-from pipeline.detectors.fleet import Fleet, FleetSlot, python_round
+from pipeline.detectors.fleet import Fleet, FleetSlot, python_round, shares_dict
 from pipeline.detectors.fleet_mahalanobis import MahalanobisFleet
 from pipeline.detectors.fleet_zscore import ZScoreFleet
 from pipeline.errors import DecodeError
@@ -376,7 +376,7 @@ class BatchPath:
         policies = [item[2].policy for item in batch]
         ts = [r.ts for r in readings]
         anomalous, alerts = evaluate_round(
-            policies, ts, scores, lambda i: _top(shares[i]), fleet.name
+            policies, ts, scores, lambda i: _top(shares_dict(shares[i])), fleet.name
         )
         learn = ~np.array(result.outliers, dtype=np.bool_)
         if not self._learn_anomalies:  # never teach the model what an anomaly looks like

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, cast, overload
 
 import msgspec
 
+from pipeline.detectors.fleet import Contribution, shares_dict
 from pipeline.messages import Alert, Reading, Score, encode_score
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ class ScoreMessage(msgspec.Struct):
     threshold: float
     anomaly: bool
     model: str
-    contributions: dict[str, float]
+    contributions: Contribution
 
 
 _encode = msgspec.json.Encoder().encode
@@ -86,7 +87,7 @@ class ScoredRound:
         thresholds: list[float],
         anomalous: list[bool],
         model: str,
-        contributions: list[dict[str, float]],
+        contributions: Sequence[Contribution],
         alerts: list[Alert | None],
     ) -> None:
         self.positions = positions
@@ -123,7 +124,9 @@ class ScoredRound:
         model = self.model
         return [
             Outcome(
-                Score(reading.asset, reading.ts, score, threshold, flag, model, shares),
+                Score(
+                    reading.asset, reading.ts, score, threshold, flag, model, shares_dict(shares)
+                ),
                 alert,
                 reading=reading if isinstance(reading, Reading) else reading.reading(),
             )

@@ -17,7 +17,7 @@ Examples
 >>> import numpy as np
 >>> python_round(np.array([0.12345, 0.5, 2.675]), 2)
 array([0.12, 0.5 , 2.67])
->>> round_shares(("a", "b"), np.array([[1.0, 3.0], [0.0, 0.0]]))
+>>> [shares_dict(s) for s in round_shares(("a", "b"), np.array([[1.0, 3.0], [0.0, 0.0]]))]
 [{'a': 0.25, 'b': 0.75}, {}]
 """
 
@@ -28,12 +28,14 @@ import sys
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 
 from pipeline.detectors.base import Detector, shares
 
 __all__ = [
+    "Contribution",
     "Fleet",
     "FleetSlot",
     "RoundResult",
@@ -41,6 +43,8 @@ __all__ = [
     "last_axis_sums",
     "python_round",
     "round_shares",
+    "shares_dict",
+    "shares_struct",
 ]
 
 Array = npt.NDArray[Any]
@@ -141,17 +145,62 @@ def _row_totals(terms: Array) -> Array:
     return total
 
 
-def round_shares(names: Sequence[str], terms: Array) -> list[dict[str, float]]:
-    """:func:`~pipeline.detectors.base.shares` of every row of non-negative ``terms``."""
+Contribution = dict[str, float] | msgspec.Struct
+"""A reading's contributions: a dict, or a :func:`shares_struct` that encodes as one."""
+
+
+@functools.cache
+def shares_struct(names: tuple[str, ...]) -> type[msgspec.Struct] | None:
+    """A struct of one float per name that msgspec encodes as the dict ``{name: value}``
+    (in ``names`` order; the same bytes): a sixth of the time a dict takes to make.
+    ``None`` if a name has a character msgspec does not take in a field name (a quote, a
+    backslash or a control character): such channels keep dicts.
+
+    >>> Shares = shares_struct(("a", "temp °C"))
+    >>> encode = msgspec.json.encode
+    >>> encode(Shares(0.25, 0.75)) == encode({"a": 0.25, "temp °C": 0.75})
+    True
+    >>> shares_dict(Shares(0.25, 0.75))
+    {'a': 0.25, 'temp °C': 0.75}
+    >>> shares_struct(('odd "name"',)) is None
+    True
+    """
+    if any('"' in name or "\\" in name or not name.isprintable() for name in names):
+        return None
+    fields = [f"share{j}" for j in range(len(names))]
+    return msgspec.defstruct(
+        "ChannelShares",
+        [(field, float) for field in fields],
+        rename=dict(zip(fields, names, strict=True)),
+        namespace={"names": names},
+        gc=False,
+    )
+
+
+def shares_dict(shares: Contribution) -> dict[str, float]:
+    """The contributions as a dict (a :func:`shares_struct` converted)."""
+    if isinstance(shares, dict):
+        return shares
+    return dict(zip(shares.names, msgspec.structs.astuple(shares), strict=True))  # type: ignore[attr-defined]
+
+
+def round_shares(names: Sequence[str], terms: Array) -> list[Contribution]:
+    """:func:`~pipeline.detectors.base.shares` of every row of non-negative ``terms`` (as
+    :func:`shares_struct` objects where a row has any: they encode as the dicts would)."""
     if any("__" in name for name in names):  # features of one channel are summed first
         return [shares(dict(zip(names, row, strict=True))) for row in terms.tolist()]
     totals = _row_totals(terms)
     positive = totals > 0.0
-    out: list[dict[str, float]] = [{} for _ in range(terms.shape[0])]
+    made = shares_struct(tuple(names))
+    make = made if made is not None else lambda *row: dict(zip(names, row, strict=True))
+    if positive.all():  # the usual round: every row has shares
+        ratios = python_round(terms / totals[:, None], 4)
+        return [make(*row) for row in ratios.tolist()]
+    out: list[Contribution] = [{} for _ in range(terms.shape[0])]
     if positive.any():
         ratios = python_round(terms[positive] / totals[positive, None], 4)
         for index, row in zip(np.flatnonzero(positive).tolist(), ratios.tolist(), strict=True):
-            out[index] = dict(zip(names, row, strict=True))
+            out[index] = make(*row)
     return out
 
 
@@ -163,7 +212,7 @@ class RoundResult:
     def __init__(
         self,
         scores: list[float],
-        contributions: list[dict[str, float]],
+        contributions: list[Contribution],
         outliers: list[bool],
         context: Any,
     ) -> None:

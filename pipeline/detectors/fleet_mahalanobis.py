@@ -30,6 +30,7 @@ from pipeline.detectors.calibration import (
 from pipeline.detectors.features import Smoother
 from pipeline.detectors.fleet import (
     Array,
+    Contribution,
     RoundResult,
     RowArrays,
     last_axis_max,
@@ -218,7 +219,7 @@ class MahalanobisFleet:
         smoothed = self._smooth(rows, values)
         k = len(rows)
         scores, outliers = [0.0] * k, [False] * k
-        contributions: list[dict[str, float]] = [{} for _ in range(k)]
+        contributions: list[Contribution] = [{} for _ in range(k)]
         ready_at = np.flatnonzero(a["count"][rows] > len(self.channels) + 1)
         pending = np.zeros(k, dtype=np.bool_)
         coded: list[int] | None = None
