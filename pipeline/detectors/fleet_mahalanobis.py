@@ -277,11 +277,17 @@ class MahalanobisFleet:
         count = a["count"][target] + 1
         a["count"][target] = count
         weight = np.maximum(1.0 / count, self.settings.forget)
-        d = smoothed[learn] - a["mean"][target]
-        a["mean"][target] = a["mean"][target] + weight[:, None] * d
-        outer = d[:, :, None] * d[:, None, :]
+        mean = a["mean"][target]
+        d = smoothed[learn] - mean
+        a["mean"][target] = mean + weight[:, None] * d
+        # (1 - w) * (cov + w * outer), in place on the gathered copies: the same operations
         w3 = weight[:, None, None]
-        a["cov"][target] = (1.0 - w3) * (a["cov"][target] + w3 * outer)
+        outer = d[:, :, None] * d[:, None, :]
+        outer *= w3
+        cov = a["cov"][target]
+        cov += outer
+        cov *= 1.0 - w3
+        a["cov"][target] = cov
         a["stale"][target] |= count % self._template.refresh == 0
         posts = self.posts
         if coded is None:
