@@ -105,6 +105,11 @@ class AssetSeries:
                 child = channels[name] = self.channel_value.labels(asset=asset, channel=name)
             child.set(value)
 
+    @property
+    def full(self) -> bool:
+        """Whether every series is taken: :meth:`observe` records only tracked assets then."""
+        return len(self._tracked) >= self.max_assets
+
     def admits(self, asset: str) -> bool:
         """Whether :meth:`observe` would record ``asset`` now (it is tracked or there is room)."""
         return asset in self._tracked or len(self._tracked) < self.max_assets

@@ -23,10 +23,12 @@ from dataclasses import MISSING, fields
 from itertools import chain
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import msgspec
 import numpy as np
 
 from pipeline.alerts import evaluate_round
-from pipeline.detectors.fleet import Fleet, FleetSlot, python_round
+from pipeline.decoding import WireReading
+from pipeline.detectors.fleet import Fleet, FleetSlot, python_round, shares_dict
 from pipeline.detectors.fleet_mahalanobis import MahalanobisFleet
 from pipeline.detectors.fleet_zscore import ZScoreFleet
 from pipeline.errors import DecodeError
@@ -46,9 +48,10 @@ Entry = tuple["Reading | DeadLetter", "bytes | None", "Source"]
 """A decoded message (or its dead letter), its raw value and where it came from."""
 
 _MAX_LAYOUTS = 1024
+_INT64_END = 2**63
 
 
-_Pending = tuple[int, Reading, "AssetState", FleetSlot, Iterable[float]]
+_Pending = tuple[int, "Reading | WireReading", "AssetState", FleetSlot, Iterable[float]]
 """A reading queued for its fleet: its index in the batch, state, slot and channel values."""
 
 
@@ -65,6 +68,8 @@ class BatchPath:
         self._use_fleets = True
         self._checked = (0, -1)
         self._layouts: dict[tuple[str, ...], tuple[tuple[str, ...], bool] | None] = {}
+        self._accepted: dict[tuple[str, ...], tuple[tuple[str, ...], bool]] = {}
+        """The layouts of readings the checked decoder accepted (:meth:`run_messages`)."""
         alerts = processor.settings.alerts
         self._fixed_threshold = None if alerts.adaptive else round(alerts.threshold, 6)
         self._learn_anomalies = model.learn_anomalies
@@ -72,42 +77,12 @@ class BatchPath:
     def run(self, entries: Sequence[Entry], fleets: bool = True) -> Outcomes:
         """One outcome per entry, in order; ``fleets=False`` scores every asset on its own."""
         self._use_fleets = fleets
-        from pipeline.processor import Outcome
-
         self._collect_garbage()
         outcomes = Outcomes(len(entries))
-        items = outcomes.items
         pending: list[_Pending] = []
         pending_assets: set[str] = set()
-        assets, members, layouts = self.processor.assets, self._members, self._layouts
         for index, (item, value, source) in enumerate(entries):
-            if type(item) is not Reading:
-                items[index] = Outcome(dead_letter=item)  # type: ignore[arg-type]
-                continue
-            # the common case inline: a known fleet asset, in order (the checks of
-            # Processor._check_order pass), with its usual channels
-            asset, values, ts, seq = item.asset, item.values, item.ts, item.seq
-            state = assets.get(asset)
-            layout = layouts.get(tuple(values))
-            if (
-                fleets
-                and state is not None
-                and layout is not None
-                and type(model := state.model) is FleetSlot
-                and members.get(asset) is model
-                and model.fleet.channels == layout[0]
-                and (seq is None or (last_seq := state.last_seq) is None or seq > last_seq)
-                and (
-                    ts > (last_ts := state.last_ts)
-                    or (ts == last_ts and values != state.last_values)
-                )
-            ):
-                state.last_ts, state.last_seq, state.last_values = ts, seq, values
-                row = values.values() if layout[1] else [values[n] for n in layout[0]]
-                pending.append((index, item, state, model, row))
-                pending_assets.add(asset)
-                continue
-            self._one(index, item, value, source, pending, pending_assets, outcomes)
+            self._entry(index, item, value, source, pending, pending_assets, outcomes)
         self._flush(pending, outcomes)
         return outcomes
 
@@ -124,6 +99,119 @@ class BatchPath:
             return Outcome(dead_letter=DeadLetter(value, source, exc.reason, exc.message))
         x = select_features(reading, self.processor.settings.model.channels)
         return self.processor._score(reading, x, state)
+
+    def run_messages(self, messages: Sequence[tuple[bytes | None, Source]]) -> Outcomes:
+        """:meth:`run` of the messages' entries (``Processor.process_batch`` without
+        supervision), decoding and checking each message in the same loop.
+
+        The common message, a reading of an asset in a fleet with a channel layout accepted
+        before, in order and with its key, is decoded into a :class:`WireReading` and queued
+        for its fleet at once; the checks it skips (the asset id's and channel names') passed
+        when that asset and that layout were first accepted. Any other message takes the
+        long way: the checked decoder, the key check, then :meth:`run`'s own steps. The
+        outcomes are :meth:`run`'s (``tests/pipeline/test_wire_lane.py``).
+        """
+        self._use_fleets = True
+        self._collect_garbage()
+        outcomes = Outcomes(len(messages))
+        pending: list[_Pending] = []
+        pending_assets: set[str] = set()
+        processor = self.processor
+        assets, members, accepted = processor.assets, self._members, self._accepted
+        decode, max_bytes = processor.decoder.wire, processor.decoder.max_bytes
+        for index, (value, source) in enumerate(messages):
+            if value is not None and len(value) <= max_bytes:
+                try:
+                    wire = decode(value)
+                except (msgspec.DecodeError, ValueError):  # the long way says why
+                    wire = None
+                if wire is not None:
+                    asset, values, ts, seq, key = (
+                        wire.asset,
+                        wire.values,
+                        wire.ts,
+                        wire.seq,
+                        source.key,
+                    )
+                    state = assets.get(asset)
+                    layout = accepted.get(tuple(values))
+                    if (
+                        state is not None
+                        and layout is not None
+                        and type(model := state.model) is FleetSlot
+                        and members.get(asset) is model
+                        and model.fleet.channels == layout[0]
+                        and 0 <= ts < _INT64_END
+                        and (key is None or key == asset.encode())
+                        and (
+                            seq is None
+                            or (
+                                0 <= seq < _INT64_END
+                                and ((last_seq := state.last_seq) is None or seq > last_seq)
+                            )
+                        )
+                        and (
+                            ts > (last_ts := state.last_ts)
+                            or (ts == last_ts and values != state.last_values)
+                        )
+                    ):
+                        state.last_ts, state.last_seq, state.last_values = ts, seq, values
+                        row = values.values() if layout[1] else [values[n] for n in layout[0]]
+                        pending.append((index, wire, state, model, row))
+                        pending_assets.add(asset)
+                        continue
+            item = processor.entry(value, source)
+            self._entry(index, item, value, source, pending, pending_assets, outcomes)
+            if type(item) is Reading:
+                self._accept(item.values)
+        self._flush(pending, outcomes)
+        return outcomes
+
+    def _accept(self, values: dict[str, float]) -> None:
+        """Note the channel layout of a reading the checked decoder accepted."""
+        key = tuple(values)
+        if key not in self._accepted and len(self._accepted) < _MAX_LAYOUTS:
+            layout = self._layout(values)
+            if layout is not None:
+                self._accepted[key] = layout
+
+    def _entry(
+        self,
+        index: int,
+        item: Reading | DeadLetter,
+        value: bytes | None,
+        source: Source,
+        pending: list[_Pending],
+        pending_assets: set[str],
+        outcomes: Outcomes,
+    ) -> None:
+        """One entry of :meth:`run`: a dead letter's outcome, or the reading queued or scored."""
+        from pipeline.processor import Outcome
+
+        if type(item) is not Reading:
+            outcomes.items[index] = Outcome(dead_letter=item)  # type: ignore[arg-type]
+            return
+        # the common case inline: a known fleet asset, in order (the checks of
+        # Processor._check_order pass), with its usual channels
+        asset, values, ts, seq = item.asset, item.values, item.ts, item.seq
+        state = self.processor.assets.get(asset)
+        layout = self._layouts.get(tuple(values))
+        if (
+            self._use_fleets
+            and state is not None
+            and layout is not None
+            and type(model := state.model) is FleetSlot
+            and self._members.get(asset) is model
+            and model.fleet.channels == layout[0]
+            and (seq is None or (last_seq := state.last_seq) is None or seq > last_seq)
+            and (ts > (last_ts := state.last_ts) or (ts == last_ts and values != state.last_values))
+        ):
+            state.last_ts, state.last_seq, state.last_values = ts, seq, values
+            row = values.values() if layout[1] else [values[n] for n in layout[0]]
+            pending.append((index, item, state, model, row))
+            pending_assets.add(asset)
+            return
+        self._one(index, item, value, source, pending, pending_assets, outcomes)
 
     def _one(
         self,
@@ -262,9 +350,14 @@ class BatchPath:
     # --- scoring --------------------------------------------------------------------------
 
     def _flush(self, pending: list[_Pending], outcomes: Outcomes) -> None:
-        by_fleet: dict[int, list[_Pending]] = {}
-        for item in pending:
-            by_fleet.setdefault(id(item[3].fleet), []).append(item)
+        if not pending:
+            return
+        fleet = pending[0][3].fleet
+        by_fleet: dict[Fleet, list[_Pending]] = {fleet: pending}
+        if any(item[3].fleet is not fleet for item in pending):  # several layouts
+            by_fleet = {}
+            for item in pending:
+                by_fleet.setdefault(item[3].fleet, []).append(item)
         for items in by_fleet.values():
             self._score_fleet(items, outcomes)
 
@@ -298,7 +391,7 @@ class BatchPath:
         policies = [item[2].policy for item in batch]
         ts = [r.ts for r in readings]
         anomalous, alerts = evaluate_round(
-            policies, ts, scores, lambda i: _top(shares[i]), fleet.name
+            policies, ts, scores, lambda i: _top(shares_dict(shares[i])), fleet.name
         )
         learn = ~np.array(result.outliers, dtype=np.bool_)
         if not self._learn_anomalies:  # never teach the model what an anomaly looks like

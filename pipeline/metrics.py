@@ -194,7 +194,13 @@ class ServiceMetrics:
         self._valid.inc(len(lags))
         self.scores.inc(len(lags))
         observe_many(self.event_lag_seconds, np.maximum(now - np.array(lags) / 1000.0, 0.0))
-        admits, observe = self.assets.admits, self.assets.observe
+        series = self.assets
+        if series.full:  # only the tracked assets' series change: look those up
+            for asset in series.tracked:
+                if (entry := last.get(asset)) is not None:
+                    series.observe(asset, *entry)
+            return
+        admits, observe = series.admits, series.observe
         for asset, (score, threshold, values) in last.items():
             if admits(asset):
                 observe(asset, score, threshold, values)

@@ -27,13 +27,15 @@ True
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, overload
+from typing import TYPE_CHECKING, cast, overload
 
 import msgspec
 
+from pipeline.detectors.fleet import Contribution, shares_dict
 from pipeline.messages import Alert, Reading, Score, encode_score
 
 if TYPE_CHECKING:
+    from pipeline.decoding import WireReading
     from pipeline.processor import DeadLetter, Outcome
 
 __all__ = ["Outcomes", "ScoreMessage", "ScoredRound"]
@@ -50,7 +52,7 @@ class ScoreMessage(msgspec.Struct):
     threshold: float
     anomaly: bool
     model: str
-    contributions: dict[str, float]
+    contributions: Contribution
 
 
 _encode = msgspec.json.Encoder().encode
@@ -78,14 +80,14 @@ class ScoredRound:
         self,
         *,
         positions: list[int],
-        readings: list[Reading],
+        readings: Sequence[Reading | WireReading],
         assets: list[str],
         ts: list[int],
         scores: list[float],
         thresholds: list[float],
         anomalous: list[bool],
         model: str,
-        contributions: list[dict[str, float]],
+        contributions: Sequence[Contribution],
         alerts: list[Alert | None],
     ) -> None:
         self.positions = positions
@@ -122,9 +124,11 @@ class ScoredRound:
         model = self.model
         return [
             Outcome(
-                Score(reading.asset, reading.ts, score, threshold, flag, model, shares),
+                Score(
+                    reading.asset, reading.ts, score, threshold, flag, model, shares_dict(shares)
+                ),
                 alert,
-                reading=reading,
+                reading=reading if isinstance(reading, Reading) else reading.reading(),
             )
             for reading, score, threshold, flag, shares, alert in zip(
                 self.readings,
@@ -186,13 +190,26 @@ class Outcomes(Sequence["Outcome"]):
 
     # --- what the service takes from a batch, without an object per reading -------------
 
+    def _made(self) -> list[tuple[int, Outcome]]:
+        """The outcomes made one by one, with their positions (none, usually: one C-level
+        count of the empty places says so, instead of a loop over the batch)."""
+        items = self.items
+        if items.count(None) == len(items):
+            return []
+        return [
+            (position, outcome) for position, outcome in enumerate(items) if outcome is not None
+        ]
+
     def encoded_scores(self) -> list[bytes | None]:
         """The score message of each position (``None`` for a dead letter)."""
+        made, rounds = self._made(), self.rounds
+        if not made and len(rounds) == 1 and len(rounds[0].positions) == len(self.items):
+            return cast(list[bytes | None], rounds[0].encoded())  # every position, in order
         values: list[bytes | None] = [None] * len(self.items)
-        for position, outcome in enumerate(self.items):
-            if outcome is not None and outcome.score is not None:
+        for position, outcome in made:
+            if outcome.score is not None:
                 values[position] = encode_score(outcome.score)
-        for scored in self.rounds:
+        for scored in rounds:
             for position, value in zip(scored.positions, scored.encoded(), strict=True):
                 values[position] = value
         return values
@@ -201,12 +218,11 @@ class Outcomes(Sequence["Outcome"]):
         """``(position, alert, fault)`` of every alert in order; ``fault`` for an Outcome's
         ``fault_alert`` (supervised), which comes after its reading's other alert."""
         found: list[tuple[int, Alert, bool]] = []
-        for position, outcome in enumerate(self.items):
-            if outcome is not None:
-                if outcome.alert is not None:
-                    found.append((position, outcome.alert, False))
-                if outcome.fault_alert is not None:
-                    found.append((position, outcome.fault_alert, True))
+        for position, outcome in self._made():
+            if outcome.alert is not None:
+                found.append((position, outcome.alert, False))
+            if outcome.fault_alert is not None:
+                found.append((position, outcome.fault_alert, True))
         for scored in self.rounds:
             if any(scored.alerts):
                 for position, alert in zip(scored.positions, scored.alerts, strict=True):
@@ -236,7 +252,7 @@ class Outcomes(Sequence["Outcome"]):
             last.update(zip(scored.assets, columns, strict=True))
         for _, score, reading in self._later_items():
             last[score.asset] = (score.score, score.threshold, reading.values if reading else {})
-        ts += [o.score.ts for o in self.items if o is not None and o.score is not None]
+        ts += [o.score.ts for _, o in self._made() if o.score is not None]
         return ts, last
 
     def _later_items(self) -> list[tuple[int, Score, Reading | None]]:
@@ -244,8 +260,8 @@ class Outcomes(Sequence["Outcome"]):
         order, with their positions and readings (items and rounds rarely share an asset)."""
         scored = [
             (position, outcome.score, outcome.reading)
-            for position, outcome in enumerate(self.items)
-            if outcome is not None and outcome.score is not None
+            for position, outcome in self._made()
+            if outcome.score is not None
         ]
         if not scored or not self.rounds:
             return scored
@@ -261,4 +277,4 @@ class Outcomes(Sequence["Outcome"]):
 
     def dead_letters(self) -> list[DeadLetter]:
         """The dead letters, in order."""
-        return [o.dead_letter for o in self.items if o is not None and o.dead_letter is not None]
+        return [o.dead_letter for _, o in self._made() if o.dead_letter is not None]

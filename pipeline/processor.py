@@ -95,7 +95,7 @@ class Processor:
         known = settings.serve.known_assets
         self._known_assets = frozenset(known) if known is not None else None
         self.supervisor = Supervisor(settings) if settings.supervised.enabled else None
-        self._decoder = ReadingDecoder(settings.serve.max_message_bytes)
+        self.decoder = ReadingDecoder(settings.serve.max_message_bytes)
         self._batch = BatchPath(self)
         self.held: HeldLabels[Label | DeadLetter] = HeldLabels(
             int(settings.supervised.label_delay_s * 1000)
@@ -112,24 +112,37 @@ class Processor:
         """Process raw messages in order, one outcome each; never raises for bad input.
 
         Without supervision the outcomes are an :class:`~pipeline.outcomes.Outcomes`, which
-        the service emits without making an Outcome object per fleet-scored reading.
+        the service emits without making an Outcome object per fleet-scored reading; the
+        batch path decodes and checks the messages itself
+        (:meth:`~pipeline.fastpath.BatchPath.run_messages`).
         """
-        decoded = self._decoder.decode_many([value for value, _ in messages])
-        entries: list[Entry] = []
-        for (value, source), reading in zip(messages, decoded, strict=True):
-            if type(reading) is Reading:
-                key = source.key
-                if key is None or key == reading.asset.encode():
-                    entries.append((reading, value, source))
-                    continue
-                try:
-                    self._check_key(reading, source)
-                except DecodeError as exc:
-                    reading = exc
-            assert isinstance(reading, DecodeError)
-            letter = DeadLetter(value, source, reading.reason, reading.message)
-            entries.append((letter, value, source))
-        return self._run(entries)
+        if self.supervisor is None:
+            return self._batch.run_messages(messages)
+        return self._run(self.entries(messages))
+
+    def entries(self, messages: Sequence[tuple[bytes | None, Source]]) -> list[Entry]:
+        """Each message decoded (and its key checked): its reading or its dead letter."""
+        decoded = self.decoder.decode_many([value for value, _ in messages])
+        return [
+            self._entry(value, source, reading)
+            for (value, source), reading in zip(messages, decoded, strict=True)
+        ]
+
+    def entry(self, value: bytes | None, source: Source) -> Reading | DeadLetter:
+        """One message decoded (and its key checked): its reading or its dead letter."""
+        return self._entry(value, source, self.decoder.decode_many([value])[0])[0]
+
+    def _entry(self, value: bytes | None, source: Source, reading: Reading | DecodeError) -> Entry:
+        if type(reading) is Reading:
+            key = source.key
+            if key is None or key == reading.asset.encode():
+                return (reading, value, source)
+            try:
+                self._check_key(reading, source)
+            except DecodeError as exc:
+                reading = exc
+        assert isinstance(reading, DecodeError)
+        return (DeadLetter(value, source, reading.reason, reading.message), value, source)
 
     def process_reading(
         self, reading: Reading, *, value: bytes | None = None, source: Source = Source()

@@ -28,7 +28,15 @@ from pipeline.detectors.calibration import (
     score_tails,
 )
 from pipeline.detectors.features import Smoother
-from pipeline.detectors.fleet import Array, RoundResult, RowArrays, round_shares
+from pipeline.detectors.fleet import (
+    Array,
+    Contribution,
+    RoundResult,
+    RowArrays,
+    last_axis_max,
+    last_axis_sums,
+    round_shares,
+)
 from pipeline.detectors.fleet_stuck import SHAPES, StuckRows
 from pipeline.detectors.mahalanobis import OnlineMahalanobis
 from pipeline.detectors.scored import CalibratedDetector
@@ -211,7 +219,7 @@ class MahalanobisFleet:
         smoothed = self._smooth(rows, values)
         k = len(rows)
         scores, outliers = [0.0] * k, [False] * k
-        contributions: list[dict[str, float]] = [{} for _ in range(k)]
+        contributions: list[Contribution] = [{} for _ in range(k)]
         ready_at = np.flatnonzero(a["count"][rows] > len(self.channels) + 1)
         pending = np.zeros(k, dtype=np.bool_)
         coded: list[int] | None = None
@@ -220,12 +228,12 @@ class MahalanobisFleet:
             self._refresh(ready)
             mean = a["mean"][ready]
             d = smoothed[ready_at] - mean
-            pd = (a["prec"][ready] * d[:, None, :]).sum(axis=2)
-            raws = np.sqrt(np.maximum((d * pd).sum(axis=1), 0.0))
+            pd = last_axis_sums(a["prec"][ready] * d[:, None, :])
+            raws = np.sqrt(np.maximum(last_axis_sums(d * pd), 0.0))
             raw = raws.tolist()
             floor = (self.settings.min_rel_std * np.abs(mean) + 1e-9) ** 2
-            variance = np.diagonal(a["cov"][ready], axis1=1, axis2=2)
-            max_z = np.max(np.abs(d) / np.sqrt(np.maximum(variance, floor)), axis=1)
+            variance = self._variances(ready)
+            max_z = last_axis_max(np.abs(d) / np.sqrt(np.maximum(variance, floor)))
             far = (max_z > self.settings.outlier_z).tolist()
             shares = round_shares(self.channels, np.abs(d * pd))
             calibrated, coded = self._calibrate(ready.tolist(), raw, raws)
@@ -239,6 +247,13 @@ class MahalanobisFleet:
             for i, stuck in self.stuck.observe(a, rows, values).items():  # CalibratedDetector
                 scores[i], contributions[i] = 1.0, stuck_shares(stuck)
         return RoundResult(scores, contributions, outliers, (rows, smoothed, pending, coded))
+
+    def _variances(self, rows: Array) -> Array:
+        """The covariance diagonals of ``rows`` (without gathering the whole matrices)."""
+        cov = self.rows.arrays["cov"]
+        c = len(self.channels)
+        diagonals: Array = cov.reshape(len(cov), c * c)[:, :: c + 1][rows]
+        return diagonals
 
     def _calibrate(
         self, ready: list[int], raw: list[float], raws: Array
@@ -262,11 +277,17 @@ class MahalanobisFleet:
         count = a["count"][target] + 1
         a["count"][target] = count
         weight = np.maximum(1.0 / count, self.settings.forget)
-        d = smoothed[learn] - a["mean"][target]
-        a["mean"][target] = a["mean"][target] + weight[:, None] * d
-        outer = d[:, :, None] * d[:, None, :]
+        mean = a["mean"][target]
+        d = smoothed[learn] - mean
+        a["mean"][target] = mean + weight[:, None] * d
+        # (1 - w) * (cov + w * outer), in place on the gathered copies: the same operations
         w3 = weight[:, None, None]
-        a["cov"][target] = (1.0 - w3) * (a["cov"][target] + w3 * outer)
+        outer = d[:, :, None] * d[:, None, :]
+        outer *= w3
+        cov = a["cov"][target]
+        cov += outer
+        cov *= 1.0 - w3
+        a["cov"][target] = cov
         a["stale"][target] |= count % self._template.refresh == 0
         posts = self.posts
         if coded is None:

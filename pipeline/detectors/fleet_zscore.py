@@ -7,13 +7,21 @@ its arithmetic applied element-wise, so scores are identical to it.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from pipeline.detectors.base import Detector, RunningMoments
-from pipeline.detectors.fleet import Array, RoundResult, RowArrays, round_shares
-from pipeline.detectors.zscore import MIN_COUNT, ZScore, calibrate
+from pipeline.detectors.fleet import (
+    Array,
+    Contribution,
+    RoundResult,
+    RowArrays,
+    last_axis_max,
+    round_shares,
+)
+from pipeline.detectors.zscore import MIN_COUNT, ZScore
 from pipeline.settings import ModelSettings
 
 __all__ = ["ZScoreFleet"]
@@ -73,7 +81,7 @@ class ZScoreFleet:
         a = self.rows.arrays
         k = len(rows)
         scores, outliers = [0.0] * k, [False] * k
-        contributions: list[dict[str, float]] = [{} for _ in range(k)]
+        contributions: list[Contribution] = [{} for _ in range(k)]
         count = a["count"][rows]
         ready_at = np.flatnonzero(count >= MIN_COUNT)
         if len(ready_at):
@@ -82,10 +90,12 @@ class ZScoreFleet:
             std = np.sqrt(a["m2"][ready] / (n - 1)[:, None])
             scale = np.maximum(np.maximum(std, self.settings.min_rel_std * np.abs(mean)), 1e-9)
             z = np.abs(values[ready_at] - mean) / scale
-            max_z = z.max(axis=1)
+            max_z = last_axis_max(z)
             shares = round_shares(self.channels, z)
             channels = len(self.channels)
-            calibrated = [calibrate(value, channels) for value in max_z.tolist()]
+            # zscore.calibrate() of each, inline (the call cost as much as its arithmetic)
+            erf, root = math.erf, math.sqrt(2.0)
+            calibrated = [float(erf(value / root) ** channels) for value in max_z.tolist()]
             far = (max_z > self.settings.outlier_z).tolist()
             if len(ready_at) == k:  # every row ready: the lists as they are
                 scores, contributions, outliers = calibrated, shares, far

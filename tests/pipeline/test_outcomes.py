@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from pipeline.asset_metrics import AssetSeries
 from pipeline.background import BackgroundCommit
 from pipeline.emit import Emitter
 from pipeline.messages import encode
@@ -149,6 +150,27 @@ def test_metrics_of_columns_and_of_outcome_objects_agree() -> None:
     assert samples(registries[0]) == samples(registries[1])
     raised = ("linewatch_alerts_total", (("severity", "low"), ("state", "raised")))
     assert samples(registries[0])[raised] > 0
+
+
+def test_a_full_asset_series_records_what_admitting_asset_by_asset_did(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With every series taken, only the tracked assets are looked up in the batch."""
+    settings = settings_for({"model": {"kind": "zscore"}, "alerts": {"raise_after": 1}})
+    registries = CollectorRegistry(), CollectorRegistry()
+    lookup, admit = ServiceMetrics(registries[0], 3), ServiceMetrics(registries[1], 3)
+    for _, outcomes in batches(settings, size=64):
+        copy = Outcomes(len(outcomes))
+        copy.items, copy.rounds = list(outcomes.items), list(outcomes.rounds)
+        lookup.observe_outcomes(outcomes, now_s=2e6)
+        with monkeypatch.context() as patched:
+            patched.setattr(AssetSeries, "full", property(lambda self: False))
+            admit.observe_outcomes(copy, now_s=2e6)
+    assert lookup.assets.full and lookup.assets.tracked == admit.assets.tracked
+    assert samples(registries[0]) == samples(registries[1])
+    assert ("linewatch_asset_score", (("asset", lookup.assets.tracked[0]),)) in samples(
+        registries[0]
+    )
 
 
 def test_metrics_of_columns_count_what_the_outcome_objects_hold() -> None:
