@@ -10,11 +10,12 @@ shrinks as the shift grows, while on white noise it crosses only every
 
 Which statistics mean "this machine will fail" is learned from the labels, per machine type
 (:class:`DriftRecord`): a statistic's first crossing since the asset's last repair is a
-*warning* when a failure follows within the horizon, *false* once the horizon passed without
-one (:class:`Crossings`). A statistic raises fault alerts once it warned ``min_warnings``
-times with at most ``false_ratio`` false crossings per warning: channels a machine type's
-wear never moves, or that drift on a healthy machine (a bearing cooling after a repair, a
-residual the condition leaves correlated), never earn that trust.
+*warning* when it came before the detector alarmed and a failure follows within the horizon,
+*false* once the horizon passed without one (:class:`Crossings`). A statistic raises fault
+alerts once it warned ``min_warnings`` times with at most ``false_ratio`` false crossings per
+warning: channels a machine type's wear never moves, or that drift on a healthy machine (a
+bearing cooling after a repair, a residual the condition leaves correlated), never earn
+that trust.
 
 Examples
 --------
@@ -78,13 +79,28 @@ class DriftRecord:
 
 class Crossings:
     """One asset's first crossings since its last repair, awaiting their label (bounded:
-    one per statistic)."""
+    one per statistic).
+
+    Only crossings before the detector alarms count: after it, the fault is under way and
+    every channel it moves crosses, which says nothing of what foretells it.
+    """
 
     def __init__(self) -> None:
         self.first: dict[str, int] = {}
+        self.anomalous = 0
+        """Consecutive readings the detector called anomalous."""
+        self.detected = False
+        """The detector alarmed since the last repair (no more crossings are counted)."""
+
+    def detector(self, anomaly: bool, raise_after: int) -> None:
+        """The detector's verdict on the latest reading (it alarms after ``raise_after``)."""
+        self.anomalous = self.anomalous + 1 if anomaly else 0
+        self.detected = self.detected or self.anomalous >= raise_after
 
     def see(self, ts: int, statistics: Iterable[str]) -> None:
         """The statistics at or above ``h`` at ``ts``."""
+        if self.detected:
+            return
         for name in statistics:
             self.first.setdefault(name, ts)
 
@@ -105,6 +121,7 @@ class Crossings:
     def clear(self) -> None:
         """The asset was repaired: its statistics start again from 0."""
         self.first.clear()
+        self.anomalous, self.detected = 0, False
 
 
 def record_of(models: Any) -> DriftRecord:

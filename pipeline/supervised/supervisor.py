@@ -91,6 +91,8 @@ class Supervisor:
         self.new_leads: list[float | None] = []
         """Lead times of failures since :meth:`drain_leads` (for metrics)."""
         self._horizon_ms = int(self.settings.horizon_s * 1000)
+        self._raise_after = settings.alerts.raise_after
+        """The detector's alarm rule (the drift alarm counts only crossings before it)."""
         self._model_name = f"supervised:{self.settings.classifier}"
 
     # --- the data path -------------------------------------------------------------------
@@ -105,7 +107,7 @@ class Supervisor:
         p, rul = prediction if prediction is not None else (None, None)
         resolved = state.buffer.add(reading.ts, state.features.names, list(x.values()), p, rul)
         self._learn(state, resolved)
-        drifted = self._drift_alarm(state, models, reading.ts)
+        drifted = self._drift_alarm(state, models, reading.ts, score.anomaly)
         alert = self._alert(state, models, reading.ts, p, score, drifted)
         if p is None or rul is None:
             return score, alert
@@ -212,12 +214,15 @@ class Supervisor:
             crossings = state.crossings = Crossings()
         return crossings
 
-    def _drift_alarm(self, state: AssetSupervision, models: TypeModels, ts: int) -> list[str]:
+    def _drift_alarm(
+        self, state: AssetSupervision, models: TypeModels, ts: int, anomaly: bool
+    ) -> list[str]:
         """The trusted CUSUMs of the condition drift at or above ``h`` (none when off)."""
         cusum, condition = self.settings.cusum, state.features.condition
         if not cusum.enabled or condition is None:
             return []
         crossings, record = self._crossings(state), record_of(models)
+        crossings.detector(anomaly, self._raise_after)
         crossed = condition.crossed(cusum.h)
         crossings.see(ts, crossed)
         if crossings.expire(ts, self._horizon_ms + int(self.settings.label_delay_s * 1000), record):
