@@ -135,6 +135,10 @@ class ConditionDrift:
                 names.append(f"{name}-")
         return names
 
+    def monitoring(self) -> bool:
+        """Has a channel learned its baseline since the last repair (its CUSUMs run)?"""
+        return any(channel.n >= self.base_readings for channel in self.channels.values())
+
     def statistic(self) -> float:
         """The largest CUSUM of the asset (0 until a baseline was learned)."""
         return max((max(_cusums(channel)) for channel in self.channels.values()), default=0.0)

@@ -222,7 +222,8 @@ class Supervisor:
         if not cusum.enabled or condition is None:
             return []
         crossings, record = self._crossings(state), record_of(models)
-        crossings.detector(anomaly, self._raise_after)
+        if condition.monitoring():  # not the restart's anomalies: only while the CUSUMs run
+            crossings.detector(anomaly, self._raise_after)
         crossed = condition.crossed(cusum.h)
         crossings.see(ts, crossed)
         if crossings.expire(ts, self._horizon_ms + int(self.settings.label_delay_s * 1000), record):

@@ -104,7 +104,8 @@ def test_the_condition_drifts_cusums_stay_low_when_healthy_and_cross_on_wear():
 def test_the_supervisor_raises_a_fault_alert_once_a_statistic_warned_twice():
     """Three runs to failure, each after 600 s of wear growing to 1 noise sd: the first two
     teach that ``current+`` precedes failures; in the third it raises the fault alert, well
-    before the failure, and none in healthy running."""
+    before the failure, and none in healthy running. The detector's anomalies of each
+    restart (its first 30 s) come before the CUSUMs run and do not stop the counting."""
     settings = Settings.load(
         None,
         supervised={
@@ -119,7 +120,8 @@ def test_the_supervisor_raises_a_fault_alert_once_a_statistic_warned_twice():
         for t in range(second, second + healthy + 600):
             wear = max(0.0, (t - second - healthy) / 600)
             reading = Reading("a", t * 1000, machine.reading(wear_sd=wear))
-            _, alert = supervisor.attach(reading, Score("a", t * 1000, 0.1, 0.5, False, "m"))
+            score = Score("a", t * 1000, 0.1, 0.5, t - second < 30, "m")
+            _, alert = supervisor.attach(reading, score)
             if alert is not None and alert.state == "raised":
                 raised.append((t - second - healthy, alert.reason))
         second += healthy + 600
