@@ -141,7 +141,7 @@ def test_the_supervisor_raises_a_fault_alert_once_a_statistic_warned_twice():
                 pickle.dumps((supervisor.assets, supervisor.models))
             )
             supervisors.append(copy)
-    assert supervisor.models["default"].drift_record.counts["current+"][0] == 3
+    assert record_of(supervisor.models["default"]).counts["current+"][0] == 3
     assert len(raised[0]) == 1 and raised[0][0][1].startswith("drift (current+)")
     assert 150 < raised[0][0][0] < 600  # seconds into the wear: > 1 min before the failure
     assert raised[1] == raised[0]
