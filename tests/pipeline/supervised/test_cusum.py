@@ -145,3 +145,15 @@ def test_the_supervisor_raises_a_fault_alert_once_a_statistic_warned_twice():
     assert len(raised[0]) == 1 and raised[0][0][1].startswith("drift (current+)")
     assert 150 < raised[0][0][0] < 600  # seconds into the wear: > 1 min before the failure
     assert raised[1] == raised[0]
+
+
+def test_crossings_after_the_detector_alarmed_are_not_counted_until_the_repair():
+    crossings = Crossings()
+    crossings.see(1_000, ["flow-"])
+    for anomaly in (True, True, False, True, True, True):
+        crossings.detector(anomaly, raise_after=3)
+    crossings.see(2_000, ["speed+"])  # the fault is under way: its symptom, not a warning
+    assert crossings.first == {"flow-": 1_000} and crossings.detected
+    crossings.clear()
+    crossings.see(3_000, ["speed+"])
+    assert crossings.first == {"speed+": 3_000}
