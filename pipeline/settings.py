@@ -375,6 +375,9 @@ class SupervisedSettings(_Section):
     (:mod:`pipeline.supervised.condition`); implies ``drift_features``."""
     symptom_bands: bool = True
     """The one-hot bands of how long the detector's moving score has been high."""
+    cusum_features: bool = False
+    """With ``condition_channel``: also each channel's Page CUSUMs of its drift, up and down
+    (``log1p``; the asset's largest too) as the models' features: wear's earliest signal."""
     alerts: FaultAlertSettings = FaultAlertSettings()
     """Alert policy on ``fault_probability`` (threshold 0.5, no warm-up by default)."""
     cusum: CusumSettings = CusumSettings()

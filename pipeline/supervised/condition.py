@@ -143,6 +143,10 @@ class ConditionDrift:
         """The largest CUSUM of the asset (0 until a baseline was learned)."""
         return max((max(_cusums(channel)) for channel in self.channels.values()), default=0.0)
 
+    def cusums(self) -> dict[str, tuple[float, float]]:
+        """Per channel (but the condition) its CUSUMs ``(up, down)`` (0 until learned)."""
+        return {name: _cusums(channel) for name, channel in self.channels.items()}
+
     def update(self, ts: int, values: Mapping[str, float], learn: bool) -> dict[str, float]:
         """Account for one reading; per channel (but the condition) its drift."""
         level = values.get(self.condition)

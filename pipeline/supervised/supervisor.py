@@ -177,6 +177,7 @@ class Supervisor:
                     if s.condition_channel is None
                     else ConditionDrift(s.condition_channel, k=s.cusum.k),
                     s.symptom_bands,
+                    s.cusum_features,
                 ),
                 buffer=LabelBuffer(
                     self._horizon_ms,
