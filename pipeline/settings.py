@@ -353,6 +353,12 @@ class SupervisedSettings(_Section):
     buffer_size: int = Field(default=1024, ge=1)
     """Most vectors buffered per asset (the oldest unresolved are dropped and counted)."""
     classifier: Literal["logistic", "hoeffding", "forest"] = "logistic"
+    learning_rate: float = Field(default=0.05, gt=0.0)
+    """Step size of the logistic classifier's SGD."""
+    fleet_model: bool = False
+    """One classifier and regressor for the whole fleet instead of one per machine type
+    (the features are in each asset's own units, so the types' probabilities then rank
+    alike); the drift alarm's record and the failure counts stay per machine type."""
     regressor: Literal["linear", "hoeffding", "forest"] = "linear"
     seed: int = 42
     machine_types: dict[str, str] = Field(default_factory=dict)

@@ -50,11 +50,13 @@ from pipeline.supervised.features import AssetFeatures
 from pipeline.supervised.models import TypeModels
 from pipeline.supervised.prequential import Prequential
 
-__all__ = ["AssetSupervision", "SHARED_PREFIX", "Supervisor"]
+__all__ = ["FLEET", "AssetSupervision", "SHARED_PREFIX", "Supervisor"]
 logger = logging.getLogger(__name__)
 
 SHARED_PREFIX = "\0type:"
 """Key prefix of a machine type's models on the state topic (never a valid asset id)."""
+FLEET = "\0fleet"
+"""The models' key with ``fleet_model`` (never a configured machine type's name)."""
 _RAISED_KEPT = 64
 
 
@@ -103,7 +105,7 @@ class Supervisor:
         learn = not score.anomaly and not state.buffer.down(reading.ts)
         x = state.features.update(reading.ts, reading.values, score.score, learn, score.anomaly)
         models = self._models_for(state.machine_type)
-        prediction = models.predict(x)
+        prediction = self._predictor(models).predict(x)
         p, rul = prediction if prediction is not None else (None, None)
         resolved = state.buffer.add(reading.ts, state.features.names, list(x.values()), p, rul)
         self._learn(state, resolved)
@@ -196,18 +198,22 @@ class Supervisor:
             models = self.models[kind] = TypeModels(self.settings)
         return models
 
+    def _predictor(self, models: TypeModels) -> TypeModels:
+        """The models that predict and learn: the type's, or the fleet's (``fleet_model``)."""
+        return self._models_for(FLEET) if self.settings.fleet_model else models
+
     def _learn(self, state: AssetSupervision, resolved: list[Resolved]) -> None:
         """Score each resolved vector's earlier prediction, then learn it (in event time)."""
         if not resolved:
             return
-        models = self._models_for(state.machine_type)
+        models = self._predictor(self._models_for(state.machine_type))
         for x, (item, target) in state.buffer.vectors(resolved):
             if item.p is not None and item.rul is not None:
                 self.prequential.update(target.failure, item.p, target.rul_s, item.rul)
                 self.baseline.update(target.failure, x["score"], target.rul_s, item.rul)
             models.learn(x, target)
             self.learned[target.failure] += 1
-        self.changed.add(state.machine_type)
+        self.changed.add(FLEET if self.settings.fleet_model else state.machine_type)
 
     def _crossings(self, state: AssetSupervision) -> Crossings:
         crossings = getattr(state, "crossings", None)  # snapshots made before the field
