@@ -175,6 +175,13 @@ class TestSnapshots:
         assert fleet.learned > 0 and supervisor.models["pump"].learned == 0
         assert supervisor.models["pump"].failures == 1  # the type's count (min_failures)
         assert dict(supervisor.shared_states())[SHARED_PREFIX + FLEET] is fleet
+        fresh = processor_factory(fleet_model=True)
+        key = SHARED_PREFIX + FLEET
+        restored = SupervisedSnapshots(fresh.supervisor)
+        assert restored.unbundle(key, CODEC.decode(key, CODEC.encode(key, fleet))) is None
+        assert (
+            fresh.supervisor is not None and fresh.supervisor.models[FLEET].learned == fleet.learned
+        )
 
     def test_the_more_trained_copy_of_a_types_models_wins(self, processor_factory):
         processor = processor_factory()
