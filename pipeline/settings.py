@@ -25,6 +25,7 @@ from pipeline.errors import ConfigError
 __all__ = [
     "AlertSettings",
     "BridgeSettings",
+    "CusumSettings",
     "DetectorKind",
     "FaultAlertSettings",
     "KpiModel",
@@ -328,6 +329,24 @@ class FaultAlertSettings(AlertSettings):
     average_readings: float = Field(default=1.0, ge=1.0)
     """The policy sees a moving average of the fault probability over about this many
     readings (1: the probability itself)."""
+    on_probability: bool = True
+    """Raise fault alerts on the fault probability (false: only the drift alarm,
+    ``[supervised.cusum]``, raises them)."""
+
+
+class CusumSettings(_Section):
+    """The drift alarm: Page's CUSUMs of the condition drift (needs ``condition_channel``),
+    trusted per machine type once they warned of failures (:mod:`pipeline.supervised.cusum`)."""
+
+    enabled: bool = False
+    k: float = Field(default=0.35, ge=0.0)
+    """Reference value, in standard deviations (about half the shift to find)."""
+    h: float = Field(default=20.0, gt=0.0)
+    """Decision interval: a statistic at or above it has crossed."""
+    min_warnings: int = Field(default=2, ge=1)
+    """First crossings followed by a failure within the horizon before a statistic alarms."""
+    false_ratio: float = Field(default=0.25, ge=0.0)
+    """Most false crossings (no failure within the horizon) per warning of a trusted one."""
 
 
 class SupervisedSettings(_Section):
@@ -352,6 +371,12 @@ class SupervisedSettings(_Section):
     buffer_size: int = Field(default=1024, ge=1)
     """Most vectors buffered per asset (the oldest unresolved are dropped and counted)."""
     classifier: Literal["logistic", "hoeffding", "forest"] = "logistic"
+    learning_rate: float = Field(default=0.05, gt=0.0)
+    """Step size of the logistic classifier's SGD."""
+    fleet_model: bool = False
+    """One classifier and regressor for the whole fleet instead of one per machine type
+    (the features are in each asset's own units, so the types' probabilities then rank
+    alike); the drift alarm's record and the failure counts stay per machine type."""
     regressor: Literal["linear", "hoeffding", "forest"] = "linear"
     seed: int = 42
     machine_types: dict[str, str] = Field(default_factory=dict)
@@ -374,8 +399,14 @@ class SupervisedSettings(_Section):
     (:mod:`pipeline.supervised.condition`); implies ``drift_features``."""
     symptom_bands: bool = True
     """The one-hot bands of how long the detector's moving score has been high."""
+    cusum_features: bool = False
+    """With ``condition_channel``: also each channel's Page CUSUMs of its drift, up and down
+    (``log1p``; the asset's largest too) as the models' features: wear's earliest signal."""
     alerts: FaultAlertSettings = FaultAlertSettings()
     """Alert policy on ``fault_probability`` (threshold 0.5, no warm-up by default)."""
+    cusum: CusumSettings = CusumSettings()
+    """The drift alarm (off by default): its crossings raise fault alerts through the same
+    policy."""
 
 
 class Settings(BaseSettings):

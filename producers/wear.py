@@ -46,6 +46,9 @@ class Wear:
     """Length of the P-F stretch before the onset (0: off)."""
     sd: float = 1.0
     """Drift at the onset, in standard deviations of each channel's per-reading noise."""
+    shape: float = 1.0
+    """How the drift grows: ``(elapsed / seconds) ** shape`` of its size at the onset (1:
+    linear; 2 or 3: slow at first and accelerating towards the fault, as a P-F curve)."""
 
     def __post_init__(self) -> None:
         ok = all(math.isfinite(v) and v >= 0 for v in (self.seconds, self.sd))
@@ -53,6 +56,8 @@ class Wear:
             raise ValueError(
                 f"wear seconds and sd must be finite and >= 0, got {self.seconds} and {self.sd}"
             )
+        if not (math.isfinite(self.shape) and self.shape > 0):
+            raise ValueError(f"wear shape must be finite and > 0, got {self.shape}")
 
 
 def wear_direction(kind: FaultKind, row: Array) -> Array:
@@ -99,6 +104,10 @@ def apply_wear(
     >>> apply_wear([span], Wear(10, 2), values, t, np.array([0.01, 0.0]), np.array([0.0, 0.5]))
     >>> values[:, 0].tolist()
     [[100.0, 100.0], [101.0, 99.5], [102.0, 99.0], [100.0, 100.0]]
+    >>> values = np.full((4, 1, 2), 100.0)  # accelerating: a quarter of the way at half time
+    >>> apply_wear([span], Wear(10, 2, 2.0), values, t, np.array([0.01, 0.0]), np.zeros(2))
+    >>> values[1, 0].tolist()
+    [100.5, 100.0]
     """
     for span in spans:
         clock = t[:, span.column]
@@ -106,7 +115,7 @@ def apply_wear(
         if not inside.any():
             continue
         length = max(span.onset_s - span.start_s, 1e-9)
-        ramp = np.clip((clock[inside] - span.start_s) / length, 0.0, 1.0)[:, None]
+        ramp = np.clip((clock[inside] - span.start_s) / length, 0.0, 1.0)[:, None] ** wear.shape
         cells = values[inside, span.column]
         step = wear.sd * (rel * cells + absolute) * span.direction
         values[inside, span.column] = cells + ramp * step

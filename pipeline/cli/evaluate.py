@@ -152,6 +152,13 @@ def skab_command(data_dir: Path, config_file: Path | None, jobs: int) -> None:
     help="--simulate: the wear's drift at the fault's onset, in per-reading noise sds.",
 )
 @click.option(
+    "--wear-shape",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="--simulate: the wear's growth, (elapsed/wear)**shape (1 linear, 2 accelerating).",
+)
+@click.option(
     "--gap",
     type=click.FloatRange(min=0, min_open=True),
     default=900.0,
@@ -169,6 +176,7 @@ def supervised_command(
     lead_window: float | None,
     wear: float,
     wear_sd: float,
+    wear_shape: float,
     gap: float,
     config_file: Path | None,
 ) -> None:
@@ -185,7 +193,7 @@ def supervised_command(
     """
     try:
         settings = Settings.load(config_file)
-        simulation = (simulate, seed, Wear(wear, wear_sd), gap)
+        simulation = (simulate, seed, Wear(wear, wear_sd, wear_shape), gap)
         records, settings = _supervised_records(readings, labels_file, simulation, settings)
         result = run_supervised(records, settings, after_failures, lead_window)
     except (PipelineError, OSError, ValueError) as exc:

@@ -38,6 +38,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from pipeline.supervised.cusum import page_step
+
 __all__ = ["ConditionDrift"]
 
 _REGRESSORS = 3  # 1, condition, lagged condition
@@ -47,6 +49,8 @@ _CLIP = 30.0
 _RIDGE = 1e-6
 _Z_CLIP = 10.0
 """A reading's residual counts at most this many spreads (a glitch is not wear)."""
+_CUSUM_CLIP = 4.0
+"""... and in the CUSUMs at most this many (one glitch adds at most 4 - k)."""
 
 
 class _Residual:
@@ -64,6 +68,8 @@ class _Residual:
         "mean",
         "spread",
         "average",
+        "up",
+        "down",
     )
 
     def __init__(self, late: bool = False) -> None:
@@ -78,10 +84,15 @@ class _Residual:
         """The fit in force since the baseline began (the residuals stay comparable)."""
         self.n = 0
         self.total = self.squares = self.mean = self.spread = self.average = 0.0
+        self.up = self.down = 0.0
+        """Page's CUSUMs of the standardized residual, upward and downward."""
 
 
 class ConditionDrift:
     """Per channel: the residual's moving average against the baseline after the last repair."""
+
+    k = 0.35
+    """Reference value of the CUSUMs (about half the shift, in standard deviations, to find)."""
 
     def __init__(
         self,
@@ -91,9 +102,11 @@ class ConditionDrift:
         base_readings: int = 240,
         memory: float = 3600.0,
         alpha: float = 0.012,
+        k: float = 0.35,
     ) -> None:
         self.condition, self.lag_s, self.delay_s = condition, lag_s, delay_s
         self.base_readings, self.memory, self.alpha = base_readings, memory, alpha
+        self.k = k
         self.lagged: float | None = None
         self.last_ts = 0
         self.since_ts: int | None = None
@@ -109,6 +122,30 @@ class ConditionDrift:
         for channel in self.channels.values():
             channel.n = 0
             channel.total = channel.squares = channel.average = 0.0
+            channel.up = channel.down = 0.0
+
+    def crossed(self, h: float) -> list[str]:
+        """The CUSUMs at or above ``h``: ``<channel>+`` (upward), ``<channel>-``."""
+        names = []
+        for name, channel in self.channels.items():
+            up, down = _cusums(channel)
+            if up >= h:
+                names.append(f"{name}+")
+            if down >= h:
+                names.append(f"{name}-")
+        return names
+
+    def monitoring(self) -> bool:
+        """Has a channel learned its baseline since the last repair (its CUSUMs run)?"""
+        return any(channel.n >= self.base_readings for channel in self.channels.values())
+
+    def statistic(self) -> float:
+        """The largest CUSUM of the asset (0 until a baseline was learned)."""
+        return max((max(_cusums(channel)) for channel in self.channels.values()), default=0.0)
+
+    def cusums(self) -> dict[str, tuple[float, float]]:
+        """Per channel (but the condition) its CUSUMs ``(up, down)`` (0 until learned)."""
+        return {name: _cusums(channel) for name, channel in self.channels.items()}
 
     def update(self, ts: int, values: Mapping[str, float], learn: bool) -> dict[str, float]:
         """Account for one reading; per channel (but the condition) its drift."""
@@ -188,7 +225,16 @@ class ConditionDrift:
             return 0.0
         z = max(-_Z_CLIP, min(_Z_CLIP, (residual - channel.mean) / channel.spread))
         channel.average += self.alpha * (z - channel.average)
+        step = max(-_CUSUM_CLIP, min(_CUSUM_CLIP, z))
+        up, down = _cusums(channel)
+        channel.up = page_step(up, step, self.k)
+        channel.down = page_step(down, -step, self.k)
         return max(-_CLIP, min(_CLIP, channel.average * self._error))
+
+
+def _cusums(channel: _Residual) -> tuple[float, float]:
+    """A channel's CUSUMs (0 in snapshots made before them)."""
+    return getattr(channel, "up", 0.0), getattr(channel, "down", 0.0)
 
 
 def _ridged(xx: list[float]) -> np.ndarray:

@@ -96,6 +96,9 @@ class AssetFeatures:
     """The one-hot duration bands of the detector's symptom (off: the detector's alarm rate
     instead, ``alarm_rate``: a moving average of its anomaly flags, about 10 readings)."""
     alarm_rate = 0.0
+    cusums = False
+    """With a condition: also each channel's CUSUMs of its drift (``<channel>.cusum+``,
+    ``.cusum-``, as ``log1p``) and the asset's largest (``cusum``); off in older snapshots."""
 
     def __init__(
         self,
@@ -104,12 +107,14 @@ class AssetFeatures:
         drift: bool = False,
         condition: ConditionDrift | None = None,
         bands: bool = True,
+        cusums: bool = False,
     ) -> None:
         self.baseline_readings = baseline_readings
         self.horizon_s = horizon_s
         self.drift = drift or condition is not None
         self.condition = condition
         self.bands = bands
+        self.cusums = cusums and condition is not None
         self.channels: dict[str, _Channel] = {}
         self.score_mean = 0.0
         self.symptom_since: int | None = None
@@ -160,6 +165,10 @@ class AssetFeatures:
             condition = self.condition.update(ts, values, learn and not settling)
         if drift_on:
             x["drift"] = 0.0
+        cusums = None
+        if self.cusums and self.condition is not None:
+            x["cusum"] = 0.0
+            cusums = self.condition.cusums()
         largest = drifted = 0.0
         for name, channel in self.channels.items():
             spread = math.sqrt(channel.var) + _MIN_REL_STD * abs(channel.mean) + 1e-9
@@ -168,6 +177,11 @@ class AssetFeatures:
             x[f"{name}.trend"] = _clip((channel.fast - channel.slow) / spread)
             if condition is not None:
                 x[f"{name}.drift"] = abs(condition.get(name, 0.0))
+                if cusums is not None:
+                    up, down = cusums.get(name, (0.0, 0.0))
+                    x[f"{name}.cusum+"] = math.log1p(up)
+                    x[f"{name}.cusum-"] = math.log1p(down)
+                    x["cusum"] = max(x["cusum"], up, down)
             elif drift_on:
                 drift = abs(_drift(channel, baselines.get(name)))
                 x[f"{name}.drift"] = drift
@@ -176,18 +190,23 @@ class AssetFeatures:
         x["deviation"] = math.log1p(largest)
         if condition is not None:
             x["drift"] = _top_two(condition.values())
+            if cusums is not None:
+                x["cusum"] = math.log1p(x["cusum"])
         elif drift_on:
             x["drift"] = drifted
         return x
 
     def _first(self) -> tuple[str, ...]:
         first = _FIRST if self.bands else (*_FIRST[:3], "alarm_rate")
-        return (*first, "drift") if self.drift else first
+        first = (*first, "drift") if self.drift else first
+        return (*first, "cusum") if self.cusums else first
 
     def _add(self, name: str, value: float) -> _Channel:
         self.channels[name] = _Channel(value)
         self.channels = dict(sorted(self.channels.items()))
         kinds = (*_KINDS, "drift") if self.drift else _KINDS
+        if self.cusums:
+            kinds = (*kinds, "cusum+", "cusum-")
         self.names = self._first() + tuple(f"{c}.{kind}" for c in self.channels for kind in kinds)
         return self.channels[name]
 

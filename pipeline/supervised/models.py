@@ -37,7 +37,7 @@ def _classifier(settings: SupervisedSettings) -> Any:
     if settings.classifier == "forest":
         return forest.ARFClassifier(n_models=5, seed=settings.seed)
     return preprocessing.StandardScaler() | linear_model.LogisticRegression(
-        optimizer=optim.SGD(0.05)
+        optimizer=optim.SGD(settings.learning_rate)
     )
 
 

@@ -45,15 +45,18 @@ from pipeline.messages import Alert, Label, Reading, Score
 from pipeline.settings import Settings
 from pipeline.supervised.buffer import LabelBuffer, Resolved
 from pipeline.supervised.condition import ConditionDrift
+from pipeline.supervised.cusum import Crossings, record_of
 from pipeline.supervised.features import AssetFeatures
 from pipeline.supervised.models import TypeModels
 from pipeline.supervised.prequential import Prequential
 
-__all__ = ["AssetSupervision", "SHARED_PREFIX", "Supervisor"]
+__all__ = ["FLEET", "AssetSupervision", "SHARED_PREFIX", "Supervisor"]
 logger = logging.getLogger(__name__)
 
 SHARED_PREFIX = "\0type:"
 """Key prefix of a machine type's models on the state topic (never a valid asset id)."""
+FLEET = "\0fleet"
+"""The models' key with ``fleet_model`` (never a configured machine type's name)."""
 _RAISED_KEPT = 64
 
 
@@ -69,6 +72,8 @@ class AssetSupervision:
     """Times of the fault alerts raised since the last failure (for the lead time)."""
     p_mean: float = 0.0
     """Moving average of the fault probability (``alerts.average_readings``)."""
+    crossings: Crossings = field(default_factory=Crossings)
+    """The drift alarm's first crossings awaiting their label (``[supervised.cusum]``)."""
 
 
 class Supervisor:
@@ -88,6 +93,8 @@ class Supervisor:
         self.new_leads: list[float | None] = []
         """Lead times of failures since :meth:`drain_leads` (for metrics)."""
         self._horizon_ms = int(self.settings.horizon_s * 1000)
+        self._raise_after = settings.alerts.raise_after
+        """The detector's alarm rule (the drift alarm counts only crossings before it)."""
         self._model_name = f"supervised:{self.settings.classifier}"
 
     # --- the data path -------------------------------------------------------------------
@@ -98,11 +105,12 @@ class Supervisor:
         learn = not score.anomaly and not state.buffer.down(reading.ts)
         x = state.features.update(reading.ts, reading.values, score.score, learn, score.anomaly)
         models = self._models_for(state.machine_type)
-        prediction = models.predict(x)
+        prediction = self._predictor(models).predict(x)
         p, rul = prediction if prediction is not None else (None, None)
         resolved = state.buffer.add(reading.ts, state.features.names, list(x.values()), p, rul)
         self._learn(state, resolved)
-        alert = self._alert(state, models, reading.ts, p, score)
+        drifted = self._drift_alarm(state, models, reading.ts, score.anomaly)
+        alert = self._alert(state, models, reading.ts, p, score, drifted)
         if p is None or rul is None:
             return score, alert
         scored = replace(score, fault_probability=round(p, 6), rul_hours=round(rul / 3600, 6))
@@ -114,12 +122,15 @@ class Supervisor:
         state = self._state_for(label.asset)
         if label.kind == "failure":
             self._learn(state, state.buffer.on_failure(label.ts))
-            self._models_for(state.machine_type).failures += 1
+            models = self._models_for(state.machine_type)
+            models.failures += 1
+            self._crossings(state).on_failure(label.ts, self._horizon_ms, record_of(models))
             self.changed.add(state.machine_type)
             self._record_lead(state, label.ts)
         elif label.kind == "maintenance":
             state.buffer.on_maintenance(label.ts)
             state.features.restart(label.ts)
+            self._crossings(state).clear()
 
     def drain_leads(self) -> list[float | None]:
         """Lead times recorded since the last call."""
@@ -164,8 +175,11 @@ class Supervisor:
                     s.baseline_readings,
                     s.horizon_s,
                     s.drift_features,
-                    None if s.condition_channel is None else ConditionDrift(s.condition_channel),
+                    None
+                    if s.condition_channel is None
+                    else ConditionDrift(s.condition_channel, k=s.cusum.k),
                     s.symptom_bands,
+                    s.cusum_features,
                 ),
                 buffer=LabelBuffer(
                     self._horizon_ms,
@@ -184,18 +198,44 @@ class Supervisor:
             models = self.models[kind] = TypeModels(self.settings)
         return models
 
+    def _predictor(self, models: TypeModels) -> TypeModels:
+        """The models that predict and learn: the type's, or the fleet's (``fleet_model``)."""
+        return self._models_for(FLEET) if self.settings.fleet_model else models
+
     def _learn(self, state: AssetSupervision, resolved: list[Resolved]) -> None:
         """Score each resolved vector's earlier prediction, then learn it (in event time)."""
         if not resolved:
             return
-        models = self._models_for(state.machine_type)
+        models = self._predictor(self._models_for(state.machine_type))
         for x, (item, target) in state.buffer.vectors(resolved):
             if item.p is not None and item.rul is not None:
                 self.prequential.update(target.failure, item.p, target.rul_s, item.rul)
                 self.baseline.update(target.failure, x["score"], target.rul_s, item.rul)
             models.learn(x, target)
             self.learned[target.failure] += 1
-        self.changed.add(state.machine_type)
+        self.changed.add(FLEET if self.settings.fleet_model else state.machine_type)
+
+    def _crossings(self, state: AssetSupervision) -> Crossings:
+        crossings = getattr(state, "crossings", None)  # snapshots made before the field
+        if crossings is None:
+            crossings = state.crossings = Crossings()
+        return crossings
+
+    def _drift_alarm(
+        self, state: AssetSupervision, models: TypeModels, ts: int, anomaly: bool
+    ) -> list[str]:
+        """The trusted CUSUMs of the condition drift at or above ``h`` (none when off)."""
+        cusum, condition = self.settings.cusum, state.features.condition
+        if not cusum.enabled or condition is None:
+            return []
+        crossings, record = self._crossings(state), record_of(models)
+        if condition.monitoring():  # not the restart's anomalies: only while the CUSUMs run
+            crossings.detector(anomaly, self._raise_after)
+        crossed = condition.crossed(cusum.h)
+        crossings.see(ts, crossed)
+        if crossings.expire(ts, self._horizon_ms + int(self.settings.label_delay_s * 1000), record):
+            self.changed.add(state.machine_type)  # the record is in the type's snapshot
+        return [n for n in crossed if record.trusted(n, cusum.min_warnings, cusum.false_ratio)]
 
     def _alert(
         self,
@@ -204,9 +244,10 @@ class Supervisor:
         ts: int,
         p: float | None,
         score: Score,
+        drifted: list[str],
     ) -> Alert | None:
-        ready = p is not None and models.failures >= self.settings.min_failures
-        ready = ready and not state.buffer.down(ts)
+        down = state.buffer.down(ts)
+        ready = p is not None and models.failures >= self.settings.min_failures and not down
         top = sorted(score.contributions, key=lambda n: (-score.contributions[n], n))[:3]
         value = p if ready and p is not None else 0.0
         rate = 1.0 / self.settings.alerts.average_readings
@@ -214,13 +255,18 @@ class Supervisor:
             mean = getattr(state, "p_mean", 0.0)  # snapshots made before the field: 0
             value = mean + rate * (value - mean)
         state.p_mean = value
+        if not self.settings.alerts.on_probability:
+            value = 0.0
+        if drifted and not down:
+            value = 1.0
         alert = state.policy.evaluate(ts, value, top, "")
         if alert is None:
             return None
         alert = replace(alert, alert_id=f"{alert.alert_id}:fault", model=self._model_name)
         if alert.state == "raised":
             state.raised.append(ts)
-            alert = replace(alert, reason=f"fault probability: {alert.reason}")
+            what = f"drift ({', '.join(drifted)})" if drifted else "fault probability"
+            alert = replace(alert, reason=f"{what}: {alert.reason}")
         return alert
 
     def _record_lead(self, state: AssetSupervision, failure_ts: int) -> None:

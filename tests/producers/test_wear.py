@@ -48,3 +48,20 @@ def test_wear_never_starts_before_the_previous_restart():
 def test_wear_settings_are_checked():
     with pytest.raises(ValueError, match="finite"):
         Wear(float("nan"))
+    with pytest.raises(ValueError, match="shape"):
+        Wear(600.0, 1.0, 0.0)
+
+
+def test_accelerating_wear_reaches_the_same_drift_at_the_onset_later():
+    healthy = channel(Fleet(1, seed=3, faults=[FAULT], interval_s=1.0), "vibration_hf_g")
+    drift = {
+        shape: channel(
+            Fleet(1, seed=3, faults=[FAULT], interval_s=1.0, wear=Wear(600.0, 2.0, shape)),
+            "vibration_hf_g",
+        )
+        - healthy
+        for shape in (1.0, 2.0)
+    }
+    halfway, onset = 900, 1199  # the fault begins at 1200 s, its wear at 600 s
+    assert 0 < drift[2.0][halfway] < 0.6 * drift[1.0][halfway]
+    assert drift[2.0][onset] == pytest.approx(drift[1.0][onset], rel=0.05)

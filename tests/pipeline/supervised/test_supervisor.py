@@ -13,7 +13,7 @@ from pipeline.settings import Settings
 from pipeline.state import SnapshotCodec
 from pipeline.supervised.models import TypeModels
 from pipeline.supervised.snapshots import AssetSnapshot, SupervisedSnapshots
-from pipeline.supervised.supervisor import SHARED_PREFIX
+from pipeline.supervised.supervisor import FLEET, SHARED_PREFIX
 
 CODEC = SnapshotCodec(b"k" * 32)
 
@@ -161,6 +161,27 @@ class TestSnapshots:
         expected = old.process(reading("a", 50, 10.0)).score
         assert outcome.score is not None and expected is not None
         assert outcome.score.score == expected.score
+
+    def test_with_a_fleet_model_every_type_predicts_with_the_one_learned(self, processor_factory):
+        processor = processor_factory(
+            machine_types={"pump-*": "pump"}, default_type="other", fleet_model=True
+        )
+        run_to_failure(processor, "pump-1", 0, 100)
+        stranger = processor.process(reading("fan-1", 0, 10.0)).score
+        assert stranger is not None and stranger.fault_probability is not None
+        supervisor = processor.supervisor
+        assert supervisor is not None
+        fleet = supervisor.models[FLEET]
+        assert fleet.learned > 0 and supervisor.models["pump"].learned == 0
+        assert supervisor.models["pump"].failures == 1  # the type's count (min_failures)
+        assert dict(supervisor.shared_states())[SHARED_PREFIX + FLEET] is fleet
+        fresh = processor_factory(fleet_model=True)
+        key = SHARED_PREFIX + FLEET
+        restored = SupervisedSnapshots(fresh.supervisor)
+        assert restored.unbundle(key, CODEC.decode(key, CODEC.encode(key, fleet))) is None
+        assert (
+            fresh.supervisor is not None and fresh.supervisor.models[FLEET].learned == fleet.learned
+        )
 
     def test_the_more_trained_copy_of_a_types_models_wins(self, processor_factory):
         processor = processor_factory()
