@@ -17,7 +17,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from pipeline.errors import ConfigError
@@ -389,6 +389,21 @@ class SupervisedSettings(_Section):
     cusum: CusumSettings = CusumSettings()
     """The drift alarm (off by default): its crossings raise fault alerts through the same
     policy."""
+
+    @model_validator(mode="after")
+    def _drift_settings_that_can_act(self) -> SupervisedSettings:
+        """Refuse the combinations that would silently do nothing."""
+        if self.condition_channel is None and (self.cusum.enabled or self.cusum_features):
+            raise ValueError(
+                "supervised.cusum.enabled and supervised.cusum_features need "
+                "supervised.condition_channel (the drift their CUSUMs watch)"
+            )
+        if not self.alerts.on_probability and not self.cusum.enabled:
+            raise ValueError(
+                "supervised.alerts.on_probability = false needs supervised.cusum.enabled "
+                "(otherwise no fault alert could ever be raised)"
+            )
+        return self
 
 
 class Settings(BaseSettings):
