@@ -408,6 +408,21 @@ class SupervisedSettings(_Section):
     """The drift alarm (off by default): its crossings raise fault alerts through the same
     policy."""
 
+    @model_validator(mode="after")
+    def _drift_settings_that_can_act(self) -> SupervisedSettings:
+        """Refuse the combinations that would silently do nothing."""
+        if self.condition_channel is None and (self.cusum.enabled or self.cusum_features):
+            raise ValueError(
+                "supervised.cusum.enabled and supervised.cusum_features need "
+                "supervised.condition_channel (the drift their CUSUMs watch)"
+            )
+        if not self.alerts.on_probability and not self.cusum.enabled:
+            raise ValueError(
+                "supervised.alerts.on_probability = false needs supervised.cusum.enabled "
+                "(otherwise no fault alert could ever be raised)"
+            )
+        return self
+
 
 class Settings(BaseSettings):
     """Everything linewatch can be told. Build it once, with :meth:`load`."""

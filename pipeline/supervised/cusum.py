@@ -87,6 +87,10 @@ class Crossings:
 
     def __init__(self) -> None:
         self.first: dict[str, int] = {}
+        self.resolved: set[str] = set()
+        """Statistics whose first crossing since the repair was already counted (a CUSUM
+        stays above ``h`` once it crossed: counted again, one long drift would be false
+        every horizon and a real early warner never trusted)."""
         self.anomalous = 0
         """Consecutive readings the detector called anomalous."""
         self.detected = False
@@ -102,7 +106,8 @@ class Crossings:
         if self.detected:
             return
         for name in statistics:
-            self.first.setdefault(name, ts)
+            if name not in self.resolved:
+                self.first.setdefault(name, ts)
 
     def expire(self, ts: int, horizon_ms: int, record: DriftRecord) -> bool:
         """Crossings older than ``horizon_ms`` without a failure are false (any: True)."""
@@ -110,17 +115,22 @@ class Crossings:
         for name in old:
             record.add(name, warned=False)
             del self.first[name]
+        self.resolved.update(old)
         return bool(old)
 
     def on_failure(self, ts: int, horizon_ms: int, record: DriftRecord) -> None:
-        """A failure at ``ts``: the crossings of its horizon warned, older ones were false."""
+        """A failure at ``ts``: the crossings of its horizon warned, older ones were false;
+        later ones (seen while its label was on its way) belong to the stopped machine."""
         for name, first in self.first.items():
-            record.add(name, warned=ts - first <= horizon_ms)
+            if first <= ts:
+                record.add(name, warned=ts - first <= horizon_ms)
+        self.resolved.update(self.first)
         self.first.clear()
 
     def clear(self) -> None:
         """The asset was repaired: its statistics start again from 0."""
         self.first.clear()
+        self.resolved.clear()
         self.anomalous, self.detected = 0, False
 
 

@@ -152,10 +152,10 @@ class Supervisor:
             yield SHARED_PREFIX + kind, self.models[kind]
 
     def restore_shared(self, key: str, models: TypeModels) -> None:
-        """Take a machine type's snapshotted models, unless those held learned more."""
+        """Take a machine type's snapshotted models, unless those held went further."""
         kind = key.removeprefix(SHARED_PREFIX)
         held = self.models.get(kind)
-        if held is None or models.learned > held.learned:
+        if held is None or _progress(models) > _progress(held):
             self.models[kind] = models
 
     def clear_shared(self) -> None:
@@ -275,3 +275,12 @@ class Supervisor:
         self.prequential.add_lead(lead)
         self.new_leads.append(lead)
         state.raised.clear()
+
+
+def _progress(models: TypeModels) -> int:
+    """How far a machine type's models went: what they learned, plus the failures and drift
+    crossings counted (with ``fleet_model`` a type's own models learn nothing, and these
+    alone tell a later snapshot from an earlier one)."""
+    record = getattr(models, "drift_record", None)
+    counted = 0 if record is None else sum(sum(counts) for counts in record.counts.values())
+    return models.learned + models.failures + counted

@@ -56,10 +56,12 @@ def test_a_statistic_is_trusted_once_it_warned_with_few_false_crossings():
         crossings.see(failure - 300_000, ["flow-", "speed+"])
         crossings.see(failure - 100_000, ["flow-"])  # only the first crossing counts
         crossings.on_failure(failure, 600_000, record)
+        crossings.clear()  # the repair
     assert record.counts == {"flow-": [2, 0], "speed+": [2, 0]}
     for start in (3_000_000, 4_000_000):  # speed crosses in healthy running too
         crossings.see(start, ["speed+"])
         crossings.expire(start + 600_001, 600_000, record)
+        crossings.clear()
     assert crossings.first == {}
     assert record.trusted("flow-", min_warnings=2, false_ratio=0.25)
     assert not record.trusted("speed+", min_warnings=2, false_ratio=0.25)
@@ -73,6 +75,30 @@ def test_an_old_crossing_before_a_failure_is_false_and_a_repair_forgets_crossing
     assert record.counts == {"temp-": [0, 1]}
     crossings.see(800_000, ["temp-"])
     crossings.clear()
+    assert crossings.first == {}
+
+
+def test_a_long_drift_is_one_crossing_until_the_repair():
+    """A CUSUM stays above h once it crossed: one drift longer than the horizon is one
+    false crossing (not one per horizon), and it does not come back as a warning."""
+    record, crossings = DriftRecord(), Crossings()
+    for ts in range(0, 700_001, 1_000):
+        crossings.see(ts, ["current+"])
+        crossings.expire(ts, 600_000, record)
+    crossings.on_failure(700_000, 600_000, record)
+    assert record.counts == {"current+": [0, 1]}
+    crossings.clear()
+    crossings.see(800_000, ["current+"])
+    assert crossings.first == {"current+": 800_000}
+
+
+def test_crossings_after_the_failure_belong_to_the_stopped_machine():
+    """Seen while the failure's label was on its way: neither warnings nor false."""
+    record, crossings = DriftRecord(), Crossings()
+    crossings.see(900_000, ["flow-"])
+    crossings.see(1_010_000, ["temp-", "current-"])
+    crossings.on_failure(1_000_000, 600_000, record)
+    assert record.counts == {"flow-": [1, 0]}
     assert crossings.first == {}
 
 

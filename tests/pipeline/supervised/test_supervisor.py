@@ -7,10 +7,12 @@ import random
 import orjson
 import pytest
 
+from pipeline.errors import ConfigError
 from pipeline.messages import Score, encode
 from pipeline.processor import Processor, Source
 from pipeline.settings import Settings
 from pipeline.state import SnapshotCodec
+from pipeline.supervised.cusum import record_of
 from pipeline.supervised.models import TypeModels
 from pipeline.supervised.snapshots import AssetSnapshot, SupervisedSnapshots
 from pipeline.supervised.supervisor import FLEET, SHARED_PREFIX
@@ -192,6 +194,31 @@ class TestSnapshots:
         snapshots.unbundle(SHARED_PREFIX + "pump", large)
         snapshots.unbundle(SHARED_PREFIX + "pump", small)
         assert processor.supervisor.models["pump"] is large
+
+    def test_with_a_fleet_model_a_types_failures_and_drift_record_tell_the_later_copy(
+        self, processor_factory
+    ):
+        """With ``fleet_model`` a type's own models learn nothing: its failure count and
+        drift-alarm record are what a later snapshot has more of."""
+        processor = processor_factory(fleet_model=True)
+        settings = processor.settings.supervised
+        empty, later = TypeModels(settings), TypeModels(settings)
+        later.failures = 3
+        record_of(later).add("flow-", warned=True)
+        snapshots = SupervisedSnapshots(processor.supervisor)
+        snapshots.unbundle(SHARED_PREFIX + "pump", empty)
+        snapshots.unbundle(SHARED_PREFIX + "pump", later)
+        assert processor.supervisor.models["pump"] is later
+        snapshots.unbundle(SHARED_PREFIX + "pump", empty)
+        assert processor.supervisor.models["pump"] is later
+
+    def test_drift_settings_that_could_never_act_are_refused(self):
+        with pytest.raises(ConfigError, match="condition_channel"):
+            Settings.load(None, supervised={"cusum": {"enabled": True}})
+        with pytest.raises(ConfigError, match="condition_channel"):
+            Settings.load(None, supervised={"cusum_features": True})
+        with pytest.raises(ConfigError, match="on_probability"):
+            Settings.load(None, supervised={"alerts": {"on_probability": False}})
 
     def test_something_else_under_a_models_key_is_refused(self, processor_factory, caplog):
         processor = processor_factory()
