@@ -17,6 +17,7 @@ from pipeline.detectors.confirmed import Confirmed
 from pipeline.messages import Reading
 from pipeline.processor import Processor
 from pipeline.settings import Settings
+from tests.pipeline.scripted import Scripted
 
 
 def periodic(n: int, seed: int = 0) -> list[float]:
@@ -112,30 +113,10 @@ class TestChannel:
         assert detector.score_one(x) == 0.0 and detector.contributions(x) == {}
 
 
-class _Fixed:
-    """A detector that returns scripted scores."""
-
-    def __init__(self, scores: list[float]) -> None:
-        self.name = "fixed"
-        self._scores = iter(scores)
-
-    def score_one(self, x: dict[str, float]) -> float:
-        return next(self._scores)
-
-    def learn_one(self, x: dict[str, float]) -> None:
-        pass
-
-    def contributions(self, x: dict[str, float]) -> dict[str, float]:
-        return {}
-
-    def is_outlier(self, x: dict[str, float]) -> bool:
-        return False
-
-
 class TestConfirmed:
     def test_the_second_opinion_only_raises_the_primarys_reports(self):
-        primary = _Fixed([0.0, 0.4, 0.2, 0.5, 0.9])
-        second = _Fixed([0.9, 0.8, 0.9, 0.0, 0.3])
+        primary = Scripted([0.0, 0.4, 0.2, 0.5, 0.9])
+        second = Scripted([0.9, 0.8, 0.9, 0.0, 0.3])
         detector = Confirmed(primary, second, gate=0.3)
         assert [detector.score_one({"t": 0.0}) for _ in range(5)] == [0.0, 0.8, 0.2, 0.5, 0.9]
 

@@ -14,6 +14,7 @@ from pipeline.detectors.artime import ARTime
 from pipeline.detectors.artime_peek import ARTimeAnyPhase
 from pipeline.detectors.confirmed import Confirmed
 from pipeline.settings import ModelSettings
+from tests.pipeline.scripted import Scripted, WithOpinion
 
 
 def periodic(n: int, seed: int = 0) -> list[float]:
@@ -76,45 +77,17 @@ class TestPeek:
         assert max(opinions[:300]) == 0.0 and max(opinions[600:]) == 0.0
 
 
-class _Scripted:
-    """Scripted scores and opinions, counting how often the opinion was asked."""
-
-    def __init__(self, scores: list[float], opinions: list[float] | None = None) -> None:
-        self.name = "scripted"
-        self._scores = iter(scores)
-        self._opinions = iter(opinions or [])
-        self.asked = 0
-
-    def score_one(self, x: dict[str, float]) -> float:
-        return next(self._scores)
-
-    def learn_one(self, x: dict[str, float]) -> None:
-        pass
-
-    def contributions(self, x: dict[str, float]) -> dict[str, float]:
-        return {}
-
-    def is_outlier(self, x: dict[str, float]) -> bool:
-        return False
-
-
-class _WithOpinion(_Scripted):
-    def opinion(self) -> float:
-        self.asked += 1
-        return next(self._opinions)
-
-
 class TestConfirmedAsksTheOpinion:
     def test_only_where_the_primary_reports_and_instead_of_the_score(self):
-        primary = _Scripted([0.0, 0.4, 0.2, 0.5])
-        second = _WithOpinion([0.9, 0.0, 0.9, 0.0], opinions=[0.8, 0.1])
+        primary = Scripted([0.0, 0.4, 0.2, 0.5])
+        second = WithOpinion([0.9, 0.0, 0.9, 0.0], opinions=[0.8, 0.1])
         detector = Confirmed(primary, second, gate=0.3)
         scores = [detector.score_one({"t": 0.0}) for _ in range(4)]
         # reading 0: the score 0.9 is no report's; reading 1: the opinion 0.8 lifts the 0.4
         assert scores == [0.0, 0.8, 0.2, 0.5] and second.asked == 2
 
     def test_a_snapshot_from_before_the_opinion_scores_as_before(self):
-        detector = Confirmed(_Scripted([0.5]), _WithOpinion([0.9], opinions=[0.0]), gate=0.3)
+        detector = Confirmed(Scripted([0.5]), WithOpinion([0.9], opinions=[0.0]), gate=0.3)
         del detector._opinion  # the state an older version pickled
         assert detector.score_one({"t": 0.0}) == 0.9
 

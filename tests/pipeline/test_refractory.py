@@ -15,27 +15,7 @@ from pipeline.errors import ConfigError
 from pipeline.messages import Reading
 from pipeline.processor import Processor
 from pipeline.settings import ModelSettings, Settings
-
-
-class _Fixed:
-    """A detector that returns scripted scores and records what it learned."""
-
-    def __init__(self, scores: list[float]) -> None:
-        self.name = "fixed"
-        self._scores = iter(scores)
-        self.learned: list[dict[str, float]] = []
-
-    def score_one(self, x: dict[str, float]) -> float:
-        return next(self._scores)
-
-    def learn_one(self, x: dict[str, float]) -> None:
-        self.learned.append(x)
-
-    def contributions(self, x: dict[str, float]) -> dict[str, float]:
-        return {"t": 1.0}
-
-    def is_outlier(self, x: dict[str, float]) -> bool:
-        return False
+from tests.pipeline.scripted import Scripted
 
 
 def scores_of(detector: Refractory | Confirmed, n: int) -> list[float]:
@@ -44,21 +24,21 @@ def scores_of(detector: Refractory | Confirmed, n: int) -> list[float]:
 
 class TestRefractory:
     def test_a_report_holds_the_next_ones_at_or_above_the_level(self):
-        inner = _Fixed([0.7, 0.6, 0.9, 0.59, 0.2, 0.8, 0.65])
+        inner = Scripted([0.7, 0.6, 0.9, 0.59, 0.2, 0.8, 0.65])
         detector = Refractory(inner, level=0.6, hold=4)
         # 0.6 and 0.9 fall within 4 readings of the 0.7 report; 0.8 is 5 after it
         assert scores_of(detector, 7) == [0.7, 0.0, 0.0, 0.59, 0.2, 0.8, 0.0]
 
     def test_a_dropped_report_does_not_extend_the_hold(self):
-        detector = Refractory(_Fixed([0.9, 0.9, 0.9, 0.9, 0.9]), level=0.5, hold=2)
+        detector = Refractory(Scripted([0.9, 0.9, 0.9, 0.9, 0.9]), level=0.5, hold=2)
         assert scores_of(detector, 5) == [0.9, 0.0, 0.0, 0.9, 0.0]
 
     def test_scores_below_the_level_always_pass(self):
         values = [0.1, 0.55, 0.3, 0.599, 0.0]
-        assert scores_of(Refractory(_Fixed(values), level=0.6, hold=100), 5) == values
+        assert scores_of(Refractory(Scripted(values), level=0.6, hold=100), 5) == values
 
     def test_learning_contributions_and_outliers_are_the_inner_detectors(self):
-        inner = _Fixed([0.9, 0.2])
+        inner = Scripted([0.9, 0.2], contributions={"t": 1.0})
         detector = Refractory(inner, level=0.5, hold=5)
         scores_of(detector, 2)
         detector.learn_one({"t": 1.0})
@@ -68,7 +48,7 @@ class TestRefractory:
 
     def test_a_held_report_is_an_outlier_so_it_is_not_learned_as_normal(self):
         def outliers(learn_held: bool) -> list[bool]:
-            detector = Refractory(_Fixed([0.9, 0.9, 0.2]), 0.5, 5, learn_held=learn_held)
+            detector = Refractory(Scripted([0.9, 0.9, 0.2]), 0.5, 5, learn_held=learn_held)
             out = []
             for _ in range(3):
                 detector.score_one({"t": 0.0})
@@ -121,7 +101,7 @@ class TestRefractory:
 
     def test_a_hold_below_one_reading_is_refused(self):
         with pytest.raises(ValueError, match="hold"):
-            Refractory(_Fixed([]), level=0.5, hold=0)
+            Refractory(Scripted([]), level=0.5, hold=0)
 
     def test_the_factory_wraps_any_kind_and_names_it(self):
         settings = ModelSettings(kind="extremes", refractory_level=0.58, refractory_hold=30)
@@ -170,8 +150,8 @@ class TestRefractory:
 
 class TestLaggedConfirmation:
     def test_a_trailing_report_of_the_second_lifts_the_reading_it_lands_on(self):
-        primary = _Fixed([0.0, 0.4, 0.1, 0.0, 0.0, 0.0, 0.2])
-        second = _Fixed([0.9, 0.0, 0.0, 0.8, 0.0, 0.0, 0.7])
+        primary = Scripted([0.0, 0.4, 0.1, 0.0, 0.0, 0.0, 0.2])
+        second = Scripted([0.9, 0.0, 0.0, 0.8, 0.0, 0.0, 0.7])
         detector = Confirmed(primary, second, gate=0.3, lag=2)
         # 0.8 lands 2 readings after the primary's 0.4; 0.9 comes before any report, 0.7 late
         assert scores_of(detector, 7) == [0.0, 0.4, 0.1, 0.8, 0.0, 0.0, 0.2]
@@ -179,7 +159,7 @@ class TestLaggedConfirmation:
     def test_lag_zero_is_the_same_reading_rule(self):
         primary = [0.0, 0.4, 0.2, 0.5, 0.9]
         second = [0.9, 0.8, 0.9, 0.0, 0.3]
-        detector = Confirmed(_Fixed(primary), _Fixed(second), gate=0.3, lag=0)
+        detector = Confirmed(Scripted(primary), Scripted(second), gate=0.3, lag=0)
         assert scores_of(detector, 5) == [0.0, 0.8, 0.2, 0.5, 0.9]
         assert ",lag=" not in detector.name
 
@@ -189,6 +169,6 @@ class TestLaggedConfirmation:
         assert detector.name.endswith(",lag=3)")
 
     def test_a_snapshot_from_before_the_lag_resumes_as_lag_zero(self):
-        detector = Confirmed(_Fixed([0.5, 0.1]), _Fixed([0.9, 0.9]), gate=0.3)
+        detector = Confirmed(Scripted([0.5, 0.1]), Scripted([0.9, 0.9]), gate=0.3)
         del detector.lag, detector._since_gate  # the state an older version pickled
         assert scores_of(detector, 2) == [0.9, 0.1]
