@@ -128,7 +128,7 @@ _STAGES = {
     "  decode (per message, older code)": ("pipeline.processor", "Processor", "_decode"),
     "  decode + score (batch path)": ("pipeline.fastpath", "BatchPath", "run_messages"),
     "  score (batch path)": ("pipeline.fastpath", "BatchPath", "run"),
-    "    fleet rounds": ("pipeline.fastpath", "BatchPath", "_score_round"),
+    "    fleet rounds": ("pipeline.fleet_rounds", "FleetRounds", "_score_round"),
     "  emit (encode, produce)": ("pipeline.emit", "Emitter", "batch"),
     "    metrics": ("pipeline.metrics", "ServiceMetrics", "observe_outcomes"),
     "    encode scores": ("pipeline.outcomes", "Outcomes", "encoded_scores"),

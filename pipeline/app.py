@@ -39,7 +39,7 @@ from pipeline.collector import freeze_startup_heap, tune_collector
 from pipeline.deadline import Overdue, call_with_deadline
 from pipeline.emit import AlertListener, Emitter
 from pipeline.errors import KafkaTransportError
-from pipeline.fastpath import frozen_maker
+from pipeline.frozen import frozen_maker
 from pipeline.labelgate import LabelGate
 from pipeline.metrics import ServiceMetrics
 from pipeline.outputs import CommitAborted

@@ -7,7 +7,8 @@ duplicate, out of order, no model channels: the dead letters of the per-message 
 - assets whose detector has a fleet implementation (``mahalanobis``, ``zscore``; see
   :mod:`pipeline.detectors.fleet`) are grouped by channel layout and scored in *rounds*: the
   first reading of every asset in the batch, then the second, ... Each asset sees its
-  readings strictly in order; a round costs a few array operations whatever its size.
+  readings strictly in order; a round costs a few array operations whatever its size
+  (:mod:`pipeline.fleet_rounds`).
 - every other asset is scored by its own per-reading detector, as before.
 
 The alert policy stays one small state machine per asset, run in order. A reading gets exactly
@@ -18,23 +19,19 @@ detector, faster for one reading at a time, with the same scores to 1e-9.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import MISSING, fields
-from itertools import chain
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 import msgspec
-import numpy as np
 
-from pipeline.alerts import evaluate_round
-from pipeline.decoding import WireReading
-from pipeline.detectors.fleet import Fleet, FleetSlot, python_round, shares_dict
+from pipeline.detectors.fleet import Fleet, FleetSlot
 from pipeline.detectors.fleet_mahalanobis import MahalanobisFleet
 from pipeline.detectors.fleet_zscore import ZScoreFleet
 from pipeline.errors import DecodeError
 from pipeline.features import select_features
+from pipeline.fleet_rounds import FleetRounds, Pending
 from pipeline.messages import Reading
-from pipeline.outcomes import Outcomes, ScoredRound
+from pipeline.outcomes import Outcomes
 from pipeline.settings import ModelSettings
 
 if TYPE_CHECKING:
@@ -51,8 +48,7 @@ _MAX_LAYOUTS = 1024
 _INT64_END = 2**63
 
 
-_Pending = tuple[int, "Reading | WireReading", "AssetState", FleetSlot, Iterable[float]]
-"""A reading queued for its fleet: its index in the batch, state, slot and channel values."""
+_Pending = Pending
 
 
 class BatchPath:
@@ -71,8 +67,8 @@ class BatchPath:
         self._accepted: dict[tuple[str, ...], tuple[tuple[str, ...], bool]] = {}
         """The layouts of readings the checked decoder accepted (:meth:`run_messages`)."""
         alerts = processor.settings.alerts
-        self._fixed_threshold = None if alerts.adaptive else round(alerts.threshold, 6)
-        self._learn_anomalies = model.learn_anomalies
+        fixed = None if alerts.adaptive else round(alerts.threshold, 6)
+        self._rounds = FleetRounds(model.learn_anomalies, fixed)
 
     def run(self, entries: Sequence[Entry], fleets: bool = True) -> Outcomes:
         """One outcome per entry, in order; ``fleets=False`` scores every asset on its own."""
@@ -83,7 +79,7 @@ class BatchPath:
         pending_assets: set[str] = set()
         for index, (item, value, source) in enumerate(entries):
             self._entry(index, item, value, source, pending, pending_assets, outcomes)
-        self._flush(pending, outcomes)
+        self._rounds.flush(pending, outcomes)
         return outcomes
 
     def alone(self, reading: Reading, value: bytes | None, source: Source) -> Outcome:
@@ -164,7 +160,7 @@ class BatchPath:
             self._entry(index, item, value, source, pending, pending_assets, outcomes)
             if type(item) is Reading:
                 self._accept(item.values)
-        self._flush(pending, outcomes)
+        self._rounds.flush(pending, outcomes)
         return outcomes
 
     def _accept(self, values: dict[str, float]) -> None:
@@ -309,7 +305,7 @@ class BatchPath:
     ) -> None:
         """Give ``asset`` its per-reading detector back, in the state of its fleet row."""
         if asset in pending_assets:  # finish what it queued first
-            self._flush(pending, outcomes)
+            self._rounds.flush(pending, outcomes)
             pending.clear()
             pending_assets.clear()
         state.model = slot.fleet.materialise(slot.row)
@@ -346,141 +342,6 @@ class BatchPath:
                 del self._members[asset]
                 slot.fleet.release(slot.row)
                 slot.row = -1
-
-    # --- scoring --------------------------------------------------------------------------
-
-    def _flush(self, pending: list[_Pending], outcomes: Outcomes) -> None:
-        if not pending:
-            return
-        fleet = pending[0][3].fleet
-        by_fleet: dict[Fleet, list[_Pending]] = {fleet: pending}
-        if any(item[3].fleet is not fleet for item in pending):  # several layouts
-            by_fleet = {}
-            for item in pending:
-                by_fleet.setdefault(item[3].fleet, []).append(item)
-        for items in by_fleet.values():
-            self._score_fleet(items, outcomes)
-
-    def _score_fleet(self, items: list[_Pending], outcomes: Outcomes) -> None:
-        fleet = items[0][3].fleet
-        width = len(fleet.channels)
-        flat = chain.from_iterable([item[4] for item in items])
-        values = np.fromiter(flat, np.float64, len(items) * width).reshape(len(items), width)
-        rows = [item[3].row for item in items]
-        if len(set(rows)) == len(rows):  # the usual batch: one reading per asset, one round
-            self._score_round(fleet, np.array(rows, dtype=np.int64), values, items, outcomes)
-            return
-        at = np.array(rows, dtype=np.int64)
-        turns = _turns(at)
-        for turn in range(int(turns.max()) + 1):  # the first reading of each asset, the second...
-            members = np.flatnonzero(turns == turn)
-            batch = [items[p] for p in members.tolist()]
-            self._score_round(fleet, at[members], values[members], batch, outcomes)
-
-    def _score_round(
-        self,
-        fleet: Fleet,
-        rows: np.ndarray,
-        values: np.ndarray,
-        batch: list[_Pending],
-        outcomes: Outcomes,
-    ) -> None:
-        result = fleet.score(rows, values)
-        scores, shares = result.scores, result.contributions
-        readings = [item[1] for item in batch]
-        policies = [item[2].policy for item in batch]
-        ts = [r.ts for r in readings]
-        anomalous, alerts = evaluate_round(
-            policies, ts, scores, lambda i: _top(shares_dict(shares[i])), fleet.name
-        )
-        learn = ~np.array(result.outliers, dtype=np.bool_)
-        if not self._learn_anomalies:  # never teach the model what an anomaly looks like
-            learn &= ~np.array(anomalous, dtype=np.bool_)
-        fleet.learn(result, learn)
-        rounded = python_round(np.array(scores), 6).tolist()
-        if self._fixed_threshold is not None:
-            thresholds = [self._fixed_threshold] * len(batch)
-        else:
-            thresholds = [round(policy.threshold, 6) for policy in policies]
-        positions = [item[0] for item in batch]
-        assets = [r.asset for r in readings]
-        outcomes.add(
-            ScoredRound(
-                positions=positions,
-                readings=readings,
-                assets=assets,
-                ts=ts,
-                scores=rounded,
-                thresholds=thresholds,
-                anomalous=anomalous,
-                model=fleet.name,
-                contributions=shares,
-                alerts=alerts,
-            )
-        )
-
-
-def _turns(rows: np.ndarray) -> np.ndarray:
-    """For each position, how many times its row came before it (0 for the first).
-
-    >>> _turns(np.array([5, 3, 5, 5, 3, 9])).tolist()
-    [0, 0, 1, 2, 1, 0]
-    """
-    count = len(rows)
-    order = np.argsort(rows, kind="stable")
-    ordered = rows[order]
-    starts = np.ones(count, dtype=np.bool_)
-    starts[1:] = ordered[1:] != ordered[:-1]
-    index = np.arange(count)
-    first = np.maximum.accumulate(np.where(starts, index, 0))
-    turns = np.empty(count, dtype=np.int64)
-    turns[order] = index - first
-    return turns
-
-
-def _constant(value: object) -> Callable[[], object]:
-    return lambda: value
-
-
-def frozen_maker(cls: type[T], names: Sequence[str]) -> Callable[..., T]:
-    """A constructor of the frozen slots dataclass ``cls`` from the fields ``names``, in order.
-
-    It sets the slots as the dataclass's own ``__init__`` does (``object.__setattr__``), the
-    other fields to their defaults, minus the generic machinery: half the time, and a Score is
-    made for every reading.
-
-    >>> from pipeline.processor import Source
-    >>> make = frozen_maker(Source, ["topic", "offset"])
-    >>> make("t", 7) == Source("t", offset=7)
-    True
-    """
-    others = [f for f in fields(cls) if f.name not in names]  # type: ignore[arg-type]
-    defaults: list[tuple[Callable[[Any, Any], None], Callable[[], Any]]] = []
-    for f in others:
-        if f.default_factory is not MISSING:
-            defaults.append((getattr(cls, f.name).__set__, f.default_factory))
-        elif f.default is not MISSING:
-            defaults.append((getattr(cls, f.name).__set__, _constant(f.default)))
-        else:
-            raise TypeError(f"field {f.name!r} of {cls.__name__} has no default")
-    # unrolled, as dataclasses writes __init__: a loop over the fields costs as much as it saves
-    arguments = ", ".join(f"v{i}" for i in range(len(names)))
-    lines = [f"def make({arguments}):", "    instance = new(cls)"]
-    lines += [f"    set{i}(instance, v{i})" for i in range(len(names))]
-    lines += [f"    default_set{j}(instance, default{j}())" for j in range(len(defaults))]
-    lines += ["    return instance"]
-    namespace: dict[str, Any] = {"new": object.__new__, "cls": cls}
-    namespace.update({f"set{i}": getattr(cls, name).__set__ for i, name in enumerate(names)})
-    for j, (setter, default) in enumerate(defaults):
-        namespace[f"default_set{j}"], namespace[f"default{j}"] = setter, default
-    exec("\n".join(lines), namespace)  # noqa: S102 - fixed code over field positions
-    make: Callable[..., T] = namespace["make"]
-    return make
-
-
-def _top(contributions: dict[str, float]) -> list[str]:
-    """The three channels that contributed most (ties by name), as ``Processor._score`` says."""
-    return sorted(contributions, key=lambda n: (-contributions[n], n))[:3]
 
 
 _FLEETS: dict[str, Callable[[tuple[str, ...], ModelSettings], Fleet]] = {
