@@ -36,7 +36,7 @@ from collections.abc import Callable, Sequence
 from pipeline.messages import Alert, Severity
 from pipeline.settings import AlertSettings
 
-__all__ = ["AlertPolicy", "evaluate_round"]
+__all__ = ["AlertPolicy", "evaluate_round", "top_channels"]
 
 
 class AlertPolicy:
@@ -142,6 +142,17 @@ class AlertPolicy:
             return "high"
         medium = self.settings.medium_threshold
         return "medium" if medium is not None and peak >= medium else "low"
+
+
+def top_channels(contributions: dict[str, float]) -> list[str]:
+    """The three channels that contributed most (ties by name): the channels an alert names.
+
+    >>> top_channels({"b": 0.2, "a": 0.2, "c": 0.5, "d": 0.1})
+    ['c', 'a', 'b']
+    """
+    if len(contributions) < 2:
+        return list(contributions)
+    return sorted(contributions, key=lambda name: (-contributions[name], name))[:3]
 
 
 def evaluate_round(

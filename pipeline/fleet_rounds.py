@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pipeline.alerts import evaluate_round
+from pipeline.alerts import evaluate_round, top_channels
 from pipeline.decoding import WireReading
 from pipeline.detectors.fleet import Fleet, FleetSlot, python_round, shares_dict
 from pipeline.messages import Reading
@@ -80,7 +80,7 @@ class FleetRounds:
         policies = [item[2].policy for item in batch]
         ts = [r.ts for r in readings]
         anomalous, alerts = evaluate_round(
-            policies, ts, scores, lambda i: _top(shares_dict(shares[i])), fleet.name
+            policies, ts, scores, lambda i: top_channels(shares_dict(shares[i])), fleet.name
         )
         learn = ~np.array(result.outliers, dtype=np.bool_)
         if not self._learn_anomalies:  # never teach the model what an anomaly looks like
@@ -125,8 +125,3 @@ def _turns(rows: np.ndarray) -> np.ndarray:
     turns = np.empty(count, dtype=np.int64)
     turns[order] = index - first
     return turns
-
-
-def _top(contributions: dict[str, float]) -> list[str]:
-    """The three channels that contributed most (ties by name), as ``Processor._score`` says."""
-    return sorted(contributions, key=lambda n: (-contributions[n], n))[:3]

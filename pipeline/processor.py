@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import cast
 
-from pipeline.alerts import AlertPolicy
+from pipeline.alerts import AlertPolicy, top_channels
 from pipeline.decoding import ReadingDecoder
 from pipeline.detectors import Detector, TimeAware, build_detector
 from pipeline.errors import DecodeError
@@ -237,11 +237,9 @@ class Processor:
         learn_anomalies = self.settings.model.learn_anomalies
         if (learn_anomalies or not anomalous) and not state.model.is_outlier(x):
             state.model.learn_one(x)  # never teach the model what an anomaly looks like
-        if len(contributions) > 1:
-            top = sorted(contributions, key=lambda name: (-contributions[name], name))[:3]
-        else:
-            top = list(contributions)
-        alert = state.policy.evaluate(reading.ts, score, top, state.model.name)
+        alert = state.policy.evaluate(
+            reading.ts, score, top_channels(contributions), state.model.name
+        )
         state.last_ts, state.last_seq, state.last_values = reading.ts, reading.seq, reading.values
         result = Score(
             asset=reading.asset,

@@ -40,7 +40,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
-from pipeline.alerts import AlertPolicy
+from pipeline.alerts import AlertPolicy, top_channels
 from pipeline.messages import Alert, Label, Reading, Score
 from pipeline.settings import Settings
 from pipeline.supervised.buffer import LabelBuffer, Resolved
@@ -248,7 +248,7 @@ class Supervisor:
     ) -> Alert | None:
         down = state.buffer.down(ts)
         ready = p is not None and models.failures >= self.settings.min_failures and not down
-        top = sorted(score.contributions, key=lambda n: (-score.contributions[n], n))[:3]
+        top = top_channels(score.contributions)
         value = p if ready and p is not None else 0.0
         rate = 1.0 / self.settings.alerts.average_readings
         if rate < 1.0:
