@@ -187,26 +187,6 @@ class BatchPath:
         if type(item) is not Reading:
             outcomes.items[index] = Outcome(dead_letter=item)  # type: ignore[arg-type]
             return
-        # the common case inline: a known fleet asset, in order (the checks of
-        # Processor._check_order pass), with its usual channels
-        asset, values, ts, seq = item.asset, item.values, item.ts, item.seq
-        state = self.processor.assets.get(asset)
-        layout = self._layouts.get(tuple(values))
-        if (
-            self._use_fleets
-            and state is not None
-            and layout is not None
-            and type(model := state.model) is FleetSlot
-            and self._members.get(asset) is model
-            and model.fleet.channels == layout[0]
-            and (seq is None or (last_seq := state.last_seq) is None or seq > last_seq)
-            and (ts > (last_ts := state.last_ts) or (ts == last_ts and values != state.last_values))
-        ):
-            state.last_ts, state.last_seq, state.last_values = ts, seq, values
-            row = values.values() if layout[1] else [values[n] for n in layout[0]]
-            pending.append((index, item, state, model, row))
-            pending_assets.add(asset)
-            return
         self._one(index, item, value, source, pending, pending_assets, outcomes)
 
     def _one(
