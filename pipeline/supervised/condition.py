@@ -139,10 +139,6 @@ class ConditionDrift:
         """Has a channel learned its baseline since the last repair (its CUSUMs run)?"""
         return any(channel.n >= self.base_readings for channel in self.channels.values())
 
-    def statistic(self) -> float:
-        """The largest CUSUM of the asset (0 until a baseline was learned)."""
-        return max((max(_cusums(channel)) for channel in self.channels.values()), default=0.0)
-
     def cusums(self) -> dict[str, tuple[float, float]]:
         """Per channel (but the condition) its CUSUMs ``(up, down)`` (0 until learned)."""
         return {name: _cusums(channel) for name, channel in self.channels.items()}
