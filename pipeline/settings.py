@@ -377,6 +377,14 @@ class SupervisedSettings(_Section):
     """One classifier and regressor for the whole fleet instead of one per machine type
     (the features are in each asset's own units, so the types' probabilities then rank
     alike); the drift alarm's record and the failure counts stay per machine type."""
+    hierarchical: bool = False
+    """Per machine type weights as deviations from weights shared by the fleet
+    (:class:`~pipeline.supervised.models.HierarchicalModels`; logistic classifier and linear
+    regressor only): each type learns its own weights from all its assets, and its rare
+    failures still teach the others what the types share."""
+    type_scale: float = Field(default=0.5, ge=0.0)
+    """With ``hierarchical``: a type's features enter again times this, so its deviations
+    learn at ``type_scale ** 2`` the step of the shared weights (0: one fleet model)."""
     regressor: Literal["linear", "hoeffding", "forest"] = "linear"
     seed: int = 42
     machine_types: dict[str, str] = Field(default_factory=dict)
@@ -415,6 +423,15 @@ class SupervisedSettings(_Section):
             raise ValueError(
                 "supervised.cusum.enabled and supervised.cusum_features need "
                 "supervised.condition_channel (the drift their CUSUMs watch)"
+            )
+        if self.hierarchical and self.fleet_model:
+            raise ValueError(
+                "supervised.hierarchical and supervised.fleet_model exclude each other"
+            )
+        if self.hierarchical and (self.classifier, self.regressor) != ("logistic", "linear"):
+            raise ValueError(
+                "supervised.hierarchical needs classifier = 'logistic' and regressor = 'linear' "
+                "(the per-type deviations are weights of linear models)"
             )
         if not self.alerts.on_probability and not self.cusum.enabled:
             raise ValueError(

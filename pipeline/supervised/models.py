@@ -4,6 +4,12 @@ Both learn from every asset of the type (fleet-wide), from per-asset features
 (:mod:`pipeline.supervised.features`). The regressor learns the remaining useful life as a
 fraction of the horizon (its cap), so its prediction is clipped to ``[0, horizon]``.
 
+:class:`HierarchicalModels` (``hierarchical``) are per-type models with partial pooling: each
+machine type's weights are weights shared by the fleet plus the type's own deviations, all
+learned by one SGD step per vector (the type's features enter again under the type's name,
+:func:`with_type`), so a type learns what sets it apart while its rare failures still teach
+every type what they share.
+
 Examples
 --------
 >>> from pipeline.settings import SupervisedSettings
@@ -28,7 +34,15 @@ from river import forest, linear_model, optim, preprocessing, tree
 from pipeline.settings import SupervisedSettings
 from pipeline.supervised.targets import Target
 
-__all__ = ["TypeModels"]
+__all__ = ["HierarchicalModels", "TypeModels", "with_type"]
+
+
+def _logistic(settings: SupervisedSettings) -> Any:
+    return linear_model.LogisticRegression(optimizer=optim.SGD(settings.learning_rate))
+
+
+def _linear() -> Any:
+    return linear_model.LinearRegression(optimizer=optim.SGD(0.01), intercept_lr=0.05)
 
 
 def _classifier(settings: SupervisedSettings) -> Any:
@@ -36,9 +50,7 @@ def _classifier(settings: SupervisedSettings) -> Any:
         return tree.HoeffdingAdaptiveTreeClassifier(grace_period=100, seed=settings.seed)
     if settings.classifier == "forest":
         return forest.ARFClassifier(n_models=5, seed=settings.seed)
-    return preprocessing.StandardScaler() | linear_model.LogisticRegression(
-        optimizer=optim.SGD(settings.learning_rate)
-    )
+    return preprocessing.StandardScaler() | _logistic(settings)
 
 
 def _regressor(settings: SupervisedSettings) -> Any:
@@ -46,9 +58,7 @@ def _regressor(settings: SupervisedSettings) -> Any:
         return tree.HoeffdingAdaptiveTreeRegressor(grace_period=100, seed=settings.seed)
     if settings.regressor == "forest":
         return forest.ARFRegressor(n_models=5, seed=settings.seed)
-    return preprocessing.StandardScaler() | linear_model.LinearRegression(
-        optimizer=optim.SGD(0.01), intercept_lr=0.05
-    )
+    return preprocessing.StandardScaler() | _linear()
 
 
 class TypeModels:
@@ -61,16 +71,86 @@ class TypeModels:
         self.learned = 0
         self.failures = 0
 
-    def predict(self, x: dict[str, float]) -> tuple[float, float] | None:
-        """``(fault probability, RUL seconds)``; ``None`` before anything was learned."""
+    def predict(self, x: dict[str, float], kind: str = "") -> tuple[float, float] | None:
+        """``(fault probability, RUL seconds)`` of an asset of machine type ``kind``;
+        ``None`` before anything was learned."""
         if self.learned == 0:
             return None
-        p = float(self.classifier.predict_proba_one(x).get(True, 0.0))
-        fraction = float(self.regressor.predict_one(x) or 0.0)
+        inputs = self._inputs(x, kind)
+        p = float(self.classifier.predict_proba_one(inputs).get(True, 0.0))
+        fraction = float(self.regressor.predict_one(inputs) or 0.0)
         return p, min(1.0, max(0.0, fraction)) * self.horizon_s
 
-    def learn(self, x: dict[str, float], target: Target) -> None:
-        """Learn one resolved vector."""
-        self.classifier.learn_one(x, target.failure)
-        self.regressor.learn_one(x, target.rul_s / self.horizon_s)
+    def learn(self, x: dict[str, float], target: Target, kind: str = "") -> None:
+        """Learn one resolved vector of an asset of machine type ``kind``."""
+        inputs = self._learned_inputs(x, kind)
+        self.classifier.learn_one(inputs, target.failure)
+        self.regressor.learn_one(inputs, target.rul_s / self.horizon_s)
         self.learned += 1
+
+    def _inputs(self, x: dict[str, float], kind: str) -> dict[str, float]:
+        """What the classifier and regressor see (here: ``x``; the type is this model's)."""
+        return x
+
+    def _learned_inputs(self, x: dict[str, float], kind: str) -> dict[str, float]:
+        """:meth:`_inputs` after learning any shared preprocessing from ``x``."""
+        return x
+
+
+class HierarchicalModels(TypeModels):
+    """The fleet's models with per-type weights: shared weights plus each type's deviations.
+
+    One standard scaler for the fleet (the features are in each asset's own units), then a
+    logistic and a linear regression over :func:`with_type` of the scaled features: the
+    type's logit is ``shared . x + type_scale * (deviation_type . x + bias_type)``, so with
+    the same SGD step a type's deviations learn at ``type_scale ** 2`` the rate of the shared
+    weights (``type_scale`` 0: one model for the fleet). A type not seen yet predicts with
+    the shared weights.
+
+    Examples
+    --------
+    >>> from pipeline.settings import SupervisedSettings
+    >>> from pipeline.supervised.targets import Target
+    >>> models = HierarchicalModels(SupervisedSettings(learning_rate=0.05, type_scale=1.0))
+    >>> for k in range(2000):  # a "up" fails when z is high, a "down" when it is low
+    ...     kind, z = ("up", "down")[k % 2], float(k % 4 // 2) * 4 - 2
+    ...     models.learn({"z": z}, Target((z > 0) == (kind == "up"), 100.0), kind)
+    >>> [round(models.predict({"z": 2.0}, kind)[0], 1) for kind in ("up", "down")]
+    [1.0, 0.0]
+    >>> up, down = models.type_weights("up"), models.type_weights("down")
+    >>> up["z"] > 0 > down["z"]
+    True
+    """
+
+    def __init__(self, settings: SupervisedSettings) -> None:
+        super().__init__(settings)
+        self.type_scale = settings.type_scale
+        self.scaler: Any = preprocessing.StandardScaler()
+        self.classifier = _logistic(settings)
+        self.regressor = _linear()
+
+    def type_weights(self, kind: str) -> dict[str, float]:
+        """The classifier's weights of machine type ``kind`` on the scaled features (shared
+        plus the type's deviation; ``"1"``: the type's bias on top of the intercept)."""
+        weights = self.classifier.weights
+        prefix = f"{kind}|"
+        names = [n for n in weights if "|" not in n]
+        typed = {n: weights[n] + self.type_scale * weights.get(prefix + n, 0.0) for n in names}
+        return {**typed, "1": self.type_scale * weights.get(prefix + "1", 0.0)}
+
+    def _inputs(self, x: dict[str, float], kind: str) -> dict[str, float]:
+        return with_type(self.scaler.transform_one(x), kind, self.type_scale)
+
+    def _learned_inputs(self, x: dict[str, float], kind: str) -> dict[str, float]:
+        self.scaler.learn_one(x)
+        return self._inputs(x, kind)
+
+
+def with_type(x: dict[str, float], kind: str, scale: float) -> dict[str, float]:
+    """``x``, and again under ``kind|name`` times ``scale``, plus the type's bias ``kind|1``.
+
+    >>> with_type({"a": 2.0}, "pump", 0.5)
+    {'a': 2.0, 'pump|a': 1.0, 'pump|1': 0.5}
+    """
+    typed = {f"{kind}|{name}": scale * value for name, value in x.items()}
+    return {**x, **typed, f"{kind}|1": scale}

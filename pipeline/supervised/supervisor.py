@@ -47,7 +47,7 @@ from pipeline.supervised.buffer import LabelBuffer, Resolved
 from pipeline.supervised.condition import ConditionDrift
 from pipeline.supervised.cusum import Crossings, record_of
 from pipeline.supervised.features import AssetFeatures
-from pipeline.supervised.models import TypeModels
+from pipeline.supervised.models import HierarchicalModels, TypeModels
 from pipeline.supervised.prequential import Prequential
 
 __all__ = ["FLEET", "AssetSupervision", "SHARED_PREFIX", "Supervisor"]
@@ -56,7 +56,7 @@ logger = logging.getLogger(__name__)
 SHARED_PREFIX = "\0type:"
 """Key prefix of a machine type's models on the state topic (never a valid asset id)."""
 FLEET = "\0fleet"
-"""The models' key with ``fleet_model`` (never a configured machine type's name)."""
+"""The models' key with ``fleet_model`` or ``hierarchical`` (never a machine type's name)."""
 _RAISED_KEPT = 64
 
 
@@ -105,7 +105,7 @@ class Supervisor:
         learn = not score.anomaly and not state.buffer.down(reading.ts)
         x = state.features.update(reading.ts, reading.values, score.score, learn, score.anomaly)
         models = self._models_for(state.machine_type)
-        prediction = self._predictor(models).predict(x)
+        prediction = self._predictor(models).predict(x, state.machine_type)
         p, rul = prediction if prediction is not None else (None, None)
         resolved = state.buffer.add(reading.ts, state.features.names, list(x.values()), p, rul)
         self._learn(state, resolved)
@@ -195,12 +195,19 @@ class Supervisor:
     def _models_for(self, kind: str) -> TypeModels:
         models = self.models.get(kind)
         if models is None:
-            models = self.models[kind] = TypeModels(self.settings)
+            hierarchical = kind == FLEET and self.settings.hierarchical
+            make = HierarchicalModels if hierarchical else TypeModels
+            models = self.models[kind] = make(self.settings)
         return models
 
+    @property
+    def _shared(self) -> bool:
+        """The fleet's models predict and learn (``fleet_model``, ``hierarchical``)."""
+        return self.settings.fleet_model or self.settings.hierarchical
+
     def _predictor(self, models: TypeModels) -> TypeModels:
-        """The models that predict and learn: the type's, or the fleet's (``fleet_model``)."""
-        return self._models_for(FLEET) if self.settings.fleet_model else models
+        """The models that predict and learn: the type's, or the fleet's (:attr:`_shared`)."""
+        return self._models_for(FLEET) if self._shared else models
 
     def _learn(self, state: AssetSupervision, resolved: list[Resolved]) -> None:
         """Score each resolved vector's earlier prediction, then learn it (in event time)."""
@@ -211,9 +218,9 @@ class Supervisor:
             if item.p is not None and item.rul is not None:
                 self.prequential.update(target.failure, item.p, target.rul_s, item.rul)
                 self.baseline.update(target.failure, x["score"], target.rul_s, item.rul)
-            models.learn(x, target)
+            models.learn(x, target, state.machine_type)
             self.learned[target.failure] += 1
-        self.changed.add(FLEET if self.settings.fleet_model else state.machine_type)
+        self.changed.add(FLEET if self._shared else state.machine_type)
 
     def _crossings(self, state: AssetSupervision) -> Crossings:
         crossings = getattr(state, "crossings", None)  # snapshots made before the field
@@ -279,7 +286,7 @@ class Supervisor:
 
 def _progress(models: TypeModels) -> int:
     """How far a machine type's models went: what they learned, plus the failures and drift
-    crossings counted (with ``fleet_model`` a type's own models learn nothing, and these
+    crossings counted (with the fleet's models a type's own models learn nothing, and these
     alone tell a later snapshot from an earlier one)."""
     record = getattr(models, "drift_record", None)
     counted = 0 if record is None else sum(sum(counts) for counts in record.counts.values())

@@ -20,17 +20,6 @@ from pipeline.supervised.supervisor import FLEET, SHARED_PREFIX
 CODEC = SnapshotCodec(b"k" * 32)
 
 
-@pytest.fixture
-def processor_factory():
-    def make(**supervised: object) -> Processor:
-        options = {"enabled": True, "horizon_s": 20, "label_delay_s": 0, "sample_interval_s": 0}
-        return Processor(
-            Settings.load(None, alerts={"warmup": 20}, supervised={**options, **supervised})
-        )
-
-    return make
-
-
 def reading(asset: str, ts_s: int, value: float) -> bytes:
     noise = random.Random(f"{asset}{ts_s}")
     values = {"t": value + noise.gauss(0, 0.1), "u": 5.0 + noise.gauss(0, 0.1)}

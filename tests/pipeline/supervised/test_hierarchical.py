@@ -1,0 +1,125 @@
+"""Per-type models with partial pooling (``hierarchical``): own weights, shared start, state."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from pipeline.errors import ConfigError
+from pipeline.settings import Settings, SupervisedSettings
+from pipeline.state import SnapshotCodec
+from pipeline.supervised.models import HierarchicalModels, TypeModels
+from pipeline.supervised.snapshots import SupervisedSnapshots
+from pipeline.supervised.supervisor import FLEET, SHARED_PREFIX
+from pipeline.supervised.targets import Target
+from tests.pipeline.supervised.test_supervisor import reading, run_to_failure
+
+CODEC = SnapshotCodec(b"k" * 32)
+SETTINGS = SupervisedSettings(learning_rate=0.05, hierarchical=True, type_scale=1.0)
+
+
+def opposite_types(models: TypeModels, n: int = 3000) -> None:
+    """Type ``up`` fails when ``z`` is high, type ``down`` when it is low; ``w`` is noise."""
+    noise = random.Random(0)
+    for k in range(n):
+        kind, z = ("up", "down")[k % 2], noise.gauss(0.0, 1.0)
+        failure = (z > 0) == (kind == "up")
+        models.learn({"z": z, "w": noise.gauss(0.0, 1.0)}, Target(failure, 100.0), kind)
+
+
+def probability(models: TypeModels, x: dict[str, float], kind: str) -> float:
+    prediction = models.predict(x, kind)
+    assert prediction is not None
+    return prediction[0]
+
+
+class TestHierarchicalModels:
+    def test_each_type_learns_its_own_weights_where_one_fleet_model_cannot(self):
+        hierarchical, fleet = HierarchicalModels(SETTINGS), TypeModels(SETTINGS)
+        opposite_types(hierarchical)
+        opposite_types(fleet)
+        up, down = hierarchical.type_weights("up"), hierarchical.type_weights("down")
+        assert up["z"] > 1.0 and down["z"] < -1.0  # opposite signs, both strong
+        x = {"z": 1.5, "w": 0.0}
+        assert probability(hierarchical, x, "up") > 0.8 > 0.2 > probability(hierarchical, x, "down")
+        p_up, p_down = probability(fleet, x, "up"), probability(fleet, x, "down")
+        assert p_up == p_down and 0.3 < p_up < 0.7  # one model: the types cancel out
+
+    def test_a_type_never_seen_predicts_with_the_shared_weights_only(self):
+        models = HierarchicalModels(SETTINGS)
+        for k in range(500):
+            z = float(k % 2) * 4 - 2
+            models.learn({"z": z}, Target(z > 0, 100.0), "pump")
+        shared = models.classifier.weights
+        assert models.type_weights("fan") == {"z": shared["z"], "1": 0.0}
+        assert models.type_weights("pump")["z"] != shared["z"]  # the pump's deviation
+        assert probability(models, {"z": 2.0}, "fan") > 0.5  # the fleet's, before any fan
+
+    def test_a_smaller_type_scale_keeps_the_types_closer_to_the_shared_weights(self):
+        def spread(scale: float) -> float:
+            models = HierarchicalModels(SETTINGS.model_copy(update={"type_scale": scale}))
+            opposite_types(models, 1000)
+            return models.type_weights("up")["z"] - models.type_weights("down")["z"]
+
+        assert spread(1.0) > spread(0.3) > spread(0.0) == 0.0
+
+    def test_settings_refuse_combinations_that_cannot_work(self):
+        with pytest.raises(ConfigError, match="exclude each other"):
+            Settings.load(None, supervised={"hierarchical": True, "fleet_model": True})
+        with pytest.raises(ConfigError, match="logistic"):
+            Settings.load(None, supervised={"hierarchical": True, "classifier": "hoeffding"})
+
+
+class TestInTheSupervisor:
+    @pytest.fixture
+    def trained(self, processor_factory):
+        def make():
+            processor = processor_factory(
+                machine_types={"pump-*": "pump"}, default_type="other", hierarchical=True
+            )
+            run_to_failure(processor, "pump-1", 0, 100)
+            return processor
+
+        return make
+
+    @pytest.fixture
+    def processor(self, trained):
+        return trained()
+
+    def test_the_fleets_models_learn_and_the_types_keep_their_failures(self, processor):
+        supervisor = processor.supervisor
+        fleet = supervisor.models[FLEET]
+        assert isinstance(fleet, HierarchicalModels) and fleet.learned > 0
+        assert supervisor.models["pump"].failures == 1 and supervisor.models["pump"].learned == 0
+        assert fleet.type_weights("pump")["1"] != 0.0  # the pump's own bias was learned
+        assert dict(supervisor.shared_states())[SHARED_PREFIX + FLEET] is fleet
+
+    def test_a_new_asset_of_a_known_type_predicts_with_its_types_weights(self, processor, trained):
+        as_other = trained()  # the same history; then pump-2 is taken for another type
+        assert as_other.supervisor is not None
+        as_other.supervisor._state_for("pump-2").machine_type = "other"
+        sibling = processor.process(reading("pump-2", 0, 10.0)).score
+        stranger = as_other.process(reading("pump-2", 0, 10.0)).score
+        assert processor.supervisor.assets["pump-2"].machine_type == "pump"
+        assert sibling is not None and stranger is not None
+        assert stranger.fault_probability is not None  # an unseen type: the shared weights
+        assert sibling.fault_probability != stranger.fault_probability
+
+    def test_a_restored_service_predicts_exactly_like_the_original(
+        self, processor, processor_factory
+    ):
+        restored = processor_factory(
+            machine_types={"pump-*": "pump"}, default_type="other", hierarchical=True
+        )
+        snapshots = SupervisedSnapshots(processor.supervisor)
+        into = SupervisedSnapshots(restored.supervisor)
+        bundle = CODEC.encode("pump-1", snapshots.bundle("pump-1", processor.assets["pump-1"]))
+        restored.assets["pump-1"] = into.unbundle("pump-1", CODEC.decode("pump-1", bundle))
+        for key, models in snapshots.shared():
+            assert into.unbundle(key, CODEC.decode(key, CODEC.encode(key, models))) is None
+        assert isinstance(restored.supervisor.models[FLEET], HierarchicalModels)
+        for second in range(106, 200):
+            for asset in ("pump-1", "pump-2"):
+                value = reading(asset, second, 10.0 + (second > 180))
+                assert restored.process(value) == processor.process(value)
