@@ -212,7 +212,7 @@ sample_interval_s = 1
 condition_channel = "load_pct"
 symptom_bands = false
 cusum_features = true
-fleet_model = true
+hierarchical = true
 [supervised.alerts]
 average_readings = 10
 [supervised.cusum]
@@ -221,7 +221,7 @@ h = 5
 min_warnings = 1
 false_ratio = 10
 """  # the condition drift, its CUSUMs and their record, the averaged probability, the fleet's
-# models (one classifier for every type, with the CUSUMs as features): state too
+# models (shared weights plus each type's own, with the CUSUMs as features): state too
 SUPERVISED_READINGS = 16_800
 SUPERVISED_LABELS = 12  # fault_start, failure, maintenance of each fault
 SIMULATE_SUPERVISED = [
