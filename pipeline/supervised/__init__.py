@@ -7,7 +7,7 @@ the data flows:
 module                job
 ====================  ===================================================================
 ``features.py``       per-asset features: channels against the asset's healthy level
-``models.py``         a machine type's river classifier (failure within H) and regressor
+``models.py``         river classifier (failure within H) and regressor per type (or pooled)
 ``buffer.py``         an asset's bounded buffer of scored vectors waiting for targets
 ``targets.py``        the targets a failure (or its absence) gives a buffered reading
 ``prequential.py``    test-then-train metrics: ROC AUC, precision, recall, F1, MAE, RMSE
