@@ -38,7 +38,7 @@ from pipeline.detectors.fleet import (
     round_shares,
 )
 from pipeline.detectors.fleet_stuck import SHAPES, StuckRows
-from pipeline.detectors.mahalanobis import OnlineMahalanobis
+from pipeline.detectors.mahalanobis import OnlineMahalanobis, regularised_inverse
 from pipeline.detectors.scored import CalibratedDetector
 from pipeline.detectors.stuck import StuckWatch, stuck_shares
 from pipeline.detectors.tail_window import codes
@@ -211,7 +211,7 @@ class MahalanobisFleet:
         index = np.arange(len(self.channels))
         cov[:, index, index] = diagonal + jitter
         # one LAPACK call per matrix either way; the stacked call gives the same bits
-        a["prec"][stale] = np.linalg.pinv(cov)
+        a["prec"][stale] = regularised_inverse(cov)
         a["stale"][stale] = False
 
     def score(self, rows: Array, values: Array) -> RoundResult:
