@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from itertools import compress
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -75,6 +75,8 @@ class MahalanobisFleet:
             }
         )
         self.posts: dict[int, PostProcessor] = {}
+        self._untailed: set[int] = set()
+        """Rows whose post-processor is not a :class:`TailCalibrator` (the likelihoods)."""
 
     # --- membership ------------------------------------------------------------------------
 
@@ -85,13 +87,21 @@ class MahalanobisFleet:
     def new_row(self) -> int:
         row = self.rows.alloc()
         self.rows.arrays["stale"][row] = True
-        self.posts[row] = self._post()
+        self._set_post(row, self._post())
         if self.stuck is not None:
             self.stuck.reset(self.rows.arrays, row)
         return row
 
+    def _set_post(self, row: int, post: PostProcessor) -> None:
+        self.posts[row] = post
+        if isinstance(post, TailCalibrator):
+            self._untailed.discard(row)
+        else:
+            self._untailed.add(row)
+
     def release(self, row: int) -> None:
         self.posts.pop(row, None)
+        self._untailed.discard(row)
         self.rows.free(row)
 
     def absorb(self, detector: object) -> int | None:
@@ -115,7 +125,7 @@ class MahalanobisFleet:
         a["stale"][row] = maha._precision is None
         if maha._precision is not None:
             a["prec"][row] = maha._precision
-        self.posts[row] = detector.post
+        self._set_post(row, detector.post)
         if self.stuck is not None:
             self.stuck.reset(a, row)
             if detector.stuck is not None:
@@ -263,9 +273,9 @@ class MahalanobisFleet:
         """The posts' scores of the ready rows' raw scores, in [0, 1]; with tail posts also
         the raws' codes (:func:`~pipeline.detectors.tail_window.codes`) and the posts, in
         order (for :meth:`learn`)."""
-        posts = [self.posts[row] for row in ready]
-        tails = [post for post in posts if isinstance(post, TailCalibrator)]
-        if len(tails) == len(posts):  # the default calibration: in one loop
+        posts = list(map(self.posts.__getitem__, ready))
+        if not self._untailed:  # the default calibration: every post a TailCalibrator
+            tails = cast(list[TailCalibrator], posts)
             coded = codes(raws)
             return score_tails(tails, raw, coded), coded, tails
         calibrated = [min(1.0, max(0.0, p.score(r))) for p, r in zip(posts, raw, strict=True)]
