@@ -24,6 +24,8 @@ Examples
 from __future__ import annotations
 
 import math
+from array import array
+from bisect import bisect_left, insort
 from collections import deque
 from typing import Any
 
@@ -155,15 +157,38 @@ def score_tails(posts: list[TailCalibrator], raws: list[float], coded: list[int]
     >>> [posts[0].score(0.9), posts[1].score(0.1)]
     [1.0, 0.0]
     """
-    return [
-        post.score_coded(raw, value) for post, raw, value in zip(posts, raws, coded, strict=True)
-    ]
+    # TailCalibrator.score_coded and TailWindow.probability_of_code inline: the two calls
+    # cost as much as their bisections
+    out: list[float] = []
+    add = out.append
+    for post, raw, value in zip(posts, raws, coded, strict=True):
+        post._last = raw
+        window = post._calibrator
+        if post._count < post.min_count or not window._count:
+            add(0.0)
+            continue
+        below = 0
+        for block in window._blocks:
+            below += bisect_left(block, value)
+        add(below / window._count)
+    return out
 
 
 def learn_tails(posts: list[TailCalibrator], coded: list[int]) -> None:
     """``posts[i].learn()`` for each ``i``, given :func:`code` of the raw each last scored."""
+    # TailCalibrator.learn_coded and TailWindow.learn_code inline (as in score_tails)
     for post, value in zip(posts, coded, strict=True):
-        post.learn_coded(value)
+        if post._last is None:
+            continue
+        window = post._calibrator
+        blocks = window._blocks
+        if window._count >= window.window:
+            window._count -= len(blocks.pop(0))
+        if not blocks or len(blocks[-1]) >= window.block:
+            blocks.append(array("H"))
+        insort(blocks[-1], value)
+        window._count += 1
+        post._count += 1
 
 
 def build_post(kind: str, window: int, short: int) -> PostProcessor:

@@ -38,7 +38,7 @@ from pipeline.detectors.fleet import (
     round_shares,
 )
 from pipeline.detectors.fleet_stuck import SHAPES, StuckRows
-from pipeline.detectors.mahalanobis import OnlineMahalanobis
+from pipeline.detectors.mahalanobis import OnlineMahalanobis, regularised_inverse
 from pipeline.detectors.scored import CalibratedDetector
 from pipeline.detectors.stuck import StuckWatch, stuck_shares
 from pipeline.detectors.tail_window import codes
@@ -75,6 +75,8 @@ class MahalanobisFleet:
             }
         )
         self.posts: dict[int, PostProcessor] = {}
+        self._untailed: set[int] = set()
+        """Rows whose post-processor is not a :class:`TailCalibrator` (the likelihoods)."""
 
     # --- membership ------------------------------------------------------------------------
 
@@ -85,13 +87,21 @@ class MahalanobisFleet:
     def new_row(self) -> int:
         row = self.rows.alloc()
         self.rows.arrays["stale"][row] = True
-        self.posts[row] = self._post()
+        self._set_post(row, self._post())
         if self.stuck is not None:
             self.stuck.reset(self.rows.arrays, row)
         return row
 
+    def _set_post(self, row: int, post: PostProcessor) -> None:
+        self.posts[row] = post
+        if isinstance(post, TailCalibrator):
+            self._untailed.discard(row)
+        else:
+            self._untailed.add(row)
+
     def release(self, row: int) -> None:
         self.posts.pop(row, None)
+        self._untailed.discard(row)
         self.rows.free(row)
 
     def absorb(self, detector: object) -> int | None:
@@ -115,7 +125,7 @@ class MahalanobisFleet:
         a["stale"][row] = maha._precision is None
         if maha._precision is not None:
             a["prec"][row] = maha._precision
-        self.posts[row] = detector.post
+        self._set_post(row, detector.post)
         if self.stuck is not None:
             self.stuck.reset(a, row)
             if detector.stuck is not None:
@@ -211,7 +221,7 @@ class MahalanobisFleet:
         index = np.arange(len(self.channels))
         cov[:, index, index] = diagonal + jitter
         # one LAPACK call per matrix either way; the stacked call gives the same bits
-        a["prec"][stale] = np.linalg.pinv(cov)
+        a["prec"][stale] = regularised_inverse(cov)
         a["stale"][stale] = False
 
     def score(self, rows: Array, values: Array) -> RoundResult:
@@ -223,6 +233,7 @@ class MahalanobisFleet:
         ready_at = np.flatnonzero(a["count"][rows] > len(self.channels) + 1)
         pending = np.zeros(k, dtype=np.bool_)
         coded: list[int] | None = None
+        tails: list[TailCalibrator] = []
         if len(ready_at):
             ready = rows[ready_at]
             self._refresh(ready)
@@ -236,7 +247,7 @@ class MahalanobisFleet:
             max_z = last_axis_max(np.abs(d) / np.sqrt(np.maximum(variance, floor)))
             far = (max_z > self.settings.outlier_z).tolist()
             shares = round_shares(self.channels, np.abs(d * pd))
-            calibrated, coded = self._calibrate(ready.tolist(), raw, raws)
+            calibrated, coded, tails = self._calibrate(ready.tolist(), raw, raws)
             if len(ready_at) == k:  # every row ready: the lists as they are
                 scores, contributions, outliers = calibrated, shares, far
             else:
@@ -246,7 +257,8 @@ class MahalanobisFleet:
         if self.stuck is not None:  # a frozen channel scores 1.0 and is named, as in
             for i, stuck in self.stuck.observe(a, rows, values).items():  # CalibratedDetector
                 scores[i], contributions[i] = 1.0, stuck_shares(stuck)
-        return RoundResult(scores, contributions, outliers, (rows, smoothed, pending, coded))
+        context = (rows, smoothed, pending, coded, tails)
+        return RoundResult(scores, contributions, outliers, context)
 
     def _variances(self, rows: Array) -> Array:
         """The covariance diagonals of ``rows`` (without gathering the whole matrices)."""
@@ -257,19 +269,20 @@ class MahalanobisFleet:
 
     def _calibrate(
         self, ready: list[int], raw: list[float], raws: Array
-    ) -> tuple[list[float], list[int] | None]:
+    ) -> tuple[list[float], list[int] | None, list[TailCalibrator]]:
         """The posts' scores of the ready rows' raw scores, in [0, 1]; with tail posts also
-        the raws' codes (:func:`~pipeline.detectors.tail_window.codes`, for :meth:`learn`)."""
-        posts = [self.posts[row] for row in ready]
-        tails = [post for post in posts if isinstance(post, TailCalibrator)]
-        if len(tails) == len(posts):  # the default calibration: in one loop
+        the raws' codes (:func:`~pipeline.detectors.tail_window.codes`) and the posts, in
+        order (for :meth:`learn`)."""
+        posts = list(map(self.posts.__getitem__, ready))
+        if not self._untailed:  # the default calibration: every post a TailCalibrator
+            tails = cast(list[TailCalibrator], posts)
             coded = codes(raws)
-            return score_tails(tails, raw, coded), coded
+            return score_tails(tails, raw, coded), coded, tails
         calibrated = [min(1.0, max(0.0, p.score(r))) for p, r in zip(posts, raw, strict=True)]
-        return calibrated, None
+        return calibrated, None, []
 
     def learn(self, result: RoundResult, learn: Array) -> None:
-        rows, smoothed, pending, coded = result.context
+        rows, smoothed, pending, coded, tails = result.context
         a = self.rows.arrays
         target = rows[learn]
         if not len(target):
@@ -293,11 +306,13 @@ class MahalanobisFleet:
         if coded is None:
             for row in rows[learn & pending].tolist():
                 posts[row].learn()
-        else:  # codes of the ready rows' raws, in order
+        else:  # the ready rows' tail posts and codes of their raws, in order
             taught = learn[pending]
-            learned = rows[pending][taught].tolist()
-            tails = cast(list[TailCalibrator], [posts[row] for row in learned])  # as scored
-            learn_tails(tails, list(compress(coded, taught.tolist())))
+            if taught.all():
+                learn_tails(tails, coded)
+            else:
+                mask = taught.tolist()
+                learn_tails(list(compress(tails, mask)), list(compress(coded, mask)))
         if self.stuck is not None:
             self.stuck.learn(a, target)
 

@@ -25,7 +25,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["OnlineMahalanobis"]
+__all__ = ["CONDITION_LIMIT", "OnlineMahalanobis", "regularised_inverse"]
 
 _Vector = npt.NDArray[np.float64]
 
@@ -103,5 +103,40 @@ class OnlineMahalanobis:
         # a quantised or constant channel gets a finite precision
         floor = (self.min_rel_std * np.abs(self._mean) + 1e-9) ** 2
         jitter = self.ridge * np.maximum(np.diag(self._cov), 0.0) + floor
-        inverse: _Vector = np.linalg.pinv(self._cov + np.diag(jitter)).astype(np.float64)
+        inverse: _Vector = regularised_inverse(self._cov + np.diag(jitter))
         return inverse
+
+
+CONDITION_LIMIT = 1e6
+"""Matrices whose (estimated) condition number exceeds this are inverted by ``pinv``."""
+
+
+def regularised_inverse(matrices: _Vector) -> _Vector:
+    """The inverse of each regularised covariance matrix of a stack (or of one matrix).
+
+    The model's inverse was ``np.linalg.pinv`` (an SVD: ~11 us for 8 x 8); an LU inverse
+    costs a tenth of that. Where a matrix is well conditioned (``||A||_1 ||A^-1||_1`` at most
+    :data:`CONDITION_LIMIT`) both are the exact inverse to within ~1e-10 relative (pinv cuts
+    no singular value below a condition of 1e15), so the LU inverse is kept; an ill-conditioned,
+    singular or non-finite matrix is inverted by ``pinv``, as before
+    (``tests/pipeline/test_mahalanobis_inverse.py`` checks scores against ``pinv``).
+
+    >>> a = np.array([[2.0, 1.0], [1.0, 2.0]])
+    >>> bool(np.allclose(regularised_inverse(a), np.linalg.pinv(a), rtol=1e-14))
+    True
+    >>> bool(np.allclose(regularised_inverse(np.ones((2, 2))), np.linalg.pinv(np.ones((2, 2)))))
+    True
+    """
+    try:
+        inverse = np.linalg.inv(matrices).astype(np.float64, copy=False)
+    except np.linalg.LinAlgError:  # a singular matrix in the stack: all by pinv
+        return np.linalg.pinv(matrices).astype(np.float64, copy=False)
+    # symmetric matrices: the 1-norm is the largest column sum of magnitudes
+    norm = np.abs(matrices).sum(axis=-2).max(axis=-1)
+    condition = norm * np.abs(inverse).sum(axis=-2).max(axis=-1)
+    doubtful = ~(condition <= CONDITION_LIMIT)  # also NaN
+    if doubtful.any():
+        if inverse.ndim == 2:
+            return np.linalg.pinv(matrices).astype(np.float64, copy=False)
+        inverse[doubtful] = np.linalg.pinv(matrices[doubtful])
+    return inverse
