@@ -353,25 +353,9 @@ def _produce(
 ) -> None:
     while True:
         try:
-            if on_delivery is None:
-                producer.produce(
-                    topic,
-                    value=value,
-                    key=key,
-                    partition=partition,
-                    headers=headers,
-                    timestamp=timestamp,
-                )
-            else:
-                producer.produce(
-                    topic,
-                    value=value,
-                    key=key,
-                    partition=partition,
-                    headers=headers,
-                    on_delivery=on_delivery,
-                    timestamp=timestamp,
-                )
+            # positional (the order of ``Producer.produce``'s parameters): confluent-kafka
+            # parses keyword arguments at ~0.5 us a call, half of what a produce costs
+            producer.produce(topic, value, key, partition, on_delivery, None, timestamp, headers)
             return
         except BufferError:  # local queue full: serve delivery reports, then retry
             producer.poll(0.1)
@@ -386,13 +370,11 @@ def _produce_many(
     on_delivery: Callable[[KafkaError | None, Message], None] | None,
     on_full: Callable[[], None],
 ) -> None:
-    """:func:`_produce` of each record, with one Python frame for the lot instead of two each."""
+    """:func:`_produce` of each record, with one Python frame for the lot instead of two each
+    (and positional arguments, as there)."""
     produce = producer.produce
     for key, value in records:
         try:
-            if on_delivery is None:
-                produce(topic, value, key, headers=headers)
-            else:
-                produce(topic, value, key, on_delivery=on_delivery, headers=headers)
+            produce(topic, value, key, -1, on_delivery, None, 0, headers)
         except BufferError:  # the local queue is full: the slow way, which waits
             _produce(producer, topic, key, value, headers, -1, on_delivery, on_full)
