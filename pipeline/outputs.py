@@ -125,10 +125,10 @@ class TransactionalOutputs:
         self._commit_timeout_s = commit_timeout_s
         self._config: ClientConfig = {
             "metadata.recovery.strategy": "none",  # see the module docstring (#5511)
+            "linger.ms": 5,  # unless ``config`` says (``serve.linger_ms``)
             **config,
             "transactional.id": transactional_id,
             "transaction.timeout.ms": timeout_ms,
-            "linger.ms": 5,
             # nothing here reads a delivery report (the commit fails if an output did):
             # reporting only failures saves librdkafka and the commit ~1.5 us per output
             "delivery.report.only.error": True,
@@ -280,7 +280,7 @@ class AtLeastOnceOutputs:
 
     def __init__(self, config: ClientConfig) -> None:
         self._producer = Producer(
-            {**config, "enable.idempotence": True, "acks": "all", "linger.ms": 5}
+            {"linger.ms": 5, **config, "enable.idempotence": True, "acks": "all"}
         )
         self._failed: list[str] = []
 
