@@ -71,8 +71,7 @@ class Emitter:
             if self._on_alert is not None:
                 self._on_alert(alert)
         if holding:  # a commit is under way: the next transaction takes them
-            for key, value in scores:
-                produce(self.topics.scores, key, value, now, -1)
+            self._commits.hold_many(self.topics.scores, scores, now)
         else:
             self.outputs.produce_many(self.topics.scores, scores, now)
         return outcomes.touched(batch.partitions)

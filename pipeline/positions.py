@@ -6,8 +6,7 @@ apart: the labels-first gate (:mod:`pipeline.labelgate`) waits on it.
 
 Examples
 --------
->>> from pipeline.consumed import Consumed
-from pipeline.processor import Source
+>>> from pipeline.processor import Source
 >>> from pipeline.settings import TopicSettings
 >>> positions = Positions(TopicSettings())
 >>> positions.advance([(b"", Source("sensor.readings", 0, 7)), (b"", Source("", 0, 8))])
