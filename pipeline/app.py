@@ -36,6 +36,7 @@ from pipeline.background import BackgroundCommit
 from pipeline.checkpoints import CommitCycle
 from pipeline.clients import consumer_config, make_outputs
 from pipeline.collector import freeze_startup_heap, tune_collector
+from pipeline.consumed import Consumed
 from pipeline.deadline import Overdue, call_with_deadline
 from pipeline.emit import AlertListener, Emitter
 from pipeline.errors import KafkaTransportError
@@ -181,10 +182,30 @@ class Service:
     def _process_batch(self, batch: list[Message]) -> None:
         """Process the consumed batch (``Processor.process_batch``), then emit.
 
-        Labels (supervised failure prediction) go to the processor between the runs of
-        readings around them, so every message is seen in the order it was consumed.
+        The common batch, readings of assigned partitions and nothing else, goes as columns
+        (:class:`~pipeline.consumed.Consumed`: no Source object per message). Otherwise labels
+        (supervised failure prediction) go to the processor between the runs of readings
+        around them, so every message is seen in the order it was consumed.
         """
         started = time.perf_counter()
+        plain = None if self.processor.supervisor else self._plain(batch)
+        if plain is not None:
+            self._process_readings(plain)
+        else:
+            self._process_mixed(batch)
+        self.metrics.observe_batch(
+            time.perf_counter() - started, len(self.processor.assets), self._consumer
+        )
+
+    def _plain(self, batch: list[Message]) -> Consumed | None:
+        """The batch as columns, if it holds only readings of assigned partitions (no errors)."""
+        if [message.error() for message in batch].count(None) != len(batch):
+            return None
+        consumed = Consumed.of_records(self.settings.topics.readings, batch)
+        return consumed if self._states.assigned.issuperset(consumed.partitions) else None
+
+    def _process_mixed(self, batch: list[Message]) -> None:
+        """:meth:`_process_batch` of any batch: errors, revoked partitions, labels."""
         messages: list[tuple[bytes | None, Source]] = []
         assigned, topics = self._states.assigned, self.settings.topics
         readings_topic = topics.readings
@@ -199,23 +220,20 @@ class Service:
             if partition not in assigned:
                 continue  # revoked meanwhile: its new owner processes it
             if labels is not None and message.topic() == labels:
-                self._process_readings(messages)
+                self._process_readings(Consumed.of_pairs(messages))
                 messages = []
                 self._process_label(message, partition)
                 continue
             source = new_source(readings_topic, partition, message.offset() or 0, message.key())
             messages.append((message.value(), source))
-        self._process_readings(messages)
-        self.metrics.observe_batch(
-            time.perf_counter() - started, len(self.processor.assets), self._consumer
-        )
+        self._process_readings(Consumed.of_pairs(messages))
 
-    def _process_readings(self, messages: list[tuple[bytes | None, Source]]) -> None:
+    def _process_readings(self, messages: Consumed) -> None:
         if not messages:
             return
         trace = self._trace
         if self._states.owing:  # a checkpoint's: before the readings change the models
-            self._states.take(source.key for _, source in messages)
+            self._states.take(messages.keys)
             trace.mark("owed")
         outcomes = self.processor.process_batch(messages)
         trace.mark("process")

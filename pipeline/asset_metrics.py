@@ -30,24 +30,64 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 __all__ = ["ALARM_LEVEL", "AssetSeries"]
 
 #: Value of ``linewatch_asset_alarm`` by alarm state: 0 normal, 1 low, 2 high severity.
 ALARM_LEVEL: dict[str, int] = {"low": 1, "high": 2}
 
+_SCORE = "Latest calibrated anomaly score of an asset (tracked assets only)."
+_THRESHOLD = "Score at or above which a reading of the asset is anomalous."
+_CHANNEL = "Latest value of each channel of an asset's reading (tracked assets only)."
+
 
 @dataclass(slots=True)
 class _Tracked:
-    """The label children of one tracked asset, cached: ``labels()`` costs a lock and a lookup."""
+    """The latest values of one tracked asset, exported when scraped (:class:`_Latest`)."""
 
-    score: Gauge
-    threshold: Gauge
-    channels: dict[str, Gauge] = field(default_factory=dict)
+    score: float = 0.0
+    threshold: float = 0.0
+    channels: dict[str, float] = field(default_factory=dict)
+
+
+class _Latest(Collector):
+    """Collects the tracked assets' score, threshold and channel series.
+
+    The service only writes plain attributes for each batch; the series are made when
+    Prometheus scrapes (a labelled ``Gauge.set`` takes a lock and two calls, and a reading of
+    a tracked asset made ten of them).
+    """
+
+    def __init__(self, tracked: dict[str, _Tracked]) -> None:
+        self._tracked = tracked
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        return self._families()
+
+    def collect(self) -> list[GaugeMetricFamily]:
+        score, threshold, channel = families = self._families()
+        for asset, tracked in list(self._tracked.items()):  # copies: scraped in another thread
+            score.add_metric([asset], tracked.score)
+            threshold.add_metric([asset], tracked.threshold)
+            for name, value in list(tracked.channels.items()):
+                channel.add_metric([asset, name], value)
+        return families
+
+    @staticmethod
+    def _families() -> list[GaugeMetricFamily]:
+        return [
+            GaugeMetricFamily("linewatch_asset_score", _SCORE, labels=["asset"]),
+            GaugeMetricFamily("linewatch_asset_threshold", _THRESHOLD, labels=["asset"]),
+            GaugeMetricFamily(
+                "linewatch_asset_channel_value", _CHANNEL, labels=["asset", "channel"]
+            ),
+        ]
 
 
 class AssetSeries:
-    """The ``linewatch_asset_*`` gauges for at most ``max_assets`` assets."""
+    """The ``linewatch_asset_*`` series for at most ``max_assets`` assets."""
 
     def __init__(
         self, registry: CollectorRegistry, max_assets: int = 50, max_channels: int = 16
@@ -56,28 +96,11 @@ class AssetSeries:
         self.max_channels = max_channels
         self._tracked: dict[str, _Tracked] = {}
         self._alarming: set[str] = set()
-        self.score = Gauge(
-            "linewatch_asset_score",
-            "Latest calibrated anomaly score of an asset (tracked assets only).",
-            ["asset"],
-            registry=registry,
-        )
-        self.threshold = Gauge(
-            "linewatch_asset_threshold",
-            "Score at or above which a reading of the asset is anomalous.",
-            ["asset"],
-            registry=registry,
-        )
+        registry.register(_Latest(self._tracked))
         self.alarm = Gauge(
             "linewatch_asset_alarm",
             "Alarm state of an asset: 0 normal, 1 raised (low severity), 2 raised (high).",
             ["asset"],
-            registry=registry,
-        )
-        self.channel_value = Gauge(
-            "linewatch_asset_channel_value",
-            "Latest value of each channel of an asset's reading (tracked assets only).",
-            ["asset", "channel"],
             registry=registry,
         )
 
@@ -90,20 +113,21 @@ class AssetSeries:
         self, asset: str, score: float, threshold: float | None, values: Mapping[str, float]
     ) -> None:
         """Record a scored reading of ``asset``, if it is tracked or there is room for it."""
-        if not self._admit(asset, alarming=False):
-            return
-        tracked = self._tracked[asset]
-        tracked.score.set(score)
+        tracked = self._tracked.get(asset)
+        if tracked is None:
+            if not self._admit(asset, alarming=False):
+                return
+            tracked = self._tracked[asset]
+        tracked.score = score
         if threshold is not None:
-            tracked.threshold.set(threshold)
+            tracked.threshold = threshold
         channels = tracked.channels
+        if len(channels) + len(values) <= self.max_channels:
+            channels.update(values)
+            return
         for name, value in values.items():
-            child = channels.get(name)
-            if child is None:
-                if len(channels) >= self.max_channels:
-                    continue
-                child = channels[name] = self.channel_value.labels(asset=asset, channel=name)
-            child.set(value)
+            if name in channels or len(channels) < self.max_channels:
+                channels[name] = value
 
     @property
     def full(self) -> bool:
@@ -135,14 +159,10 @@ class AssetSeries:
             if quiet is None:
                 return False
             self._forget(quiet)
-        self._tracked[asset] = _Tracked(
-            self.score.labels(asset=asset), self.threshold.labels(asset=asset)
-        )
+        self._tracked[asset] = _Tracked()
         self.alarm.labels(asset=asset).set(0)
         return True
 
     def _forget(self, asset: str) -> None:
-        for name in self._tracked.pop(asset).channels:
-            self.channel_value.remove(asset, name)
-        for gauge in (self.score, self.threshold, self.alarm):
-            gauge.remove(asset)
+        del self._tracked[asset]
+        self.alarm.remove(asset)

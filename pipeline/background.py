@@ -34,10 +34,11 @@ False
 ...     commits.hold("scores", b"a", value, [], -1)
 >>> commits.wait(), [held.value for held in commits.take_held(2)]
 (None, [b'1', b'2'])
+>>> commits.hold_many("scores", [(b"a", b"4")], [])  # as hold, one after the other
 >>> commits.busy, commits.committing  # still held: later outputs queue behind b"3"
 (True, False)
 >>> [held.value for held in commits.take_held()], commits.busy
-([b'3'], False)
+([b'3', b'4'], False)
 >>> commits.close()
 """
 
@@ -120,6 +121,15 @@ class BackgroundCommit:
         """Keep an output (same arguments as ``Outputs.produce``), stamped now."""
         stamp = int(time.time() * 1000)
         self._held.append(HeldOutput(topic, key, value, headers, partition, stamp))
+
+    def hold_many(
+        self, topic: str, records: list[tuple[bytes | None, bytes]], headers: Headers
+    ) -> None:
+        """:meth:`hold` of each ``(key, value)`` record (the partitioner's), stamped now, once."""
+        stamp, new = int(time.time() * 1000), tuple.__new__  # HeldOutput's, without its frame
+        self._held += [
+            new(HeldOutput, (topic, key, value, headers, -1, stamp)) for key, value in records
+        ]
 
     def wait(self, timeout_s: float | None = None) -> BaseException | None:
         """Wait for the commit in flight; the error it raised, or ``None`` if it succeeded.

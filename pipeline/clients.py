@@ -6,7 +6,7 @@ from pipeline.auth import AuthWatch
 from pipeline.outputs import AtLeastOnceOutputs, ClientConfig, Outputs, TransactionalOutputs
 from pipeline.settings import Settings
 
-__all__ = ["consumer_config", "make_outputs"]
+__all__ = ["consumer_config", "make_outputs", "producer_config"]
 
 
 def consumer_config(settings: Settings, instance: str, auth: AuthWatch) -> ClientConfig:
@@ -27,11 +27,16 @@ def consumer_config(settings: Settings, instance: str, auth: AuthWatch) -> Clien
     }
 
 
+def producer_config(settings: Settings, auth: AuthWatch) -> ClientConfig:
+    """The outputs' producer's settings before the mode's own (transactions or idempotence)."""
+    return {**settings.client_config(), "linger.ms": settings.serve.linger_ms, "error_cb": auth}
+
+
 def make_outputs(settings: Settings, instance: str, auth: AuthWatch) -> Outputs:
     """The producer of ``serve.processing``: transactional (one ``transactional.id`` per
     instance) or idempotent at-least-once."""
     serve = settings.serve
-    config: ClientConfig = {**settings.client_config(), "error_cb": auth}
+    config = producer_config(settings, auth)
     if serve.processing == "at_least_once":
         return AtLeastOnceOutputs(config)
     return TransactionalOutputs(

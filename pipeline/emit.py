@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from pipeline.background import BackgroundCommit
+from pipeline.consumed import Consumed
 from pipeline.messages import Alert, encode
 from pipeline.metrics import ServiceMetrics
 from pipeline.outcomes import Outcomes
@@ -57,7 +58,8 @@ class Emitter:
         for letter in outcomes.dead_letters():
             self.dead_letter(letter)
         values = outcomes.encoded_scores()
-        keys = [source.key for _, source in messages]
+        batch = Consumed.of_pairs(messages)
+        keys = batch.keys
         scores = [
             (key, value) for key, value in zip(keys, values, strict=True) if value is not None
         ]
@@ -69,11 +71,10 @@ class Emitter:
             if self._on_alert is not None:
                 self._on_alert(alert)
         if holding:  # a commit is under way: the next transaction takes them
-            for key, value in scores:
-                produce(self.topics.scores, key, value, now, -1)
+            self._commits.hold_many(self.topics.scores, scores, now)
         else:
             self.outputs.produce_many(self.topics.scores, scores, now)
-        return outcomes.touched([source.partition for _, source in messages])
+        return outcomes.touched(batch.partitions)
 
     @staticmethod
     def _keyed(

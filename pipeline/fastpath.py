@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import msgspec
 
+from pipeline.consumed import Consumed
 from pipeline.detectors.fleet import Fleet, FleetSlot
 from pipeline.detectors.fleet_mahalanobis import MahalanobisFleet
 from pipeline.detectors.fleet_zscore import ZScoreFleet
@@ -115,7 +116,9 @@ class BatchPath:
         processor = self.processor
         assets, members, accepted = processor.assets, self._members, self._accepted
         decode, max_bytes = processor.decoder.wire, processor.decoder.max_bytes
-        for index, (value, source) in enumerate(messages):
+        batch = Consumed.of_pairs(messages)  # a message's Source is made only the long way
+        keys = batch.keys
+        for index, value in enumerate(batch.values):
             if value is not None and len(value) <= max_bytes:
                 try:
                     wire = decode(value)
@@ -127,7 +130,7 @@ class BatchPath:
                         wire.values,
                         wire.ts,
                         wire.seq,
-                        source.key,
+                        keys[index],
                     )
                     state = assets.get(asset)
                     layout = accepted.get(tuple(values))
@@ -156,6 +159,7 @@ class BatchPath:
                         pending.append((index, wire, state, model, row))
                         pending_assets.add(asset)
                         continue
+            source = batch.source(index)
             item = processor.entry(value, source)
             self._entry(index, item, value, source, pending, pending_assets, outcomes)
             if type(item) is Reading:

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 from confluent_kafka import TopicPartition
 
+from pipeline.consumed import Consumed
 from pipeline.processor import Source
 from pipeline.settings import TopicSettings
 
@@ -45,13 +46,7 @@ class Positions:
         """Note each partition's next offset after its last message among ``messages``
         (in offset order); with ``partitions`` (how many are assigned) the scan from the end
         stops once that many were seen."""
-        positions, seen = self.readings, set()
-        for _, source in reversed(messages):
-            if source.partition not in seen:
-                seen.add(source.partition)
-                positions[source.partition] = source.offset + 1
-                if len(seen) == partitions:
-                    return
+        self.readings.update(Consumed.of_pairs(messages).next_offsets(partitions))
 
     def read_label(self, source: Source) -> None:
         """A label was consumed (and held)."""

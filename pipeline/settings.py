@@ -230,6 +230,11 @@ class ServeSettings(_Section):
     """... and after this many consumed messages, whichever comes first. Every commit
     snapshots each asset touched since the last one, so at 1,000 assets a small value makes
     snapshots, not scoring, the service's main cost."""
+    linger_ms: int = Field(default=25, ge=0, le=1000)
+    """How long the outputs' producer lets a batch of outputs fill before sending it
+    (librdkafka's ``linger.ms``; a commit sends at once whatever waits). Scores are stamped
+    when they are produced, so it is not in their event-to-score latency; 25 ms instead of 5
+    cost the producer's network thread a third of the CPU (~0.9 to ~0.3 us an output)."""
     background_commit: bool = True
     """With ``exactly_once``: commit in a helper thread while the service goes on scoring,
     holding the outputs made meanwhile for the next transaction (:mod:`pipeline.background`).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from confluent_kafka import TopicPartition
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from pipeline.asset_metrics import AssetSeries
 from pipeline.consumer_lag import ConsumerLag
@@ -129,6 +129,20 @@ class TestAssetSeries:
         assert sample(registry, "linewatch_asset_channel_value", asset="a", channel="t") is None
         assert sample(registry, "linewatch_asset_alarm", asset="b") == 1
         assert sample(registry, "linewatch_asset_alarm", asset="c") == 2
+
+    def test_a_scrape_shows_the_latest_values_as_gauges(self, registry):
+        series = AssetSeries(registry, max_assets=2, max_channels=2)
+        series.observe("a", 0.1, 0.9, {"t": 1.0})
+        assert sample(registry, "linewatch_asset_score", asset="a") == 0.1
+        series.observe("a", 0.4, None, {"t": 2.0, "u": 3.0, "v": 4.0})  # no threshold: kept
+        text = generate_latest(registry).decode()
+        assert "# TYPE linewatch_asset_channel_value gauge" in text
+        assert 'linewatch_asset_score{asset="a"} 0.4' in text
+        assert 'linewatch_asset_threshold{asset="a"} 0.9' in text
+        assert 'linewatch_asset_channel_value{asset="a",channel="u"} 3.0' in text
+        assert 'channel="v"' not in text  # capped at two
+        series.set_alarm("b", "low")  # tracked from its alarm on, before any reading
+        assert sample(registry, "linewatch_asset_score", asset="b") == 0.0
 
     def test_no_eviction_when_every_tracked_asset_alarms(self, registry):
         series = AssetSeries(registry, max_assets=1)

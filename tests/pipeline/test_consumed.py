@@ -1,0 +1,83 @@
+"""A consumed batch as columns (``Consumed``): the same pairs, and the same outcomes, as the
+``(value, Source)`` pairs the service made for every message before."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pytest
+
+from pipeline.consumed import Consumed
+from pipeline.messages import Reading, encode
+from pipeline.processor import Processor, Source
+from tests.pipeline.test_fleet import CONFIGS, MESSAGES, settings_for, stream
+from tests.pipeline.test_wire_lane import WARM, odd_variants, raw_odd, sources
+
+
+@dataclass
+class Record:
+    """What the service reads of a confluent-kafka ``Message``."""
+
+    value_: bytes | None
+    key_: bytes | None
+    partition_: int
+    offset_: int
+
+    def value(self) -> bytes | None:
+        return self.value_
+
+    def key(self) -> bytes | None:
+        return self.key_
+
+    def partition(self) -> int | None:
+        return self.partition_
+
+    def offset(self) -> int | None:
+        return self.offset_
+
+
+def records(pairs: list[tuple[bytes | None, Source]]) -> list[Record]:
+    return [Record(value, s.key, s.partition, s.offset) for value, s in pairs]
+
+
+def test_records_read_as_the_pairs_the_service_made() -> None:
+    pairs = [
+        (b"a", Source("r", 2, 10, b"k")),
+        (None, Source("r", 0, 4)),
+        (b"c", Source("r", 2, 11)),
+    ]
+    batch = Consumed.of_records("r", records(pairs))
+    assert (batch.values, batch.keys, batch.partitions) == (
+        [b"a", None, b"c"],
+        [b"k", None, None],
+        [2, 0, 2],
+    )
+    assert list(batch) == pairs
+    assert batch[-1] == pairs[-1]
+    assert batch[1:] == pairs[1:]
+    assert len(batch) == 3
+    with pytest.raises(IndexError):
+        batch[3]
+    assert batch.next_offsets() == {2: 12, 0: 5}
+    assert batch.next_offsets(partitions=1) == {2: 12}
+    assert Consumed.of_pairs(pairs).next_offsets() == {2: 12, 0: 5}
+    assert Consumed.of_pairs(batch) is batch
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_the_lane_gives_the_same_outcomes_from_columns(config) -> None:
+    odd = [encode(Reading(f"asset-{a}", 10**6 + a, {"temp": 1.0})) for a in range(3)]
+    for a in range(3):
+        odd += [json.dumps(v).encode() for v in odd_variants(f"asset-{a}", 10**7, 10**4)]
+        odd += raw_odd(f"asset-{a}", 10**7 + 100)
+    values = WARM + stream(300, assets=7, seed=1) + odd + MESSAGES
+    pairs = sources(values, seed=3)
+    settings = settings_for(config)
+    columns, reference = Processor(settings), Processor(settings)
+    for start in range(0, len(pairs), 250):
+        batch = pairs[start : start + 250]
+        got = list(columns.process_batch(Consumed.of_records("r", records(batch))))
+        assert got == list(reference.process_batch(batch))
+    letters = [o.dead_letter for o in got if o.dead_letter is not None]
+    assert letters and all(letter.source.topic == "r" for letter in letters)
