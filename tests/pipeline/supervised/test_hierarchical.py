@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import random
+from collections.abc import Mapping
 
 import pytest
 
@@ -11,7 +13,7 @@ from pipeline.settings import Settings, SupervisedSettings
 from pipeline.state import SnapshotCodec
 from pipeline.supervised.models import HierarchicalModels, TypeModels
 from pipeline.supervised.snapshots import SupervisedSnapshots
-from pipeline.supervised.supervisor import FLEET, SHARED_PREFIX
+from pipeline.supervised.supervisor import FLEET, SHARED_PREFIX, Supervisor
 from pipeline.supervised.targets import Target
 from tests.pipeline.supervised.test_supervisor import reading, run_to_failure
 
@@ -123,3 +125,46 @@ class TestInTheSupervisor:
             for asset in ("pump-1", "pump-2"):
                 value = reading(asset, second, 10.0 + (second > 180))
                 assert restored.process(value) == processor.process(value)
+
+
+def restored(snapshot_mode: Mapping[str, object], mode: Mapping[str, object], caplog) -> Supervisor:
+    """A supervisor in ``mode`` after restoring the fleet's models learned in ``snapshot_mode``."""
+    before = Supervisor(Settings.load(None, supervised={"enabled": True, **snapshot_mode}))
+    models = before._models_for(FLEET)
+    models.learn({"z": 1.0}, Target(True, 10.0), "pump")
+    after = Supervisor(Settings.load(None, supervised={"enabled": True, **mode}))
+    key = SHARED_PREFIX + FLEET
+    with caplog.at_level(logging.WARNING, logger="pipeline.supervised.supervisor"):
+        assert (
+            SupervisedSnapshots(after).unbundle(key, CODEC.decode(key, CODEC.encode(key, models)))
+            is None
+        )
+    return after
+
+
+class TestRestoredIntoAnotherMode:
+    FLEET_MODEL = {"fleet_model": True}
+    HIERARCHICAL = {"hierarchical": True}
+
+    def test_the_same_mode_takes_the_snapshot(self, caplog):
+        for mode, kind in ((self.FLEET_MODEL, TypeModels), (self.HIERARCHICAL, HierarchicalModels)):
+            supervisor = restored(mode, mode, caplog)
+            assert type(supervisor.models[FLEET]) is kind and supervisor.models[FLEET].learned == 1
+        assert "refused" not in caplog.text
+
+    @pytest.mark.parametrize(
+        ("snapshot_mode", "mode", "kind"),
+        [
+            (FLEET_MODEL, HIERARCHICAL, HierarchicalModels),
+            (HIERARCHICAL, FLEET_MODEL, TypeModels),
+            (HIERARCHICAL, {}, None),
+            (FLEET_MODEL, {}, None),
+        ],
+    )
+    def test_another_mode_refuses_it_and_starts_afresh(self, snapshot_mode, mode, kind, caplog):
+        supervisor = restored(snapshot_mode, mode, caplog)
+        assert "refused state" in caplog.text
+        assert FLEET not in supervisor.models
+        if kind is not None:
+            fresh = supervisor._predictor(supervisor._models_for("pump"))
+            assert type(fresh) is kind and fresh.learned == 0
