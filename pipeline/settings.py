@@ -384,7 +384,8 @@ class SupervisedSettings(_Section):
     failures still teach the others what the types share."""
     type_scale: float = Field(default=0.5, ge=0.0)
     """With ``hierarchical``: a type's features enter again times this, so its deviations
-    learn at ``type_scale ** 2`` the step of the shared weights (0: one fleet model)."""
+    learn at ``type_scale ** 2`` the step of the shared weights (0: one fleet model).
+    Snapshotted models of another ``type_scale`` are refused (they start afresh)."""
     regressor: Literal["linear", "hoeffding", "forest"] = "linear"
     seed: int = 42
     machine_types: dict[str, str] = Field(default_factory=dict)

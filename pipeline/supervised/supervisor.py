@@ -183,6 +183,11 @@ class Supervisor:
             return "the fleet's models, but supervised.fleet_model and hierarchical are off"
         if type(models) is not wanted:
             return f"{type(models).__name__}, but the settings ask for {wanted.__name__}"
+        if isinstance(models, HierarchicalModels) and models.type_scale != self.settings.type_scale:
+            return (
+                f"learned with type_scale {models.type_scale:g}, "
+                f"but supervised.type_scale is {self.settings.type_scale:g}"
+            )
         return None
 
     def _state_for(self, asset: str) -> AssetSupervision:

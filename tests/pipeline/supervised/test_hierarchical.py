@@ -168,3 +168,12 @@ class TestRestoredIntoAnotherMode:
         if kind is not None:
             fresh = supervisor._predictor(supervisor._models_for("pump"))
             assert type(fresh) is kind and fresh.learned == 0
+
+    def test_a_changed_type_scale_refuses_it_and_starts_afresh(self, caplog):
+        supervisor = restored(
+            {"hierarchical": True}, {"hierarchical": True, "type_scale": 0.3}, caplog
+        )
+        assert "refused state" in caplog.text and "type_scale 0.5" in caplog.text
+        assert FLEET not in supervisor.models
+        fresh = supervisor._models_for(FLEET)
+        assert isinstance(fresh, HierarchicalModels) and fresh.type_scale == 0.3
