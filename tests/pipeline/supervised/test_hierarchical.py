@@ -11,7 +11,7 @@ import pytest
 from pipeline.errors import ConfigError
 from pipeline.settings import Settings, SupervisedSettings
 from pipeline.state import SnapshotCodec
-from pipeline.supervised.models import HierarchicalModels, TypeModels
+from pipeline.supervised.models import HierarchicalModels, TypeModels, with_type
 from pipeline.supervised.snapshots import SupervisedSnapshots
 from pipeline.supervised.supervisor import FLEET, SHARED_PREFIX, Supervisor
 from pipeline.supervised.targets import Target
@@ -57,6 +57,19 @@ class TestHierarchicalModels:
         assert models.type_weights("fan") == {"z": shared["z"], "1": 0.0}
         assert models.type_weights("pump")["z"] != shared["z"]  # the pump's deviation
         assert probability(models, {"z": 2.0}, "fan") > 0.5  # the fleet's, before any fan
+
+    def test_a_channel_name_with_a_bar_stays_a_shared_feature(self):
+        x = {"x.z": 1.0, "pump|x.z": 3.0}  # channels "x" and "pump|x": valid names
+        inputs = with_type(x, "pump", 0.5)
+        assert len(inputs) == 2 * len(x) + 1 and {n: inputs[n] for n in x} == x
+        models = HierarchicalModels(SETTINGS)
+        for k in range(200):
+            models.learn(
+                {"x.z": float(k % 2), "pump|x.z": float(k % 3)}, Target(k % 2 == 1, 1.0), "pump"
+            )
+        assert set(models.type_weights("pump")) == {"x.z", "pump|x.z", "1"}
+        shared = models.classifier.weights["pump|x.z"]
+        assert models.type_weights("fan")["pump|x.z"] == shared  # no type's deviation in it
 
     def test_a_smaller_type_scale_keeps_the_types_closer_to_the_shared_weights(self):
         def spread(scale: float) -> float:
