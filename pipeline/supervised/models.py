@@ -107,9 +107,10 @@ class HierarchicalModels(TypeModels):
     One standard scaler for the fleet (the features are in each asset's own units), then a
     logistic and a linear regression over :func:`with_type` of the scaled features: the
     type's logit is ``shared . x + type_scale * (deviation_type . x + bias_type)``, so with
-    the same SGD step a type's deviations learn at ``type_scale ** 2`` the rate of the shared
-    weights (``type_scale`` 0: one model for the fleet). A type not seen yet predicts with
-    the shared weights.
+    the same SGD step a type's weight deviations learn at ``type_scale ** 2`` the rate of the
+    shared weights (``type_scale`` 0: one model for the fleet); its bias learns at
+    ``type_scale ** 2`` times the weights' step, not the intercept's (river's
+    ``intercept_lr``). A type not seen yet predicts with the shared weights.
 
     Examples
     --------
