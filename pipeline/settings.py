@@ -382,7 +382,7 @@ class SupervisedSettings(_Section):
     (:class:`~pipeline.supervised.models.HierarchicalModels`; logistic classifier and linear
     regressor only): each type learns its own weights from all its assets, and its rare
     failures still teach the others what the types share."""
-    type_scale: float = Field(default=0.5, ge=0.0)
+    type_scale: float = Field(default=0.5, ge=0.0, le=10.0, allow_inf_nan=False)
     """With ``hierarchical``: a type's features enter again times this, so its weight
     deviations learn at ``type_scale ** 2`` the step of the shared weights (0: one fleet
     model). Its bias (a weight on the constant ``type_scale``) learns at ``type_scale ** 2``
@@ -433,6 +433,8 @@ class SupervisedSettings(_Section):
             raise ValueError(
                 "supervised.hierarchical and supervised.fleet_model exclude each other"
             )
+        if "type_scale" in self.model_fields_set and not self.hierarchical:
+            raise ValueError("supervised.type_scale needs supervised.hierarchical = true")
         if self.hierarchical and (self.classifier, self.regressor) != ("logistic", "linear"):
             raise ValueError(
                 "supervised.hierarchical needs classifier = 'logistic' and regressor = 'linear' "

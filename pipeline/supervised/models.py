@@ -116,7 +116,8 @@ class HierarchicalModels(TypeModels):
     --------
     >>> from pipeline.settings import SupervisedSettings
     >>> from pipeline.supervised.targets import Target
-    >>> models = HierarchicalModels(SupervisedSettings(learning_rate=0.05, type_scale=1.0))
+    >>> settings = SupervisedSettings(learning_rate=0.05, hierarchical=True, type_scale=1.0)
+    >>> models = HierarchicalModels(settings)
     >>> for k in range(2000):  # a "up" fails when z is high, a "down" when it is low
     ...     kind, z = ("up", "down")[k % 2], float(k % 4 // 2) * 4 - 2
     ...     models.learn({"z": z}, Target((z > 0) == (kind == "up"), 100.0), kind)
