@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import logging
+import math
 import random
 from collections.abc import Mapping
 
@@ -43,10 +45,21 @@ class TestHierarchicalModels:
         opposite_types(fleet)
         up, down = hierarchical.type_weights("up"), hierarchical.type_weights("down")
         assert up["z"] > 1.0 and down["z"] < -1.0  # opposite signs, both strong
-        x = {"z": 1.5, "w": 0.0}
-        assert probability(hierarchical, x, "up") > 0.8 > 0.2 > probability(hierarchical, x, "down")
-        p_up, p_down = probability(fleet, x, "up"), probability(fleet, x, "down")
-        assert p_up == p_down and 0.3 < p_up < 0.7  # one model: the types cancel out
+        high, low = {"z": 1.5, "w": 0.0}, {"z": -1.5, "w": 0.0}
+        assert (
+            probability(hierarchical, high, "up")
+            > 0.8
+            > 0.2
+            > probability(hierarchical, high, "down")
+        )
+        assert (
+            probability(hierarchical, low, "up")
+            < 0.2
+            < 0.8
+            < probability(hierarchical, low, "down")
+        )
+        for x in (high, low):  # one model: the types cancel out, z tells nothing
+            assert 0.3 < probability(fleet, x, "up") < 0.7
 
     def test_a_type_never_seen_predicts_with_the_shared_weights_only(self):
         models = HierarchicalModels(SETTINGS)
@@ -56,7 +69,11 @@ class TestHierarchicalModels:
         shared = models.classifier.weights
         assert models.type_weights("fan") == {"z": shared["z"], "1": 0.0}
         assert models.type_weights("pump")["z"] != shared["z"]  # the pump's deviation
-        assert probability(models, {"z": 2.0}, "fan") > 0.5  # the fleet's, before any fan
+        scaled = 2.0 / 2.0  # z alternated -2 and 2: mean 0, standard deviation 2
+        logit = shared["z"] * scaled + models.classifier.intercept
+        expected = 1.0 / (1.0 + math.exp(-logit))  # the fleet's, before any fan
+        assert expected > 0.5
+        assert probability(models, {"z": 2.0}, "fan") == pytest.approx(expected, rel=1e-9)
 
     def test_a_channel_name_with_a_bar_stays_a_shared_feature(self):
         x = {"x.z": 1.0, "pump|x.z": 3.0}  # channels "x" and "pump|x": valid names
@@ -110,16 +127,32 @@ class TestInTheSupervisor:
         assert fleet.type_weights("pump")["1"] != 0.0  # the pump's own bias was learned
         assert dict(supervisor.shared_states())[SHARED_PREFIX + FLEET] is fleet
 
-    def test_a_new_asset_of_a_known_type_predicts_with_its_types_weights(self, processor, trained):
+    def test_a_new_asset_of_a_known_type_predicts_with_its_types_weights(
+        self, processor, trained, monkeypatch
+    ):
         as_other = trained()  # the same history; then pump-2 is taken for another type
         assert as_other.supervisor is not None
         as_other.supervisor._state_for("pump-2").machine_type = "other"
+        fleet = processor.supervisor.models[FLEET]
+        assert isinstance(fleet, HierarchicalModels)
+        before, seen = copy.deepcopy(fleet), []
+        predict = fleet.predict
+
+        def spy(x: dict[str, float], kind: str = "") -> tuple[float, float] | None:
+            seen.append(x)
+            return predict(x, kind)
+
+        monkeypatch.setattr(fleet, "predict", spy)
         sibling = processor.process(reading("pump-2", 0, 10.0)).score
         stranger = as_other.process(reading("pump-2", 0, 10.0)).score
         assert processor.supervisor.assets["pump-2"].machine_type == "pump"
         assert sibling is not None and stranger is not None
         assert stranger.fault_probability is not None  # an unseen type: the shared weights
         assert sibling.fault_probability != stranger.fault_probability
+        pump, scaled = before.type_weights("pump"), before.scaler.transform_one(seen[0])
+        logit = before.classifier.intercept + pump["1"] + sum(pump[n] * scaled[n] for n in scaled)
+        expected = 1.0 / (1.0 + math.exp(-logit))  # the pump's own weights, on pump-2's features
+        assert sibling.fault_probability == pytest.approx(expected, abs=1e-6)
 
     def test_a_restored_service_predicts_exactly_like_the_original(
         self, processor, processor_factory
