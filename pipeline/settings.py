@@ -387,9 +387,14 @@ class SupervisedSettings(_Section):
     (:class:`~pipeline.supervised.models.HierarchicalModels`; logistic classifier and linear
     regressor only): each type learns its own weights from all its assets, and its rare
     failures still teach the others what the types share."""
-    type_scale: float = Field(default=0.5, ge=0.0)
-    """With ``hierarchical``: a type's features enter again times this, so its deviations
-    learn at ``type_scale ** 2`` the step of the shared weights (0: one fleet model)."""
+    type_scale: float = Field(default=0.5, ge=0.0, le=10.0, allow_inf_nan=False)
+    """With ``hierarchical``: a type's features enter again times this, so its weight
+    deviations learn at ``type_scale ** 2`` the step of the shared weights (0: one fleet
+    model). Its bias (a weight on the constant ``type_scale``) learns at ``type_scale ** 2``
+    times the weights' step, against the shared intercept's own fixed rate (river's
+    ``intercept_lr``: 0.01 for the classifier, 0.05 for the regressor whose step is 0.01):
+    with 0.5 and ``learning_rate`` 0.005, 0.125 and 0.05 of the intercept's rate.
+    Snapshotted models of another ``type_scale`` are refused (they start afresh)."""
     regressor: Literal["linear", "hoeffding", "forest"] = "linear"
     seed: int = 42
     machine_types: dict[str, str] = Field(default_factory=dict)
@@ -433,6 +438,8 @@ class SupervisedSettings(_Section):
             raise ValueError(
                 "supervised.hierarchical and supervised.fleet_model exclude each other"
             )
+        if "type_scale" in self.model_fields_set and not self.hierarchical:
+            raise ValueError("supervised.type_scale needs supervised.hierarchical = true")
         if self.hierarchical and (self.classifier, self.regressor) != ("logistic", "linear"):
             raise ValueError(
                 "supervised.hierarchical needs classifier = 'logistic' and regressor = 'linear' "

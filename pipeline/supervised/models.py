@@ -34,7 +34,11 @@ from river import forest, linear_model, optim, preprocessing, tree
 from pipeline.settings import SupervisedSettings
 from pipeline.supervised.targets import Target
 
-__all__ = ["HierarchicalModels", "TypeModels", "with_type"]
+__all__ = ["TYPED", "HierarchicalModels", "TypeModels", "with_type"]
+
+TYPED = "\0"
+"""Between a machine type and a feature name in a type's feature (no channel name holds it:
+decoding refuses unprintable names), so no type's feature can be taken for a shared one."""
 
 
 def _logistic(settings: SupervisedSettings) -> Any:
@@ -103,15 +107,17 @@ class HierarchicalModels(TypeModels):
     One standard scaler for the fleet (the features are in each asset's own units), then a
     logistic and a linear regression over :func:`with_type` of the scaled features: the
     type's logit is ``shared . x + type_scale * (deviation_type . x + bias_type)``, so with
-    the same SGD step a type's deviations learn at ``type_scale ** 2`` the rate of the shared
-    weights (``type_scale`` 0: one model for the fleet). A type not seen yet predicts with
-    the shared weights.
+    the same SGD step a type's weight deviations learn at ``type_scale ** 2`` the rate of the
+    shared weights (``type_scale`` 0: one model for the fleet); its bias learns at
+    ``type_scale ** 2`` times the weights' step, not the intercept's (river's
+    ``intercept_lr``). A type not seen yet predicts with the shared weights.
 
     Examples
     --------
     >>> from pipeline.settings import SupervisedSettings
     >>> from pipeline.supervised.targets import Target
-    >>> models = HierarchicalModels(SupervisedSettings(learning_rate=0.05, type_scale=1.0))
+    >>> settings = SupervisedSettings(learning_rate=0.05, hierarchical=True, type_scale=1.0)
+    >>> models = HierarchicalModels(settings)
     >>> for k in range(2000):  # a "up" fails when z is high, a "down" when it is low
     ...     kind, z = ("up", "down")[k % 2], float(k % 4 // 2) * 4 - 2
     ...     models.learn({"z": z}, Target((z > 0) == (kind == "up"), 100.0), kind)
@@ -133,8 +139,8 @@ class HierarchicalModels(TypeModels):
         """The classifier's weights of machine type ``kind`` on the scaled features (shared
         plus the type's deviation; ``"1"``: the type's bias on top of the intercept)."""
         weights = self.classifier.weights
-        prefix = f"{kind}|"
-        names = [n for n in weights if "|" not in n]
+        prefix = kind + TYPED
+        names = [n for n in weights if TYPED not in n]
         typed = {n: weights[n] + self.type_scale * weights.get(prefix + n, 0.0) for n in names}
         return {**typed, "1": self.type_scale * weights.get(prefix + "1", 0.0)}
 
@@ -147,10 +153,11 @@ class HierarchicalModels(TypeModels):
 
 
 def with_type(x: dict[str, float], kind: str, scale: float) -> dict[str, float]:
-    """``x``, and again under ``kind|name`` times ``scale``, plus the type's bias ``kind|1``.
+    """``x``, and again under ``kind`` + :data:`TYPED` + name times ``scale``, plus the
+    type's bias (name ``1``).
 
     >>> with_type({"a": 2.0}, "pump", 0.5)
-    {'a': 2.0, 'pump|a': 1.0, 'pump|1': 0.5}
+    {'a': 2.0, 'pump\\x00a': 1.0, 'pump\\x001': 0.5}
     """
-    typed = {f"{kind}|{name}": scale * value for name, value in x.items()}
-    return {**x, **typed, f"{kind}|1": scale}
+    typed = {kind + TYPED + name: scale * value for name, value in x.items()}
+    return {**x, **typed, kind + TYPED + "1": scale}

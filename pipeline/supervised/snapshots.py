@@ -6,7 +6,9 @@ With supervision on, an asset's snapshot is an :class:`AssetSnapshot`: the detec
 ``AssetState``) still restores: the asset keeps its detector and its supervision starts
 afresh. Each machine type's models are snapshotted under the key ``"\\0type:<type>"`` (not a
 valid asset id) to every owned partition; on restore the copy that learned most is taken.
-Anything else under such a key is refused (an error log line).
+Anything else under such a key is refused (an error log line), and so are models of
+another mode than the settings' (``fleet_model``, ``hierarchical``, per type: a warning;
+those models start afresh).
 
 Examples
 --------

@@ -152,8 +152,13 @@ class Supervisor:
             yield SHARED_PREFIX + kind, self.models[kind]
 
     def restore_shared(self, key: str, models: TypeModels) -> None:
-        """Take a machine type's snapshotted models, unless those held went further."""
+        """Take a machine type's snapshotted models, unless those held went further or they
+        are not the kind of models the settings ask for (refused with a log line)."""
         kind = key.removeprefix(SHARED_PREFIX)
+        refusal = self._refusal(kind, models)
+        if refusal is not None:
+            logger.warning("refused state %r: %s; they start afresh", key, refusal)
+            return
         held = self.models.get(kind)
         if held is None or _progress(models) > _progress(held):
             self.models[kind] = models
@@ -164,6 +169,26 @@ class Supervisor:
         self.changed.clear()
 
     # --- internals -----------------------------------------------------------------------
+
+    def _refusal(self, kind: str, models: TypeModels) -> str | None:
+        """Why snapshotted ``models`` of ``kind`` cannot serve the settings (``None``: they can;
+        e.g. a snapshot of ``fleet_model`` restored with ``hierarchical`` on)."""
+        if kind != FLEET:
+            wanted: type[TypeModels] = TypeModels
+        elif self.settings.hierarchical:
+            wanted = HierarchicalModels
+        elif self.settings.fleet_model:
+            wanted = TypeModels
+        else:
+            return "the fleet's models, but supervised.fleet_model and hierarchical are off"
+        if type(models) is not wanted:
+            return f"{type(models).__name__}, but the settings ask for {wanted.__name__}"
+        if isinstance(models, HierarchicalModels) and models.type_scale != self.settings.type_scale:
+            return (
+                f"learned with type_scale {models.type_scale:g}, "
+                f"but supervised.type_scale is {self.settings.type_scale:g}"
+            )
+        return None
 
     def _state_for(self, asset: str) -> AssetSupervision:
         state = self.assets.get(asset)

@@ -213,6 +213,8 @@ condition_channel = "load_pct"
 symptom_bands = false
 cusum_features = true
 hierarchical = true
+machine_types = {"asset-00[12]" = "a"}
+default_type = "b"
 [supervised.alerts]
 average_readings = 10
 [supervised.cusum]
@@ -221,7 +223,8 @@ h = 5
 min_warnings = 1
 false_ratio = 10
 """  # the condition drift, its CUSUMs and their record, the averaged probability, the fleet's
-# models (shared weights plus each type's own, with the CUSUMs as features): state too
+# models (shared weights plus the deviations of two machine types, "a": asset-001/002 with
+# three failures, "b": asset-000/003 with one; the CUSUMs as features): state too
 SUPERVISED_READINGS = 16_800
 SUPERVISED_LABELS = 12  # fault_start, failure, maintenance of each fault
 SIMULATE_SUPERVISED = [

@@ -51,3 +51,22 @@ class TestSettings:
         broken.write_text("[alerts\n")
         with pytest.raises(ConfigError, match="not valid TOML"):
             Settings.load(broken)
+
+
+class TestTypeScale:
+    @pytest.mark.parametrize("value", ["inf", "nan", 10.5, -0.1])
+    def test_an_unbounded_or_not_a_number_scale_is_a_config_error(self, value):
+        with pytest.raises(ConfigError, match="type_scale"):
+            Settings.load(None, supervised={"hierarchical": True, "type_scale": value})
+
+    def test_a_scale_within_bounds_is_taken(self):
+        for value in (0.0, 0.5, 10.0):
+            settings = Settings.load(None, supervised={"hierarchical": True, "type_scale": value})
+            assert settings.supervised.type_scale == value
+
+    def test_a_scale_without_hierarchical_would_do_nothing(self, tmp_path):
+        config = tmp_path / "scale.toml"
+        config.write_text("[supervised]\ntype_scale = 0.3\n")
+        with pytest.raises(ConfigError, match="needs supervised.hierarchical"):
+            Settings.load(config)
+        assert Settings.load(None).supervised.type_scale == 0.5  # the default alone is fine
