@@ -28,7 +28,13 @@ from collections.abc import Sequence
 import msgspec
 
 from pipeline.errors import DecodeError
-from pipeline.messages import DEFAULT_MAX_BYTES, MAX_ASSET_ID_LENGTH, Reading, decode_reading
+from pipeline.messages import (
+    DEFAULT_MAX_BYTES,
+    MAX_ASSET_ID_LENGTH,
+    Reading,
+    SensorValue,
+    decode_reading,
+)
 
 __all__ = ["ReadingDecoder", "WireReading"]
 
@@ -48,7 +54,7 @@ class WireReading(msgspec.Struct, gc=False):
 
     asset: str
     ts: int
-    values: dict[str, float]
+    values: dict[str, SensorValue]
     seq: int | None = None
     line: str | None = None
 

@@ -46,8 +46,9 @@ class DecodeError(PipelineError):
     """A message could not be turned into a valid record.
 
     ``reason`` is a short, stable code (``malformed_json``, ``missing_field``, ``wrong_type``,
-    ``non_finite``, ``oversized``, ``bad_timestamp``, ``unknown_asset``, ``out_of_order``,
-    ``duplicate``) suitable for a metric label; the message says what exactly was wrong.
+    ``non_finite``, ``out_of_range``, ``oversized``, ``bad_timestamp``, ``unknown_asset``,
+    ``out_of_order``, ``duplicate``) suitable for a metric label; the message says what exactly
+    was wrong.
     """
 
     def __init__(self, reason: str, message: str) -> None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 import orjson
@@ -36,6 +36,7 @@ __all__ = [
     "AlertState",
     "Label",
     "LabelKind",
+    "MAX_ABS_VALUE",
     "MAX_ASSET_ID_LENGTH",
     "Reading",
     "Score",
@@ -43,6 +44,7 @@ __all__ = [
     "decode_label",
     "decode_reading",
     "encode",
+    "sensor_value",
 ]
 
 LabelKind = Literal["fault_start", "fault_end", "failure", "maintenance"]
@@ -50,6 +52,12 @@ AlertState = Literal["raised", "cleared"]
 Severity = Literal["low", "medium", "high"]
 MAX_ASSET_ID_LENGTH = 128
 DEFAULT_MAX_BYTES = 64 * 1024
+MAX_ABS_VALUE = 1e15
+"""A sensor value's largest magnitude. Beyond it float64 no longer holds whole units, and
+squares and covariances of such values overflow the detectors' arithmetic; a reading with
+one is refused (``out_of_range``) rather than scored from infinities."""
+SensorValue = Annotated[float, msgspec.Meta(ge=-MAX_ABS_VALUE, le=MAX_ABS_VALUE)]
+"""A sensor value as the typed decoders read it: a float within :data:`MAX_ABS_VALUE`."""
 
 
 _INT64_END = 2**63
@@ -62,7 +70,7 @@ class Reading:
 
     asset: str
     ts: int
-    values: dict[str, float]
+    values: dict[str, SensorValue]
     seq: int | None = None
     line: str | None = None
 
@@ -237,9 +245,27 @@ def _timestamp(obj: dict[str, Any]) -> int:
 def _finite(where: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise DecodeError("wrong_type", f"{where} must be a finite number, got {_type(value)}")
-    number = float(value)
+    return sensor_value(where, float(value), value)
+
+
+def sensor_value(where: str, number: float, given: Any = None) -> float:
+    """``number`` if a model may take it; :class:`DecodeError` (``non_finite`` or
+    ``out_of_range``, naming ``where`` and the ``given`` value) if not.
+
+    >>> sensor_value("x", 2.5)
+    2.5
+    >>> sensor_value("x", 1e300)
+    Traceback (most recent call last):
+    ...
+    pipeline.errors.DecodeError: x must be within ±1e+15, got 1e+300
+    """
+    shown = number if given is None else given
     if not math.isfinite(number):  # large ints overflow to inf
-        raise DecodeError("non_finite", f"{where} must be finite, got {value!r}")
+        raise DecodeError("non_finite", f"{where} must be finite, got {shown!r}")
+    if abs(number) > MAX_ABS_VALUE:
+        raise DecodeError(
+            "out_of_range", f"{where} must be within ±{MAX_ABS_VALUE:g}, got {shown!r}"
+        )
     return number
 
 

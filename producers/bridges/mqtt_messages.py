@@ -32,7 +32,6 @@ pipeline.errors.DecodeError: payload of a channel topic must be a number, got 'h
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -40,7 +39,7 @@ from typing import Any
 import orjson
 
 from pipeline.errors import DecodeError
-from pipeline.messages import DEFAULT_MAX_BYTES, Reading, decode_reading
+from pipeline.messages import DEFAULT_MAX_BYTES, Reading, decode_reading, sensor_value
 
 __all__ = ["TopicTemplate"]
 
@@ -130,9 +129,7 @@ def _number(payload: bytes) -> float:
         raise DecodeError(
             "wrong_type", f"payload of a channel topic must be a number, got {text[:40]!r}"
         ) from None
-    if not math.isfinite(value):
-        raise DecodeError("non_finite", f"payload must be a finite number, got {text!r}")
-    return value
+    return sensor_value("payload", value, text)
 
 
 def _object(payload: bytes) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import threading
 import time
 from datetime import UTC
@@ -27,7 +26,7 @@ from asyncua.common.subscription import DataChangeNotif
 from asyncua.ua.uaerrors import UaError
 
 from pipeline.errors import ConfigError, DecodeError, DeliveryError
-from pipeline.messages import Reading
+from pipeline.messages import Reading, sensor_value
 from pipeline.settings import OpcuaSettings
 from producers.bridges.opcua_mapping import NodeTarget
 from producers.bridges.sink import BridgeSink
@@ -49,15 +48,16 @@ def value_to_float(value: Any) -> float:
     Traceback (most recent call last):
     ...
     pipeline.errors.DecodeError: node value must be a number, got str
+    >>> value_to_float(1e300)
+    Traceback (most recent call last):
+    ...
+    pipeline.errors.DecodeError: node value must be within ±1e+15, got 1e+300
     """
     if isinstance(value, bool):
         return float(value)
     if not isinstance(value, int | float):
         raise DecodeError("wrong_type", f"node value must be a number, got {type(value).__name__}")
-    number = float(value)
-    if not math.isfinite(number):
-        raise DecodeError("non_finite", f"node value must be finite, got {value!r}")
-    return number
+    return sensor_value("node value", float(value), value)
 
 
 class OpcuaBridge:

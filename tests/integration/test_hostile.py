@@ -33,6 +33,7 @@ REASONS = {
     b"missing_field",
     b"wrong_type",
     b"non_finite",
+    b"out_of_range",
     b"oversized",
     b"bad_timestamp",
     b"key_mismatch",

@@ -9,8 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pipeline.decoding import ReadingDecoder
 from pipeline.errors import DecodeError
 from pipeline.messages import (
+    MAX_ABS_VALUE,
     Alert,
     Label,
     Reading,
@@ -62,7 +64,7 @@ class TestEncodeDecode:
         ts=st.integers(min_value=0, max_value=2**53),
         values=st.dictionaries(
             st.text(alphabet="abcxyz_", min_size=1, max_size=8),
-            st.floats(allow_nan=False, allow_infinity=False),
+            st.floats(min_value=-MAX_ABS_VALUE, max_value=MAX_ABS_VALUE),
             min_size=1,
         ),
     )
@@ -123,6 +125,23 @@ class TestDecodeRejects:
         data = json.dumps({"asset": "a", "ts": 1, "values": {"x": float("nan")}}).encode()
         with pytest.raises(DecodeError):
             decode_reading(data)
+
+    @pytest.mark.parametrize("value", [1.0000001e15, -1e16, 1e153, 10**16])
+    def test_value_beyond_the_largest_magnitude_is_refused(self, value):
+        # 1e153 squared and summed overflows a covariance: the reading must not reach a model.
+        with pytest.raises(DecodeError, match="values.x must be within ±1e\\+15") as caught:
+            decode_reading(reading_bytes(values={"x": value}))
+        assert caught.value.reason == "out_of_range"
+
+    def test_the_largest_magnitude_itself_is_taken(self):
+        data = reading_bytes(values={"x": MAX_ABS_VALUE, "y": -MAX_ABS_VALUE})
+        assert decode_reading(data).values == {"x": 1e15, "y": -1e15}
+        assert ReadingDecoder().decode(data).values == {"x": 1e15, "y": -1e15}
+
+    def test_the_fast_decoder_refuses_a_huge_value_as_the_slow_path_does(self):
+        with pytest.raises(DecodeError) as caught:
+            ReadingDecoder().decode(reading_bytes(values={"x": 1e153}))
+        assert caught.value.reason == "out_of_range"
 
     def test_huge_integer_value_is_refused(self):
         with pytest.raises(DecodeError):

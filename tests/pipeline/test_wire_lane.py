@@ -59,6 +59,8 @@ def raw_odd(asset: str, ts: int) -> list[bytes]:
     return [
         (head + '"temp":1e999}}').encode(),
         (head + '"temp":NaN}}').encode(),
+        (head + '"temp":1e153}}').encode(),
+        (head + '"temp":-2e15}}').encode(),
         (head + '"temp":40,"temp":41}}').encode(),
         (head + '"temp":40}}').encode()[:-2] + b"\xff}}",
         (head + '"temp":40}}').encode() + b" " * 5000,

@@ -33,6 +33,7 @@ class TestTopicTemplate:
             ("p/l1/a/c", b"", "wrong_type"),
             ("p/l1/a/c", b"1_000", "wrong_type"),
             ("p/l1/a/c", b"inf", "non_finite"),
+            ("p/l1/a/c", b"1e300", "out_of_range"),
             ("p/l1/a/c", b"1" * 100, "oversized"),
             ("p/l1/a/c", b"\xff\xfe", "wrong_type"),
             ("p/l1//c", b"1", "wrong_type"),
