@@ -55,8 +55,9 @@ __all__ = ["Service"]
 logger = logging.getLogger(__name__)
 
 _SNAPSHOT_BUDGET_S = 0.002
-"""Seconds of owed snapshots (pickle, sign, produce: ~90 us each) taken after each consumed
-batch, at least one (all of them when none was consumed)."""
+"""Seconds of owed snapshots (pickle, sign, produce: ~70 us each) taken each round, at least
+one; while some are owed the service does not wait for readings (:meth:`Service._consume`),
+so an idle service takes them 2 ms at a time between looks at the consumer."""
 _MAX_HELD = 100
 """Batches' worth of outputs held during a background commit before the service waits for
 it: several seconds at full speed (a commit takes well under one), bounded for an outage."""
@@ -144,7 +145,7 @@ class Service:
             trace.mark("batch")
         else:
             trace.start()  # waiting for readings is no stall
-        cycle.take_snapshots(None, _SNAPSHOT_BUDGET_S if batch else None)
+        cycle.take_snapshots(None, _SNAPSHOT_BUDGET_S)
         trace.mark("snapshots")
         self._gate.open(self._consumer, self._positions.labels_read)
         settled = cycle.settle(wait=cycle.commits.full, drain=bool(batch))
@@ -161,13 +162,15 @@ class Service:
         none, the first to arrive in ``serve.poll_timeout_s`` and what came with it.
 
         A batch never waits to fill: under low load a reading is scored as soon as it
-        arrives, under high load the batches are full anyway.
+        arrives, under high load the batches are full anyway. While a checkpoint's snapshots
+        are being taken it does not wait at all (the round takes a few of them instead).
         """
         serve, consume = self.settings.serve, self._consumer.consume
+        wait = 0.0 if self._cycle.taking else serve.poll_timeout_s
         batch = consume(serve.batch_size, 0)
         if batch or serve.batch_size == 1:
-            return batch or consume(1, serve.poll_timeout_s)
-        batch = consume(1, serve.poll_timeout_s)
+            return batch or consume(1, wait)
+        batch = consume(1, wait)
         return batch + consume(serve.batch_size - 1, 0) if batch else batch
 
     def _process_batch_or_rewind(self, batch: list[Message]) -> None:

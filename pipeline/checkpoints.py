@@ -7,9 +7,10 @@ offsets: in one Kafka transaction with ``serve.processing = "exactly_once"``
 (:mod:`pipeline.outputs`).
 
 With a background commit (:func:`serve_background`) a checkpoint does not stop scoring: its
-snapshots are *owed* as of the checkpoint (:meth:`PartitionStates.owe`) and taken as late as
-the models allow (before their asset's next readings, or a few each round), each signed and
-produced into the checkpoint's transaction as it is taken; the outputs made meanwhile are held
+snapshots are *owed* as of the checkpoint (:meth:`PartitionStates.owe`: the states are copied
+there, :mod:`pipeline.state_copies`) and pickled a few each round (a state that cannot be
+copied: before its asset's next readings at the latest), each signed and produced into the
+checkpoint's transaction as it is taken; the outputs made meanwhile are held
 (:mod:`pipeline.background`). Once every snapshot is taken, the helper thread sends the
 offsets and commits the transaction (calls that release the GIL), and :meth:`CommitCycle.settle`
 takes the outcome. A ``False`` from :meth:`CommitCycle.checkpoint` or
@@ -86,6 +87,11 @@ class CommitCycle:
         self._debt: tuple[list[TopicPartition], object] | None = None
         """Offsets and group metadata of the checkpoint whose snapshots are being taken."""
         self._trace = RoundTrace(settings.serve.slow_round_ms)
+
+    @property
+    def taking(self) -> bool:
+        """Whether a checkpoint's snapshots are still being taken (its commit not begun)."""
+        return self._debt is not None
 
     def due(self) -> bool:
         """Whether a commit is due (and none is under way)."""

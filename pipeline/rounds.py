@@ -5,9 +5,10 @@ consuming thread (poll, owed snapshots, processing, producing, held outputs, che
 of every commit in the helper thread (seal, produce the snapshots, send the offsets, commit),
 and logs each one that took at least that long as a ``slow round`` / ``slow commit`` warning
 with the milliseconds of each phase, the thread's CPU milliseconds (wall far above CPU: the
-thread waited for the GIL or a core) and the age of the oldest reading the round consumed
-(how late the readings were when the service saw them). Off (``None``), a mark costs one
-attribute look-up.
+thread waited for the GIL or a core), the milliseconds the garbage collector ran meanwhile
+(``gc_ms``, with the oldest generation it collected: it stops every thread) and the age of the
+oldest reading the round consumed (how late the readings were when the service saw them).
+Off (``None``), a mark costs one attribute look-up.
 
 Examples
 --------
@@ -23,6 +24,7 @@ False
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Sequence
@@ -31,6 +33,31 @@ from confluent_kafka import Message
 
 __all__ = ["RoundTrace", "oldest_age_ms"]
 logger = logging.getLogger(__name__)
+
+
+class _GcClock:
+    """The collector's running time and the oldest generation it collected (``gc.callbacks``)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.oldest = -1
+        self._began = 0.0
+        self.installed = False
+
+    def install(self) -> None:
+        if not self.installed:
+            self.installed = True
+            gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._began
+            self.oldest = max(self.oldest, info.get("generation", 0))
+
+
+_GC = _GcClock()
 
 
 class RoundTrace:
@@ -48,13 +75,17 @@ class RoundTrace:
         self.phases: list[tuple[str, float]] = []
         self._started = self._last = 0.0
         self._cpu = 0.0
+        self._gc = 0.0
         self.context: dict[str, object] = {}
+        if self.enabled:
+            _GC.install()
 
     def start(self) -> None:
         """A round begins."""
         if self.enabled:
             self._started = self._last = time.perf_counter()
             self._cpu = time.thread_time()
+            self._gc, _GC.oldest = _GC.seconds, -1
             self.phases = []
             self.context = {}
 
@@ -83,6 +114,8 @@ class RoundTrace:
                 "wall_ms": round(wall * 1000, 1),
                 "cpu_ms": round((time.thread_time() - self._cpu) * 1000, 1),
                 "phases_ms": {name: round(s * 1000, 1) for name, s in self.phases if s >= 5e-4},
+                "gc_ms": round((_GC.seconds - self._gc) * 1000, 1),
+                "gc_generation": _GC.oldest,
                 **self.context,
             },
         )

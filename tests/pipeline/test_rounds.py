@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 
@@ -46,3 +47,15 @@ class TestRoundTrace:
         trace.note(batch=1)
         trace.start()
         assert trace.phases == [] and trace.context == {}
+
+    def test_a_collection_during_the_round_is_logged_with_its_generation(self, caplog) -> None:
+        trace = RoundTrace(threshold_ms=0.0)
+        with caplog.at_level(logging.WARNING, logger="pipeline.rounds"):
+            trace.start()
+            gc.collect(1)
+            trace.end()
+            trace.start()
+            trace.end()
+        collected, quiet = caplog.records
+        assert collected.gc_generation == 1 and collected.gc_ms >= 0.0
+        assert quiet.gc_generation == -1 and quiet.gc_ms == 0.0
