@@ -5,6 +5,8 @@ A plant dashboard needs a machine's signals next to its score, so these series c
 seen), each with at most ``max_channels`` channels. An asset that raises an alarm while the
 cap is full takes the place of the longest-tracked asset that is not in alarm, whose series are
 removed, so an alarming machine is never invisible while a quiet one holds its slot.
+When its partition is revoked, an asset's series go with it (:meth:`AssetSeries.forget`):
+the instance that owns it now exports them.
 
 Examples
 --------
@@ -26,7 +28,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Gauge
@@ -148,6 +150,22 @@ class AssetSeries:
         self._alarming.add(asset)
         if self._admit(asset, alarming=True):
             self.alarm.labels(asset=asset).set(ALARM_LEVEL.get(severity, 1))
+
+    def alarming(self, asset: str) -> bool:
+        """Whether ``asset``'s alarm is raised (set by :meth:`set_alarm`, tracked or not)."""
+        return asset in self._alarming
+
+    def forget(self, assets: Iterable[str]) -> int:
+        """Remove the series of ``assets`` (no longer this instance's: their partition was
+        revoked) and their alarms; returns how many of them were alarming."""
+        alarming = 0
+        for asset in assets:
+            if asset in self._alarming:
+                self._alarming.discard(asset)
+                alarming += 1
+            if asset in self._tracked:
+                self._forget(asset)
+        return alarming
 
     def _admit(self, asset: str, alarming: bool) -> bool:
         if asset in self._tracked:
