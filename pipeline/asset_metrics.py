@@ -70,10 +70,14 @@ class _Latest(Collector):
 
     def collect(self) -> list[GaugeMetricFamily]:
         score, threshold, channel = families = self._families()
-        for asset, tracked in list(self._tracked.items()):  # copies: scraped in another thread
+        # Scraped in another thread: each dict is copied in one step (dict.copy, in C) before
+        # it is iterated, so the service adding or removing an asset or a channel meanwhile
+        # cannot break the iteration (building a list of its items allocates a tuple per item,
+        # and a garbage collection run there can switch threads mid-way).
+        for asset, tracked in self._tracked.copy().items():
             score.add_metric([asset], tracked.score)
             threshold.add_metric([asset], tracked.threshold)
-            for name, value in list(tracked.channels.items()):
+            for name, value in tracked.channels.copy().items():
                 channel.add_metric([asset, name], value)
         return families
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 from confluent_kafka import TopicPartition
 from prometheus_client import CollectorRegistry, generate_latest
 
-from pipeline.asset_metrics import AssetSeries
+from pipeline.asset_metrics import AssetSeries, _Latest, _Tracked
 from pipeline.consumer_lag import ConsumerLag
 from pipeline.messages import Alert, Reading, Score
 from pipeline.metrics import ServiceMetrics
@@ -171,6 +174,27 @@ class TestAssetSeries:
         series.observe("a", 0.1, 0.9, {"t": 1.0})
         series.set_alarm("a", "high")
         assert series.tracked == []
+
+
+class _WrittenWhileIterated(dict[str, Any]):
+    """A dict the service thread writes to while the scrape thread iterates it (modelled:
+    iterating the live dict adds an entry after the first item)."""
+
+    def items(self) -> Any:
+        def written_meanwhile() -> Iterator[tuple[str, Any]]:
+            for item in super(_WrittenWhileIterated, self).items():
+                yield item
+                self[f"new-{len(self)}"] = _Tracked()
+
+        return written_meanwhile()
+
+
+class TestScrapeThread:
+    def test_a_scrape_iterates_copies_of_the_dicts_the_service_writes(self):
+        tracked = _WrittenWhileIterated(a=_Tracked(0.3, 0.9, _WrittenWhileIterated(t=1.0)))
+        score, _, channel = _Latest(tracked).collect()
+        assert [s.value for s in score.samples] == [0.3]
+        assert [s.labels for s in channel.samples] == [{"asset": "a", "channel": "t"}]
 
 
 class TestRevokedAssets:
