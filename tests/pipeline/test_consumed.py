@@ -66,7 +66,11 @@ def test_records_read_as_the_pairs_the_service_made() -> None:
 
 
 def test_an_index_before_the_first_message_is_out_of_range() -> None:
-    pairs = [(b"a", Source("r", 0, 1)), (b"b", Source("r", 0, 2)), (b"c", Source("r", 1, 3))]
+    pairs: list[tuple[bytes | None, Source]] = [
+        (b"a", Source("r", 0, 1)),
+        (b"b", Source("r", 0, 2)),
+        (b"c", Source("r", 1, 3)),
+    ]
     for batch in (Consumed.of_records("r", records(pairs)), Consumed.of_pairs(pairs)):
         assert batch[-3] == pairs[0]
         with pytest.raises(IndexError):
