@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 import random
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,7 +26,9 @@ from pipeline.detectors.mahalanobis import (
     OnlineMahalanobis,
     regularised_inverse,
 )
-from pipeline.processor import Processor
+from pipeline.messages import Reading
+from pipeline.processor import Processor, Source
+from pipeline.settings import Settings
 from tests.pipeline.test_fleet import CONFIGS, per_reading, run_batches, settings_for, stream
 
 
@@ -133,3 +137,105 @@ def test_outcomes_are_those_of_the_pinv_detector(
     assert got == expected  # scores, contributions and alerts: identical
     assert got_alone == run_batches(per_reading(settings), messages, [500])
     assert sum(o.alert is not None for o in expected) >= 2
+
+
+@pytest.fixture
+def finite_linalg(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``inv`` and ``pinv`` refuse a non-finite matrix (pinv never returns on inf: a test
+    that reached it would hang, not fail)."""
+    for name in ("inv", "pinv"):
+        real = getattr(np.linalg, name)
+
+        def checked(matrices: np.ndarray, real: Any = real, name: str = name) -> Any:
+            assert np.isfinite(matrices).all(), f"np.linalg.{name} given a non-finite matrix"
+            return real(matrices)
+
+        monkeypatch.setattr(np.linalg, name, checked)
+
+
+def spd(n: int, size: int = 4, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    m = rng.standard_normal((n, size, size))
+    return m @ m.transpose(0, 2, 1) + size * np.eye(size)
+
+
+@pytest.mark.usefixtures("finite_linalg")
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_non_finite_matrices_get_zeros_and_the_others_their_bits(bad: float) -> None:
+    stack = spd(3)
+    stack[1, 0, 0] = bad
+    got = regularised_inverse(stack)
+    assert np.array_equal(got[1], np.zeros((4, 4)))
+    for i in (0, 2):
+        assert np.array_equal(got[i], regularised_inverse(stack[i]))
+    one = np.eye(3)
+    one[0, 2] = one[2, 0] = bad
+    assert np.array_equal(regularised_inverse(one), np.zeros((3, 3)))
+    assert np.array_equal(regularised_inverse(stack[1:2]), np.zeros((1, 4, 4)))
+
+
+def test_an_inf_matrix_returns_promptly_with_numpys_own_pinv() -> None:
+    code = (
+        "import numpy as np\n"
+        "from pipeline.detectors.mahalanobis import regularised_inverse\n"
+        "m = np.eye(3); m[0, 0] = np.inf\n"
+        "s = np.stack([np.eye(3), m, np.full((3, 3), np.nan)])\n"
+        "for a in (m, s):\n"
+        "    print(np.isfinite(regularised_inverse(a)).all())\n"
+    )
+    done = subprocess.run(  # a child process: a hang in LAPACK holds the GIL, no thread could
+        [sys.executable, "-W", "error", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stdout.split()) == (0, ["True", "True"]), done.stderr
+
+
+def huge_readings(at: int, n: int = 150) -> list[Reading]:
+    """Readings of three correlated channels; three near ±1e160 from tick ``at`` (the decode
+    bound of ±1e15 keeps them out of Kafka, not out of ``Processor.process_reading``)."""
+    rng = random.Random(at)
+    out = []
+    for t in range(1, n + 1):
+        base = rng.gauss(0.0, 1.0)
+        values = {"a": 10.0 + base, "b": 5.0 + 0.5 * base + rng.gauss(0.0, 0.1), "c": base**2}
+        if at <= t < at + 3:
+            values = {"a": (-1) ** t * 1e160, "b": 3e160, "c": -2e159}
+        out.append(Reading("asset-1", 1000 * t, values, seq=t))
+    return out
+
+
+@pytest.mark.usefixtures("finite_linalg")
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.parametrize("learn_anomalies", [False, True])
+@pytest.mark.parametrize("at", [2, 60])
+def test_readings_near_1e160_neither_hang_nor_raise(at: int, learn_anomalies: bool) -> None:
+    """Learned in the warm-up, they overflow the covariance: the model then cannot score (0.0,
+    as before it was ready), per reading and in the fleet alike; met later, they are outliers
+    (not learned) and the readings after them score as usual."""
+    settings = Settings.load(
+        None,
+        model={"calibration_window": 50, "smooth": 1, "learn_anomalies": learn_anomalies},
+        alerts={"warmup": 10},
+    )
+    readings = huge_readings(at)
+    alone = per_reading(settings)
+    got_alone = [alone.process_reading(r) for r in readings]
+    fleet = Processor(settings)
+    got_fleet = [fleet._batch.run([(r, None, Source())], fleets=True)[0] for r in readings]
+    scores = [o.score.score for o in got_alone if o.score is not None]
+    assert len(scores) == len(readings) and all(math.isfinite(s) for s in scores)
+    # the huge readings' own raw scores overflow (inf or NaN, their contributions NaN): the
+    # fleet's and the per-reading sums may differ there, so they are not compared
+    huge = range(at - 1, at + 2)
+    for i in set(range(len(readings))) - set(huge):
+        assert got_fleet[i].score == got_alone[i].score
+    later = scores[at + 10 :]
+    if at == 2:
+        assert later == [0.0] * len(later)
+        assert got_alone[-1].score is not None and got_alone[-1].score.contributions == {}
+    else:
+        assert 0.0 < sum(later) / len(later) < 0.8
