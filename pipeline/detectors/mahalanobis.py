@@ -154,8 +154,11 @@ def regularised_inverse(matrices: _Vector) -> _Vector:
         return inverse
     try:
         inverse = np.linalg.inv(matrices).astype(np.float64, copy=False)
-    except np.linalg.LinAlgError:  # a singular matrix in the stack: all by pinv
-        return np.linalg.pinv(matrices).astype(np.float64, copy=False)
+    except np.linalg.LinAlgError:  # an exactly singular matrix: by pinv
+        if matrices.ndim == 2:
+            return np.linalg.pinv(matrices).astype(np.float64, copy=False)
+        # each of the stack on its own, so no matrix's inverse depends on its batch-mates
+        return np.stack([regularised_inverse(matrix) for matrix in matrices])
     # symmetric matrices: the 1-norm is the largest column sum of magnitudes
     norm = np.abs(matrices).sum(axis=-2).max(axis=-1)
     with np.errstate(over="ignore"):  # an inverse near overflow: condition inf, so pinv

@@ -103,7 +103,7 @@ def test_ill_conditioned_matrices_get_pinv_bit_for_bit() -> None:
     bad = good.copy()
     bad[1] = np.diag([1e9, 1.0, 1.0, 1.0, 1.0, 1e-9])  # condition 1e18: pinv truncates
     bad[2, :, 0] = bad[2, :, 1] = bad[2, 0, :] = bad[2, 1, :] = 1.0  # rank-deficient
-    bad[3] = 0.0  # singular: the whole stack by pinv
+    bad[3] = 0.0  # singular: inv fails for the stack, each matrix is inverted alone
     for stack in (bad[:3], bad):
         got = regularised_inverse(stack.copy())
         expected = np.linalg.pinv(stack)
@@ -239,3 +239,16 @@ def test_readings_near_1e160_neither_hang_nor_raise(at: int, learn_anomalies: bo
         assert got_alone[-1].score is not None and got_alone[-1].score.contributions == {}
     else:
         assert 0.0 < sum(later) / len(later) < 0.8
+
+
+def test_a_singular_matrix_leaves_the_others_of_its_stack_their_own_bits() -> None:
+    stack = spd(3, size=6, seed=1)
+    stack[1] = 0.0
+    stack[1, :2, :2] = 1.0  # exactly singular: LinAlgError from inv
+    with pytest.raises(np.linalg.LinAlgError):
+        np.linalg.inv(stack)
+    got = regularised_inverse(stack)
+    for i in (0, 2):
+        assert np.array_equal(got[i], regularised_inverse(stack[i]))  # the LU inverse alone
+        assert np.array_equal(got[i], np.linalg.inv(stack[i]))
+    assert np.array_equal(got[1], np.linalg.pinv(stack[1]))
