@@ -146,6 +146,8 @@ def regularised_inverse(matrices: _Vector) -> _Vector:
     array([[0., 0.],
            [0., 0.]])
     """
+    if matrices.shape[-1] == 0:  # no channels (a model learning empty readings)
+        return np.zeros(matrices.shape)
     finite = np.isfinite(matrices).all(axis=(-2, -1))
     if not finite.all():  # pinv never returns on an inf matrix (numpy 2.4): zeros for those
         inverse = np.zeros(matrices.shape)

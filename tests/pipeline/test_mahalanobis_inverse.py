@@ -252,3 +252,13 @@ def test_a_singular_matrix_leaves_the_others_of_its_stack_their_own_bits() -> No
         assert np.array_equal(got[i], regularised_inverse(stack[i]))  # the LU inverse alone
         assert np.array_equal(got[i], np.linalg.inv(stack[i]))
     assert np.array_equal(got[1], np.linalg.pinv(stack[1]))
+
+
+def test_no_channels_no_error() -> None:
+    assert regularised_inverse(np.zeros((0, 0))).shape == (0, 0)
+    assert regularised_inverse(np.zeros((2, 0, 0))).shape == (2, 0, 0)
+    model = OnlineMahalanobis()
+    for _ in range(3):
+        model.learn_one({})
+    assert model.raw_one({}) == 0.0  # as with the pinv inverse
+    assert model.deviations({}) == {}
