@@ -262,3 +262,19 @@ def test_no_channels_no_error() -> None:
         model.learn_one({})
     assert model.raw_one({}) == 0.0  # as with the pinv inverse
     assert model.deviations({}) == {}
+
+
+def test_an_ill_conditioned_invertible_matrix_gets_pinv_in_a_stack_of_lu_inverses() -> None:
+    """The masked lane: inv succeeds for the stack, only the doubtful row is redone by pinv."""
+    stack = spd(3, size=6, seed=2)
+    q, _ = np.linalg.qr(np.random.default_rng(3).standard_normal((6, 6)))
+    stack[1] = (q * np.logspace(4, -4, 6)) @ q.T  # condition ~1e8: invertible, doubtful
+    assert CONDITION_LIMIT < np.linalg.cond(stack[1], 1) < 1e12
+    lu = np.linalg.inv(stack)  # no LinAlgError: the stack is not sent whole to pinv
+    got = regularised_inverse(stack)
+    for i in (0, 2):
+        assert np.array_equal(got[i], lu[i])  # the LU bits
+        assert np.array_equal(got[i], regularised_inverse(stack[i]))
+    assert np.array_equal(got[1], np.linalg.pinv(stack[1]))  # pinv's bits
+    assert np.array_equal(got[1], regularised_inverse(stack[1]))
+    assert not np.array_equal(got[1], lu[1])  # (the two lanes differ in the last bits)
