@@ -10,6 +10,7 @@ same on the fleet tests' fixtures.
 from __future__ import annotations
 
 import math
+import pickle
 import random
 import subprocess
 import sys
@@ -21,6 +22,7 @@ import pytest
 
 import pipeline.detectors.fleet_mahalanobis as fleet_mahalanobis
 import pipeline.detectors.mahalanobis as mahalanobis
+from pipeline.detectors.fleet import FleetSlot
 from pipeline.detectors.mahalanobis import (
     CONDITION_LIMIT,
     OnlineMahalanobis,
@@ -278,3 +280,34 @@ def test_an_ill_conditioned_invertible_matrix_gets_pinv_in_a_stack_of_lu_inverse
     assert np.array_equal(got[1], np.linalg.pinv(stack[1]))  # pinv's bits
     assert np.array_equal(got[1], regularised_inverse(stack[1]))
     assert not np.array_equal(got[1], lu[1])  # (the two lanes differ in the last bits)
+
+
+@pytest.mark.usefixtures("finite_linalg")
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.parametrize("fleet_first", [True, False])
+def test_a_blind_model_stays_blind_through_snapshots_in_and_out_of_the_fleet(
+    fleet_first: bool,
+) -> None:
+    settings = Settings.load(None, model={"calibration_window": 50, "smooth": 1})
+    readings = huge_readings(2, n=120)
+    head, tail = readings[:65], readings[65:]  # (65: a precision kept, not stale)
+
+    def run(processor: Processor, part: list[Reading], fleets: bool) -> list[Any]:
+        if not fleets:
+            return [processor.process_reading(r) for r in part]
+        return [processor._batch.run([(r, None, Source())], fleets=True)[0] for r in part]
+
+    first = Processor(settings) if fleet_first else per_reading(settings)
+    run(first, head, fleets=fleet_first)
+    assert isinstance(first.assets["asset-1"].model, FleetSlot) == fleet_first
+    snapshot = pickle.dumps(first.assets)
+    for fleets in (True, False):
+        resumed = Processor(settings) if fleets else per_reading(settings)
+        resumed.assets = pickle.loads(snapshot)
+        outcomes = run(resumed, tail, fleets)
+        assert isinstance(resumed.assets["asset-1"].model, FleetSlot) == fleets
+        assert all(o.score.score == 0.0 and o.score.contributions == {} for o in outcomes)
+        model = pickle.loads(pickle.dumps(resumed.assets))["asset-1"].model  # per reading
+        assert model.raw.raw_one(tail[-1].values) is None
+        assert model.post._count == 0  # never taught a raw score
