@@ -202,8 +202,9 @@ class Service:
 
     def _plain(self, batch: list[Message]) -> Consumed | None:
         """The batch as columns, if it holds only readings of assigned partitions (no errors)."""
-        if [message.error() for message in batch].count(None) != len(batch):
-            return None
+        for message in batch:
+            if message.error() is not None:  # (KafkaError == None raises: no list.count)
+                return None
         consumed = Consumed.of_records(self.settings.topics.readings, batch)
         return consumed if self._states.assigned.issuperset(consumed.partitions) else None
 

@@ -5,6 +5,8 @@ A plant dashboard needs a machine's signals next to its score, so these series c
 seen), each with at most ``max_channels`` channels. An asset that raises an alarm while the
 cap is full takes the place of the longest-tracked asset that is not in alarm, whose series are
 removed, so an alarming machine is never invisible while a quiet one holds its slot.
+When its partition is revoked, an asset's series go with it (:meth:`AssetSeries.forget`):
+the instance that owns it now exports them.
 
 Examples
 --------
@@ -26,7 +28,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Gauge
@@ -68,10 +70,14 @@ class _Latest(Collector):
 
     def collect(self) -> list[GaugeMetricFamily]:
         score, threshold, channel = families = self._families()
-        for asset, tracked in list(self._tracked.items()):  # copies: scraped in another thread
+        # Scraped in another thread: each dict is copied in one step (dict.copy, in C) before
+        # it is iterated, so the service adding or removing an asset or a channel meanwhile
+        # cannot break the iteration (building a list of its items allocates a tuple per item,
+        # and a garbage collection run there can switch threads mid-way).
+        for asset, tracked in self._tracked.copy().items():
             score.add_metric([asset], tracked.score)
             threshold.add_metric([asset], tracked.threshold)
-            for name, value in list(tracked.channels.items()):
+            for name, value in tracked.channels.copy().items():
                 channel.add_metric([asset, name], value)
         return families
 
@@ -148,6 +154,22 @@ class AssetSeries:
         self._alarming.add(asset)
         if self._admit(asset, alarming=True):
             self.alarm.labels(asset=asset).set(ALARM_LEVEL.get(severity, 1))
+
+    def alarming(self, asset: str) -> bool:
+        """Whether ``asset``'s alarm is raised (set by :meth:`set_alarm`, tracked or not)."""
+        return asset in self._alarming
+
+    def forget(self, assets: Iterable[str]) -> int:
+        """Remove the series of ``assets`` (no longer this instance's: their partition was
+        revoked) and their alarms; returns how many of them were alarming."""
+        alarming = 0
+        for asset in assets:
+            if asset in self._alarming:
+                self._alarming.discard(asset)
+                alarming += 1
+            if asset in self._tracked:
+                self._forget(asset)
+        return alarming
 
     def _admit(self, asset: str, alarming: bool) -> bool:
         if asset in self._tracked:

@@ -28,8 +28,14 @@ def consumer_config(settings: Settings, instance: str, auth: AuthWatch) -> Clien
 
 
 def producer_config(settings: Settings, auth: AuthWatch) -> ClientConfig:
-    """The outputs' producer's settings before the mode's own (transactions or idempotence)."""
-    return {**settings.client_config(), "linger.ms": settings.serve.linger_ms, "error_cb": auth}
+    """The outputs' producer's settings before the mode's own (transactions or idempotence).
+
+    ``serve.linger_ms`` is its ``linger.ms``: a ``queue.buffering.max.ms`` (librdkafka's alias,
+    the last one set wins) in ``kafka`` is left out, or it would win wherever it came later.
+    """
+    config = settings.client_config()
+    config.pop("queue.buffering.max.ms", None)
+    return {**config, "linger.ms": settings.serve.linger_ms, "error_cb": auth}
 
 
 def make_outputs(settings: Settings, instance: str, auth: AuthWatch) -> Outputs:

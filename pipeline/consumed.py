@@ -128,4 +128,6 @@ class Consumed(Sequence[tuple["bytes | None", "Source"]]):
             return [self[i] for i in range(*index.indices(len(self)))]
         if index < 0:
             index += len(self.values)
+            if index < 0:  # (the records would take it from the end once more)
+                raise IndexError("Consumed index out of range")
         return self.values[index], self.source(index)

@@ -32,7 +32,7 @@ True
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -214,6 +214,17 @@ class ServiceMetrics:
         else:
             self.alerts_active.dec()
             self.assets.set_alarm(alert.asset, None)
+
+    def resume_alarm(self, alert: Alert) -> None:
+        """Count the alarm of an asset restored with it raised (it clears here, later)."""
+        if self.assets.alarming(alert.asset):
+            return
+        self.alerts_active.inc()
+        self.assets.set_alarm(alert.asset, alert.severity)
+
+    def forget_assets(self, assets: Iterable[str]) -> None:
+        """Drop the series and active alarms of ``assets``: their partition moved away."""
+        self.alerts_active.dec(self.assets.forget(assets))
 
     def observe_batch(self, seconds: float, models: int, consumer: LagSource | None = None) -> None:
         """Record a committed batch: its duration, the models held and (throttled) the lag."""

@@ -226,11 +226,13 @@ class PartitionStates:
         return result
 
     def drop(self, partitions: list[int]) -> None:
-        """Forget the partitions and their asset models."""
-        for asset in [a for a, p in self._partition_of.items() if p in partitions]:
+        """Forget the partitions, their asset models and the assets' per-asset series."""
+        dropped = [a for a, p in self._partition_of.items() if p in partitions]
+        for asset in dropped:
             self.assets.pop(asset, None)
             del self._partition_of[asset]
             self.supervised.drop(asset)
+        self.metrics.forget_assets(dropped)
         self.assigned.difference_update(partitions)
         if not self.assigned:
             self.supervised.clear_shared()
@@ -250,6 +252,8 @@ class PartitionStates:
                 self.assets[asset] = state
                 self._partition_of[asset] = partition
                 self.metrics.restores.inc()
+                if state.policy.active is not None:
+                    self.metrics.resume_alarm(state.policy.active)
         self.metrics.restore_seconds.observe(time.perf_counter() - started)
         count = sum(len(states) for states in restored.values())
         logger.info("restored %d asset models for partitions %s", count, partitions)

@@ -234,7 +234,10 @@ class ServeSettings(_Section):
     """How long the outputs' producer lets a batch of outputs fill before sending it
     (librdkafka's ``linger.ms``; a commit sends at once whatever waits). Scores are stamped
     when they are produced, so it is not in their event-to-score latency; 25 ms instead of 5
-    cost the producer's network thread a third of the CPU (~0.9 to ~0.3 us an output)."""
+    cost the producer's network thread a third of the CPU (~0.9 to ~0.3 us an output).
+    With ``at_least_once`` consumers of the outputs see them up to ``linger_ms`` later when
+    readings arrive slowly (with ``exactly_once`` they see them at the commit anyway). It
+    overrides a ``linger.ms`` or ``queue.buffering.max.ms`` given in ``kafka``."""
     background_commit: bool = True
     """With ``exactly_once``: commit in a helper thread while the service goes on scoring,
     holding the outputs made meanwhile for the next transaction (:mod:`pipeline.background`).

@@ -72,6 +72,7 @@ class MahalanobisFleet:
                 "cov": ((c, c), np.float64),
                 "prec": ((c, c), np.float64),
                 "stale": ((), np.bool_),
+                "blind": ((), np.bool_),  # the covariance has an inf or NaN: cannot score
             }
         )
         self.posts: dict[int, PostProcessor] = {}
@@ -122,7 +123,7 @@ class MahalanobisFleet:
         a["count"][row] = maha.count
         if maha.count:
             a["mean"][row], a["cov"][row] = maha._mean, maha._cov
-        a["stale"][row] = maha._precision is None
+        a["stale"][row] = maha._precision is None or maha._blind  # the refresh sets blind
         if maha._precision is not None:
             a["prec"][row] = maha._precision
         self._set_post(row, detector.post)
@@ -167,7 +168,7 @@ class MahalanobisFleet:
     def _record(self, row: int) -> tuple[Any, ...]:
         s, a = self.settings, self.rows.arrays
         count, length = int(a["count"][row]), int(a["hlen"][row])
-        stale = bool(a["stale"][row])
+        stale = bool(a["stale"][row] or a["blind"][row])  # a blind row's refresh says so again
         history = b""
         if s.smooth > 1 and length:
             start = int(a["hpos"][row]) if length == s.smooth else 0
@@ -222,6 +223,7 @@ class MahalanobisFleet:
         cov[:, index, index] = diagonal + jitter
         # one LAPACK call per matrix either way; the stacked call gives the same bits
         a["prec"][stale] = regularised_inverse(cov)
+        a["blind"][stale] = ~np.isfinite(cov).all(axis=(1, 2))
         a["stale"][stale] = False
 
     def score(self, rows: Array, values: Array) -> RoundResult:
@@ -230,13 +232,12 @@ class MahalanobisFleet:
         k = len(rows)
         scores, outliers = [0.0] * k, [False] * k
         contributions: list[Contribution] = [{} for _ in range(k)]
-        ready_at = np.flatnonzero(a["count"][rows] > len(self.channels) + 1)
+        ready_at = self._scorable(rows)
         pending = np.zeros(k, dtype=np.bool_)
         coded: list[int] | None = None
         tails: list[TailCalibrator] = []
         if len(ready_at):
             ready = rows[ready_at]
-            self._refresh(ready)
             mean = a["mean"][ready]
             d = smoothed[ready_at] - mean
             pd = last_axis_sums(a["prec"][ready] * d[:, None, :])
@@ -259,6 +260,19 @@ class MahalanobisFleet:
                 scores[i], contributions[i] = 1.0, stuck_shares(stuck)
         context = (rows, smoothed, pending, coded, tails)
         return RoundResult(scores, contributions, outliers, context)
+
+    def _scorable(self, rows: Array) -> Array:
+        """The positions in ``rows`` of the rows ready (precisions refreshed) and not blind
+        (as ``OnlineMahalanobis._scorable``: a blind row cannot score, as before it was ready)."""
+        a = self.rows.arrays
+        ready_at = np.flatnonzero(a["count"][rows] > len(self.channels) + 1)
+        if len(ready_at):
+            ready = rows[ready_at]
+            self._refresh(ready)
+            blind = a["blind"][ready]
+            if blind.any():
+                ready_at = ready_at[~blind]
+        return ready_at
 
     def _variances(self, rows: Array) -> Array:
         """The covariance diagonals of ``rows`` (without gathering the whole matrices)."""

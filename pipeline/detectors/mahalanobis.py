@@ -46,6 +46,10 @@ class OnlineMahalanobis:
         self._cov: _Vector = np.zeros((0, 0))
         self._precision: _Vector | None = None
 
+    _blind = False
+    """Whether the covariance has an inf or NaN (its precision is zeros): then the model cannot
+    score, as before it was ready (the fleet's rows alike)."""
+
     def _vector(self, x: dict[str, float]) -> _Vector:
         mean = self._mean
         return np.array(
@@ -55,22 +59,29 @@ class OnlineMahalanobis:
     def _ready(self) -> bool:
         return self.count > len(self.channels) + 1
 
-    def _offsets(self, x: dict[str, float]) -> tuple[_Vector, _Vector]:
+    def _scorable(self) -> bool:
+        """Ready, and the (refreshed) precision from a finite covariance."""
+        if not self._ready():
+            return False
         if self._precision is None:
             self._precision = self._invert()
+        return not self._blind
+
+    def _offsets(self, x: dict[str, float]) -> tuple[_Vector, _Vector]:
+        assert self._precision is not None
         d = self._vector(x) - self._mean
         return d, self._precision @ d
 
     def raw_one(self, x: dict[str, float]) -> float | None:
         """The Mahalanobis distance of ``x`` (``None`` until enough readings are learned)."""
-        if not self._ready():
+        if not self._scorable():
             return None
         d, pd = self._offsets(x)
         return math.sqrt(max(float(d @ pd), 0.0))
 
     def deviations(self, x: dict[str, float]) -> dict[str, float]:
         """Each channel's term ``|d_i (P d)_i|`` of the squared distance."""
-        if not self._ready():
+        if not self._scorable():
             return {}
         d, pd = self._offsets(x)
         terms = np.abs(d * pd)
@@ -78,7 +89,7 @@ class OnlineMahalanobis:
 
     def max_z(self, x: dict[str, float]) -> float:
         """The largest per-channel z-score of ``x`` under the learned variances."""
-        if not self._ready():
+        if not self._scorable():
             return 0.0
         floor = (self.min_rel_std * np.abs(self._mean) + 1e-9) ** 2
         std = np.sqrt(np.maximum(np.diag(self._cov), floor))
@@ -103,7 +114,9 @@ class OnlineMahalanobis:
         # a quantised or constant channel gets a finite precision
         floor = (self.min_rel_std * np.abs(self._mean) + 1e-9) ** 2
         jitter = self.ridge * np.maximum(np.diag(self._cov), 0.0) + floor
-        inverse: _Vector = regularised_inverse(self._cov + np.diag(jitter))
+        matrix = self._cov + np.diag(jitter)
+        self._blind = not np.isfinite(matrix).all()
+        inverse: _Vector = regularised_inverse(matrix)
         return inverse
 
 
@@ -117,23 +130,41 @@ def regularised_inverse(matrices: _Vector) -> _Vector:
     The model's inverse was ``np.linalg.pinv`` (an SVD: ~11 us for 8 x 8); an LU inverse
     costs a tenth of that. Where a matrix is well conditioned (``||A||_1 ||A^-1||_1`` at most
     :data:`CONDITION_LIMIT`) both are the exact inverse to within ~1e-10 relative (pinv cuts
-    no singular value below a condition of 1e15), so the LU inverse is kept; an ill-conditioned,
-    singular or non-finite matrix is inverted by ``pinv``, as before
-    (``tests/pipeline/test_mahalanobis_inverse.py`` checks scores against ``pinv``).
+    no singular value below a condition of 1e15), so the LU inverse is kept; an ill-conditioned
+    or singular matrix is inverted by ``pinv``, as before
+    (``tests/pipeline/test_mahalanobis_inverse.py`` checks scores against ``pinv``). A matrix
+    with an inf or NaN (a covariance overflowed by readings near 1e160) has no inverse: its
+    precision is zeros, and the detectors cannot score with it (``pinv`` would fail on NaN
+    and never return on inf).
 
     >>> a = np.array([[2.0, 1.0], [1.0, 2.0]])
     >>> bool(np.allclose(regularised_inverse(a), np.linalg.pinv(a), rtol=1e-14))
     True
     >>> bool(np.allclose(regularised_inverse(np.ones((2, 2))), np.linalg.pinv(np.ones((2, 2)))))
     True
+    >>> regularised_inverse(np.array([[np.inf, 0.0], [0.0, 1.0]]))
+    array([[0., 0.],
+           [0., 0.]])
     """
+    if matrices.shape[-1] == 0:  # no channels (a model learning empty readings)
+        return np.zeros(matrices.shape)
+    finite = np.isfinite(matrices).all(axis=(-2, -1))
+    if not finite.all():  # pinv never returns on an inf matrix (numpy 2.4): zeros for those
+        inverse = np.zeros(matrices.shape)
+        if finite.any():
+            inverse[finite] = regularised_inverse(matrices[finite])
+        return inverse
     try:
         inverse = np.linalg.inv(matrices).astype(np.float64, copy=False)
-    except np.linalg.LinAlgError:  # a singular matrix in the stack: all by pinv
-        return np.linalg.pinv(matrices).astype(np.float64, copy=False)
+    except np.linalg.LinAlgError:  # an exactly singular matrix: by pinv
+        if matrices.ndim == 2:
+            return np.linalg.pinv(matrices).astype(np.float64, copy=False)
+        # each of the stack on its own, so no matrix's inverse depends on its batch-mates
+        return np.stack([regularised_inverse(matrix) for matrix in matrices])
     # symmetric matrices: the 1-norm is the largest column sum of magnitudes
     norm = np.abs(matrices).sum(axis=-2).max(axis=-1)
-    condition = norm * np.abs(inverse).sum(axis=-2).max(axis=-1)
+    with np.errstate(over="ignore"):  # an inverse near overflow: condition inf, so pinv
+        condition = norm * np.abs(inverse).sum(axis=-2).max(axis=-1)
     doubtful = ~(condition <= CONDITION_LIMIT)  # also NaN
     if doubtful.any():
         if inverse.ndim == 2:

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from pipeline.background import BackgroundCommit
-from pipeline.outputs import CommitAborted
+from pipeline.background import BackgroundCommit, HeldOutput
+from pipeline.outputs import CommitAborted, Headers
 
 
 def test_outputs_made_during_a_commit_are_held_in_order_with_their_time() -> None:
@@ -55,3 +55,20 @@ def test_held_outputs_taken_a_few_at_a_time_keep_later_outputs_behind_them() -> 
     assert [h.value for h in commits.take_held()] == [b"4", b"5"]
     assert not commits.busy
     commits.close()
+
+
+def test_held_many_are_the_outputs_hold_makes(monkeypatch) -> None:
+    monkeypatch.setattr(time, "time", lambda: 1_700_000_000.1234)
+    one, many = BackgroundCommit(max_held=10), BackgroundCommit(max_held=10)
+    headers: Headers = [("linewatch.processed_at_ms", b"1")]
+    records: list[tuple[bytes | None, bytes]] = [(b"a", b"0"), (None, b"1"), (b"c", b"2")]
+    for key, value in records:
+        one.hold("scores", key, value, headers, -1)
+    many.hold_many("scores", records, headers)
+    held = many.take_held()
+    assert held == one.take_held()
+    assert held[0] == HeldOutput("scores", b"a", b"0", headers, -1, 1_700_000_000_123)
+    assert all(type(h) is HeldOutput for h in held)
+    assert [h._asdict()["key"] for h in held] == [b"a", None, b"c"]
+    one.close()
+    many.close()

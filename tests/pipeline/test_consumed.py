@@ -65,6 +65,20 @@ def test_records_read_as_the_pairs_the_service_made() -> None:
     assert Consumed.of_pairs(batch) is batch
 
 
+def test_an_index_before_the_first_message_is_out_of_range() -> None:
+    pairs: list[tuple[bytes | None, Source]] = [
+        (b"a", Source("r", 0, 1)),
+        (b"b", Source("r", 0, 2)),
+        (b"c", Source("r", 1, 3)),
+    ]
+    for batch in (Consumed.of_records("r", records(pairs)), Consumed.of_pairs(pairs)):
+        assert batch[-3] == pairs[0]
+        with pytest.raises(IndexError):
+            batch[-4]  # not the last message again (the records' own negative index)
+        with pytest.raises(IndexError):
+            batch[-7]
+
+
 @pytest.mark.parametrize("config", CONFIGS)
 def test_the_lane_gives_the_same_outcomes_from_columns(config) -> None:
     odd = [encode(Reading(f"asset-{a}", 10**6 + a, {"temp": 1.0})) for a in range(3)]

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 from confluent_kafka import TopicPartition
 from prometheus_client import CollectorRegistry, generate_latest
 
-from pipeline.asset_metrics import AssetSeries
+from pipeline.asset_metrics import AssetSeries, _Latest, _Tracked
 from pipeline.consumer_lag import ConsumerLag
 from pipeline.messages import Alert, Reading, Score
 from pipeline.metrics import ServiceMetrics
+from pipeline.partitions import PartitionStates
 from pipeline.processor import DeadLetter, Outcome, Source
+from pipeline.settings import Settings
 
 
 @pytest.fixture
@@ -150,11 +155,79 @@ class TestAssetSeries:
         series.set_alarm("b", "high")
         assert series.tracked == ["a"]
 
+    def test_forget_removes_the_series_and_alarms_and_frees_the_slots(self, registry):
+        series = AssetSeries(registry, max_assets=2)
+        series.observe("a", 0.1, 0.9, {"t": 1.0})
+        series.set_alarm("b", "high")
+        series.set_alarm("untracked", "low")  # alarming, but the cap is full
+        assert series.forget(["a", "b", "untracked", "never-seen"]) == 2
+        assert series.tracked == [] and not series.alarming("b")
+        text = generate_latest(registry).decode()
+        assert 'asset="a"' not in text and 'asset="b"' not in text
+        series.observe("c", 0.1, 0.9, {"t": 1.0})
+        series.observe("d", 0.1, 0.9, {"t": 1.0})
+        assert series.tracked == ["c", "d"]
+        assert series.forget(["c"]) == 0 and series.tracked == ["d"]
+
     def test_zero_cap_exports_no_asset_series(self, registry):
         series = AssetSeries(registry, max_assets=0)
         series.observe("a", 0.1, 0.9, {"t": 1.0})
         series.set_alarm("a", "high")
         assert series.tracked == []
+
+
+class _WrittenWhileIterated(dict[str, Any]):
+    """A dict the service thread writes to while the scrape thread iterates it (modelled:
+    iterating the live dict adds an entry after the first item)."""
+
+    def items(self) -> Any:
+        def written_meanwhile() -> Iterator[tuple[str, Any]]:
+            for item in super(_WrittenWhileIterated, self).items():
+                yield item
+                self[f"new-{len(self)}"] = _Tracked()
+
+        return written_meanwhile()
+
+
+class TestScrapeThread:
+    def test_a_scrape_iterates_copies_of_the_dicts_the_service_writes(self):
+        tracked = _WrittenWhileIterated(a=_Tracked(0.3, 0.9, _WrittenWhileIterated(t=1.0)))
+        score, _, channel = _Latest(tracked).collect()
+        assert [s.value for s in score.samples] == [0.3]
+        assert [s.labels for s in channel.samples] == [{"asset": "a", "channel": "t"}]
+
+
+class TestRevokedAssets:
+    """A partition moved to another instance takes its assets' series and alarms along."""
+
+    def _states(self, metrics: ServiceMetrics) -> PartitionStates:
+        states = PartitionStates(Settings.load(None), {"a": object(), "b": object()}, metrics)
+        states.restore([0, 1])
+        states.touch_all({"a": 0, "b": 1})
+        return states
+
+    def test_dropped_partitions_assets_vanish_from_a_scrape(self, registry):
+        metrics = ServiceMetrics(registry)
+        states = self._states(metrics)
+        metrics.observe_outcomes([scored("a", 1, alert=alert("a", "raised")), scored("b", 1)])
+        metrics.observe_outcomes([scored("b", 2, alert=alert("b", "raised", "low"))])
+        assert sample(registry, "linewatch_alerts_active") == 2
+        states.drop([0])
+        text = generate_latest(registry).decode()
+        assert 'asset="a"' not in text
+        assert 'linewatch_asset_alarm{asset="b"} 1.0' in text
+        assert 'linewatch_asset_score{asset="b"} 0.5' in text
+        assert sample(registry, "linewatch_alerts_active") == 1
+        assert sample(registry, "linewatch_alerts_total", state="raised", severity="high") == 1
+
+    def test_an_alarm_restored_raised_is_counted_once_and_clears(self, registry):
+        metrics = ServiceMetrics(registry)
+        metrics.resume_alarm(alert("a", "raised"))
+        metrics.resume_alarm(alert("a", "raised"))
+        assert sample(registry, "linewatch_alerts_active") == 1
+        assert sample(registry, "linewatch_asset_alarm", asset="a") == 2
+        metrics.observe_alert(alert("a", "cleared"))
+        assert sample(registry, "linewatch_alerts_active") == 0
 
 
 class FakeConsumer:

@@ -138,6 +138,36 @@ def test_emitter_produces_what_one_outcome_at_a_time_did(keyed: bool) -> None:
     assert samples(registry, lag=False) == samples(expected_registry, lag=False)
 
 
+class HoldingOneByOne(BackgroundCommit):
+    """Holds a batch's scores with :meth:`hold`, one record at a time (before ``hold_many``)."""
+
+    def hold_many(
+        self, topic: str, records: list[tuple[bytes | None, bytes]], headers: Headers
+    ) -> None:
+        for key, value in records:
+            self.hold(topic, key, value, headers, -1)
+
+
+def test_outputs_held_during_a_commit_are_what_holding_one_by_one_held(monkeypatch) -> None:
+    settings = settings_for({"model": {"kind": "mahalanobis"}})
+    made = batches(settings, size=150)
+    monkeypatch.setattr("time.time", lambda: 1_700_000_000.5)
+    held = []
+    for commits in (BackgroundCommit(10_000), HoldingOneByOne(10_000)):
+        emitter = Emitter(
+            settings.topics, Recording(), commits, ServiceMetrics(CollectorRegistry()), None
+        )
+        commits.begin()  # a checkpoint under way: every output is held
+        for messages, outcomes in made:
+            emitter.batch(outcomes, messages)
+        held.append(commits.take_held())
+        commits.close()
+    assert held[0] == held[1]
+    topics = settings.topics
+    assert {h.topic for h in held[0]} == {topics.scores, topics.alerts, topics.deadletter}
+    assert {(h.partition, h.timestamp) for h in held[0]} == {(-1, 1_700_000_000_500)}
+
+
 def test_metrics_of_columns_and_of_outcome_objects_agree() -> None:
     settings = settings_for({"model": {"kind": "zscore"}, "alerts": {"raise_after": 1}})
     registries = CollectorRegistry(), CollectorRegistry()

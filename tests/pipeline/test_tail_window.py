@@ -12,7 +12,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.detectors.calibration import TailCalibrator
+from pipeline.detectors.calibration import TailCalibrator, learn_tails, score_tails
 from pipeline.detectors.tail_window import BLOCKS, TailWindow, code, codes
 from pipeline.model import ScoreCalibrator
 
@@ -119,3 +119,40 @@ class TestTailCalibratorSnapshots:
         assert len(restored._calibrator) == len(latest)
         for probe in SPACED:
             assert restored.score(probe) == exact_tail(latest, probe)
+
+
+def state(post: TailCalibrator) -> tuple[object, ...]:
+    window = post._calibrator
+    return post._last, post._count, window._count, [list(block) for block in window._blocks]
+
+
+def test_the_fleets_inlined_tails_are_the_calibrators_own_methods() -> None:
+    """``score_tails``/``learn_tails`` inline ``score_coded``/``learn_coded`` (and the window's
+    ``probability_of_code``/``learn_code``): random rounds keep the two copies in step, over
+    windows of 1 to 100 scores filling and dropping blocks, with ties and every ``min_count``
+    lane (0, 1, 5, 30)."""
+    rng, dropped = random.Random(5), 0
+    pool = [0.0, 1e-7, 0.1, 0.5, 0.5005, 1.0, 2.0, 7.5]  # ties, and codes one level apart
+    for trial in range(150):
+        window = rng.randint(1, 100)
+        min_counts = [rng.choice([0, 1, 5, 30]) for _ in range(4)]
+        inlined = [TailCalibrator(window, m) for m in min_counts]
+        methods = [TailCalibrator(window, m) for m in min_counts]
+        for _ in range(rng.randint(1, 3 * window + 5)):
+            chosen = [i for i in range(4) if rng.random() < 0.7]
+            raws = [
+                rng.choice(pool) if rng.random() < 0.5 else abs(rng.gauss(0, 2)) for _ in chosen
+            ]
+            coded = codes(np.array(raws, dtype=np.float64))
+            got = score_tails([inlined[i] for i in chosen], raws, coded)
+            expected = [
+                methods[i].score_coded(r, c) for i, r, c in zip(chosen, raws, coded, strict=True)
+            ]
+            assert got == expected, trial
+            taught = [k for k in range(len(chosen)) if rng.random() < 0.8]
+            learn_tails([inlined[chosen[k]] for k in taught], [coded[k] for k in taught])
+            for k in taught:
+                methods[chosen[k]].learn_coded(coded[k])
+            assert list(map(state, inlined)) == list(map(state, methods)), trial
+        dropped += any(post._count > post._calibrator._count for post in methods)
+    assert dropped > 50  # full windows dropped blocks in many trials

@@ -1,0 +1,44 @@
+"""Outputs are produced with positional arguments (``pipeline.outputs._produce``): each value
+lands in the slot of ``Producer.produce`` meant for it, read back from the real broker."""
+
+from __future__ import annotations
+
+import pytest
+from confluent_kafka import TIMESTAMP_CREATE_TIME, KafkaError, Message, Producer
+
+from pipeline.outputs import _produce, _produce_many
+from tests.integration.kafka_io import read_all
+
+pytestmark = pytest.mark.integration
+
+_TS = 1_700_000_000_123
+
+
+class TestPositionalProduce:
+    def test_key_value_partition_timestamp_headers_and_report_land_in_their_slots(
+        self, kafka_broker, topic_settings
+    ):
+        topic, reports = topic_settings.scores, []
+
+        def on_delivery(error: KafkaError | None, message: Message) -> None:
+            reports.append((error, message.key()))
+
+        producer = Producer(kafka_broker.config)
+        _produce(producer, topic, b"k1", b"v1", [("h", b"1")], 2, on_delivery, _full, _TS)
+        _produce_many(producer, topic, [(b"k2", b"v2")], [("h", b"2")], on_delivery, _full)
+        assert producer.flush(30) == 0
+        assert reports == [(None, b"k1"), (None, b"k2")]
+        first, second = sorted(read_all(kafka_broker.bootstrap, topic, 2), key=_key)
+        assert (first.key(), first.value(), first.partition()) == (b"k1", b"v1", 2)
+        assert first.timestamp() == (TIMESTAMP_CREATE_TIME, _TS)
+        assert first.headers() == [("h", b"1")]
+        assert (second.key(), second.value(), second.headers()) == (b"k2", b"v2", [("h", b"2")])
+        assert second.timestamp()[1] > _TS  # 0: the producer's clock
+
+
+def _full() -> None:
+    raise AssertionError("the local queue cannot fill with two messages")
+
+
+def _key(message: Message) -> bytes:
+    return message.key() or b""
