@@ -86,6 +86,9 @@ def _prepare(bootstrap: str, options: Options, workdir: Path) -> BenchInput:
     topics.create(bootstrap, [name], options.partitions)
     started = time.monotonic()
     sent = topics.preload(bootstrap, name, options.readings, options.assets)
+    ends = topics.end_offsets(bootstrap, name, options.partitions)
+    if sum(ends.values()) != sent:
+        raise RuntimeError(f"{name} holds {sum(ends.values()):,} readings, {sent:,} were sent")
     print(
         f"preloaded {sent:,} readings over {options.assets:,} assets"
         f" in {time.monotonic() - started:.1f} s"
@@ -96,7 +99,7 @@ def _prepare(bootstrap: str, options: Options, workdir: Path) -> BenchInput:
         partitions=options.partitions,
         readings=sent,
         assets=options.assets,
-        ends=topics.end_offsets(bootstrap, name, options.partitions),
+        ends=ends,
         workdir=workdir,
         timeout_s=options.timeout_s,
         nice=options.nice,

@@ -14,7 +14,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    Message,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from pipeline.broker.local import BrokerConfig, LocalBroker, default_cache_dir
@@ -79,7 +86,10 @@ def preload(bootstrap: str, topic: str, readings: int, assets: int, seed: int = 
     """Send ``readings // assets`` ticks of a healthy ``assets``-machine fleet to ``topic``.
 
     Readings are keyed by asset, one per asset per simulated second from ``START_TS_MS``;
-    the producer is the simulator's (lz4, linger 20 ms). Returns the readings sent.
+    the producer is the simulator's (lz4, linger 20 ms), idempotent so that a retried batch
+    can neither be lost, land twice nor land after a later one (which would make its readings
+    out-of-order dead letters, not scores). Returns the readings delivered; a failed delivery
+    is an error.
     """
     fleet = Fleet(assets, seed=seed, interval_s=1.0, start_ts_ms=START_TS_MS)
     producer = Producer(
@@ -88,15 +98,24 @@ def preload(bootstrap: str, topic: str, readings: int, assets: int, seed: int = 
             "linger.ms": "20",
             "compression.type": "lz4",
             "queue.buffering.max.messages": "200000",
+            "enable.idempotence": True,
         }
     )
+    failures: list[str] = []
+
+    def delivered(error: KafkaError | None, message: Message) -> None:
+        if error is not None:
+            failures.append(str(error))
+
     sent = 0
     for record in fleet.encoded(readings // assets):
         if isinstance(record, Label):
             continue
         while True:
             try:
-                producer.produce(topic, record.payload, record.asset.encode())
+                producer.produce(
+                    topic, record.payload, record.asset.encode(), on_delivery=delivered
+                )
                 break
             except BufferError:
                 producer.poll(0.05)
@@ -105,6 +124,8 @@ def preload(bootstrap: str, topic: str, readings: int, assets: int, seed: int = 
             producer.poll(0)
     if producer.flush(120) != 0:
         raise RuntimeError(f"preload of {topic} did not finish")
+    if failures:
+        raise RuntimeError(f"preload of {topic}: {len(failures)} not delivered ({failures[0]})")
     return sent
 
 
