@@ -6,16 +6,16 @@ transactional producer has one transaction open at a time: the outputs of the re
 follow cannot be produced before it returned. Doing it in the consuming thread stops
 scoring for that long, every commit interval, which was most of the event-to-score tail.
 
-:class:`BackgroundCommit` runs that work in one helper thread. The service goes on consuming
-and scoring; the outputs it makes meanwhile are *held* here, each with the time it was made as
-its Kafka timestamp, and produced into the next transaction once the commit returned: a
-few batches' worth at a time (:meth:`BackgroundCommit.take_held` with a limit), so the
-consuming thread never stops for all of them at once, while outputs made meanwhile still
-queue behind them (per-key order holds). What a
-checkpoint snapshots is still read in the consuming thread at the checkpoint (pickled at its
-offsets), so exactly-once is unchanged: the snapshots and offsets of transaction N are the
-state after its last input, and the held outputs belong to transaction N + 1. If the commit
-fails, the caller drops the held outputs with the rest of the uncommitted work and rewinds.
+:class:`BackgroundCommit` runs that work in one helper thread. The service goes on consuming and
+scoring; the outputs it makes meanwhile are *held* here, each with the time it was made as its
+Kafka timestamp, and produced into the next transaction once the commit returned: a few batches'
+worth at a time (:meth:`BackgroundCommit.take_held` with a limit), so the consuming thread never
+stops for all of them at once, while outputs made meanwhile still queue behind them (per-key
+order holds). What a checkpoint snapshots is still read in the consuming thread at the
+checkpoint (copied at its offsets, :mod:`pipeline.state_copies`, and pickled later), so exactly-
+once is unchanged: the snapshots and offsets of transaction N are the state after its last
+input, and the held outputs belong to transaction N + 1. If the commit fails, the caller drops
+the held outputs with the rest of the uncommitted work and rewinds.
 
 Examples
 --------

@@ -36,11 +36,15 @@ logger = logging.getLogger(__name__)
 
 
 class _GcClock:
-    """The collector's running time and the oldest generation it collected (``gc.callbacks``)."""
+    """The collector's running time and its collections by generation (``gc.callbacks``).
+
+    Shared by every trace (the consuming thread's rounds, the helper thread's commits): each
+    trace keeps its own readings of both at its start, so neither resets the other's.
+    """
 
     def __init__(self) -> None:
         self.seconds = 0.0
-        self.oldest = -1
+        self.collections = [0, 0, 0]
         self._began = 0.0
         self.installed = False
 
@@ -54,7 +58,11 @@ class _GcClock:
             self._began = time.perf_counter()
         else:
             self.seconds += time.perf_counter() - self._began
-            self.oldest = max(self.oldest, info.get("generation", 0))
+            self.collections[min(info.get("generation", 0), 2)] += 1
+
+    def oldest_since(self, collections: tuple[int, ...]) -> int:
+        """The oldest generation collected since ``collections`` were read; -1 if none."""
+        return max((g for g in range(3) if self.collections[g] > collections[g]), default=-1)
 
 
 _GC = _GcClock()
@@ -76,6 +84,7 @@ class RoundTrace:
         self._started = self._last = 0.0
         self._cpu = 0.0
         self._gc = 0.0
+        self._collections: tuple[int, ...] = (0, 0, 0)
         self.context: dict[str, object] = {}
         if self.enabled:
             _GC.install()
@@ -85,7 +94,7 @@ class RoundTrace:
         if self.enabled:
             self._started = self._last = time.perf_counter()
             self._cpu = time.thread_time()
-            self._gc, _GC.oldest = _GC.seconds, -1
+            self._gc, self._collections = _GC.seconds, tuple(_GC.collections)
             self.phases = []
             self.context = {}
 
@@ -115,7 +124,7 @@ class RoundTrace:
                 "cpu_ms": round((time.thread_time() - self._cpu) * 1000, 1),
                 "phases_ms": {name: round(s * 1000, 1) for name, s in self.phases if s >= 5e-4},
                 "gc_ms": round((_GC.seconds - self._gc) * 1000, 1),
-                "gc_generation": _GC.oldest,
+                "gc_generation": _GC.oldest_since(self._collections),
                 **self.context,
             },
         )

@@ -59,3 +59,16 @@ class TestRoundTrace:
         collected, quiet = caplog.records
         assert collected.gc_generation == 1 and collected.gc_ms >= 0.0
         assert quiet.gc_generation == -1 and quiet.gc_ms == 0.0
+
+    def test_a_trace_starting_meanwhile_does_not_hide_anothers_collection(self, caplog) -> None:
+        # The commit's trace (helper thread) may start in the middle of a round.
+        round_trace, commit_trace = RoundTrace(threshold_ms=0.0), RoundTrace(threshold_ms=0.0)
+        with caplog.at_level(logging.WARNING, logger="pipeline.rounds"):
+            round_trace.start()
+            gc.collect(2)
+            commit_trace.start()
+            commit_trace.end("slow commit")
+            round_trace.end()
+        commit, round_record = caplog.records
+        assert commit.gc_generation == -1
+        assert round_record.gc_generation == 2
