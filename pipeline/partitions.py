@@ -126,7 +126,11 @@ class PartitionStates:
         elif self.supervised.supervisor is None and copy:
             assets = self.assets  # an asset without a model has no snapshot
             owed = [(a, p, assets[a]) for a, p in self._owed.items() if a in assets]
-            copies, left = copy_states(owed)
+            try:
+                copies, left = copy_states(owed)
+            except Exception:  # a bug there must not fail every checkpoint: pickle the live states
+                logger.exception("copying the states for a checkpoint failed; pickling them")
+                copies, left = [], owed
             self._copies = deque(copies)
             self._owed = {asset: partition for asset, partition, _ in left}
         elif self.supervised.supervisor is not None:

@@ -104,6 +104,23 @@ def test_a_state_that_cannot_be_copied_is_pickled_before_its_asset_changes() -> 
     assert states.owing  # asset-003's readings wait for its snapshot (PartitionStates.take)
 
 
+def test_copies_that_fail_leave_the_live_states_to_pickle(monkeypatch, caplog) -> None:
+    settings = _settings()
+    processor = Processor(settings)
+    _scores(processor, _readings(10))
+
+    def broken(owed: object) -> object:
+        raise RuntimeError("a bug in the copies")
+
+    monkeypatch.setattr("pipeline.partitions.copy_states", broken)
+    states = _states(settings, processor)
+    states.owe()
+    assert states.owing and "copying the states for a checkpoint failed" in caplog.text
+    states.take([None])
+    assert not states.owing
+    assert sorted(asset for asset, _, _ in states.taken()) == sorted(processor.assets)
+
+
 class _Outputs:
     """Records what is produced into the transaction and what is committed with it."""
 
