@@ -4,41 +4,19 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import pytest
 
 from pipeline.consumed import Consumed
 from pipeline.messages import Reading, encode
 from pipeline.processor import Processor, Source
+from tests.pipeline.fake_message import FakeMessage
 from tests.pipeline.test_fleet import CONFIGS, MESSAGES, settings_for, stream
 from tests.pipeline.test_wire_lane import WARM, odd_variants, raw_odd, sources
 
 
-@dataclass
-class Record:
-    """What the service reads of a confluent-kafka ``Message``."""
-
-    value_: bytes | None
-    key_: bytes | None
-    partition_: int
-    offset_: int
-
-    def value(self) -> bytes | None:
-        return self.value_
-
-    def key(self) -> bytes | None:
-        return self.key_
-
-    def partition(self) -> int | None:
-        return self.partition_
-
-    def offset(self) -> int | None:
-        return self.offset_
-
-
-def records(pairs: list[tuple[bytes | None, Source]]) -> list[Record]:
-    return [Record(value, s.key, s.partition, s.offset) for value, s in pairs]
+def records(pairs: list[tuple[bytes | None, Source]]) -> list[FakeMessage]:
+    return [FakeMessage(value, s.key, s.partition, s.offset) for value, s in pairs]
 
 
 def test_records_read_as_the_pairs_the_service_made() -> None:

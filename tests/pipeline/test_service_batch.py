@@ -4,7 +4,6 @@ message (``_process_mixed``), and what each gives. No broker: the clients are ne
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 from confluent_kafka import KafkaError
@@ -15,40 +14,13 @@ from pipeline.app import Service
 from pipeline.messages import Reading, encode
 from pipeline.metrics import ServiceMetrics
 from pipeline.settings import Settings
+from tests.pipeline.fake_message import FakeMessage
 from tests.pipeline.test_outcomes import Recording
 
 
-@dataclass
-class FakeMessage:
-    """What the service reads of a consumed confluent-kafka ``Message``."""
-
-    value_: bytes | None
-    partition_: int | None
-    offset_: int
-    error_: KafkaError | None = None
-    topic_: str = "sensor.readings"
-
-    def value(self) -> bytes | None:
-        return self.value_
-
-    def key(self) -> bytes | None:
-        return None if self.value_ is None else b"press-1"
-
-    def partition(self) -> int | None:
-        return self.partition_
-
-    def offset(self) -> int | None:
-        return self.offset_
-
-    def error(self) -> KafkaError | None:
-        return self.error_
-
-    def topic(self) -> str | None:
-        return self.topic_
-
-
 def reading(ts: int, partition: int | None, offset: int) -> FakeMessage:
-    return FakeMessage(encode(Reading("press-1", ts, {"temp_c": 40.0})), partition, offset)
+    value = encode(Reading("press-1", ts, {"temp_c": 40.0}))
+    return FakeMessage(value, b"press-1", partition, offset)
 
 
 @pytest.fixture
@@ -82,7 +54,7 @@ class TestBatchSelection:
         svc, recording = service
         batch = [
             reading(1, 0, 10),
-            FakeMessage(None, 0, 11, KafkaError(KafkaError._TRANSPORT)),  # logged, skipped
+            FakeMessage(None, None, 0, 11, KafkaError(KafkaError._TRANSPORT)),  # logged, skipped
             reading(2, 2, 7),  # partition 2 was revoked: its new owner processes it
             reading(3, None, 12),  # no partition: taken as 0
         ]
