@@ -17,7 +17,11 @@ from pipeline.supervised.models import HierarchicalModels, TypeModels, with_type
 from pipeline.supervised.snapshots import SupervisedSnapshots
 from pipeline.supervised.supervisor import FLEET, SHARED_PREFIX, Supervisor
 from pipeline.supervised.targets import Target
-from tests.pipeline.supervised.test_supervisor import reading, run_to_failure
+from tests.pipeline.supervised.test_supervisor import (
+    move_through_snapshots,
+    reading,
+    run_to_failure,
+)
 
 CODEC = SnapshotCodec(b"k" * 32)
 SETTINGS = SupervisedSettings(learning_rate=0.05, hierarchical=True, type_scale=1.0)
@@ -160,12 +164,7 @@ class TestInTheSupervisor:
         restored = processor_factory(
             machine_types={"pump-*": "pump"}, default_type="other", hierarchical=True
         )
-        snapshots = SupervisedSnapshots(processor.supervisor)
-        into = SupervisedSnapshots(restored.supervisor)
-        bundle = CODEC.encode("pump-1", snapshots.bundle("pump-1", processor.assets["pump-1"]))
-        restored.assets["pump-1"] = into.unbundle("pump-1", CODEC.decode("pump-1", bundle))
-        for key, models in snapshots.shared():
-            assert into.unbundle(key, CODEC.decode(key, CODEC.encode(key, models))) is None
+        move_through_snapshots(processor, restored, "pump-1")
         assert isinstance(restored.supervisor.models[FLEET], HierarchicalModels)
         for second in range(106, 200):
             for asset in ("pump-1", "pump-2"):

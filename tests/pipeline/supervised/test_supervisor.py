@@ -30,6 +30,17 @@ def label(asset: str, ts_s: int, kind: str) -> bytes:
     return orjson.dumps({"asset": asset, "ts": ts_s * 1000, "kind": kind})
 
 
+def move_through_snapshots(original: Processor, restored: Processor, asset: str) -> None:
+    """Give ``restored`` the signed snapshots of ``asset`` and of the shared models of
+    ``original``, as a restart restores them."""
+    snapshots = SupervisedSnapshots(original.supervisor)
+    into = SupervisedSnapshots(restored.supervisor)
+    value = CODEC.encode(asset, snapshots.bundle(asset, original.assets[asset]))
+    restored.assets[asset] = into.unbundle(asset, CODEC.decode(asset, value))
+    for key, models in snapshots.shared():
+        assert into.unbundle(key, CODEC.decode(key, CODEC.encode(key, models))) is None
+
+
 def run_to_failure(processor: Processor, asset: str, start: int, fail_at: int) -> None:
     """Healthy readings, a rising value over the last 15 s, the failure, the repair."""
     for second in range(start, fail_at):
@@ -87,12 +98,7 @@ class TestSnapshots:
         original = processor_factory()
         run_to_failure(original, "a", 0, 100)
         restored = processor_factory()
-        snapshots = SupervisedSnapshots(original.supervisor)
-        into = SupervisedSnapshots(restored.supervisor)
-        value = CODEC.encode("a", snapshots.bundle("a", original.assets["a"]))
-        restored.assets["a"] = into.unbundle("a", CODEC.decode("a", value))
-        for key, models in snapshots.shared():
-            assert into.unbundle(key, CODEC.decode(key, CODEC.encode(key, models))) is None
+        move_through_snapshots(original, restored, "a")
         for second in range(106, 200):
             value_bytes = reading("a", second, 10.0 + (second > 180))
             assert restored.process(value_bytes) == original.process(value_bytes)
