@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pipeline.errors import ConfigError
@@ -70,3 +72,20 @@ class TestTypeScale:
         with pytest.raises(ConfigError, match="needs supervised.hierarchical"):
             Settings.load(config)
         assert Settings.load(None).supervised.type_scale == 0.5  # the default alone is fine
+
+    @pytest.mark.parametrize(
+        ("overrides", "hierarchical", "fleet_model"),
+        [
+            ({"HIERARCHICAL": "false"}, False, False),
+            ({"HIERARCHICAL": "false", "FLEET_MODEL": "true"}, False, True),
+        ],
+    )
+    def test_the_wear_configs_documented_comparisons_load(
+        self, monkeypatch, overrides, hierarchical, fleet_model
+    ):
+        # docs/supervised.md compares the modes by these overrides of supervised-wear.toml.
+        for name, value in overrides.items():
+            monkeypatch.setenv(f"LINEWATCH_SUPERVISED__{name}", value)
+        settings = Settings.load(Path(__file__).parents[2] / "configs" / "supervised-wear.toml")
+        assert settings.supervised.hierarchical is hierarchical
+        assert settings.supervised.fleet_model is fleet_model
