@@ -158,8 +158,9 @@ class PartitionStates:
         if not owed:
             return
         for key in keys:
-            if key is None:
-                self.take_some(None)
+            if key is None:  # the live states only: the copies are safe from any reading
+                for asset in list(owed):
+                    self._take(asset, owed.pop(asset))
                 return
             asset = key.decode(errors="replace")
             partition = owed.pop(asset, None)

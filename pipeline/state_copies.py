@@ -94,7 +94,7 @@ def _gathered(fleet: MahalanobisFleet, rows: list[int]) -> MahalanobisFleet:
     gathered.arrays = {name: array_[index] for name, array_ in fleet.rows.arrays.items()}
     gathered.capacity = len(rows)
     shadow.rows = gathered
-    shadow.posts = {}
+    shadow.posts, shadow._untailed = {}, set()  # its own: _copy_state sets them per row
     return shadow
 
 
@@ -106,7 +106,7 @@ def _copy_state(
     policy = _copy_policy(state.policy)
     if post is None or policy is None:
         return None
-    shadow.posts[position] = post
+    shadow._set_post(position, post)
     return AssetState(
         FleetSlot(shadow, position),
         policy,

@@ -102,6 +102,22 @@ def test_a_state_that_cannot_be_copied_is_pickled_before_its_asset_changes() -> 
     states = _states(settings, processor)
     states.owe()
     assert states.owing  # asset-003's readings wait for its snapshot (PartitionStates.take)
+    states.take([None])  # a keyless message may change any live state, none of the copies
+    assert not states.owing and len(states._copies) == _ASSETS - 1  # left to their rounds
+    assert states.take_some(None)
+    assert len(states.taken()) == _ASSETS
+
+
+def test_a_copy_keeps_its_own_record_of_uncalibrated_rows() -> None:
+    settings = _settings(calibration="likelihood")
+    processor = Processor(settings)
+    _scores(processor, _readings(40))
+    owed = [(asset, 0, state) for asset, state in sorted(processor.assets.items())]
+    copies, _ = copy_states(owed)
+    shadow = copies[0][2].model.fleet  # type: ignore[attr-defined]
+    live = processor.assets[copies[0][0]].model.fleet  # type: ignore[attr-defined]
+    assert shadow._untailed is not live._untailed
+    assert shadow._untailed == set(range(len(copies)))  # no TailCalibrator under "likelihood"
 
 
 def test_copies_that_fail_leave_the_live_states_to_pickle(monkeypatch, caplog) -> None:
