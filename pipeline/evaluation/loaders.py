@@ -30,7 +30,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from pipeline.errors import DatasetError
-from pipeline.messages import Reading
+from pipeline.messages import MAX_ABS_VALUE, Reading
 
 __all__ = ["LABEL_COLUMNS", "Format", "Recording", "load", "replay"]
 
@@ -87,15 +87,21 @@ def load(source: Path | IO[str], fmt: Format, name: str | None = None) -> Record
 
 
 def replay(recording: Recording) -> Iterator[Reading]:
-    """One Reading per row, in file order (non-finite values are left out of the row)."""
+    """One Reading per row, in file order (values that are not finite or beyond
+    ±:data:`~pipeline.messages.MAX_ABS_VALUE`, which ``serve`` refuses, are left out of the row).
+    """
     channels = recording.channels
     for asset, ts, row in zip(
         recording.assets, recording.ts_ms.tolist(), recording.values.tolist(), strict=True
     ):
         values = {name: value for name, value in zip(channels, row, strict=True)}
-        if not all(math.isfinite(value) for value in row):
-            values = {name: value for name, value in values.items() if math.isfinite(value)}
+        if not all(_usable(value) for value in row):
+            values = {name: value for name, value in values.items() if _usable(value)}
         yield Reading(asset=asset, ts=ts, values=values)
+
+
+def _usable(value: float) -> bool:
+    return math.isfinite(value) and abs(value) <= MAX_ABS_VALUE
 
 
 def _channels(frame: pd.DataFrame, fmt: Format, reserved: list[str], label: str) -> list[str]:

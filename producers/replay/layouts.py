@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pipeline.messages import MAX_ASSET_ID_LENGTH
+from pipeline.messages import MAX_ABS_VALUE, MAX_ASSET_ID_LENGTH
 
 __all__ = ["BadRow", "Format", "Layout", "ParsedRow", "parse_timestamp"]
 
@@ -103,6 +103,8 @@ def _number(cell: Any, column: str) -> float:
         raise BadRow(f"column {column!r}: {str(cell)[:40]!r} is not a number") from None
     if not math.isfinite(value):
         raise BadRow(f"column {column!r}: {value} is not a finite number")
+    if abs(value) > MAX_ABS_VALUE:  # serve would make the reading an out_of_range dead letter
+        raise BadRow(f"column {column!r}: {value} is beyond ±{MAX_ABS_VALUE:g}")
     return value
 
 

@@ -107,6 +107,7 @@ class TestBadRows:
         text[2] = "2024-01-01 00:01:00,lots"
         text[4] = "not a time,3"
         text[5] = "2024-01-01 00:04:00,nan"
+        text[6] = "2024-01-01 00:05:00,2e15"
         text.append("2024-01-01 00:09:00,1,2")
         nab_file.write_text("\n".join(text) + "\n")
         out = tmp_path / "out.csv"
@@ -116,11 +117,12 @@ class TestBadRows:
             (3, "'lots' is not a number"),
             (5, "'not a time' is not a timestamp"),
             (6, "nan is not a finite number"),
+            (7, "2000000000000000.0 is beyond ±1e+15"),
             (8, "expected 2 fields, got 3"),
         ]:
             assert f"{nab_file}:{line}: " in result.stderr and why in result.stderr
-        assert "3 readings, 0 labels, 4 bad rows skipped" in result.stderr
-        assert len(rows(out)) == 3
+        assert "2 readings, 0 labels, 5 bad rows skipped" in result.stderr
+        assert len(rows(out)) == 2
 
     def test_strict_aborts_at_the_first_bad_row(self, nab_file, tmp_path):
         nab_file.write_text(nab_file.read_text().replace("00:02:00,12", "00:02:00,?"))

@@ -40,6 +40,14 @@ class TestLoaders:
         ]
         assert readings[1].ts - readings[0].ts == 1000
 
+    def test_values_serve_would_refuse_are_left_out_of_the_row(self):
+        text = "timestamp,asset,vib,temp\n2024-01-01T00:00:00Z,a,1e153,-2e15\n"
+        (reading,) = replay(load(io.StringIO(text), "wide"))
+        assert reading.values == {}
+        text = "timestamp,asset,vib,temp\n2024-01-01T00:00:00Z,a,1e15,-1e15\n"
+        (reading,) = replay(load(io.StringIO(text), "wide"))
+        assert reading.values == {"vib": 1e15, "temp": -1e15}
+
     @pytest.mark.parametrize(
         ("text", "fmt", "message"),
         [
