@@ -185,27 +185,13 @@ class BatchPath:
         pending_assets: set[str],
         outcomes: Outcomes,
     ) -> None:
-        """One entry of :meth:`run`: a dead letter's outcome, or the reading queued or scored."""
-        from pipeline.processor import Outcome
+        """One entry of :meth:`run`: a dead letter's outcome, or any reading the long way
+        (checks, fleet membership, then queued or scored)."""
+        from pipeline.processor import DeadLetter, Outcome
 
         if type(item) is not Reading:
             outcomes.items[index] = Outcome(dead_letter=item)  # type: ignore[arg-type]
             return
-        self._one(index, item, value, source, pending, pending_assets, outcomes)
-
-    def _one(
-        self,
-        index: int,
-        item: Reading,
-        value: bytes | None,
-        source: Source,
-        pending: list[_Pending],
-        pending_assets: set[str],
-        outcomes: Outcomes,
-    ) -> None:
-        """Any reading, the long way: checks, fleet membership, then queue or score it."""
-        from pipeline.processor import DeadLetter, Outcome
-
         try:
             state, layout = self._admit(item)
         except DecodeError as exc:
