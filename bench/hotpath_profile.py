@@ -287,7 +287,12 @@ def profile_service(args: argparse.Namespace) -> None:
             )
             create_topics(settings.client_config(), settings.topics)
             started = time.perf_counter()
-            _preload(settings, args)
+            if args.simulator:  # the bench's input: simulator payloads, lz4, idempotent
+                from bench.speed.topics import preload
+
+                preload(bootstrap, settings.topics.readings, args.readings, args.assets)
+            else:
+                _preload(settings, args)
             print(f"preloaded {args.readings} readings in {time.perf_counter() - started:.1f} s")
             spent = _time_stages() if args.stages else None
             done, cpu, wall = _drain(settings, args.readings, args.cprofile)
@@ -312,6 +317,9 @@ def main() -> None:
     parser.add_argument("--bootstrap-servers", default=None)
     parser.add_argument("--cprofile", default=None, help="service: write a cProfile here")
     parser.add_argument("--stages", action="store_true", help="service: CPU per stage")
+    parser.add_argument(
+        "--simulator", action="store_true", help="service: preload as bench/speed does"
+    )
     args = parser.parse_args()
     if args.mode == "processor":
         profile_processor(args)
