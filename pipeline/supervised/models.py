@@ -66,19 +66,39 @@ def _regressor(settings: SupervisedSettings) -> Any:
 
 
 class TypeModels:
-    """Classifier and regressor of one machine type, and how much they learned."""
+    """Classifier and regressor of one machine type, and how much they learned.
 
-    def __init__(self, settings: SupervisedSettings) -> None:
+    ``learners=False``: without them (``None``), for a type whose assets the fleet's models
+    serve (``fleet_model``, ``hierarchical``); it keeps only the type's failure count and
+    drift record. :meth:`with_learners` gives them back when a type predicts on its own again.
+    """
+
+    def __init__(self, settings: SupervisedSettings, learners: bool = True) -> None:
         self.horizon_s = settings.horizon_s
-        self.classifier = _classifier(settings)
-        self.regressor = _regressor(settings)
+        self.classifier: Any = _classifier(settings) if learners else None
+        self.regressor: Any = _regressor(settings) if learners else None
         self.learned = 0
         self.failures = 0
+
+    def with_learners(self, settings: SupervisedSettings) -> None:
+        """Fresh learners where there are none (the failures and drift record stay)."""
+        if self.classifier is None or self.regressor is None:
+            self.classifier, self.regressor = _classifier(settings), _regressor(settings)
+            self.learned = 0
+
+    def retune(self, settings: SupervisedSettings) -> None:
+        """The classifier's logistic regression steps at ``settings.learning_rate`` from now
+        on (a restored one kept the rate it was pickled with)."""
+        logistic = self.classifier
+        if hasattr(logistic, "steps"):  # StandardScaler | LogisticRegression
+            logistic = list(logistic.steps.values())[-1]
+        if isinstance(logistic, linear_model.LogisticRegression):
+            logistic.optimizer.lr = optim.schedulers.Constant(settings.learning_rate)
 
     def predict(self, x: dict[str, float], kind: str = "") -> tuple[float, float] | None:
         """``(fault probability, RUL seconds)`` of an asset of machine type ``kind``;
         ``None`` before anything was learned."""
-        if self.learned == 0:
+        if self.learned == 0 or self.classifier is None:
             return None
         inputs = self._inputs(x, kind)
         p = float(self.classifier.predict_proba_one(inputs).get(True, 0.0))
@@ -129,7 +149,7 @@ class HierarchicalModels(TypeModels):
     """
 
     def __init__(self, settings: SupervisedSettings) -> None:
-        super().__init__(settings)
+        super().__init__(settings, learners=False)
         self.type_scale = settings.type_scale
         self.scaler: Any = preprocessing.StandardScaler()
         self.classifier = _logistic(settings)

@@ -162,6 +162,11 @@ class Supervisor:
         held = self.models.get(kind)
         if held is None or _progress(models) > _progress(held):
             self.models[kind] = models
+            if kind == FLEET or not self._shared:
+                models.with_learners(self.settings)  # (a type's, snapshotted while shared)
+                models.retune(self.settings)
+            else:  # the fleet's models predict for this type: its own would idle
+                models.classifier = models.regressor = None
 
     def clear_shared(self) -> None:
         """Forget the machine types' models (no partition is owned any more)."""
@@ -220,9 +225,11 @@ class Supervisor:
     def _models_for(self, kind: str) -> TypeModels:
         models = self.models.get(kind)
         if models is None:
-            hierarchical = kind == FLEET and self.settings.hierarchical
-            make = HierarchicalModels if hierarchical else TypeModels
-            models = self.models[kind] = make(self.settings)
+            if kind == FLEET and self.settings.hierarchical:
+                models = HierarchicalModels(self.settings)
+            else:  # a type's own learners only when they predict (not :attr:`_shared`)
+                models = TypeModels(self.settings, learners=kind == FLEET or not self._shared)
+            self.models[kind] = models
         return models
 
     @property

@@ -222,3 +222,14 @@ class TestRestoredIntoAnotherMode:
         assert FLEET not in supervisor.models
         fresh = supervisor._models_for(FLEET)
         assert isinstance(fresh, HierarchicalModels) and fresh.type_scale == 0.3
+
+    def test_a_changed_learning_rate_applies_to_the_restored_weights(self, caplog):
+        supervisor = restored(
+            {"hierarchical": True, "learning_rate": 0.05},
+            {"hierarchical": True, "learning_rate": 0.01},
+            caplog,
+        )
+        models = supervisor.models[FLEET]
+        assert isinstance(models, HierarchicalModels) and models.learned == 1
+        assert models.classifier.optimizer.learning_rate == 0.01
+        assert "refused" not in caplog.text

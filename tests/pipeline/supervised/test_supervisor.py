@@ -207,6 +207,46 @@ class TestSnapshots:
         snapshots.unbundle(SHARED_PREFIX + "pump", empty)
         assert processor.supervisor.models["pump"] is later
 
+    def test_with_a_fleet_model_a_types_models_hold_no_learners_until_it_predicts_alone(
+        self, processor_factory
+    ):
+        """A type's own learners would idle while the fleet's predict (and fill snapshots);
+        restored where the type predicts on its own, they start afresh, its failures kept."""
+        processor = processor_factory(
+            machine_types={"pump-*": "pump"}, default_type="other", fleet_model=True
+        )
+        run_to_failure(processor, "pump-1", 0, 100)
+        assert processor.supervisor is not None
+        pump = processor.supervisor.models["pump"]
+        assert pump.classifier is None and pump.regressor is None and pump.failures == 1
+        alone = processor_factory(machine_types={"pump-*": "pump"}, default_type="other")
+        key = SHARED_PREFIX + "pump"
+        SupervisedSnapshots(alone.supervisor).unbundle(
+            key, CODEC.decode(key, CODEC.encode(key, pump))
+        )
+        assert alone.supervisor is not None
+        restored = alone.supervisor.models["pump"]
+        assert restored.failures == 1 and restored.classifier is not None
+        assert restored.predict({"score": 0.5}) is None  # nothing learned by these yet
+        run_to_failure(alone, "pump-1", 200, 300)
+        assert restored.learned > 0 and restored.failures == 2
+
+    def test_a_restored_classifier_steps_at_the_configured_learning_rate(self, processor_factory):
+        before = processor_factory(learning_rate=0.05)
+        run_to_failure(before, "a", 0, 100)
+        assert before.supervisor is not None
+        models = before.supervisor.models["default"]
+        key = SHARED_PREFIX + "default"
+        after = processor_factory(learning_rate=0.2)
+        SupervisedSnapshots(after.supervisor).unbundle(
+            key, CODEC.decode(key, CODEC.encode(key, models))
+        )
+        assert after.supervisor is not None
+        restored = after.supervisor.models["default"]
+        logistic = list(restored.classifier.steps.values())[-1]
+        assert restored.learned == models.learned > 0
+        assert logistic.optimizer.learning_rate == 0.2
+
     def test_drift_settings_that_could_never_act_are_refused(self):
         with pytest.raises(ConfigError, match="condition_channel"):
             Settings.load(None, supervised={"cusum": {"enabled": True}})
