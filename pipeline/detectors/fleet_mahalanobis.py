@@ -196,14 +196,14 @@ class MahalanobisFleet:
         if window == 1:
             return values
         a = self.rows.arrays
-        hpos, hlen = a["hpos"][rows], a["hlen"][rows]
-        total = a["sums"][rows] + values
-        full = hlen >= window
-        if full.any():
-            oldest = a["hist"][rows, hpos]
-            total = np.where(full[:, None], total - oldest, total)
+        hpos, hlen = a["hpos"].take(rows), a["hlen"].take(rows)
+        # a slot not yet filled holds 0.0 (rows are zeroed), so subtracting it changes nothing
+        slots = rows * window + hpos
+        history = a["hist"].reshape(-1, values.shape[1])
+        total = a["sums"].take(rows, axis=0) + values
+        total -= history.take(slots, axis=0)
         a["sums"][rows] = total
-        a["hist"][rows, hpos] = values
+        history[slots] = values
         a["hpos"][rows] = (hpos + 1) % window
         length = np.minimum(hlen + 1, window)
         a["hlen"][rows] = length
@@ -212,10 +212,10 @@ class MahalanobisFleet:
 
     def _refresh(self, rows: Array) -> None:
         a = self.rows.arrays
-        stale = rows[a["stale"][rows]]
+        stale = rows[a["stale"].take(rows)]
         if not len(stale):
             return
-        cov, mean = a["cov"][stale], a["mean"][stale]
+        cov, mean = a["cov"].take(stale, axis=0), a["mean"].take(stale, axis=0)
         floor = (self.settings.min_rel_std * np.abs(mean) + 1e-9) ** 2
         diagonal = np.diagonal(cov, axis1=1, axis2=2)
         jitter = self.settings.ridge * np.maximum(diagonal, 0.0) + floor
@@ -223,7 +223,10 @@ class MahalanobisFleet:
         cov[:, index, index] = diagonal + jitter
         # one LAPACK call per matrix either way; the stacked call gives the same bits
         a["prec"][stale] = regularised_inverse(cov)
-        a["blind"][stale] = ~np.isfinite(cov).all(axis=(1, 2))
+        if np.isfinite(cov).all():
+            a["blind"][stale] = False
+        else:
+            a["blind"][stale] = ~np.isfinite(cov).all(axis=(1, 2))
         a["stale"][stale] = False
 
     def score(self, rows: Array, values: Array) -> RoundResult:
@@ -236,20 +239,23 @@ class MahalanobisFleet:
         pending = np.zeros(k, dtype=np.bool_)
         coded: list[int] | None = None
         tails: list[TailCalibrator] = []
+        places: list[int] = []
         if len(ready_at):
-            ready = rows[ready_at]
-            mean = a["mean"][ready]
-            d = smoothed[ready_at] - mean
-            pd = last_axis_sums(a["prec"][ready] * d[:, None, :])
-            raws = np.sqrt(np.maximum(last_axis_sums(d * pd), 0.0))
+            everyone = len(ready_at) == k
+            ready = rows if everyone else rows[ready_at]
+            mean = a["mean"].take(ready, axis=0)
+            d = (smoothed if everyone else smoothed[ready_at]) - mean
+            pd = last_axis_sums(_products(a["prec"].take(ready, axis=0), d))
+            terms = d * pd
+            raws = np.sqrt(np.maximum(last_axis_sums(terms), 0.0))
             raw = raws.tolist()
             floor = (self.settings.min_rel_std * np.abs(mean) + 1e-9) ** 2
             variance = self._variances(ready)
             max_z = last_axis_max(np.abs(d) / np.sqrt(np.maximum(variance, floor)))
             far = (max_z > self.settings.outlier_z).tolist()
-            shares = round_shares(self.channels, np.abs(d * pd))
-            calibrated, coded, tails = self._calibrate(ready.tolist(), raw, raws)
-            if len(ready_at) == k:  # every row ready: the lists as they are
+            shares = round_shares(self.channels, np.abs(terms))
+            calibrated, coded, tails = self._calibrate(ready.tolist(), raw, raws, places)
+            if everyone:  # every row ready: the lists as they are
                 scores, contributions, outliers = calibrated, shares, far
             else:
                 for i, at in enumerate(ready_at.tolist()):
@@ -258,7 +264,7 @@ class MahalanobisFleet:
         if self.stuck is not None:  # a frozen channel scores 1.0 and is named, as in
             for i, stuck in self.stuck.observe(a, rows, values).items():  # CalibratedDetector
                 scores[i], contributions[i] = 1.0, stuck_shares(stuck)
-        context = (rows, smoothed, pending, coded, tails)
+        context = (rows, smoothed, pending, coded, tails, places)
         return RoundResult(scores, contributions, outliers, context)
 
     def _scorable(self, rows: Array) -> Array:
@@ -282,40 +288,43 @@ class MahalanobisFleet:
         return diagonals
 
     def _calibrate(
-        self, ready: list[int], raw: list[float], raws: Array
+        self, ready: list[int], raw: list[float], raws: Array, places: list[int]
     ) -> tuple[list[float], list[int] | None, list[TailCalibrator]]:
         """The posts' scores of the ready rows' raw scores, in [0, 1]; with tail posts also
         the raws' codes (:func:`~pipeline.detectors.tail_window.codes`) and the posts, in
-        order (for :meth:`learn`)."""
+        order, and the codes' places in their windows (into ``places``), for :meth:`learn`."""
         posts = list(map(self.posts.__getitem__, ready))
         if not self._untailed:  # the default calibration: every post a TailCalibrator
             tails = cast(list[TailCalibrator], posts)
             coded = codes(raws)
-            return score_tails(tails, raw, coded), coded, tails
+            return score_tails(tails, raw, coded, places), coded, tails
         calibrated = [min(1.0, max(0.0, p.score(r))) for p, r in zip(posts, raw, strict=True)]
         return calibrated, None, []
 
     def learn(self, result: RoundResult, learn: Array) -> None:
-        rows, smoothed, pending, coded, tails = result.context
+        rows, smoothed, pending, coded, tails, places = result.context
         a = self.rows.arrays
-        target = rows[learn]
+        everyone = bool(learn.all())
+        target = rows if everyone else rows[learn]
         if not len(target):
             return
-        count = a["count"][target] + 1
+        count = a["count"].take(target) + 1
         a["count"][target] = count
         weight = np.maximum(1.0 / count, self.settings.forget)
-        mean = a["mean"][target]
-        d = smoothed[learn] - mean
-        a["mean"][target] = mean + weight[:, None] * d
+        mean = a["mean"].take(target, axis=0)
+        d = (smoothed if everyone else smoothed[learn]) - mean
+        w = weight[:, None]
+        a["mean"][target] = mean + w * d
         # (1 - w) * (cov + w * outer), in place on the gathered copies: the same operations
-        w3 = weight[:, None, None]
-        outer = d[:, :, None] * d[:, None, :]
-        outer *= w3
-        cov = a["cov"][target]
-        cov += outer
-        cov *= 1.0 - w3
-        a["cov"][target] = cov
-        a["stale"][target] |= count % self._template.refresh == 0
+        c = len(self.channels)
+        outer = np.repeat(d, c, axis=1) * np.tile(d, c)  # row-major d_i * d_j
+        outer *= w
+        cov = a["cov"].reshape(-1, c * c)
+        gathered = cov.take(target, axis=0)
+        gathered += outer
+        gathered *= 1.0 - w
+        cov[target] = gathered
+        a["stale"][target[count % self._template.refresh == 0]] = True
         posts = self.posts
         if coded is None:
             for row in rows[learn & pending].tolist():
@@ -323,10 +332,11 @@ class MahalanobisFleet:
         else:  # the ready rows' tail posts and codes of their raws, in order
             taught = learn[pending]
             if taught.all():
-                learn_tails(tails, coded)
+                learn_tails(tails, coded, places)
             else:
                 mask = taught.tolist()
-                learn_tails(list(compress(tails, mask)), list(compress(coded, mask)))
+                chosen = (list(compress(each, mask)) for each in (tails, coded, places))
+                learn_tails(*chosen)
         if self.stuck is not None:
             self.stuck.learn(a, target)
 
@@ -336,6 +346,14 @@ class MahalanobisFleet:
 
 
 _RECORD_VERSION = 1
+
+
+def _products(matrices: Array, vectors: Array) -> Array:
+    """``matrices * vectors[:, None, :]`` (each row of each matrix times its vector), with
+    contiguous operands: the broadcast multiplies eight elements per inner loop."""
+    n, c = vectors.shape
+    products: Array = (matrices.reshape(n, c * c) * np.tile(vectors, c)).reshape(n, c, c)
+    return products
 
 
 def _rebuild(
