@@ -240,12 +240,16 @@ class MahalanobisFleet:
         coded: list[int] | None = None
         tails: list[TailCalibrator] = []
         places: list[int] = []
+        offsets: tuple[Array, Array] | None = None
         if len(ready_at):
             everyone = len(ready_at) == k
             ready = rows if everyone else rows[ready_at]
             mean = a["mean"].take(ready, axis=0)
             d = (smoothed if everyone else smoothed[ready_at]) - mean
-            pd = last_axis_sums(_products(a["prec"].take(ready, axis=0), d))
+            c = len(self.channels)
+            tiled = np.tile(d, c)  # row-major d_j of each (i, j)
+            products = a["prec"].take(ready, axis=0).reshape(-1, c * c) * tiled
+            pd = last_axis_sums(products.reshape(-1, c, c))  # contiguous: not 8-wide broadcasts
             terms = d * pd
             raws = np.sqrt(np.maximum(last_axis_sums(terms), 0.0))
             raw = raws.tolist()
@@ -261,10 +265,12 @@ class MahalanobisFleet:
                 for i, at in enumerate(ready_at.tolist()):
                     scores[at], contributions[at], outliers[at] = calibrated[i], shares[i], far[i]
             pending[ready_at] = True
+            if everyone:  # what learn needs again: every row's offset from its mean
+                offsets = (d, tiled)
         if self.stuck is not None:  # a frozen channel scores 1.0 and is named, as in
             for i, stuck in self.stuck.observe(a, rows, values).items():  # CalibratedDetector
                 scores[i], contributions[i] = 1.0, stuck_shares(stuck)
-        context = (rows, smoothed, pending, coded, tails, places)
+        context = (rows, smoothed, pending, coded, tails, places, offsets)
         return RoundResult(scores, contributions, outliers, context)
 
     def _scorable(self, rows: Array) -> Array:
@@ -302,7 +308,7 @@ class MahalanobisFleet:
         return calibrated, None, []
 
     def learn(self, result: RoundResult, learn: Array) -> None:
-        rows, smoothed, pending, coded, tails, places = result.context
+        rows, smoothed, pending, coded, tails, places, offsets = result.context
         a = self.rows.arrays
         everyone = bool(learn.all())
         target = rows if everyone else rows[learn]
@@ -311,13 +317,17 @@ class MahalanobisFleet:
         count = a["count"].take(target) + 1
         a["count"][target] = count
         weight = np.maximum(1.0 / count, self.settings.forget)
+        c = len(self.channels)
         mean = a["mean"].take(target, axis=0)
-        d = (smoothed if everyone else smoothed[learn]) - mean
+        if everyone and offsets is not None:  # the offsets score found (the means are as then)
+            d, tiled = offsets
+        else:
+            d = (smoothed if everyone else smoothed[learn]) - mean
+            tiled = np.tile(d, c)
         w = weight[:, None]
         a["mean"][target] = mean + w * d
         # (1 - w) * (cov + w * outer), in place on the gathered copies: the same operations
-        c = len(self.channels)
-        outer = np.repeat(d, c, axis=1) * np.tile(d, c)  # row-major d_i * d_j
+        outer = np.repeat(d, c, axis=1) * tiled  # row-major d_i * d_j
         outer *= w
         cov = a["cov"].reshape(-1, c * c)
         gathered = cov.take(target, axis=0)
@@ -346,14 +356,6 @@ class MahalanobisFleet:
 
 
 _RECORD_VERSION = 1
-
-
-def _products(matrices: Array, vectors: Array) -> Array:
-    """``matrices * vectors[:, None, :]`` (each row of each matrix times its vector), with
-    contiguous operands: the broadcast multiplies eight elements per inner loop."""
-    n, c = vectors.shape
-    products: Array = (matrices.reshape(n, c * c) * np.tile(vectors, c)).reshape(n, c, c)
-    return products
 
 
 def _rebuild(
