@@ -46,6 +46,9 @@ from pipeline.settings import ModelSettings
 
 __all__ = ["MahalanobisFleet"]
 
+_Tails = tuple[list[int] | None, list[TailCalibrator], list[int]]
+"""A round's tail codes (``None`` without tail posts), tail posts and the codes' places."""
+
 
 class MahalanobisFleet:
     """Every asset's ``mahalanobis`` detector over ``channels`` (sorted), one row each."""
@@ -233,45 +236,50 @@ class MahalanobisFleet:
         a = self.rows.arrays
         smoothed = self._smooth(rows, values)
         k = len(rows)
-        scores, outliers = [0.0] * k, [False] * k
-        contributions: list[Contribution] = [{} for _ in range(k)]
         ready_at = self._scorable(rows)
         pending = np.zeros(k, dtype=np.bool_)
-        coded: list[int] | None = None
-        tails: list[TailCalibrator] = []
-        places: list[int] = []
-        offsets: tuple[Array, Array] | None = None
-        if len(ready_at):
-            everyone = len(ready_at) == k
-            ready = rows if everyone else rows[ready_at]
-            mean = a["mean"].take(ready, axis=0)
-            d = (smoothed if everyone else smoothed[ready_at]) - mean
-            c = len(self.channels)
-            tiled = np.tile(d, c)  # row-major d_j of each (i, j)
-            products = a["prec"].take(ready, axis=0).reshape(-1, c * c) * tiled
-            pd = last_axis_sums(products.reshape(-1, c, c))  # contiguous: not 8-wide broadcasts
-            terms = d * pd
-            raws = np.sqrt(np.maximum(last_axis_sums(terms), 0.0))
-            raw = raws.tolist()
-            floor = (self.settings.min_rel_std * np.abs(mean) + 1e-9) ** 2
-            variance = self._variances(ready)
-            max_z = last_axis_max(np.abs(d) / np.sqrt(np.maximum(variance, floor)))
-            far = (max_z > self.settings.outlier_z).tolist()
-            shares = round_shares(self.channels, np.abs(terms))
-            calibrated, coded, tails = self._calibrate(ready.tolist(), raw, raws, places)
-            if everyone:  # every row ready: the lists as they are
-                scores, contributions, outliers = calibrated, shares, far
-            else:
-                for i, at in enumerate(ready_at.tolist()):
-                    scores[at], contributions[at], outliers[at] = calibrated[i], shares[i], far[i]
-            pending[ready_at] = True
-            if everyone:  # what learn needs again: every row's offset from its mean
-                offsets = (d, tiled)
+        pending[ready_at] = True
+        everyone = len(ready_at) == k
+        ready = rows if everyone else rows[ready_at]
+        mean = a["mean"].take(ready, axis=0)
+        d = (smoothed if everyone else smoothed[ready_at]) - mean
+        calibrated, shares, far, tiled, tail = self._score_ready(ready, d, mean)
+        if everyone:  # every row ready (the usual round): the lists as they are
+            scores, contributions, outliers = calibrated, shares, far
+        else:
+            scores, outliers = [0.0] * k, [False] * k
+            contributions = [{} for _ in range(k)]
+            for i, at in enumerate(ready_at.tolist()):
+                scores[at], contributions[at], outliers[at] = calibrated[i], shares[i], far[i]
         if self.stuck is not None:  # a frozen channel scores 1.0 and is named, as in
             for i, stuck in self.stuck.observe(a, rows, values).items():  # CalibratedDetector
                 scores[i], contributions[i] = 1.0, stuck_shares(stuck)
-        context = (rows, smoothed, pending, coded, tails, places, offsets)
-        return RoundResult(scores, contributions, outliers, context)
+        offsets = (d, tiled) if everyone else None  # learn needs them again
+        return RoundResult(
+            scores, contributions, outliers, (rows, smoothed, pending, tail, offsets)
+        )
+
+    def _score_ready(
+        self, ready: Array, d: Array, mean: Array
+    ) -> tuple[list[float], list[Contribution], list[bool], Array, _Tails]:
+        """The calibrated scores, contributions and outliers of the ready rows whose readings
+        are ``d`` off their means ``mean``; the offsets tiled (for :meth:`learn`) and what
+        learning their tail posts takes."""
+        a, c = self.rows.arrays, len(self.channels)
+        if not len(ready):
+            return [], [], [], d, (None, [], [])
+        tiled = np.tile(d, c)  # row-major d_j of each (i, j)
+        products = a["prec"].take(ready, axis=0).reshape(-1, c * c) * tiled
+        pd = last_axis_sums(products.reshape(-1, c, c))  # contiguous: not 8-wide broadcasts
+        terms = d * pd
+        raws = np.sqrt(np.maximum(last_axis_sums(terms), 0.0))
+        floor = (self.settings.min_rel_std * np.abs(mean) + 1e-9) ** 2
+        variance = self._variances(ready)
+        max_z = last_axis_max(np.abs(d) / np.sqrt(np.maximum(variance, floor)))
+        far: list[bool] = (max_z > self.settings.outlier_z).tolist()
+        shares = round_shares(self.channels, np.abs(terms))
+        calibrated, tail = self._calibrate(ready.tolist(), raws)
+        return calibrated, shares, far, tiled, tail
 
     def _scorable(self, rows: Array) -> Array:
         """The positions in ``rows`` of the rows ready (precisions refreshed) and not blind
@@ -293,22 +301,22 @@ class MahalanobisFleet:
         diagonals: Array = cov.reshape(len(cov), c * c)[:, :: c + 1][rows]
         return diagonals
 
-    def _calibrate(
-        self, ready: list[int], raw: list[float], raws: Array, places: list[int]
-    ) -> tuple[list[float], list[int] | None, list[TailCalibrator]]:
+    def _calibrate(self, ready: list[int], raws: Array) -> tuple[list[float], _Tails]:
         """The posts' scores of the ready rows' raw scores, in [0, 1]; with tail posts also
-        the raws' codes (:func:`~pipeline.detectors.tail_window.codes`) and the posts, in
-        order, and the codes' places in their windows (into ``places``), for :meth:`learn`."""
+        the raws' codes (:func:`~pipeline.detectors.tail_window.codes`), the posts and the
+        codes' places in their windows, in order (for :meth:`learn`)."""
         posts = list(map(self.posts.__getitem__, ready))
+        raw = raws.tolist()
         if not self._untailed:  # the default calibration: every post a TailCalibrator
             tails = cast(list[TailCalibrator], posts)
             coded = codes(raws)
-            return score_tails(tails, raw, coded, places), coded, tails
+            places: list[int] = []
+            return score_tails(tails, raw, coded, places), (coded, tails, places)
         calibrated = [min(1.0, max(0.0, p.score(r))) for p, r in zip(posts, raw, strict=True)]
-        return calibrated, None, []
+        return calibrated, (None, [], [])
 
     def learn(self, result: RoundResult, learn: Array) -> None:
-        rows, smoothed, pending, coded, tails, places, offsets = result.context
+        rows, smoothed, pending, (coded, tails, places), offsets = result.context
         a = self.rows.arrays
         everyone = bool(learn.all())
         target = rows if everyone else rows[learn]
@@ -345,8 +353,8 @@ class MahalanobisFleet:
                 learn_tails(tails, coded, places)
             else:
                 mask = taught.tolist()
-                chosen = (list(compress(each, mask)) for each in (tails, coded, places))
-                learn_tails(*chosen)
+                some = list(compress(tails, mask))
+                learn_tails(some, list(compress(coded, mask)), list(compress(places, mask)))
         if self.stuck is not None:
             self.stuck.learn(a, target)
 
