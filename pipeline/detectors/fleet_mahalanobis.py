@@ -27,7 +27,6 @@ from pipeline.detectors.calibration import (
     learn_tails,
     score_tails,
 )
-from pipeline.detectors.features import Smoother
 from pipeline.detectors.fleet import (
     Array,
     Contribution,
@@ -37,6 +36,7 @@ from pipeline.detectors.fleet import (
     last_axis_sums,
     round_shares,
 )
+from pipeline.detectors.fleet_mahalanobis_rows import RECORD_VERSION, absorb, record
 from pipeline.detectors.fleet_stuck import SHAPES, StuckRows
 from pipeline.detectors.mahalanobis import OnlineMahalanobis, regularised_inverse
 from pipeline.detectors.scored import CalibratedDetector
@@ -59,6 +59,7 @@ class MahalanobisFleet:
         stuck = "" if settings.stuck_after is None else f",stuck={settings.stuck_after}"
         self.name = f"mahalanobis(smooth={settings.smooth},{settings.calibration}{stuck})"
         self._template = OnlineMahalanobis(settings.forget, settings.ridge, settings.min_rel_std)
+        """A fresh per-reading model with the fleet's parameters (which a detector must share)."""
         c, w = len(channels), settings.smooth
         after = settings.stuck_after
         self.stuck = None if after is None else StuckRows(channels, after)
@@ -109,54 +110,10 @@ class MahalanobisFleet:
         self.rows.free(row)
 
     def absorb(self, detector: object) -> int | None:
-        if not isinstance(detector, CalibratedDetector) or detector.name != self.name:
-            return None
-        maha, smoother = detector.raw, detector._smoother
-        if not self._fits(maha, smoother, detector.outlier_z, detector.stuck):
-            return None
-        assert isinstance(maha, OnlineMahalanobis)
-        row = self.rows.alloc()
-        a = self.rows.arrays
-        if smoother.window > 1 and smoother._history:
-            length = len(smoother._history[self.channels[0]])
-            for j, name in enumerate(self.channels):
-                a["hist"][row, :length, j] = list(smoother._history[name])
-                a["sums"][row, j] = smoother._sums[name]
-            a["hlen"][row], a["hpos"][row] = length, length % smoother.window
-        a["count"][row] = maha.count
-        if maha.count:
-            a["mean"][row], a["cov"][row] = maha._mean, maha._cov
-        a["stale"][row] = maha._precision is None or maha._blind  # the refresh sets blind
-        if maha._precision is not None:
-            a["prec"][row] = maha._precision
-        self._set_post(row, detector.post)
-        if self.stuck is not None:
-            self.stuck.reset(a, row)
-            if detector.stuck is not None:
-                self.stuck.load(a, row, detector.stuck)
-        return row
-
-    def _fits(
-        self, maha: object, smoother: Smoother, outlier_z: float, stuck: StuckWatch | None
-    ) -> bool:
-        t = self._template
-        if not isinstance(maha, OnlineMahalanobis) or outlier_z != self.settings.outlier_z:
-            return False
-        if stuck is not None and (self.stuck is None or not self.stuck.fits(stuck)):
-            return False
-        params = (maha.forget, maha.ridge, maha.min_rel_std, maha.refresh)
-        if params != (t.forget, t.ridge, t.min_rel_std, t.refresh):
-            return False
-        if maha.channels not in ((), self.channels) or smoother.window != self.settings.smooth:
-            return False
-        if smoother.window == 1 or not smoother._history:
-            return True
-        history = smoother._history
-        lengths = {len(history.get(name, ())) for name in self.channels}
-        return set(history) == set(self.channels) and len(lengths) == 1
+        return absorb(self, detector)
 
     def materialise(self, row: int) -> Detector:
-        return _rebuild(*self._record(row))
+        return _rebuild(*record(self, row))
 
     def reduce_row(self, row: int) -> tuple[Callable[..., Detector], tuple[Any, ...]]:
         """How :class:`~pipeline.detectors.fleet.FleetSlot` pickles ``row``: the plain
@@ -166,31 +123,7 @@ class MahalanobisFleet:
         numpy arrays) takes about a third of the time; they unpickle as the same
         :class:`CalibratedDetector`.
         """
-        return _rebuild, self._record(row)
-
-    def _record(self, row: int) -> tuple[Any, ...]:
-        s, a = self.settings, self.rows.arrays
-        count, length = int(a["count"][row]), int(a["hlen"][row])
-        stale = bool(a["stale"][row] or a["blind"][row])  # a blind row's refresh says so again
-        history = b""
-        if s.smooth > 1 and length:
-            start = int(a["hpos"][row]) if length == s.smooth else 0
-            order = [(start + i) % s.smooth for i in range(length)]
-            history = a["hist"][row, order].tobytes()
-        return (
-            _RECORD_VERSION,
-            self.name,
-            self.channels,
-            (s.forget, s.ridge, s.min_rel_std, s.smooth, s.outlier_z),
-            count,
-            a["mean"][row].tobytes() if count else b"",
-            a["cov"][row].tobytes() if count else b"",
-            None if stale or not count else a["prec"][row].tobytes(),
-            history,
-            a["sums"][row].tobytes() if history else b"",
-            self.posts[row],
-            None if self.stuck is None else self.stuck.unload(a, row),
-        )
+        return _rebuild, record(self, row)
 
     # --- one round ---------------------------------------------------------------------------
 
@@ -363,9 +296,6 @@ class MahalanobisFleet:
         return {name: array.nbytes for name, array in self.rows.arrays.items()}
 
 
-_RECORD_VERSION = 1
-
-
 def _rebuild(
     version: int,
     name: str,
@@ -380,8 +310,9 @@ def _rebuild(
     post: PostProcessor,
     stuck: StuckWatch | None,
 ) -> CalibratedDetector:
-    """The per-reading detector of a :meth:`MahalanobisFleet.row_record` (also unpickling)."""
-    if version != _RECORD_VERSION:
+    """The per-reading detector of a row :func:`~pipeline.detectors.fleet_mahalanobis_rows.record`
+    (also unpickling)."""
+    if version != RECORD_VERSION:
         raise ValueError(f"unknown mahalanobis row record version {version}")
     forget, ridge, min_rel_std, smooth, outlier_z = params
     maha = OnlineMahalanobis(forget, ridge, min_rel_std)
