@@ -195,7 +195,7 @@ def round_shares(names: Sequence[str], terms: Array) -> list[Contribution]:
     make = made if made is not None else lambda *row: dict(zip(names, row, strict=True))
     if positive.all():  # the usual round: every row has shares
         ratios = python_round(terms / totals[:, None], 4)
-        return [make(*row) for row in ratios.tolist()]
+        return list(map(make, *ratios.T.tolist()))  # columns: no list per row
     out: list[Contribution] = [{} for _ in range(terms.shape[0])]
     if positive.any():
         ratios = python_round(terms[positive] / totals[positive, None], 4)
