@@ -144,16 +144,25 @@ class AnomalyLikelihood:
 PostProcessor = TailCalibrator | AnomalyLikelihood
 
 
-def score_tails(posts: list[TailCalibrator], raws: list[float], coded: list[int]) -> list[float]:
+def score_tails(
+    posts: list[TailCalibrator],
+    raws: list[float],
+    coded: list[int],
+    places: list[int] | None = None,
+) -> list[float]:
     """``posts[i].score(raws[i])`` for each ``i``, given :func:`code` of each raw (a fleet's round).
+
+    With ``places``, also each code's insertion point in its window's newest block (appended
+    to it): :func:`learn_tails` then inserts there instead of searching the block again.
 
     >>> from pipeline.detectors.tail_window import code
     >>> posts = [TailCalibrator(window=4, min_count=1) for _ in range(2)]
     >>> score_tails(posts, [0.5, 0.5], [code(0.5)] * 2)
     [0.0, 0.0]
     >>> learn_tails(posts, [code(0.5)] * 2)
-    >>> score_tails(posts, [0.9, 0.1], [code(0.9), code(0.1)])
-    [1.0, 0.0]
+    >>> places: list[int] = []
+    >>> score_tails(posts, [0.9, 0.1], [code(0.9), code(0.1)], places), places
+    ([1.0, 0.0], [1, 0])
     >>> [posts[0].score(0.9), posts[1].score(0.1)]
     [1.0, 0.0]
     """
@@ -161,6 +170,8 @@ def score_tails(posts: list[TailCalibrator], raws: list[float], coded: list[int]
     # cost as much as their bisections
     out: list[float] = []
     add = out.append
+    if places is not None:
+        return _score_placed(posts, raws, coded, out, places)
     for post, raw, value in zip(posts, raws, coded, strict=True):
         post._last = raw
         window = post._calibrator
@@ -174,9 +185,39 @@ def score_tails(posts: list[TailCalibrator], raws: list[float], coded: list[int]
     return out
 
 
-def learn_tails(posts: list[TailCalibrator], coded: list[int]) -> None:
-    """``posts[i].learn()`` for each ``i``, given :func:`code` of the raw each last scored."""
+def _score_placed(
+    posts: list[TailCalibrator],
+    raws: list[float],
+    coded: list[int],
+    out: list[float],
+    places: list[int],
+) -> list[float]:
+    add, place = out.append, places.append
+    for post, raw, value in zip(posts, raws, coded, strict=True):
+        post._last = raw
+        window = post._calibrator
+        blocks = window._blocks
+        below = bisect_left(blocks[-1], value) if blocks else 0
+        place(below)
+        if post._count < post.min_count or not window._count:
+            add(0.0)
+            continue
+        if len(blocks) > 1:
+            for block in blocks[:-1]:
+                below += bisect_left(block, value)
+        add(below / window._count)
+    return out
+
+
+def learn_tails(
+    posts: list[TailCalibrator], coded: list[int], places: list[int] | None = None
+) -> None:
+    """``posts[i].learn()`` for each ``i``, given :func:`code` of the raw each last scored
+    (and, if :func:`score_tails` gave them, the places of the codes in the newest blocks)."""
     # TailCalibrator.learn_coded and TailWindow.learn_code inline (as in score_tails)
+    if places is not None:
+        _learn_placed(posts, coded, places)
+        return
     for post, value in zip(posts, coded, strict=True):
         if post._last is None:
             continue
@@ -187,6 +228,25 @@ def learn_tails(posts: list[TailCalibrator], coded: list[int]) -> None:
         if not blocks or len(blocks[-1]) >= window.block:
             blocks.append(array("H"))
         insort(blocks[-1], value)
+        window._count += 1
+        post._count += 1
+
+
+def _learn_placed(posts: list[TailCalibrator], coded: list[int], places: list[int]) -> None:
+    # inserting at the bisect_left place of the newest block gives insort's array (equal
+    # codes are alike); a full window drops its oldest block, which is the newest only when
+    # it is the only one, and then a new block starts, as when the newest is full
+    for post, value, place in zip(posts, coded, places, strict=True):
+        if post._last is None:
+            continue
+        window = post._calibrator
+        blocks = window._blocks
+        if window._count >= window.window:
+            window._count -= len(blocks.pop(0))
+        if not blocks or len(blocks[-1]) >= window.block:
+            blocks.append(array("H", (value,)))
+        else:
+            blocks[-1].insert(place, value)
         window._count += 1
         post._count += 1
 

@@ -88,21 +88,25 @@ def last_axis_sums(values: Array) -> Array:
 
 def _pairwise(values: Array) -> Array:
     width = values.shape[-1]
-    columns = np.moveaxis(values, -1, 0)
+    columns = [values[..., j] for j in range(width)]  # views; the sums are new arrays
     if width < 8:
         total: Array = np.zeros(values.shape[:-1])
         for column in columns:
-            total = total + column
+            total += column
         return total
-    runs = [columns[j] for j in range(8)]
+    runs = columns[:8]
     end = width - width % 8
     for start in range(8, end, 8):
         runs = [runs[j] + columns[start + j] for j in range(8)]
-    total = 0.0 + (
-        ((runs[0] + runs[1]) + (runs[2] + runs[3])) + ((runs[4] + runs[5]) + (runs[6] + runs[7]))
-    )
+    # ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7)), then 0.0 + that (-0.0 becomes 0.0)
+    total = runs[0] + runs[1]
+    total += runs[2] + runs[3]
+    upper = runs[4] + runs[5]
+    upper += runs[6] + runs[7]
+    total += upper
+    total += 0.0
     for j in range(end, width):
-        total = total + columns[j]
+        total += columns[j]
     return total
 
 
@@ -128,10 +132,12 @@ def last_axis_max(values: Array) -> Array:
     >>> last_axis_max(np.array([[1.0, 3.0, 2.0], [0.0, np.nan, 1.0]])).tolist()
     [3.0, nan]
     """
-    columns = np.moveaxis(values, -1, 0)
-    top: Array = columns[0]
-    for column in columns[1:]:
-        top = np.maximum(top, column)
+    width = values.shape[-1]
+    if width == 1:
+        return values[..., 0].copy()
+    top: Array = np.maximum(values[..., 0], values[..., 1])
+    for j in range(2, width):
+        np.maximum(top, values[..., j], out=top)
     return top
 
 
@@ -195,7 +201,7 @@ def round_shares(names: Sequence[str], terms: Array) -> list[Contribution]:
     make = made if made is not None else lambda *row: dict(zip(names, row, strict=True))
     if positive.all():  # the usual round: every row has shares
         ratios = python_round(terms / totals[:, None], 4)
-        return [make(*row) for row in ratios.tolist()]
+        return list(map(make, *ratios.T.tolist()))  # columns: no list per row
     out: list[Contribution] = [{} for _ in range(terms.shape[0])]
     if positive.any():
         ratios = python_round(terms[positive] / totals[positive, None], 4)

@@ -27,7 +27,6 @@ from pipeline.detectors.calibration import (
     learn_tails,
     score_tails,
 )
-from pipeline.detectors.features import Smoother
 from pipeline.detectors.fleet import (
     Array,
     Contribution,
@@ -37,6 +36,7 @@ from pipeline.detectors.fleet import (
     last_axis_sums,
     round_shares,
 )
+from pipeline.detectors.fleet_mahalanobis_rows import RECORD_VERSION, absorb, record
 from pipeline.detectors.fleet_stuck import SHAPES, StuckRows
 from pipeline.detectors.mahalanobis import OnlineMahalanobis, regularised_inverse
 from pipeline.detectors.scored import CalibratedDetector
@@ -45,6 +45,9 @@ from pipeline.detectors.tail_window import codes
 from pipeline.settings import ModelSettings
 
 __all__ = ["MahalanobisFleet"]
+
+_Tails = tuple[list[int] | None, list[TailCalibrator], list[int]]
+"""A round's tail codes (``None`` without tail posts), tail posts and the codes' places."""
 
 
 class MahalanobisFleet:
@@ -56,6 +59,7 @@ class MahalanobisFleet:
         stuck = "" if settings.stuck_after is None else f",stuck={settings.stuck_after}"
         self.name = f"mahalanobis(smooth={settings.smooth},{settings.calibration}{stuck})"
         self._template = OnlineMahalanobis(settings.forget, settings.ridge, settings.min_rel_std)
+        """A fresh per-reading model with the fleet's parameters (which a detector must share)."""
         c, w = len(channels), settings.smooth
         after = settings.stuck_after
         self.stuck = None if after is None else StuckRows(channels, after)
@@ -106,54 +110,10 @@ class MahalanobisFleet:
         self.rows.free(row)
 
     def absorb(self, detector: object) -> int | None:
-        if not isinstance(detector, CalibratedDetector) or detector.name != self.name:
-            return None
-        maha, smoother = detector.raw, detector._smoother
-        if not self._fits(maha, smoother, detector.outlier_z, detector.stuck):
-            return None
-        assert isinstance(maha, OnlineMahalanobis)
-        row = self.rows.alloc()
-        a = self.rows.arrays
-        if smoother.window > 1 and smoother._history:
-            length = len(smoother._history[self.channels[0]])
-            for j, name in enumerate(self.channels):
-                a["hist"][row, :length, j] = list(smoother._history[name])
-                a["sums"][row, j] = smoother._sums[name]
-            a["hlen"][row], a["hpos"][row] = length, length % smoother.window
-        a["count"][row] = maha.count
-        if maha.count:
-            a["mean"][row], a["cov"][row] = maha._mean, maha._cov
-        a["stale"][row] = maha._precision is None or maha._blind  # the refresh sets blind
-        if maha._precision is not None:
-            a["prec"][row] = maha._precision
-        self._set_post(row, detector.post)
-        if self.stuck is not None:
-            self.stuck.reset(a, row)
-            if detector.stuck is not None:
-                self.stuck.load(a, row, detector.stuck)
-        return row
-
-    def _fits(
-        self, maha: object, smoother: Smoother, outlier_z: float, stuck: StuckWatch | None
-    ) -> bool:
-        t = self._template
-        if not isinstance(maha, OnlineMahalanobis) or outlier_z != self.settings.outlier_z:
-            return False
-        if stuck is not None and (self.stuck is None or not self.stuck.fits(stuck)):
-            return False
-        params = (maha.forget, maha.ridge, maha.min_rel_std, maha.refresh)
-        if params != (t.forget, t.ridge, t.min_rel_std, t.refresh):
-            return False
-        if maha.channels not in ((), self.channels) or smoother.window != self.settings.smooth:
-            return False
-        if smoother.window == 1 or not smoother._history:
-            return True
-        history = smoother._history
-        lengths = {len(history.get(name, ())) for name in self.channels}
-        return set(history) == set(self.channels) and len(lengths) == 1
+        return absorb(self, detector)
 
     def materialise(self, row: int) -> Detector:
-        return _rebuild(*self._record(row))
+        return _rebuild(*record(self, row))
 
     def reduce_row(self, row: int) -> tuple[Callable[..., Detector], tuple[Any, ...]]:
         """How :class:`~pipeline.detectors.fleet.FleetSlot` pickles ``row``: the plain
@@ -163,31 +123,7 @@ class MahalanobisFleet:
         numpy arrays) takes about a third of the time; they unpickle as the same
         :class:`CalibratedDetector`.
         """
-        return _rebuild, self._record(row)
-
-    def _record(self, row: int) -> tuple[Any, ...]:
-        s, a = self.settings, self.rows.arrays
-        count, length = int(a["count"][row]), int(a["hlen"][row])
-        stale = bool(a["stale"][row] or a["blind"][row])  # a blind row's refresh says so again
-        history = b""
-        if s.smooth > 1 and length:
-            start = int(a["hpos"][row]) if length == s.smooth else 0
-            order = [(start + i) % s.smooth for i in range(length)]
-            history = a["hist"][row, order].tobytes()
-        return (
-            _RECORD_VERSION,
-            self.name,
-            self.channels,
-            (s.forget, s.ridge, s.min_rel_std, s.smooth, s.outlier_z),
-            count,
-            a["mean"][row].tobytes() if count else b"",
-            a["cov"][row].tobytes() if count else b"",
-            None if stale or not count else a["prec"][row].tobytes(),
-            history,
-            a["sums"][row].tobytes() if history else b"",
-            self.posts[row],
-            None if self.stuck is None else self.stuck.unload(a, row),
-        )
+        return _rebuild, record(self, row)
 
     # --- one round ---------------------------------------------------------------------------
 
@@ -196,14 +132,14 @@ class MahalanobisFleet:
         if window == 1:
             return values
         a = self.rows.arrays
-        hpos, hlen = a["hpos"][rows], a["hlen"][rows]
-        total = a["sums"][rows] + values
-        full = hlen >= window
-        if full.any():
-            oldest = a["hist"][rows, hpos]
-            total = np.where(full[:, None], total - oldest, total)
+        hpos, hlen = a["hpos"].take(rows), a["hlen"].take(rows)
+        # a slot not yet filled holds 0.0 (rows are zeroed), so subtracting it changes nothing
+        slots = rows * window + hpos
+        history = a["hist"].reshape(-1, values.shape[1])
+        total = a["sums"].take(rows, axis=0) + values
+        total -= history.take(slots, axis=0)
         a["sums"][rows] = total
-        a["hist"][rows, hpos] = values
+        history[slots] = values
         a["hpos"][rows] = (hpos + 1) % window
         length = np.minimum(hlen + 1, window)
         a["hlen"][rows] = length
@@ -212,10 +148,10 @@ class MahalanobisFleet:
 
     def _refresh(self, rows: Array) -> None:
         a = self.rows.arrays
-        stale = rows[a["stale"][rows]]
+        stale = rows[a["stale"].take(rows)]
         if not len(stale):
             return
-        cov, mean = a["cov"][stale], a["mean"][stale]
+        cov, mean = a["cov"].take(stale, axis=0), a["mean"].take(stale, axis=0)
         floor = (self.settings.min_rel_std * np.abs(mean) + 1e-9) ** 2
         diagonal = np.diagonal(cov, axis1=1, axis2=2)
         jitter = self.settings.ridge * np.maximum(diagonal, 0.0) + floor
@@ -223,43 +159,60 @@ class MahalanobisFleet:
         cov[:, index, index] = diagonal + jitter
         # one LAPACK call per matrix either way; the stacked call gives the same bits
         a["prec"][stale] = regularised_inverse(cov)
-        a["blind"][stale] = ~np.isfinite(cov).all(axis=(1, 2))
+        if np.isfinite(cov).all():
+            a["blind"][stale] = False
+        else:
+            a["blind"][stale] = ~np.isfinite(cov).all(axis=(1, 2))
         a["stale"][stale] = False
 
     def score(self, rows: Array, values: Array) -> RoundResult:
         a = self.rows.arrays
         smoothed = self._smooth(rows, values)
         k = len(rows)
-        scores, outliers = [0.0] * k, [False] * k
-        contributions: list[Contribution] = [{} for _ in range(k)]
         ready_at = self._scorable(rows)
         pending = np.zeros(k, dtype=np.bool_)
-        coded: list[int] | None = None
-        tails: list[TailCalibrator] = []
-        if len(ready_at):
-            ready = rows[ready_at]
-            mean = a["mean"][ready]
-            d = smoothed[ready_at] - mean
-            pd = last_axis_sums(a["prec"][ready] * d[:, None, :])
-            raws = np.sqrt(np.maximum(last_axis_sums(d * pd), 0.0))
-            raw = raws.tolist()
-            floor = (self.settings.min_rel_std * np.abs(mean) + 1e-9) ** 2
-            variance = self._variances(ready)
-            max_z = last_axis_max(np.abs(d) / np.sqrt(np.maximum(variance, floor)))
-            far = (max_z > self.settings.outlier_z).tolist()
-            shares = round_shares(self.channels, np.abs(d * pd))
-            calibrated, coded, tails = self._calibrate(ready.tolist(), raw, raws)
-            if len(ready_at) == k:  # every row ready: the lists as they are
-                scores, contributions, outliers = calibrated, shares, far
-            else:
-                for i, at in enumerate(ready_at.tolist()):
-                    scores[at], contributions[at], outliers[at] = calibrated[i], shares[i], far[i]
-            pending[ready_at] = True
+        pending[ready_at] = True
+        everyone = len(ready_at) == k
+        ready = rows if everyone else rows[ready_at]
+        mean = a["mean"].take(ready, axis=0)
+        d = (smoothed if everyone else smoothed[ready_at]) - mean
+        calibrated, shares, far, tiled, tail = self._score_ready(ready, d, mean)
+        if everyone:  # every row ready (the usual round): the lists as they are
+            scores, contributions, outliers = calibrated, shares, far
+        else:
+            scores, outliers = [0.0] * k, [False] * k
+            contributions = [{} for _ in range(k)]
+            for i, at in enumerate(ready_at.tolist()):
+                scores[at], contributions[at], outliers[at] = calibrated[i], shares[i], far[i]
         if self.stuck is not None:  # a frozen channel scores 1.0 and is named, as in
             for i, stuck in self.stuck.observe(a, rows, values).items():  # CalibratedDetector
                 scores[i], contributions[i] = 1.0, stuck_shares(stuck)
-        context = (rows, smoothed, pending, coded, tails)
-        return RoundResult(scores, contributions, outliers, context)
+        offsets = (d, tiled) if everyone else None  # learn needs them again
+        return RoundResult(
+            scores, contributions, outliers, (rows, smoothed, pending, tail, offsets)
+        )
+
+    def _score_ready(
+        self, ready: Array, d: Array, mean: Array
+    ) -> tuple[list[float], list[Contribution], list[bool], Array, _Tails]:
+        """The calibrated scores, contributions and outliers of the ready rows whose readings
+        are ``d`` off their means ``mean``; the offsets tiled (for :meth:`learn`) and what
+        learning their tail posts takes."""
+        a, c = self.rows.arrays, len(self.channels)
+        if not len(ready):
+            return [], [], [], d, (None, [], [])
+        tiled = np.tile(d, c)  # row-major d_j of each (i, j)
+        products = a["prec"].take(ready, axis=0).reshape(-1, c * c) * tiled
+        pd = last_axis_sums(products.reshape(-1, c, c))  # contiguous: not 8-wide broadcasts
+        terms = d * pd
+        raws = np.sqrt(np.maximum(last_axis_sums(terms), 0.0))
+        floor = (self.settings.min_rel_std * np.abs(mean) + 1e-9) ** 2
+        variance = self._variances(ready)
+        max_z = last_axis_max(np.abs(d) / np.sqrt(np.maximum(variance, floor)))
+        far: list[bool] = (max_z > self.settings.outlier_z).tolist()
+        shares = round_shares(self.channels, np.abs(terms))
+        calibrated, tail = self._calibrate(ready.tolist(), raws)
+        return calibrated, shares, far, tiled, tail
 
     def _scorable(self, rows: Array) -> Array:
         """The positions in ``rows`` of the rows ready (precisions refreshed) and not blind
@@ -281,41 +234,48 @@ class MahalanobisFleet:
         diagonals: Array = cov.reshape(len(cov), c * c)[:, :: c + 1][rows]
         return diagonals
 
-    def _calibrate(
-        self, ready: list[int], raw: list[float], raws: Array
-    ) -> tuple[list[float], list[int] | None, list[TailCalibrator]]:
+    def _calibrate(self, ready: list[int], raws: Array) -> tuple[list[float], _Tails]:
         """The posts' scores of the ready rows' raw scores, in [0, 1]; with tail posts also
-        the raws' codes (:func:`~pipeline.detectors.tail_window.codes`) and the posts, in
-        order (for :meth:`learn`)."""
+        the raws' codes (:func:`~pipeline.detectors.tail_window.codes`), the posts and the
+        codes' places in their windows, in order (for :meth:`learn`)."""
         posts = list(map(self.posts.__getitem__, ready))
+        raw = raws.tolist()
         if not self._untailed:  # the default calibration: every post a TailCalibrator
             tails = cast(list[TailCalibrator], posts)
             coded = codes(raws)
-            return score_tails(tails, raw, coded), coded, tails
+            places: list[int] = []
+            return score_tails(tails, raw, coded, places), (coded, tails, places)
         calibrated = [min(1.0, max(0.0, p.score(r))) for p, r in zip(posts, raw, strict=True)]
-        return calibrated, None, []
+        return calibrated, (None, [], [])
 
     def learn(self, result: RoundResult, learn: Array) -> None:
-        rows, smoothed, pending, coded, tails = result.context
+        rows, smoothed, pending, (coded, tails, places), offsets = result.context
         a = self.rows.arrays
-        target = rows[learn]
+        everyone = bool(learn.all())
+        target = rows if everyone else rows[learn]
         if not len(target):
             return
-        count = a["count"][target] + 1
+        count = a["count"].take(target) + 1
         a["count"][target] = count
         weight = np.maximum(1.0 / count, self.settings.forget)
-        mean = a["mean"][target]
-        d = smoothed[learn] - mean
-        a["mean"][target] = mean + weight[:, None] * d
+        c = len(self.channels)
+        mean = a["mean"].take(target, axis=0)
+        if everyone and offsets is not None:  # the offsets score found (the means are as then)
+            d, tiled = offsets
+        else:
+            d = (smoothed if everyone else smoothed[learn]) - mean
+            tiled = np.tile(d, c)
+        w = weight[:, None]
+        a["mean"][target] = mean + w * d
         # (1 - w) * (cov + w * outer), in place on the gathered copies: the same operations
-        w3 = weight[:, None, None]
-        outer = d[:, :, None] * d[:, None, :]
-        outer *= w3
-        cov = a["cov"][target]
-        cov += outer
-        cov *= 1.0 - w3
-        a["cov"][target] = cov
-        a["stale"][target] |= count % self._template.refresh == 0
+        outer = np.repeat(d, c, axis=1) * tiled  # row-major d_i * d_j
+        outer *= w
+        cov = a["cov"].reshape(-1, c * c)
+        gathered = cov.take(target, axis=0)
+        gathered += outer
+        gathered *= 1.0 - w
+        cov[target] = gathered
+        a["stale"][target[count % self._template.refresh == 0]] = True
         posts = self.posts
         if coded is None:
             for row in rows[learn & pending].tolist():
@@ -323,19 +283,17 @@ class MahalanobisFleet:
         else:  # the ready rows' tail posts and codes of their raws, in order
             taught = learn[pending]
             if taught.all():
-                learn_tails(tails, coded)
+                learn_tails(tails, coded, places)
             else:
                 mask = taught.tolist()
-                learn_tails(list(compress(tails, mask)), list(compress(coded, mask)))
+                some = list(compress(tails, mask))
+                learn_tails(some, list(compress(coded, mask)), list(compress(places, mask)))
         if self.stuck is not None:
             self.stuck.learn(a, target)
 
     def memory(self) -> dict[str, Any]:
         """Bytes held in arrays (for the profile script)."""
         return {name: array.nbytes for name, array in self.rows.arrays.items()}
-
-
-_RECORD_VERSION = 1
 
 
 def _rebuild(
@@ -352,8 +310,9 @@ def _rebuild(
     post: PostProcessor,
     stuck: StuckWatch | None,
 ) -> CalibratedDetector:
-    """The per-reading detector of a :meth:`MahalanobisFleet.row_record` (also unpickling)."""
-    if version != _RECORD_VERSION:
+    """The per-reading detector of a row :func:`~pipeline.detectors.fleet_mahalanobis_rows.record`
+    (also unpickling)."""
+    if version != RECORD_VERSION:
         raise ValueError(f"unknown mahalanobis row record version {version}")
     forget, ridge, min_rel_std, smooth, outlier_z = params
     maha = OnlineMahalanobis(forget, ridge, min_rel_std)

@@ -96,9 +96,9 @@ class StuckRows:
 
         The stuck channels (in ``channels`` order) by position in ``rows``, where there are any.
         """
-        previous = a["stuck_run"][rows]
-        run = np.where(a["stuck_last"][rows] == values, previous + 1, 0)
-        longest = a["stuck_longest"][rows]
+        previous = a["stuck_run"].take(rows, axis=0)
+        run = np.where(a["stuck_last"].take(rows, axis=0) == values, previous + 1, 0)
+        longest = a["stuck_longest"].take(rows, axis=0)
         longest = np.where((run == 0) & (previous > longest), previous, longest)
         a["stuck_longest"][rows], a["stuck_last"][rows], a["stuck_run"][rows] = longest, values, run
         candidate = run >= np.maximum(self.after, self.factor * longest)
@@ -115,5 +115,6 @@ class StuckRows:
     def learn(self, a: dict[str, Array], rows: Array) -> None:
         """:meth:`StuckWatch.learn` of the last observed reading of each of ``rows``."""
         if len(rows):
-            a["stuck_learned"][rows] += 1
-            a["stuck_changed"][rows] += a["stuck_run"][rows] == 0
+            a["stuck_learned"][rows] = a["stuck_learned"].take(rows, axis=0) + 1
+            changed = a["stuck_run"].take(rows, axis=0) == 0
+            a["stuck_changed"][rows] = a["stuck_changed"].take(rows, axis=0) + changed

@@ -148,12 +148,10 @@ def codes(raws: npt.NDArray[np.float64]) -> list[int]:
     >>> codes(raws) == [code(r) for r in raws.tolist()]
     True
     """
-    out: list[int] = _codes(raws).tolist()
-    magnitude = np.abs(raws)
-    usable = (magnitude >= _TINY) & (magnitude < _HUGE)
-    level = (np.log(np.where(usable, magnitude, 1.0)) - _LOG_TINY) / _STEP
+    small, huge, level = _levels(raws)
+    out: list[int] = _signed(raws, small, huge, level).tolist()
     fraction = level - np.floor(level)
-    near = usable & ((fraction < 1e-6) | (fraction > 1.0 - 1e-6))
+    near = ~(small | huge) & ((fraction < 1e-6) | (fraction > 1.0 - 1e-6))
     if near.any():
         values = raws.tolist()
         for index in np.flatnonzero(near).tolist():
@@ -168,10 +166,27 @@ def _codes(raws: npt.NDArray[np.float64]) -> npt.NDArray[np.uint16]:
     >>> _codes(np.array(raws)).tolist() == [code(r) for r in raws]
     True
     """
+    return _signed(raws, *_levels(raws)).astype(np.uint16)
+
+
+def _levels(
+    raws: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
+    """Which magnitudes code as zero (below ``_TINY``, or NaN) and which as the top level, and
+    the level of every magnitude (of 1.0 for those)."""
     magnitude = np.abs(raws)
     small, huge = ~(magnitude >= _TINY), magnitude >= _HUGE
-    usable = np.where(small | huge, 1.0, magnitude)
-    level = 1 + ((np.log(usable) - _LOG_TINY) / _STEP).astype(np.int64)
-    level = np.where(small, 0, np.where(huge, _TOP, np.minimum(level, _TOP)))
-    signed = np.where(raws > 0.0, _HALF + level, _HALF - level)
-    return signed.astype(np.uint16)
+    level = (np.log(np.where(small | huge, 1.0, magnitude)) - _LOG_TINY) / _STEP
+    return small, huge, level
+
+
+def _signed(
+    raws: npt.NDArray[np.float64],
+    small: npt.NDArray[np.bool_],
+    huge: npt.NDArray[np.bool_],
+    level: npt.NDArray[np.float64],
+) -> npt.NDArray[np.int64]:
+    """The codes (as int64) of ``raws``, given their magnitudes' classes and fractional levels."""
+    whole = np.where(small, 0, np.where(huge, _TOP, np.minimum(1 + level.astype(np.int64), _TOP)))
+    signed: npt.NDArray[np.int64] = np.where(raws > 0.0, _HALF + whole, _HALF - whole)
+    return signed
