@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import pickle
 import sys
+import zlib
 from array import array
 from collections import deque
 from typing import Any
@@ -88,6 +89,12 @@ def _dumps(value: object) -> bytes:
     return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
 
+def _shared(value: object) -> bytes:
+    """A value repeated in many bodies (the fleet's header, the alert settings): pickled and
+    compressed once a checkpoint (to about half: every body is hashed when signed)."""
+    return zlib.compress(_dumps(value), 9)
+
+
 def encode_states(owed: list[Owed]) -> tuple[list[Owed], list[Owed]]:
     """The compact bodies of the ``owed`` states that are fleet rows of the default detector
     (in ``owed`` order), and the other states (to pickle)."""
@@ -107,7 +114,7 @@ def encode_states(owed: list[Owed]) -> tuple[list[Owed], list[Owed]]:
         members.setdefault(id(model.fleet), (model.fleet, []))[1].append(item)
     shared: dict[int, bytes] = {}  # pickled alert settings by id
     for fleet, items in members.values():
-        header = _dumps((sys.byteorder, fleet.channels, fleet.settings, _layout(fleet)))
+        header = _shared((sys.byteorder, fleet.channels, fleet.settings, _layout(fleet)))
         rows = _row_bytes(fleet, [item[2].model.row for item in items])
         for (asset, partition, state), row in zip(items, rows, strict=True):
             post = _post(fleet.posts[state.model.row])
@@ -164,7 +171,7 @@ def _policy(policy: AlertPolicy, shared: dict[int, bytes]) -> list[Any]:
         return [_PICKLED, _dumps(policy)]
     settings = shared.get(id(policy.settings))
     if settings is None:
-        settings = shared[id(policy.settings)] = _dumps(policy.settings)
+        settings = shared[id(policy.settings)] = _shared(policy.settings)
     active = None if policy.active is None else _dumps(policy.active)
     return [
         _COMPACT,
@@ -207,19 +214,23 @@ def decode_state(body: bytes) -> AssetState:
     return AssetState(build(*record), _decode_policy(policy), last_ts, last_seq, last_values)
 
 
+def _unshared(value: bytes) -> Any:
+    return pickle.loads(zlib.decompress(value))  # noqa: S301 - inside a checked signature
+
+
 def _cached(cache: dict[bytes, Any], key: bytes) -> Any:
     value = cache.get(key)
     if value is None:
         if len(cache) >= _CACHE_LIMIT:
             cache.clear()
-        value = cache[key] = pickle.loads(key)  # noqa: S301 - inside a checked signature
+        value = cache[key] = _unshared(key)
     return value
 
 
 def _scratch(header: bytes) -> MahalanobisFleet:
     fleet = _SCRATCH.get(header)
     if fleet is None:
-        byteorder, channels, settings, layout = pickle.loads(header)  # noqa: S301 - signed
+        byteorder, channels, settings, layout = _unshared(header)
         if byteorder != sys.byteorder:
             raise ValueError(f"a compact state snapshot written {byteorder}-endian")
         fleet = MahalanobisFleet(channels, settings)

@@ -81,6 +81,8 @@ _BODY: dict[bytes, Callable[[bytes], bytes]] = {
     PACKED_MAGIC: zlib.decompress,
 }
 _COMPACT = frozenset({COMPACT_MAGIC, PACKED_MAGIC})
+_UNREADABLE = (ValueError, TypeError, KeyError, IndexError, zlib.error, pickle.UnpicklingError)
+"""What decoding a signed compact body this version cannot read raises."""
 _PICKLE_OPCODE = b"\x80"
 """The first byte of every pickle of protocol 2 and later (``PROTO``)."""
 _MAC_BYTES = hashlib.sha256().digest_size
@@ -161,7 +163,7 @@ class SnapshotCodec:
         if magic in _COMPACT:
             try:
                 return decode_state(_BODY[magic](body))
-            except (ValueError, zlib.error) as exc:
+            except _UNREADABLE as exc:  # signed, so written by another version (or a bug)
                 raise SnapshotRefused(
                     f"snapshot of asset {asset!r} cannot be read by this version: {exc}"
                 ) from exc

@@ -168,6 +168,7 @@ def test_a_compact_snapshot_is_refused_unless_its_signature_checks() -> None:
     [
         b"\x93\x01\x02\x03",  # a msgpack array of the wrong length
         msgspec.msgpack.encode([VERSION + 1, b"", b"", [], [], 0, None, {}]),
+        msgspec.msgpack.encode([VERSION, b"not zlib", b"", [1], [1], 0, None, {}]),
         b"\xc1",  # not msgpack
     ],
 )
