@@ -243,3 +243,21 @@ def test_a_checkpoint_takes_every_compact_snapshot_at_once_and_commits_them() ->
     assert sorted(asset for asset, _ in snapshots) == sorted(twin.assets)
     restored = _restored(settings, [(asset, 0, value) for asset, value in snapshots])
     assert _scores(restored, batches[60:]) == _scores(twin, batches[60:])
+
+
+def test_an_encoding_that_fails_leaves_the_states_to_pickle(monkeypatch, caplog) -> None:
+    settings = _settings()
+    processor = Processor(settings)
+    _scores(processor, _readings(10))
+
+    def broken(owed: object) -> object:
+        raise RuntimeError("a bug in the encoding")
+
+    monkeypatch.setattr("pipeline.partitions.encode_states", broken)
+    states = _states(settings, processor)
+    states.owe(copy=False)
+    assert states.owing and "encoding the states for a checkpoint failed" in caplog.text
+    assert states.take_some(None)
+    taken = states.seal(states.taken())
+    assert sorted(asset for asset, _, _ in taken) == sorted(processor.assets)
+    assert {value[:4] for _, _, value in taken} == {PLAIN_MAGIC}
