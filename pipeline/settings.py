@@ -305,6 +305,10 @@ class StateSettings(_Section):
     """Longest wait to read a partition's snapshots on assignment."""
     max_snapshot_bytes: int = Field(default=1_000_000, ge=1024)
     """Largest signed snapshot (Kafka's default message limit is about 1 MB)."""
+    compact_snapshots: bool = True
+    """Write the default detector's snapshots in the compact form (``pipeline.compact_states``:
+    a few µs an asset at each checkpoint, where pickling takes ~40); off: pickles. Both forms
+    are always read."""
 
 
 KpiModel = Literal["sgd", "adam", "bayesian"]

@@ -25,9 +25,11 @@ _ASSETS = 12
 
 
 def _settings(**model: Any) -> Settings:
+    """Pickled snapshots: the copies are for states without a compact form
+    (``tests/pipeline/test_compact_states.py`` has those)."""
     return Settings.load(
         None,
-        state={"hmac_key": "k"},
+        state={"hmac_key": "k", "compact_snapshots": False},
         serve={"processing": "exactly_once"},
         model=model,
         alerts={"warmup": 5, "adaptive": True},

@@ -1,0 +1,263 @@
+"""Compact snapshots of the default detector's states: taken at once at a checkpoint, signed,
+restoring what the pickled snapshots restored (:mod:`pipeline.compact_states`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+from array import array
+from collections import deque
+from typing import Any, cast
+
+import msgspec
+import numpy as np
+import pytest
+from prometheus_client import CollectorRegistry
+
+from pipeline.background import BackgroundCommit
+from pipeline.checkpoints import CommitCycle
+from pipeline.compact_states import VERSION, decode_state, encode_states
+from pipeline.errors import SnapshotRefused
+from pipeline.messages import Alert
+from pipeline.metrics import ServiceMetrics
+from pipeline.partitions import PartitionStates
+from pipeline.processor import Processor, Source
+from pipeline.settings import Settings
+from pipeline.state import COMPACT_MAGIC, PACKED_MAGIC, PLAIN_MAGIC, SnapshotCodec
+from producers.fleet import Encoded, Fleet
+
+_ASSETS = 12
+_MODELS = [{}, {"calibration": "likelihood"}, {"stuck_after": None, "smooth": 1}]
+
+
+def _settings(compact: bool = True, **model: Any) -> Settings:
+    return Settings.load(
+        None,
+        state={"hmac_key": "k", "compact_snapshots": compact},
+        serve={"processing": "exactly_once"},
+        model=model,
+        alerts={"warmup": 5, "adaptive": True},
+    )
+
+
+def _readings(ticks: int) -> list[list[tuple[bytes | None, Source]]]:
+    """Batches of a simulated fleet's readings (one tick of every asset each), in order."""
+    fleet = Fleet(_ASSETS, seed=7, interval_s=1.0, start_ts_ms=1_000_000)
+    messages: list[tuple[bytes | None, Source]] = [
+        (record.payload, Source("readings", 0, offset, record.asset.encode()))
+        for offset, record in enumerate(fleet.encoded(ticks))
+        if isinstance(record, Encoded)
+    ]
+    return [messages[i : i + _ASSETS] for i in range(0, len(messages), _ASSETS)]
+
+
+def _scores(processor: Processor, batches: list[list[tuple[bytes | None, Source]]]) -> list[Any]:
+    return [outcome.score for batch in batches for outcome in processor.process_batch(batch)]
+
+
+def _states(settings: Settings, processor: Processor) -> PartitionStates:
+    states = PartitionStates(settings, processor.assets, ServiceMetrics(CollectorRegistry()))
+    states.touch_all({asset: 0 for asset in processor.assets})
+    return states
+
+
+def _restored(settings: Settings, snapshots: list[tuple[str, int, bytes]]) -> Processor:
+    restored = Processor(settings)
+    codec = _states(settings, restored).codec
+    assert codec is not None
+    restored.assets.update({a: codec.decode(a, value) for a, _, value in snapshots})
+    return restored
+
+
+def _canonical(value: object) -> object:
+    """``value`` as plain nested values: types, fields and contents (not which objects are
+    shared, which pickling keeps and no restore depends on)."""
+    if isinstance(value, dict):
+        return {key: _canonical(item) for key, item in value.items()}, list(value)
+    if isinstance(value, (list, tuple)):
+        return type(value).__name__, [_canonical(item) for item in value]
+    if isinstance(value, deque):
+        return "deque", value.maxlen, [_canonical(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return "ndarray", value.dtype.str, value.shape, value.tobytes()
+    if isinstance(value, array):
+        return "array", value.typecode, value.tobytes()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        return type(value).__qualname__, _canonical(fields)
+    if hasattr(value, "__dict__") and not isinstance(value, type):
+        return type(value).__qualname__, _canonical(vars(value))
+    return type(value).__qualname__, value
+
+
+@pytest.mark.parametrize("model", _MODELS)
+def test_a_compact_snapshot_restores_what_the_pickled_one_restored(model: dict[str, Any]) -> None:
+    batches = _readings(70)
+    compact, pickled = _settings(True, **model), _settings(False, **model)
+    live, twin = Processor(compact), Processor(compact)
+    _scores(live, batches[:50])
+    _scores(twin, batches[:50])
+    new, old = _states(compact, live).snapshots(), _states(pickled, live).snapshots()
+    assert {value[:4] for _, _, value in new} == {COMPACT_MAGIC}
+    assert {value[:4] for _, _, value in old} == {PLAIN_MAGIC}
+
+    from_new, from_old = _restored(compact, new), _restored(compact, old)
+    for asset in live.assets:
+        assert _canonical(from_new.assets[asset]) == _canonical(from_old.assets[asset])
+    assert _scores(from_new, batches[50:]) == _scores(twin, batches[50:])
+
+
+def test_policy_and_post_of_unknown_shape_are_pickled_inside_the_body() -> None:
+    processor = Processor(_settings())
+    _scores(processor, _readings(30))
+    state = processor.assets["asset-002"]
+    state.policy.extra = [1]  # type: ignore[attr-defined]  # a field the encoder does not know
+    state.policy.active = Alert(
+        alert_id="a-1",
+        asset="asset-002",
+        state="raised",
+        severity="high",
+        ts=2,
+        first_ts=1,
+        score=0.99,
+        channels=["t"],
+        model="m",
+        reason="r",
+    )
+    [(_, _, body)], left = encode_states([("asset-002", 0, state)])
+    assert not left
+    restored = decode_state(body)
+    assert restored.policy.extra == [1]  # type: ignore[attr-defined]
+    assert _canonical(restored) == _canonical(pickle.loads(pickle.dumps(state)))
+
+
+def test_states_of_other_detectors_are_left_to_pickling() -> None:
+    settings = _settings(kind="robust")
+    processor = Processor(settings)
+    _scores(processor, _readings(10))
+    owed = [(asset, 0, state) for asset, state in processor.assets.items()]
+    encoded, left = encode_states(owed)
+    assert not encoded and left == owed
+    states = _states(settings, processor)
+    states.owe(copy=False)
+    assert states.owing  # pickled, as before, before the assets' next readings
+
+
+def test_a_compact_snapshot_is_refused_unless_its_signature_checks() -> None:
+    processor = Processor(_settings())
+    _scores(processor, _readings(20))
+    [(asset, _, body)], _ = encode_states([("asset-001", 0, processor.assets["asset-001"])])
+    codec = SnapshotCodec(b"k")
+    value = codec.seal(asset, body)
+    assert value[:4] == COMPACT_MAGIC
+    with pytest.raises(SnapshotRefused, match="bad signature"):
+        codec.decode(asset, value[:-1] + bytes([value[-1] ^ 1]))  # altered
+    with pytest.raises(SnapshotRefused, match="bad signature"):
+        codec.decode("asset-002", value)  # replayed under another asset
+    with pytest.raises(SnapshotRefused, match="bad signature"):
+        SnapshotCodec(b"other").decode(asset, value)
+    with pytest.raises(SnapshotRefused, match="bad signature"):  # passed off as a pickle
+        codec.decode(asset, PLAIN_MAGIC + value[4:])
+    packed = SnapshotCodec(b"k", compress_from=0).seal(asset, body)
+    assert packed[:4] == PACKED_MAGIC
+    assert _canonical(codec.decode(asset, packed)) == _canonical(codec.decode(asset, value))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"\x93\x01\x02\x03",  # a msgpack array of the wrong length
+        msgspec.msgpack.encode([VERSION + 1, b"", b"", [], [], 0, None, {}]),
+        msgspec.msgpack.encode([VERSION, b"not zlib", b"", [1], [1], 0, None, {}]),
+        b"\xc1",  # not msgpack
+    ],
+)
+def test_a_signed_body_this_version_cannot_read_is_refused(body: bytes) -> None:
+    codec = SnapshotCodec(b"k")
+    with pytest.raises(SnapshotRefused, match="cannot be read by this version"):
+        codec.decode("asset-001", codec.seal("asset-001", body))
+
+
+class _Outputs:
+    """Records what is produced into the transaction and what is committed with it."""
+
+    def __init__(self) -> None:
+        self.produced: list[tuple[str, bytes]] = []
+        self.commits: list[tuple[object, list[tuple[str, bytes]]]] = []
+
+    def produce(self, topic: str, key: bytes, value: bytes, headers: Any, partition: int) -> None:
+        self.produced.append((key.decode(), value))
+
+    def commit(self, offsets: object, consumer: object, metadata: object) -> None:
+        self.commits.append((offsets, list(self.produced)))
+        self.produced = []
+
+
+class _Positions:
+    def __init__(self) -> None:
+        self.offsets_now: list[object] = []
+
+    def offsets(self) -> list[object]:
+        return self.offsets_now
+
+    def discard(self) -> None:
+        pass
+
+
+class _Consumer:
+    def consumer_group_metadata(self) -> object:
+        return object()
+
+
+def test_a_checkpoint_takes_every_compact_snapshot_at_once_and_commits_them() -> None:
+    settings = _settings()
+    batches = _readings(80)
+    live, twin = Processor(settings), Processor(settings)
+    _scores(live, batches[:60])
+    _scores(twin, batches[:60])
+    states, positions, outputs = _states(settings, live), _Positions(), _Outputs()
+    cycle = CommitCycle(
+        settings,
+        ServiceMetrics(CollectorRegistry()),
+        states,
+        cast(Any, positions),
+        BackgroundCommit(max_held=10_000),
+        outputs=lambda: cast(Any, outputs),
+        consumer=lambda: cast(Any, _Consumer()),
+        renew_outputs=lambda: None,
+    )
+    positions.offsets_now = ["offsets of checkpoint N"]
+    cycle.pending = 60 * _ASSETS
+    assert cycle.checkpoint(background=True)
+    assert not cycle.taking and not states.owing  # every snapshot taken: the commit began
+    positions.offsets_now = ["offsets after it"]
+    for batch in batches[60:70]:  # the service goes on: its states change
+        live.process_batch(batch)
+        states.touch_all({asset: 0 for asset in live.assets})
+        cycle.pending += len(batch)
+    assert cycle.settle(wait=True)
+
+    [(offsets, snapshots)] = outputs.commits
+    assert offsets == ["offsets of checkpoint N"]
+    assert {value[:4] for _, value in snapshots} == {COMPACT_MAGIC}
+    assert sorted(asset for asset, _ in snapshots) == sorted(twin.assets)
+    restored = _restored(settings, [(asset, 0, value) for asset, value in snapshots])
+    assert _scores(restored, batches[60:]) == _scores(twin, batches[60:])
+
+
+def test_an_encoding_that_fails_leaves_the_states_to_pickle(monkeypatch, caplog) -> None:
+    settings = _settings()
+    processor = Processor(settings)
+    _scores(processor, _readings(10))
+
+    def broken(owed: object) -> object:
+        raise RuntimeError("a bug in the encoding")
+
+    monkeypatch.setattr("pipeline.partitions.encode_states", broken)
+    states = _states(settings, processor)
+    states.owe(copy=False)
+    assert states.owing and "encoding the states for a checkpoint failed" in caplog.text
+    assert states.take_some(None)
+    taken = states.seal(states.taken())
+    assert sorted(asset for asset, _, _ in taken) == sorted(processor.assets)
+    assert {value[:4] for _, _, value in taken} == {PLAIN_MAGIC}
