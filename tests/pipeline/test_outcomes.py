@@ -14,7 +14,7 @@ from pipeline.emit import Emitter
 from pipeline.messages import encode
 from pipeline.metrics import ServiceMetrics
 from pipeline.outcomes import Outcomes
-from pipeline.outputs import Headers
+from pipeline.outputs import Headers, Output
 from pipeline.processor import Outcome, Processor, Source
 from pipeline.settings import Settings
 from tests.pipeline.test_fleet import CONFIGS, settings_for, stream
@@ -45,6 +45,10 @@ class Recording:
     ) -> None:
         assert headers[0][0] == "linewatch.processed_at_ms"
         self.records += [(topic, key, value) for key, value in records]
+
+    def produce_all(self, outputs: Sequence[Output]) -> None:
+        for output in outputs:
+            self.produce(*output)
 
     def commit(self, offsets: Any, consumer: Any, metadata: object = None) -> None:
         raise AssertionError("not in these tests")
