@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from confluent_kafka import TIMESTAMP_CREATE_TIME, KafkaError, Message, Producer
 
-from pipeline.outputs import _produce, _produce_all, _produce_many
+from pipeline.outputs import Output, _produce, _produce_all, _produce_many
 from tests.integration.kafka_io import read_all
 
 pytestmark = pytest.mark.integration
@@ -48,7 +48,7 @@ class TestPositionalProduce:
             reports.append((error, message.key()))
 
         producer = Producer(kafka_broker.config)
-        held = [
+        held: list[Output] = [
             (scores, b"k1", b"v1", [("h", b"1")], 1, _TS),
             (alerts, b"k2", b"v2", [("h", b"2")], 2, _TS + 1),
             (scores, b"k3", b"v3", [], 1, _TS + 2),
