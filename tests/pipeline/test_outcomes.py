@@ -102,6 +102,8 @@ def test_columns_encode_as_the_outcomes_do(config: dict[str, Any]) -> None:
         encoded = outcomes.encoded_scores()
         found = [(p, a) for p, a, _ in outcomes.alerts()]
         ts, last = outcomes.latest()
+        some = set(list(last)[::3]) | {"asset-none"}
+        tracked = outcomes.latest(some)  # the metrics' tracked assets only
         touched = outcomes.touched(list(range(len(outcomes))))
         made = list(outcomes)  # the Outcome objects, from here on
         assert not outcomes.rounds
@@ -111,6 +113,7 @@ def test_columns_encode_as_the_outcomes_do(config: dict[str, Any]) -> None:
         latest = {o.score.asset: (o.score, o.reading) for o in made if o.score and o.reading}
         assert last == {a: (s.score, s.threshold, r.values) for a, (s, r) in latest.items()}
         assert touched == {o.score.asset: p for p, o in enumerate(made) if o.score}
+        assert tracked == (ts, {a: v for a, v in last.items() if a in some})
         alerts += len(found)
     assert rounds > 50 and alerts > 0
 
