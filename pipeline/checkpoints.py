@@ -184,9 +184,9 @@ class CommitCycle:
                     raise error
                 self.metrics.commits.labels(outcome="committed").inc()
             limit = _HELD_PER_ROUND * self.settings.serve.batch_size if drain else None
-            produce = self._outputs().produce
-            for output in commits.take_held(None if wait else limit):
-                produce(*output)
+            held = commits.take_held(None if wait else limit)
+            if held:
+                self._outputs().produce_all(held)
             return True
         except CommitAborted as exc:
             commits.take_held()

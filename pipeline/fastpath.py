@@ -19,7 +19,9 @@ detector, faster for one reading at a time, with the same scores to 1e-9.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import functools
+import operator
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 import msgspec
@@ -65,8 +67,9 @@ class BatchPath:
         self._use_fleets = True
         self._checked = (0, -1)
         self._layouts: dict[tuple[str, ...], tuple[tuple[str, ...], bool] | None] = {}
-        self._accepted: dict[tuple[str, ...], tuple[tuple[str, ...], bool]] = {}
-        """The layouts of readings the checked decoder accepted (:meth:`run_messages`)."""
+        self._accepted: dict[tuple[str, ...], tuple[tuple[str, ...], _Row]] = {}
+        """The layouts of readings the checked decoder accepted (:meth:`run_messages`): the
+        model's channels and how to take their values, in that order, from such a reading."""
         alerts = processor.settings.alerts
         fixed = None if alerts.adaptive else round(alerts.threshold, 6)
         self._rounds = FleetRounds(model.learn_anomalies, fixed)
@@ -123,25 +126,19 @@ class BatchPath:
                 try:
                     wire = decode(value)
                 except (msgspec.DecodeError, ValueError):  # the long way says why
-                    wire = None
-                if wire is not None:
-                    asset, values, ts, seq, key = (
-                        wire.asset,
-                        wire.values,
-                        wire.ts,
-                        wire.seq,
-                        keys[index],
-                    )
+                    pass
+                else:
+                    asset, values, ts, seq = wire.asset, wire.values, wire.ts, wire.seq
                     state = assets.get(asset)
-                    layout = accepted.get(tuple(values))
+                    lane = accepted.get(tuple(values))
                     if (
                         state is not None
-                        and layout is not None
+                        and lane is not None
                         and type(model := state.model) is FleetSlot
                         and members.get(asset) is model
-                        and model.fleet.channels == layout[0]
+                        and model.fleet.channels == lane[0]
                         and 0 <= ts < _INT64_END
-                        and (key is None or key == asset.encode())
+                        and ((key := keys[index]) is None or key == asset.encode())
                         and (
                             seq is None
                             or (
@@ -155,8 +152,7 @@ class BatchPath:
                         )
                     ):
                         state.last_ts, state.last_seq, state.last_values = ts, seq, values
-                        row = values.values() if layout[1] else [values[n] for n in layout[0]]
-                        pending.append((index, wire, state, model, row))
+                        pending.append((index, wire, state, model, lane[1](values)))
                         pending_assets.add(asset)
                         continue
             source = batch.source(index)
@@ -173,7 +169,7 @@ class BatchPath:
         if key not in self._accepted and len(self._accepted) < _MAX_LAYOUTS:
             layout = self._layout(values)
             if layout is not None:
-                self._accepted[key] = layout
+                self._accepted[key] = (layout[0], _row_of(layout))
 
     def _entry(
         self,
@@ -204,9 +200,7 @@ class BatchPath:
             outcomes.items[index] = self.processor._score(item, x, state)
             return
         assert layout is not None
-        values = item.values
-        row = list(values.values()) if layout[1] else [values[n] for n in layout[0]]
-        pending.append((index, item, state, slot, row))
+        pending.append((index, item, state, slot, _row_of(layout)(item.values)))
         pending_assets.add(item.asset)
 
     # --- checks ---------------------------------------------------------------------------
@@ -312,6 +306,29 @@ class BatchPath:
                 del self._members[asset]
                 slot.fleet.release(slot.row)
                 slot.row = -1
+
+
+_Row = Callable[[dict[str, float]], Iterable[float]]
+"""A reading's values of the model's channels, in the fleet's (sorted) order."""
+
+
+@functools.lru_cache(maxsize=_MAX_LAYOUTS)
+def _row_of(layout: tuple[tuple[str, ...], bool]) -> _Row:
+    """How to take the values of ``layout``'s channels from a reading's values: all of
+    them in their own order when that is the layout's, else one C call (``itemgetter``).
+
+    >>> _row_of((("a", "b"), False))({"b": 2.0, "a": 1.0, "c": 3.0})
+    (1.0, 2.0)
+    >>> list(_row_of((("a",), True))({"a": 1.0})), _row_of((("a",), False))({"a": 1.0, "c": 0})
+    ([1.0], (1.0,))
+    """
+    channels, as_is = layout
+    if as_is:
+        return dict.values
+    if len(channels) == 1:
+        name = channels[0]
+        return lambda values: (values[name],)
+    return operator.itemgetter(*channels)
 
 
 _FLEETS: dict[str, Callable[[tuple[str, ...], ModelSettings], Fleet]] = {

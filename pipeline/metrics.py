@@ -188,15 +188,16 @@ class ServiceMetrics:
                 self.supervised.observe_fault_alert(alert)
             else:
                 self.observe_alert(alert)
-        lags, last = batch.latest()
+        series = self.assets
+        tracked = series.tracked if series.full else None  # only their series change then
+        lags, last = batch.latest(None if tracked is None else set(tracked))
         if not lags:
             return
         self._valid.inc(len(lags))
         self.scores.inc(len(lags))
         observe_many(self.event_lag_seconds, np.maximum(now - np.array(lags) / 1000.0, 0.0))
-        series = self.assets
-        if series.full:  # only the tracked assets' series change: look those up
-            for asset in series.tracked:
+        if tracked is not None:
+            for asset in tracked:
                 if (entry := last.get(asset)) is not None:
                     series.observe(asset, *entry)
             return

@@ -26,7 +26,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import TYPE_CHECKING, cast, overload
 
 import msgspec
@@ -241,17 +241,30 @@ class Outcomes(Sequence["Outcome"]):
             touched[score.asset] = partitions[position]
         return touched
 
-    def latest(self) -> tuple[list[int], dict[str, tuple[float, float, dict[str, float]]]]:
-        """Every score's ``ts``, and each asset's last ``(score, threshold, channel values)``."""
+    def latest(
+        self, only: Collection[str] | None = None
+    ) -> tuple[list[int], dict[str, tuple[float, float, dict[str, float]]]]:
+        """Every score's ``ts``, and each asset's last ``(score, threshold, channel values)``
+        (of the assets in ``only`` alone, if given: the metrics' tracked ones)."""
         ts: list[int] = []
         last: dict[str, tuple[float, float, dict[str, float]]] = {}
         for scored in self.rounds:
             ts += scored.ts
-            values = [reading.values for reading in scored.readings]
-            columns = zip(scored.scores, scored.thresholds, values, strict=True)
-            last.update(zip(scored.assets, columns, strict=True))
+            if only is None:
+                values = [reading.values for reading in scored.readings]
+                columns = zip(scored.scores, scored.thresholds, values, strict=True)
+                last.update(zip(scored.assets, columns, strict=True))
+                continue
+            # each asset's last column in the round (a dict keeps the last one written)
+            column = dict(zip(scored.assets, range(len(scored.assets)), strict=True))
+            for asset in only:
+                if (at := column.get(asset)) is not None:
+                    values_at = scored.readings[at].values
+                    last[asset] = (scored.scores[at], scored.thresholds[at], values_at)
         for _, score, reading in self._later_items():
-            last[score.asset] = (score.score, score.threshold, reading.values if reading else {})
+            if only is None or score.asset in only:
+                values_of = reading.values if reading else {}
+                last[score.asset] = (score.score, score.threshold, values_of)
         ts += [o.score.ts for _, o in self._made() if o.score is not None]
         return ts, last
 

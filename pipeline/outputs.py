@@ -42,6 +42,7 @@ __all__ = [
     "ClientConfig",
     "CommitAborted",
     "Headers",
+    "Output",
     "Outputs",
     "ProducerWedged",
     "TransactionalOutputs",
@@ -49,6 +50,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 Headers = list[tuple[str, str | bytes]]
+Output = tuple[str, "bytes | None", "bytes | None", Headers, int, int]
+"""An output as :meth:`Outputs.produce` takes its arguments: topic, key, value, headers,
+partition and timestamp (``HeldOutput`` is one)."""
 ClientConfig = dict[str, str | int | bool | Callable[[KafkaError], None]]
 
 _CALL_TIMEOUT_S = 30.0
@@ -85,6 +89,9 @@ class Outputs(Protocol):
         self, topic: str, records: Sequence[tuple[bytes | None, bytes]], headers: Headers
     ) -> None:
         """Queue ``(key, value)`` records in order, all with ``headers`` (the partitioner's)."""
+
+    def produce_all(self, outputs: Sequence[Output]) -> None:
+        """:meth:`produce` of each output, in order (those held during a background commit)."""
 
     def commit(
         self, offsets: list[TopicPartition], consumer: Consumer, metadata: object = None
@@ -175,6 +182,11 @@ class TransactionalOutputs:
         if not self._open:
             self._begin()
         _produce_many(self._producer, topic, records, headers, None, self._on_full)
+
+    def produce_all(self, outputs: Sequence[Output]) -> None:
+        if not self._open:
+            self._begin()
+        _produce_all(self._producer, outputs, None, self._on_full)
 
     def _begin(self) -> None:
         self._call("beginning a transaction", lambda _: self._producer.begin_transaction(), 0)
@@ -310,6 +322,9 @@ class AtLeastOnceOutputs:
     ) -> None:
         _produce_many(self._producer, topic, records, headers, self._on_delivery, lambda: None)
 
+    def produce_all(self, outputs: Sequence[Output]) -> None:
+        _produce_all(self._producer, outputs, self._on_delivery, lambda: None)
+
     def commit(
         self, offsets: list[TopicPartition], consumer: Consumer, metadata: object = None
     ) -> None:
@@ -380,3 +395,21 @@ def _produce_many(
             produce(topic, value, key, -1, on_delivery, None, 0, headers)
         except BufferError:  # the local queue is full: the slow way, which waits
             _produce(producer, topic, key, value, headers, -1, on_delivery, on_full)
+
+
+def _produce_all(
+    producer: Producer,
+    outputs: Sequence[Output],
+    on_delivery: Callable[[KafkaError | None, Message], None] | None,
+    on_full: Callable[[], None],
+) -> None:
+    """:func:`_produce` of each output, with one Python frame for the lot (as
+    :func:`_produce_many`; its slots named in :func:`_produce`)."""
+    produce = producer.produce
+    for topic, key, value, headers, partition, timestamp in outputs:
+        try:
+            produce(topic, value, key, partition, on_delivery, None, timestamp, headers)
+        except BufferError:  # the local queue is full: the slow way, which waits
+            _produce(
+                producer, topic, key, value, headers, partition, on_delivery, on_full, timestamp
+            )

@@ -80,10 +80,11 @@ class ZScoreFleet:
     def score(self, rows: Array, values: Array) -> RoundResult:
         a = self.rows.arrays
         k = len(rows)
-        scores, outliers = [0.0] * k, [False] * k
-        contributions: list[Contribution] = [{} for _ in range(k)]
         count = a["count"][rows]
         ready_at = np.flatnonzero(count >= MIN_COUNT)
+        if len(ready_at) < k or not k:  # rows not ready score 0, with no contributions
+            scores, outliers = [0.0] * k, [False] * k
+            contributions: list[Contribution] = [{} for _ in range(k)]
         if len(ready_at):
             ready = rows[ready_at]
             mean, n = a["mean"][ready], count[ready_at]

@@ -14,7 +14,7 @@ from pipeline.emit import Emitter
 from pipeline.messages import encode
 from pipeline.metrics import ServiceMetrics
 from pipeline.outcomes import Outcomes
-from pipeline.outputs import Headers
+from pipeline.outputs import Headers, Output
 from pipeline.processor import Outcome, Processor, Source
 from pipeline.settings import Settings
 from tests.pipeline.test_fleet import CONFIGS, settings_for, stream
@@ -45,6 +45,10 @@ class Recording:
     ) -> None:
         assert headers[0][0] == "linewatch.processed_at_ms"
         self.records += [(topic, key, value) for key, value in records]
+
+    def produce_all(self, outputs: Sequence[Output]) -> None:
+        for output in outputs:
+            self.produce(*output)
 
     def commit(self, offsets: Any, consumer: Any, metadata: object = None) -> None:
         raise AssertionError("not in these tests")
@@ -98,6 +102,8 @@ def test_columns_encode_as_the_outcomes_do(config: dict[str, Any]) -> None:
         encoded = outcomes.encoded_scores()
         found = [(p, a) for p, a, _ in outcomes.alerts()]
         ts, last = outcomes.latest()
+        some = set(list(last)[::3]) | {"asset-none"}
+        tracked = outcomes.latest(some)  # the metrics' tracked assets only
         touched = outcomes.touched(list(range(len(outcomes))))
         made = list(outcomes)  # the Outcome objects, from here on
         assert not outcomes.rounds
@@ -107,6 +113,7 @@ def test_columns_encode_as_the_outcomes_do(config: dict[str, Any]) -> None:
         latest = {o.score.asset: (o.score, o.reading) for o in made if o.score and o.reading}
         assert last == {a: (s.score, s.threshold, r.values) for a, (s, r) in latest.items()}
         assert touched == {o.score.asset: p for p, o in enumerate(made) if o.score}
+        assert tracked == (ts, {a: v for a, v in last.items() if a in some})
         alerts += len(found)
     assert rounds > 50 and alerts > 0
 

@@ -115,6 +115,38 @@ def test_the_lane_gives_the_outcomes_of_decoding_first(config, size):
     assert sum(o.score is not None for o in got) > len(WARM)
 
 
+def reordered(values: list[bytes], order: list[str]) -> list[bytes]:
+    """The readings with their channels in ``order`` first (the simulator's channel order is
+    not the sorted one, so the lane takes their rows by name), anything else as it was."""
+    out = []
+    for value in values:
+        try:
+            obj = json.loads(value)
+            channels = obj["values"]
+            obj["values"] = {n: channels[n] for n in order if n in channels} | channels
+        except (ValueError, KeyError, TypeError):
+            out.append(value)
+            continue
+        out.append(json.dumps(obj).encode())
+    return out
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_readings_whose_channels_are_not_in_sorted_order_get_the_same_outcomes(config):
+    order = ["temp", "current", "pressure", "flow"]
+    values = reordered(WARM + stream(600, assets=7, seed=3), order)
+    # one asset whose one model channel comes with another (a one-channel row by name when
+    # the model's channels are configured), and one with an unconfigured channel first
+    values += [
+        encode(Reading(f"asset-{a}", 10**6 + t, {"x": float(t % 7), "temp": 40.0 + t % 5}))
+        for t in range(40)
+        for a in (20, 21)
+    ]
+    got, expected = both(config, sources(values, seed=7), 500)
+    assert got == expected
+    assert sum(o.score is not None for o in got) > len(WARM) + 2 * 30
+
+
 def test_lane_readings_materialise_as_readings():
     processor = Processor(settings_for({"model": {"kind": "mahalanobis"}}))
     outcomes = processor.process_batch(sources(WARM, seed=0))
