@@ -138,7 +138,8 @@ class ServiceMetrics:
         )
         self.snapshots_refused = Counter(
             "linewatch_snapshots_refused",
-            "State snapshots refused because their signature did not check.",
+            "State snapshots refused: their signature did not check, or this version cannot read "
+            "them (the asset starts afresh).",
             registry=registry,
         )
         self.restores = Counter(

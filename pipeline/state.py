@@ -17,7 +17,10 @@ first byte (a pickle's is the protocol opcode ``0x80``, a compact body's a msgpa
 All four are read. The magic is
 inside the MAC, so a body cannot be passed off as the other form; so is the asset id, so a
 genuine snapshot cannot be replayed under another key. Nothing is unpickled unless its MAC
-checks (:meth:`SnapshotCodec.decode` raises :class:`SnapshotRefused` first).
+checks (:meth:`SnapshotCodec.decode` raises :class:`SnapshotRefused` first); a signed body
+that this version cannot decode (a class renamed or gone, a module missing, another layout,
+a field of another type) is refused too, so that its asset starts afresh rather than the
+restore failing.
 
 Examples
 --------
@@ -81,8 +84,6 @@ _BODY: dict[bytes, Callable[[bytes], bytes]] = {
     PACKED_MAGIC: zlib.decompress,
 }
 _COMPACT = frozenset({COMPACT_MAGIC, PACKED_MAGIC})
-_UNREADABLE = (ValueError, TypeError, KeyError, IndexError, zlib.error, pickle.UnpicklingError)
-"""What decoding a signed compact body this version cannot read raises."""
 _PICKLE_OPCODE = b"\x80"
 """The first byte of every pickle of protocol 2 and later (``PROTO``)."""
 _MAC_BYTES = hashlib.sha256().digest_size
@@ -160,14 +161,15 @@ class SnapshotCodec:
                 f"snapshot of asset {asset!r} has a bad signature "
                 "(not signed with this key, or altered)"
             )
-        if magic in _COMPACT:
-            try:
+        try:
+            if magic in _COMPACT:
                 return decode_state(_BODY[magic](body))
-            except _UNREADABLE as exc:  # signed, so written by another version (or a bug)
-                raise SnapshotRefused(
-                    f"snapshot of asset {asset!r} cannot be read by this version: {exc}"
-                ) from exc
-        return pickle.loads(_BODY[magic](body))  # noqa: S301 - signature checked above
+            return pickle.loads(_BODY[magic](body))  # noqa: S301 - signature checked above
+        except Exception as exc:  # signed, so written by another version (or a bug)
+            raise SnapshotRefused(
+                f"snapshot of asset {asset!r} cannot be read by this version: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
 
     def _mac(self, magic: bytes, asset: str, body: bytes) -> bytes:
         mac = self._keyed.copy()
