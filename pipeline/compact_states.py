@@ -60,7 +60,7 @@ from pipeline.detectors.tail_window import TailWindow
 from pipeline.processor import AssetState
 from pipeline.settings import ModelSettings
 
-__all__ = ["VERSION", "decode_state", "encode_states"]
+__all__ = ["SHARED_LIMIT", "VERSION", "decode_state", "encode_states", "inflate"]
 
 VERSION = 1
 """The body's layout (its first element): a body of another version is refused."""
@@ -195,6 +195,28 @@ _SCRATCH: dict[bytes, MahalanobisFleet] = {}
 _UNPICKLED: dict[bytes, Any] = {}
 """Shared values (alert settings) by their pickle."""
 _CACHE_LIMIT = 64
+SHARED_LIMIT = 1 << 20
+"""Most bytes a shared value (a fleet header, alert settings: ~1-2 KB) may inflate to."""
+
+
+def inflate(data: bytes, limit: int) -> bytes:
+    """``data`` decompressed (zlib); :class:`ValueError` if it would be more than ``limit``
+    bytes (a bomb is never inflated past it) or is not a whole zlib stream.
+
+    >>> inflate(zlib.compress(b"x" * 100), 100) == b"x" * 100
+    True
+    >>> inflate(zlib.compress(b"x" * 101), 100)
+    Traceback (most recent call last):
+    ...
+    ValueError: a compressed snapshot body inflates to more than 100 bytes
+    """
+    inflater = zlib.decompressobj()
+    out = inflater.decompress(data, limit + 1)
+    if len(out) > limit:
+        raise ValueError(f"a compressed snapshot body inflates to more than {limit} bytes")
+    if not inflater.eof or inflater.unused_data:
+        raise ValueError("a compressed snapshot body is not one whole zlib stream")
+    return out
 
 
 class _Pickled(msgspec.Struct, array_like=True, tag=_PICKLED):
@@ -265,7 +287,7 @@ def decode_state(body: bytes) -> AssetState:
 
 
 def _unshared(value: bytes) -> Any:
-    return pickle.loads(zlib.decompress(value))  # noqa: S301 - inside a checked signature
+    return pickle.loads(inflate(value, SHARED_LIMIT))  # noqa: S301 - inside a checked signature
 
 
 def _cached(cache: dict[bytes, Any], key: bytes) -> Any:

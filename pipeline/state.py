@@ -56,7 +56,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
-from pipeline.compact_states import decode_state
+from pipeline.compact_states import decode_state, inflate
 from pipeline.errors import ConfigError, KafkaTransportError, SnapshotRefused
 
 __all__ = [
@@ -64,6 +64,7 @@ __all__ = [
     "MAGIC",
     "PACKED_MAGIC",
     "PLAIN_MAGIC",
+    "INFLATE_FACTOR",
     "SnapshotCodec",
     "read_snapshots",
 ]
@@ -77,12 +78,10 @@ COMPACT_MAGIC = b"LWC1"
 """A snapshot whose body is a compact state (:mod:`pipeline.compact_states`)."""
 PACKED_MAGIC = b"LWD1"
 """A snapshot whose body is a zlib-compressed compact state."""
-_BODY: dict[bytes, Callable[[bytes], bytes]] = {
-    MAGIC: zlib.decompress,
-    PLAIN_MAGIC: bytes,
-    COMPACT_MAGIC: bytes,
-    PACKED_MAGIC: zlib.decompress,
-}
+_MAGICS = frozenset({MAGIC, PLAIN_MAGIC, COMPACT_MAGIC, PACKED_MAGIC})
+_PACKED = frozenset({MAGIC, PACKED_MAGIC})
+INFLATE_FACTOR = 16
+"""A compressed body inflating to more than this many times ``max_bytes`` is refused."""
 _COMPACT = frozenset({COMPACT_MAGIC, PACKED_MAGIC})
 _PICKLE_OPCODE = b"\x80"
 """The first byte of every pickle of protocol 2 and later (``PROTO``)."""
@@ -100,7 +99,9 @@ class SnapshotCodec:
     key
         The HMAC-SHA256 key (``StateSettings.hmac_key``).
     max_bytes
-        Largest encoded snapshot; a bigger one raises :class:`ConfigError` when encoded.
+        Largest encoded snapshot; a bigger one raises :class:`ConfigError` when encoded. A
+        compressed body that would inflate to more than ``INFLATE_FACTOR`` (16) times it is
+        refused when decoded, without inflating it further (a zlib bomb).
     compress_from
         Pickles of at least this many bytes are compressed (``MAGIC``), smaller ones are
         not (``PLAIN_MAGIC``).
@@ -152,7 +153,7 @@ class SnapshotCodec:
     def decode(self, asset: str, value: bytes | None) -> Any:
         """The state in ``value``; :class:`SnapshotRefused` unless its signature checks."""
         magic = value[: len(MAGIC)] if value is not None else b""
-        if value is None or len(value) < len(MAGIC) + _MAC_BYTES or magic not in _BODY:
+        if value is None or len(value) < len(MAGIC) + _MAC_BYTES or magic not in _MAGICS:
             raise SnapshotRefused(f"snapshot of asset {asset!r} is not a linewatch snapshot")
         mac = value[len(MAGIC) : len(MAGIC) + _MAC_BYTES]
         body = value[len(MAGIC) + _MAC_BYTES :]
@@ -162,9 +163,11 @@ class SnapshotCodec:
                 "(not signed with this key, or altered)"
             )
         try:
+            if magic in _PACKED:
+                body = inflate(body, INFLATE_FACTOR * self.max_bytes)
             if magic in _COMPACT:
-                return decode_state(_BODY[magic](body))
-            return pickle.loads(_BODY[magic](body))  # noqa: S301 - signature checked above
+                return decode_state(body)
+            return pickle.loads(body)  # noqa: S301 - signature checked above
         except Exception as exc:  # signed, so written by another version (or a bug)
             raise SnapshotRefused(
                 f"snapshot of asset {asset!r} cannot be read by this version: "

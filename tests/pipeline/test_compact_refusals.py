@@ -18,7 +18,7 @@ from pipeline.metrics import ServiceMetrics
 from pipeline.partitions import PartitionStates
 from pipeline.processor import Processor
 from pipeline.settings import ModelSettings, Settings
-from pipeline.state import PLAIN_MAGIC, SnapshotCodec
+from pipeline.state import MAGIC, PACKED_MAGIC, PLAIN_MAGIC, SnapshotCodec
 
 CODEC = SnapshotCodec(b"k")
 _PROTO = pickle.dumps(1, protocol=4)[:2]
@@ -119,3 +119,21 @@ def test_a_restore_refuses_an_unreadable_snapshot_and_starts_the_asset_afresh(
     PartitionStates(settings, assets, ServiceMetrics(registry)).restore([0])
     assert list(assets) == ["p"]  # "a" starts afresh: the service goes on
     assert registry.get_sample_value("linewatch_snapshots_refused_total") == 1
+
+
+def test_a_signed_zlib_bomb_is_refused_without_inflating_it() -> None:
+    small = SnapshotCodec(b"k", max_bytes=1024)  # inflates no more than 16 KiB
+    bomb = SnapshotCodec(b"k").seal("a", b"\x80" + bytes(64 << 20))  # 64 MiB of zeros
+    assert bomb[:4] == MAGIC and len(bomb) < 1_000_000  # fits the default limit
+    with pytest.raises(SnapshotRefused, match="inflates to more than 16384 bytes"):
+        small.decode("a", bomb)
+    packed = SnapshotCodec(b"k", compress_from=0).seal("a", msgspec.msgpack.encode(_body()))
+    assert packed[:4] == PACKED_MAGIC and small.decode("a", packed).last_ts == 39
+
+
+def test_a_signed_compact_body_with_a_header_bomb_is_refused() -> None:
+    fields = _body()
+    fields[1] = zlib.compress(bytes(64 << 20))
+    value = CODEC.seal("p", msgspec.msgpack.encode(fields))
+    with pytest.raises(SnapshotRefused, match="inflates to more than 1048576 bytes"):
+        CODEC.decode("p", value)
