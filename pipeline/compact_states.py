@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import pickle
 import sys
+import threading
 import zlib
 from array import array
 from collections import deque
@@ -191,7 +192,11 @@ def _policy(policy: AlertPolicy, shared: dict[int, bytes]) -> list[Any]:
 # --- decoding: only ever called on a body whose signature checked ---------------------------
 
 _SCRATCH: dict[bytes, MahalanobisFleet] = {}
-"""One-row fleets by header (a process restores states of one or two model settings)."""
+"""One-row fleets by header (a process restores states of one or two model settings): every
+decode overwrites the row, so it is used under :data:`_SCRATCH_LOCK` only."""
+_SCRATCH_LOCK = threading.Lock()
+"""Held from loading a row into a scratch fleet to the detector built from it, and while the
+caches change: decodes in several threads of a process do not mix rows."""
 _UNPICKLED: dict[bytes, Any] = {}
 """Shared values (alert settings) by their pickle."""
 _CACHE_LIMIT = 64
@@ -278,12 +283,14 @@ def decode_state(body: bytes) -> AssetState:
         raise ValueError(f"not a compact state snapshot: {exc}") from exc
     if fields.version != VERSION:
         raise ValueError("not a compact state snapshot of this version")
-    fleet = _scratch(fields.header)
-    _load_row(fleet, fields.row)
-    fleet._set_post(0, _decode_post(fields.post))
-    build, record = fleet.reduce_row(0)
-    policy = _decode_policy(fields.policy)
-    return AssetState(build(*record), policy, fields.last_ts, fields.last_seq, fields.last_values)
+    with _SCRATCH_LOCK:
+        fleet = _scratch(fields.header)
+        _load_row(fleet, fields.row)
+        fleet._set_post(0, _decode_post(fields.post))
+        build, record = fleet.reduce_row(0)
+        model = build(*record)
+        policy = _decode_policy(fields.policy)
+    return AssetState(model, policy, fields.last_ts, fields.last_seq, fields.last_values)
 
 
 def _unshared(value: bytes) -> Any:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
+import sys
+import threading
 from array import array
 from collections import deque
 from typing import Any, cast
@@ -261,3 +263,32 @@ def test_an_encoding_that_fails_leaves_the_states_to_pickle(monkeypatch, caplog)
     taken = states.seal(states.taken())
     assert sorted(asset for asset, _, _ in taken) == sorted(processor.assets)
     assert {value[:4] for _, _, value in taken} == {PLAIN_MAGIC}
+
+
+def test_decodes_in_two_threads_do_not_mix_their_rows() -> None:
+    processor = Processor(_settings())
+    _scores(processor, _readings(40))
+    owed = [(asset, 0, processor.assets[asset]) for asset in ("asset-001", "asset-002")]
+    encoded, _ = encode_states(owed)
+    expected = {asset: _canonical(decode_state(body)) for asset, _, body in encoded}
+    assert len(set(map(repr, expected.values()))) == 2  # the rows differ
+    mixed: list[str] = []
+    start = threading.Barrier(2)
+
+    def decode_many(asset: str, body: bytes) -> None:
+        start.wait()
+        for _ in range(300):
+            if _canonical(decode_state(body)) != expected[asset]:
+                mixed.append(asset)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can
+    try:
+        threads = [threading.Thread(target=decode_many, args=(a, b)) for a, _, b in encoded]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not mixed
