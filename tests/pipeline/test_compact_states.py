@@ -292,3 +292,16 @@ def test_decodes_in_two_threads_do_not_mix_their_rows() -> None:
     finally:
         sys.setswitchinterval(interval)
     assert not mixed
+
+
+@pytest.mark.parametrize("compact", [True, False])
+def test_the_snapshot_seconds_histogram_counts_snapshots(compact: bool) -> None:
+    settings = _settings(compact)
+    processor = Processor(settings)
+    _scores(processor, _readings(10))
+    registry = CollectorRegistry()
+    states = PartitionStates(settings, processor.assets, ServiceMetrics(registry))
+    states.touch_all({asset: 0 for asset in processor.assets})
+    assert len(states.snapshots()) == _ASSETS
+    assert registry.get_sample_value("linewatch_snapshot_seconds_count") == _ASSETS
+    assert registry.get_sample_value("linewatch_snapshot_bytes_count") == _ASSETS
