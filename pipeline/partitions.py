@@ -11,7 +11,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from pipeline.compact_states import encode_states
 from pipeline.errors import KafkaTransportError, SnapshotRefused
@@ -21,13 +21,22 @@ from pipeline.state import SnapshotCodec, read_snapshots
 from pipeline.state_copies import copy_states
 from pipeline.supervised.snapshots import SupervisedSnapshots
 
-__all__ = ["PartitionStates", "SnapshotSink"]
+__all__ = ["PartitionStates", "SnapshotSink", "Taken"]
 logger = logging.getLogger(__name__)
 
 SnapshotSink = Callable[[str, int, bytes], None]
 """Where :meth:`PartitionStates.owe` sends each signed snapshot: ``(asset, partition, value)``."""
 
 _RETRY_PAUSE_S = 1.0
+
+
+class Taken(NamedTuple):
+    """A snapshot taken, not yet sealed: the state's pickle, or its compact body."""
+
+    asset: str
+    partition: int
+    body: bytes
+    compact: bool = False
 
 
 class PartitionStates:
@@ -65,7 +74,7 @@ class PartitionStates:
         self._touched: dict[str, int] = {}
         self._owed: dict[str, int] = {}
         self._copies: deque[tuple[str, int, Any]] = deque()
-        self._taken: list[tuple[str, int, bytes]] = []
+        self._taken: list[Taken] = []
         self._send: SnapshotSink | None = None
         key = settings.state.hmac_key
         self.codec = (
@@ -93,8 +102,8 @@ class PartitionStates:
         """``(asset, partition, signed snapshot)`` of every asset changed since the commit."""
         return self.seal(self.pickled())
 
-    def pickled(self) -> list[tuple[str, int, bytes]]:
-        """``(asset, partition, pickled state)`` of every asset changed since the commit.
+    def pickled(self) -> list[Taken]:
+        """The taken snapshot (pickled or compact) of every asset changed since the commit.
 
         The part of a snapshot that reads the models: once it returned, the models may change
         and :meth:`seal` (sign; compress a large one) can run in another thread.
@@ -171,7 +180,7 @@ class PartitionStates:
             )
             for _ in encoded:
                 observe(each)
-        self._taken.extend(encoded)
+        self._taken.extend(Taken(a, p, body, compact=True) for a, p, body in encoded)
         return left
 
     @property
@@ -234,12 +243,12 @@ class PartitionStates:
     def _keep(self, asset: str, partition: int, pickled: bytes) -> None:
         """A taken snapshot: sealed and sent at once (see :meth:`owe`), or kept."""
         if self._send is None:
-            self._taken.append((asset, partition, pickled))
+            self._taken.append(Taken(asset, partition, pickled))
         else:
-            for sealed in self.seal([(asset, partition, pickled)]):
+            for sealed in self.seal([Taken(asset, partition, pickled)]):
                 self._send(*sealed)
 
-    def taken(self) -> list[tuple[str, int, bytes]]:
+    def taken(self) -> list[Taken]:
         """The snapshots taken since :meth:`owe` (once nothing is owed), and forget them."""
         if self._owed or self._copies:
             raise RuntimeError("snapshots are still owed")
@@ -251,14 +260,14 @@ class PartitionStates:
         sent go with its transaction, which the caller aborts)."""
         self._owed, self._taken, self._copies = {}, [], deque()
 
-    def seal(self, pickled: list[tuple[str, int, bytes]]) -> list[tuple[str, int, bytes]]:
-        """The signed snapshots of :meth:`pickled`'s states."""
+    def seal(self, taken: list[Taken]) -> list[tuple[str, int, bytes]]:
+        """``(asset, partition, signed snapshot)`` of the snapshots :meth:`taken`."""
         if self.codec is None:
             return []
         seal, observe = self.codec.seal, self.metrics.snapshot_bytes.observe
         result = []
-        for asset, partition, state in pickled:
-            value = seal(asset, state)
+        for asset, partition, body, compact in taken:
+            value = seal(asset, body, compact=compact)
             observe(len(value))
             result.append((asset, partition, value))
         return result

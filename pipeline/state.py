@@ -12,9 +12,8 @@ The second, plain form is written for pickles under ``compress_from`` bytes (16 
 default detector's are ~3 KB, which zlib shrank by only a quarter for most of the cost of
 sealing (80 of 90 µs an asset, 1,000 assets every commit). The compact forms hold the default
 detector's states as plain values (:mod:`pipeline.compact_states`: a few µs an asset to
-write where pickling takes ~40); :meth:`SnapshotCodec.seal` tells them from pickles by their
-first byte (a pickle's is the protocol opcode ``0x80``, a compact body's a msgpack array's).
-All four are read. The magic is
+write where pickling takes ~40); :meth:`SnapshotCodec.seal` is told which a body is
+(``compact=True`` for a compact one). All four are read. The magic is
 inside the MAC, so a body cannot be passed off as the other form; so is the asset id, so a
 genuine snapshot cannot be replayed under another key. Nothing is unpickled unless its MAC
 checks (:meth:`SnapshotCodec.decode` raises :class:`SnapshotRefused` first); a signed body
@@ -83,8 +82,6 @@ _PACKED = frozenset({MAGIC, PACKED_MAGIC})
 INFLATE_FACTOR = 16
 """A compressed body inflating to more than this many times ``max_bytes`` is refused."""
 _COMPACT = frozenset({COMPACT_MAGIC, PACKED_MAGIC})
-_PICKLE_OPCODE = b"\x80"
-"""The first byte of every pickle of protocol 2 and later (``PROTO``)."""
 _MAC_BYTES = hashlib.sha256().digest_size
 
 RefusedListener = Callable[[str, int, int, SnapshotRefused], None]
@@ -124,22 +121,20 @@ class SnapshotCodec:
         """``state`` pickled: the part of :meth:`encode` that reads the state."""
         return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
 
-    def seal(self, asset: str, pickled: bytes) -> bytes:
-        """The signed snapshot of a pickled state (:meth:`dumps`) or of a compact one
-        (:func:`~pipeline.compact_states.encode_states`): compress (if large, or if it would
-        not fit ``max_bytes`` plain) and sign.
+    def seal(self, asset: str, body: bytes, *, compact: bool = False) -> bytes:
+        """The signed snapshot of a pickled state (:meth:`dumps`) or, with ``compact``, of a
+        compact one (:func:`~pipeline.compact_states.encode_states`): compress (if large, or
+        if it would not fit ``max_bytes`` plain) and sign.
 
         Needs only the bytes, so it can run in another thread than the one that owns the
         state (``zlib`` and ``hmac`` release the GIL on buffers this size).
         """
         overhead = len(PLAIN_MAGIC) + _MAC_BYTES
-        plain, packed = (
-            (PLAIN_MAGIC, MAGIC) if pickled[:1] == _PICKLE_OPCODE else (COMPACT_MAGIC, PACKED_MAGIC)
-        )
-        if len(pickled) >= min(self.compress_from, self.max_bytes - overhead + 1):
-            magic, body = packed, zlib.compress(pickled, 1)
+        plain, packed = (COMPACT_MAGIC, PACKED_MAGIC) if compact else (PLAIN_MAGIC, MAGIC)
+        if len(body) >= min(self.compress_from, self.max_bytes - overhead + 1):
+            magic, body = packed, zlib.compress(body, 1)
         else:
-            magic, body = plain, pickled
+            magic = plain
         value = magic + self._mac(magic, asset, body) + body
         if len(value) > self.max_bytes:
             raise ConfigError(

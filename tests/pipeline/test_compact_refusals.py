@@ -18,7 +18,7 @@ from pipeline.metrics import ServiceMetrics
 from pipeline.partitions import PartitionStates
 from pipeline.processor import Processor
 from pipeline.settings import ModelSettings, Settings
-from pipeline.state import MAGIC, PACKED_MAGIC, PLAIN_MAGIC, SnapshotCodec
+from pipeline.state import COMPACT_MAGIC, MAGIC, PACKED_MAGIC, PLAIN_MAGIC, SnapshotCodec
 
 CODEC = SnapshotCodec(b"k")
 _PROTO = pickle.dumps(1, protocol=4)[:2]
@@ -69,7 +69,7 @@ def _body() -> list[Any]:
 
 @pytest.mark.parametrize("case", list(_UNREADABLE))
 def test_a_signed_compact_body_of_another_version_is_refused(case: str) -> None:
-    value = CODEC.seal("a", msgspec.msgpack.encode(_UNREADABLE[case]))
+    value = CODEC.seal("a", msgspec.msgpack.encode(_UNREADABLE[case]), compact=True)
     with pytest.raises(SnapshotRefused, match="cannot be read by this version"):
         CODEC.decode("a", value)
 
@@ -89,12 +89,12 @@ def test_a_signed_compact_body_with_a_field_of_another_type_is_refused(
     index: int | tuple[int, int], value: object
 ) -> None:
     fields = _body()
-    assert CODEC.decode("p", CODEC.seal("p", msgspec.msgpack.encode(fields)))
+    assert CODEC.decode("p", CODEC.seal("p", msgspec.msgpack.encode(fields), compact=True))
     if isinstance(index, tuple):
         fields[index[0]][index[1]] = value
     else:
         fields[index] = value
-    sealed = CODEC.seal("p", msgspec.msgpack.encode(fields))
+    sealed = CODEC.seal("p", msgspec.msgpack.encode(fields), compact=True)
     with pytest.raises(SnapshotRefused, match="cannot be read by this version"):
         CODEC.decode("p", sealed)
 
@@ -110,8 +110,8 @@ def test_a_restore_refuses_an_unreadable_snapshot_and_starts_the_asset_afresh(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     body = msgspec.msgpack.encode(_UNREADABLE["header naming a missing module"])
-    good = CODEC.seal("p", msgspec.msgpack.encode(_body()))
-    latest = {(0, "a"): (5, CODEC.seal("a", body)), (0, "p"): (6, good)}
+    good = CODEC.seal("p", msgspec.msgpack.encode(_body()), compact=True)
+    latest = {(0, "a"): (5, CODEC.seal("a", body, compact=True)), (0, "p"): (6, good)}
     monkeypatch.setattr("pipeline.state._read_latest", lambda *args: latest)
     settings = Settings.load(None, state={"hmac_key": "k"})
     registry = CollectorRegistry()
@@ -127,13 +127,23 @@ def test_a_signed_zlib_bomb_is_refused_without_inflating_it() -> None:
     assert bomb[:4] == MAGIC and len(bomb) < 1_000_000  # fits the default limit
     with pytest.raises(SnapshotRefused, match="inflates to more than 16384 bytes"):
         small.decode("a", bomb)
-    packed = SnapshotCodec(b"k", compress_from=0).seal("a", msgspec.msgpack.encode(_body()))
+    packed = SnapshotCodec(b"k", compress_from=0).seal(
+        "a", msgspec.msgpack.encode(_body()), compact=True
+    )
     assert packed[:4] == PACKED_MAGIC and small.decode("a", packed).last_ts == 39
 
 
 def test_a_signed_compact_body_with_a_header_bomb_is_refused() -> None:
     fields = _body()
     fields[1] = zlib.compress(bytes(64 << 20))
-    value = CODEC.seal("p", msgspec.msgpack.encode(fields))
+    value = CODEC.seal("p", msgspec.msgpack.encode(fields), compact=True)
     with pytest.raises(SnapshotRefused, match="inflates to more than 1048576 bytes"):
         CODEC.decode("p", value)
+
+
+def test_the_caller_says_which_kind_of_body_it_seals() -> None:
+    old_pickle = pickle.dumps({"n": 7}, protocol=1)  # its first byte is not 0x80
+    assert old_pickle[:1] != b"\x80"
+    value = CODEC.seal("a", old_pickle)
+    assert value[:4] == PLAIN_MAGIC and CODEC.decode("a", value) == {"n": 7}
+    assert CODEC.seal("a", b"\x80 not a pickle", compact=True)[:4] == COMPACT_MAGIC

@@ -150,7 +150,7 @@ def test_a_compact_snapshot_is_refused_unless_its_signature_checks() -> None:
     _scores(processor, _readings(20))
     [(asset, _, body)], _ = encode_states([("asset-001", 0, processor.assets["asset-001"])])
     codec = SnapshotCodec(b"k")
-    value = codec.seal(asset, body)
+    value = codec.seal(asset, body, compact=True)
     assert value[:4] == COMPACT_MAGIC
     with pytest.raises(SnapshotRefused, match="bad signature"):
         codec.decode(asset, value[:-1] + bytes([value[-1] ^ 1]))  # altered
@@ -160,7 +160,7 @@ def test_a_compact_snapshot_is_refused_unless_its_signature_checks() -> None:
         SnapshotCodec(b"other").decode(asset, value)
     with pytest.raises(SnapshotRefused, match="bad signature"):  # passed off as a pickle
         codec.decode(asset, PLAIN_MAGIC + value[4:])
-    packed = SnapshotCodec(b"k", compress_from=0).seal(asset, body)
+    packed = SnapshotCodec(b"k", compress_from=0).seal(asset, body, compact=True)
     assert packed[:4] == PACKED_MAGIC
     assert _canonical(codec.decode(asset, packed)) == _canonical(codec.decode(asset, value))
 
@@ -177,7 +177,7 @@ def test_a_compact_snapshot_is_refused_unless_its_signature_checks() -> None:
 def test_a_signed_body_this_version_cannot_read_is_refused(body: bytes) -> None:
     codec = SnapshotCodec(b"k")
     with pytest.raises(SnapshotRefused, match="cannot be read by this version"):
-        codec.decode("asset-001", codec.seal("asset-001", body))
+        codec.decode("asset-001", codec.seal("asset-001", body, compact=True))
 
 
 class _Outputs:
