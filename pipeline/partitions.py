@@ -13,12 +13,11 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
-from pipeline.compact_states import encode_states
 from pipeline.errors import KafkaTransportError, SnapshotRefused
 from pipeline.metrics import ServiceMetrics
 from pipeline.settings import Settings
 from pipeline.state import SnapshotCodec, read_snapshots
-from pipeline.state_copies import copy_states
+from pipeline.state_copies import copy_or_leave, encode_or_leave
 from pipeline.supervised.snapshots import SupervisedSnapshots
 
 __all__ = ["PartitionStates", "SnapshotSink", "Taken"]
@@ -117,8 +116,10 @@ class PartitionStates:
     def owe(self, send: SnapshotSink | None = None, copy: bool = True) -> None:
         """Owe a snapshot of every asset changed since the commit, as they are now.
 
-        The default detector's states are encoded now, all at once (:meth:`_encode`: a few µs
-        an asset) and kept for :meth:`taken` (``state.compact_snapshots``). With ``copy``,
+        The default detector's states are encoded now, all at once
+        (:func:`~pipeline.state_copies.encode_or_leave`: a few µs an asset) and kept for
+        :meth:`taken` (``state.compact_snapshots``), also with a ``send``: the commit seals
+        and produces them, in the helper thread of a background commit. With ``copy``,
         the other states are copied now (:func:`~pipeline.state_copies.copy_states`: ~5 µs
         an asset against ~56 µs to pickle one) and the copies pickled when there is time
         (:meth:`take_some`, a few each round), so a checkpoint does not stop the service for
@@ -138,9 +139,10 @@ class PartitionStates:
         elif self.supervised.supervisor is None:
             assets = self.assets  # an asset without a model has no snapshot
             owed = [(a, p, assets[a]) for a, p in self._owed.items() if a in assets]
-            if self.settings.state.compact_snapshots:
-                owed = self._encode(owed)
-            copies, left = self._copied(owed) if copy else ([], owed)
+            if self.settings.state.compact_snapshots:  # kept for taken(), also with a send
+                encoded, owed = encode_or_leave(owed, self.metrics.snapshot_seconds.observe)
+                self._taken.extend(Taken(a, p, body, compact=True) for a, p, body in encoded)
+            copies, left = copy_or_leave(owed) if copy else ([], owed)
             self._copies = deque(copies)
             self._owed = {asset: partition for asset, partition, _ in left}
         else:
@@ -150,38 +152,6 @@ class PartitionStates:
                 pickled = dumps(models)
                 for partition in sorted(self.assigned):
                     self._keep(key, partition, pickled)
-
-    @staticmethod
-    def _copied(owed: list[tuple[str, int, Any]]) -> tuple[list[Any], list[Any]]:
-        try:
-            return copy_states(owed)
-        except Exception:  # a bug there must not fail every checkpoint: pickle the live states
-            logger.exception("copying the states for a checkpoint failed; pickling them")
-            return [], owed
-
-    def _encode(self, owed: list[tuple[str, int, Any]]) -> list[tuple[str, int, Any]]:
-        """Take the compact snapshots of the ``owed`` states that have one
-        (:func:`~pipeline.compact_states.encode_states`: all of the default detector's, a few
-        µs an asset, at once); the states left to copy or pickle.
-
-        They are kept for :meth:`taken`, also with a ``send`` (:meth:`owe`): the commit seals
-        and produces them, in the helper thread of a background commit.
-        """
-        started = time.perf_counter()
-        try:
-            encoded, left = encode_states(owed)
-        except Exception:  # a bug there must not fail every checkpoint: pickle the states
-            logger.exception("encoding the states for a checkpoint failed; pickling them")
-            return owed
-        if encoded:  # one observation a snapshot: the histogram's count counts snapshots
-            each, observe = (
-                (time.perf_counter() - started) / len(encoded),
-                self.metrics.snapshot_seconds.observe,
-            )
-            for _ in encoded:
-                observe(each)
-        self._taken.extend(Taken(a, p, body, compact=True) for a, p, body in encoded)
-        return left
 
     @property
     def owing(self) -> bool:

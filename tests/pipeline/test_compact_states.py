@@ -255,7 +255,7 @@ def test_an_encoding_that_fails_leaves_the_states_to_pickle(monkeypatch, caplog)
     def broken(owed: object) -> object:
         raise RuntimeError("a bug in the encoding")
 
-    monkeypatch.setattr("pipeline.partitions.encode_states", broken)
+    monkeypatch.setattr("pipeline.compact_states.encode_states", broken)
     states = _states(settings, processor)
     states.owe(copy=False)
     assert states.owing and "encoding the states for a checkpoint failed" in caplog.text
