@@ -3,9 +3,11 @@ afresh), whatever decoding it raises: never an exception out of the restore."""
 
 from __future__ import annotations
 
+import inspect
 import pickle
 import sys
 import zlib
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -17,7 +19,7 @@ from pipeline.errors import SnapshotRefused
 from pipeline.metrics import ServiceMetrics
 from pipeline.partitions import PartitionStates
 from pipeline.processor import Processor
-from pipeline.settings import ModelSettings, Settings
+from pipeline.settings import ModelSettings, Settings, StateSettings
 from pipeline.state import COMPACT_MAGIC, MAGIC, PACKED_MAGIC, PLAIN_MAGIC, SnapshotCodec
 
 CODEC = SnapshotCodec(b"k")
@@ -147,3 +149,21 @@ def test_the_caller_says_which_kind_of_body_it_seals() -> None:
     value = CODEC.seal("a", old_pickle)
     assert value[:4] == PLAIN_MAGIC and CODEC.decode("a", value) == {"n": 7}
     assert CODEC.seal("a", b"\x80 not a pickle", compact=True)[:4] == COMPACT_MAGIC
+
+
+def test_the_documented_rollback_switch_writes_snapshots_older_versions_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    switch = "LINEWATCH_STATE__COMPACT_SNAPSHOTS=false"
+    assert switch in readme and "cannot be read by versions before it" in readme
+    assert switch in inspect.getsource(StateSettings)
+    monkeypatch.setenv("LINEWATCH_STATE__COMPACT_SNAPSHOTS", "false")
+    settings = Settings.load(None, state={"hmac_key": "k"})
+    assert not settings.state.compact_snapshots
+    processor = Processor(settings)
+    processor.process(b'{"asset": "p", "ts": 1, "values": {"t": 1.5}}')
+    states = PartitionStates(settings, processor.assets, ServiceMetrics(CollectorRegistry()))
+    states.touch("p", 0)
+    [(_, _, value)] = states.snapshots()
+    assert value[:4] == PLAIN_MAGIC  # a pickle, as versions before compact snapshots wrote
