@@ -31,7 +31,7 @@ from confluent_kafka import Consumer, TopicPartition
 from pipeline.background import BackgroundCommit
 from pipeline.metrics import ServiceMetrics
 from pipeline.outputs import CommitAborted, Outputs
-from pipeline.partitions import PartitionStates
+from pipeline.partitions import PartitionStates, Taken
 from pipeline.positions import Positions
 from pipeline.rounds import RoundTrace
 from pipeline.settings import Settings
@@ -213,7 +213,7 @@ class CommitCycle:
         self._outputs().produce(self.settings.topics.state, asset.encode(), value, [], partition)
 
     def _commit(
-        self, pickled: list[tuple[str, int, bytes]], offsets: list[TopicPartition], metadata: object
+        self, pickled: list[Taken], offsets: list[TopicPartition], metadata: object
     ) -> None:
         """Seal and produce the snapshots, then commit them with the outputs and offsets.
 

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import pickle
 import sys
+import threading
 import zlib
 from array import array
 from collections import deque
@@ -58,8 +59,9 @@ from pipeline.detectors.fleet import FleetSlot
 from pipeline.detectors.fleet_mahalanobis import MahalanobisFleet
 from pipeline.detectors.tail_window import TailWindow
 from pipeline.processor import AssetState
+from pipeline.settings import ModelSettings
 
-__all__ = ["VERSION", "decode_state", "encode_states"]
+__all__ = ["SHARED_LIMIT", "VERSION", "decode_state", "encode_states", "inflate"]
 
 VERSION = 1
 """The body's layout (its first element): a body of another version is refused."""
@@ -82,7 +84,6 @@ _POLICY = (
 _TAIL = ("window", "min_count", "_calibrator", "_last", "_count")
 _PICKLED, _COMPACT = 0, 1
 _encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder()
 
 
 def _dumps(value: object) -> bytes:
@@ -191,31 +192,109 @@ def _policy(policy: AlertPolicy, shared: dict[int, bytes]) -> list[Any]:
 # --- decoding: only ever called on a body whose signature checked ---------------------------
 
 _SCRATCH: dict[bytes, MahalanobisFleet] = {}
-"""One-row fleets by header (a process restores states of one or two model settings)."""
+"""One-row fleets by header (a process restores states of one or two model settings): every
+decode overwrites the row, so it is used under :data:`_SCRATCH_LOCK` only."""
+_SCRATCH_LOCK = threading.Lock()
+"""Held from loading a row into a scratch fleet to the detector built from it, and while the
+caches change: decodes in several threads of a process do not mix rows."""
 _UNPICKLED: dict[bytes, Any] = {}
 """Shared values (alert settings) by their pickle."""
 _CACHE_LIMIT = 64
+SHARED_LIMIT = 1 << 20
+"""Most bytes a shared value (a fleet header, alert settings: ~1-2 KB) may inflate to."""
+
+
+def inflate(data: bytes, limit: int) -> bytes:
+    """``data`` decompressed (zlib); :class:`ValueError` if it would be more than ``limit``
+    bytes (a bomb is never inflated past it) or is not a whole zlib stream.
+
+    >>> inflate(zlib.compress(b"x" * 100), 100) == b"x" * 100
+    True
+    >>> inflate(zlib.compress(b"x" * 101), 100)
+    Traceback (most recent call last):
+    ...
+    ValueError: a compressed snapshot body inflates to more than 100 bytes
+    """
+    inflater = zlib.decompressobj()
+    out = inflater.decompress(data, limit + 1)
+    if len(out) > limit:
+        raise ValueError(f"a compressed snapshot body inflates to more than {limit} bytes")
+    if not inflater.eof or inflater.unused_data:
+        raise ValueError("a compressed snapshot body is not one whole zlib stream")
+    return out
+
+
+class _Pickled(msgspec.Struct, array_like=True, tag=_PICKLED):
+    """A post-processor or alert policy pickled inside the body: ``[0, pickle]``."""
+
+    pickled: bytes
+
+
+class _Post(msgspec.Struct, array_like=True, tag=_COMPACT):
+    """A :class:`TailCalibrator` (:func:`_post`)."""
+
+    window: int
+    min_count: int
+    last: float | None
+    count: int
+    tail_window: int
+    blocks: list[bytes]
+
+
+class _Policy(msgspec.Struct, array_like=True, tag=_COMPACT):
+    """An :class:`AlertPolicy` (:func:`_policy`)."""
+
+    asset: str
+    settings: bytes
+    seen: int
+    active: bytes | None
+    anomalous_run: int
+    normal_run: int
+    run_first_ts: int
+    run_peak: float
+    recent: list[float]
+    ranked: list[float]
+
+
+class _Body(msgspec.Struct, array_like=True):
+    """A compact body as :func:`encode_states` writes it: decoding checks every field's type,
+    so a body of another shape is refused at restore, not a crash later when scoring."""
+
+    version: int
+    header: bytes
+    row: bytes
+    post: _Pickled | _Post
+    policy: _Pickled | _Policy
+    last_ts: int
+    last_seq: int | None
+    last_values: dict[str, float]
+
+
+_decoder = msgspec.msgpack.Decoder(_Body)
 
 
 def decode_state(body: bytes) -> AssetState:
     """The state a compact ``body`` holds; :class:`ValueError` if it is not one this version
-    reads."""
+    reads (other exceptions, e.g. of a shared pickle naming a class this version lacks, are
+    refused by :meth:`~pipeline.state.SnapshotCodec.decode` too)."""
     try:
         fields = _decoder.decode(body)
-    except msgspec.DecodeError as exc:
+    except msgspec.DecodeError as exc:  # also a ValidationError: a field of another type
         raise ValueError(f"not a compact state snapshot: {exc}") from exc
-    if not isinstance(fields, list) or len(fields) != 8 or fields[0] != VERSION:
+    if fields.version != VERSION:
         raise ValueError("not a compact state snapshot of this version")
-    _, header, row, post, policy, last_ts, last_seq, last_values = fields
-    fleet = _scratch(header)
-    _load_row(fleet, row)
-    fleet._set_post(0, _decode_post(post))
-    build, record = fleet.reduce_row(0)
-    return AssetState(build(*record), _decode_policy(policy), last_ts, last_seq, last_values)
+    with _SCRATCH_LOCK:
+        fleet = _scratch(fields.header)
+        _load_row(fleet, fields.row)
+        fleet._set_post(0, _decode_post(fields.post))
+        build, record = fleet.reduce_row(0)
+        model = build(*record)
+        policy = _decode_policy(fields.policy)
+    return AssetState(model, policy, fields.last_ts, fields.last_seq, fields.last_values)
 
 
 def _unshared(value: bytes) -> Any:
-    return pickle.loads(zlib.decompress(value))  # noqa: S301 - inside a checked signature
+    return pickle.loads(inflate(value, SHARED_LIMIT))  # noqa: S301 - inside a checked signature
 
 
 def _cached(cache: dict[bytes, Any], key: bytes) -> Any:
@@ -231,6 +310,8 @@ def _scratch(header: bytes) -> MahalanobisFleet:
     fleet = _SCRATCH.get(header)
     if fleet is None:
         byteorder, channels, settings, layout = _unshared(header)
+        if not isinstance(settings, ModelSettings) or not isinstance(channels, tuple):
+            raise ValueError("a compact state snapshot's fleet header is not one")
         if byteorder != sys.byteorder:
             raise ValueError(f"a compact state snapshot written {byteorder}-endian")
         fleet = MahalanobisFleet(channels, settings)
@@ -257,35 +338,36 @@ def _load_row(fleet: MahalanobisFleet, row: bytes) -> None:
         raise ValueError("a compact state snapshot's row is too long")
 
 
-def _decode_post(post: list[Any]) -> Any:
-    if post[0] == _PICKLED:
-        return pickle.loads(post[1])  # noqa: S301 - inside a checked signature
-    _, window, min_count, last, count, tail_window, blocks = post
+def _decode_post(post: _Pickled | _Post) -> Any:
+    if isinstance(post, _Pickled):
+        return pickle.loads(post.pickled)  # noqa: S301 - inside a checked signature
     tail: TailWindow = object.__new__(TailWindow)  # as unpickling makes it
-    tail.__setstate__((tail_window, [array("H", block) for block in blocks]))
+    tail.__setstate__((post.tail_window, [array("H", block) for block in post.blocks]))
     calibrator: TailCalibrator = object.__new__(TailCalibrator)
-    calibrator.window, calibrator.min_count = window, min_count
-    calibrator._calibrator, calibrator._last, calibrator._count = tail, last, count
+    calibrator.window, calibrator.min_count = post.window, post.min_count
+    calibrator._calibrator, calibrator._last, calibrator._count = tail, post.last, post.count
     return calibrator
 
 
-def _decode_policy(policy: list[Any]) -> AlertPolicy:
-    if policy[0] == _PICKLED:
-        restored: AlertPolicy = pickle.loads(policy[1])  # noqa: S301 - inside a checked signature
+def _decode_policy(policy: _Pickled | _Policy) -> AlertPolicy:
+    if isinstance(policy, _Pickled):
+        restored: AlertPolicy = pickle.loads(policy.pickled)  # noqa: S301 - checked signature
+        if not isinstance(restored, AlertPolicy):
+            raise ValueError("a compact state snapshot's alert policy is not one")
         return restored
-    _, asset, settings, seen, active, anomalous, normal, first_ts, peak, recent, ranked = policy
     decoded: AlertPolicy = object.__new__(AlertPolicy)
+    active = None if policy.active is None else pickle.loads(policy.active)  # noqa: S301
     values = (
-        asset,
-        _cached(_UNPICKLED, settings),
-        seen,
-        None if active is None else pickle.loads(active),  # noqa: S301 - signed
-        anomalous,
-        normal,
-        first_ts,
-        peak,
-        deque(recent),
-        ranked,
+        policy.asset,
+        _cached(_UNPICKLED, policy.settings),
+        policy.seen,
+        active,
+        policy.anomalous_run,
+        policy.normal_run,
+        policy.run_first_ts,
+        policy.run_peak,
+        deque(policy.recent),
+        policy.ranked,
     )
     decoded.__dict__.update(zip(_POLICY, values, strict=True))
     return decoded

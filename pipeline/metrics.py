@@ -3,7 +3,8 @@
 The service calls three methods: :meth:`ServiceMetrics.observe_outcomes` for every processed
 batch, :meth:`~ServiceMetrics.observe_batch` after every committed batch and
 :meth:`~ServiceMetrics.observe_drift` when a drift detector fires; the partition keeper
-observes ``snapshot_seconds`` as it pickles an asset and ``snapshot_bytes`` as it seals one.
+observes ``snapshot_seconds`` once per snapshot it takes (pickled, or its share of a
+checkpoint's compact encoding) and ``snapshot_bytes`` as it seals one.
 Label values are bounded: outcomes, states, severities and dead-letter reasons are closed sets,
 partitions are the assigned ones, and per-asset series are capped
 (:class:`pipeline.asset_metrics.AssetSeries`).
@@ -127,8 +128,11 @@ class ServiceMetrics:
         )
         self.snapshot_seconds = Histogram(
             "linewatch_snapshot_seconds",
-            "Time to pickle one asset's state for its snapshot (signing it, and compressing "
-            "a large one, follow in the commit, which may run in a helper thread).",
+            "Time to take one asset's state for its snapshot, observed once per snapshot: "
+            "pickling it, or for a compact snapshot its share of encoding the checkpoint's "
+            "compact states at once (their total time over their number, observed once per "
+            "asset). Signing it, and compressing a large one, follow in the commit, which may "
+            "run in a helper thread.",
             registry=registry,
         )
         self.drift_events = Counter(
@@ -138,7 +142,8 @@ class ServiceMetrics:
         )
         self.snapshots_refused = Counter(
             "linewatch_snapshots_refused",
-            "State snapshots refused because their signature did not check.",
+            "State snapshots refused: their signature did not check, or this version cannot read "
+            "them (the asset starts afresh).",
             registry=registry,
         )
         self.restores = Counter(

@@ -11,23 +11,31 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
-from pipeline.compact_states import encode_states
 from pipeline.errors import KafkaTransportError, SnapshotRefused
 from pipeline.metrics import ServiceMetrics
 from pipeline.settings import Settings
 from pipeline.state import SnapshotCodec, read_snapshots
-from pipeline.state_copies import copy_states
+from pipeline.state_copies import copy_or_leave, encode_or_leave
 from pipeline.supervised.snapshots import SupervisedSnapshots
 
-__all__ = ["PartitionStates", "SnapshotSink"]
+__all__ = ["PartitionStates", "SnapshotSink", "Taken"]
 logger = logging.getLogger(__name__)
 
 SnapshotSink = Callable[[str, int, bytes], None]
 """Where :meth:`PartitionStates.owe` sends each signed snapshot: ``(asset, partition, value)``."""
 
 _RETRY_PAUSE_S = 1.0
+
+
+class Taken(NamedTuple):
+    """A snapshot taken, not yet sealed: the state's pickle, or its compact body."""
+
+    asset: str
+    partition: int
+    body: bytes
+    compact: bool = False
 
 
 class PartitionStates:
@@ -65,7 +73,7 @@ class PartitionStates:
         self._touched: dict[str, int] = {}
         self._owed: dict[str, int] = {}
         self._copies: deque[tuple[str, int, Any]] = deque()
-        self._taken: list[tuple[str, int, bytes]] = []
+        self._taken: list[Taken] = []
         self._send: SnapshotSink | None = None
         key = settings.state.hmac_key
         self.codec = (
@@ -93,8 +101,8 @@ class PartitionStates:
         """``(asset, partition, signed snapshot)`` of every asset changed since the commit."""
         return self.seal(self.pickled())
 
-    def pickled(self) -> list[tuple[str, int, bytes]]:
-        """``(asset, partition, pickled state)`` of every asset changed since the commit.
+    def pickled(self) -> list[Taken]:
+        """The taken snapshot (pickled or compact) of every asset changed since the commit.
 
         The part of a snapshot that reads the models: once it returned, the models may change
         and :meth:`seal` (sign; compress a large one) can run in another thread.
@@ -108,8 +116,10 @@ class PartitionStates:
     def owe(self, send: SnapshotSink | None = None, copy: bool = True) -> None:
         """Owe a snapshot of every asset changed since the commit, as they are now.
 
-        The default detector's states are encoded now, all at once (:meth:`_encode`: a few µs
-        an asset) and kept for :meth:`taken` (``state.compact_snapshots``). With ``copy``,
+        The default detector's states are encoded now, all at once
+        (:func:`~pipeline.state_copies.encode_or_leave`: a few µs an asset) and kept for
+        :meth:`taken` (``state.compact_snapshots``), also with a ``send``: the commit seals
+        and produces them, in the helper thread of a background commit. With ``copy``,
         the other states are copied now (:func:`~pipeline.state_copies.copy_states`: ~5 µs
         an asset against ~56 µs to pickle one) and the copies pickled when there is time
         (:meth:`take_some`, a few each round), so a checkpoint does not stop the service for
@@ -129,9 +139,10 @@ class PartitionStates:
         elif self.supervised.supervisor is None:
             assets = self.assets  # an asset without a model has no snapshot
             owed = [(a, p, assets[a]) for a, p in self._owed.items() if a in assets]
-            if self.settings.state.compact_snapshots:
-                owed = self._encode(owed)
-            copies, left = self._copied(owed) if copy else ([], owed)
+            if self.settings.state.compact_snapshots:  # kept for taken(), also with a send
+                encoded, owed = encode_or_leave(owed, self.metrics.snapshot_seconds.observe)
+                self._taken.extend(Taken(a, p, body, compact=True) for a, p, body in encoded)
+            copies, left = copy_or_leave(owed) if copy else ([], owed)
             self._copies = deque(copies)
             self._owed = {asset: partition for asset, partition, _ in left}
         else:
@@ -141,33 +152,6 @@ class PartitionStates:
                 pickled = dumps(models)
                 for partition in sorted(self.assigned):
                     self._keep(key, partition, pickled)
-
-    @staticmethod
-    def _copied(owed: list[tuple[str, int, Any]]) -> tuple[list[Any], list[Any]]:
-        try:
-            return copy_states(owed)
-        except Exception:  # a bug there must not fail every checkpoint: pickle the live states
-            logger.exception("copying the states for a checkpoint failed; pickling them")
-            return [], owed
-
-    def _encode(self, owed: list[tuple[str, int, Any]]) -> list[tuple[str, int, Any]]:
-        """Take the compact snapshots of the ``owed`` states that have one
-        (:func:`~pipeline.compact_states.encode_states`: all of the default detector's, a few
-        µs an asset, at once); the states left to copy or pickle.
-
-        They are kept for :meth:`taken`, also with a ``send`` (:meth:`owe`): the commit seals
-        and produces them, in the helper thread of a background commit.
-        """
-        started = time.perf_counter()
-        try:
-            encoded, left = encode_states(owed)
-        except Exception:  # a bug there must not fail every checkpoint: pickle the states
-            logger.exception("encoding the states for a checkpoint failed; pickling them")
-            return owed
-        if encoded:
-            self.metrics.snapshot_seconds.observe((time.perf_counter() - started) / len(encoded))
-        self._taken.extend(encoded)
-        return left
 
     @property
     def owing(self) -> bool:
@@ -229,12 +213,12 @@ class PartitionStates:
     def _keep(self, asset: str, partition: int, pickled: bytes) -> None:
         """A taken snapshot: sealed and sent at once (see :meth:`owe`), or kept."""
         if self._send is None:
-            self._taken.append((asset, partition, pickled))
+            self._taken.append(Taken(asset, partition, pickled))
         else:
-            for sealed in self.seal([(asset, partition, pickled)]):
+            for sealed in self.seal([Taken(asset, partition, pickled)]):
                 self._send(*sealed)
 
-    def taken(self) -> list[tuple[str, int, bytes]]:
+    def taken(self) -> list[Taken]:
         """The snapshots taken since :meth:`owe` (once nothing is owed), and forget them."""
         if self._owed or self._copies:
             raise RuntimeError("snapshots are still owed")
@@ -246,14 +230,14 @@ class PartitionStates:
         sent go with its transaction, which the caller aborts)."""
         self._owed, self._taken, self._copies = {}, [], deque()
 
-    def seal(self, pickled: list[tuple[str, int, bytes]]) -> list[tuple[str, int, bytes]]:
-        """The signed snapshots of :meth:`pickled`'s states."""
+    def seal(self, taken: list[Taken]) -> list[tuple[str, int, bytes]]:
+        """``(asset, partition, signed snapshot)`` of the snapshots :meth:`taken`."""
         if self.codec is None:
             return []
         seal, observe = self.codec.seal, self.metrics.snapshot_bytes.observe
         result = []
-        for asset, partition, state in pickled:
-            value = seal(asset, state)
+        for asset, partition, body, compact in taken:
+            value = seal(asset, body, compact=compact)
             observe(len(value))
             result.append((asset, partition, value))
         return result

@@ -308,7 +308,10 @@ class StateSettings(_Section):
     compact_snapshots: bool = True
     """Write the default detector's snapshots in the compact form (``pipeline.compact_states``:
     a few µs an asset at each checkpoint, where pickling takes ~40); off: pickles. Both forms
-    are always read."""
+    are always read by this version, but versions before it refuse compact snapshots, so a
+    rollback starts every default-detector asset afresh: before a rolling upgrade you may want
+    to roll back, set it false (env ``LINEWATCH_STATE__COMPACT_SNAPSHOTS=false``), and turn it
+    on once you will not go back."""
 
 
 KpiModel = Literal["sgd", "adam", "bayesian"]

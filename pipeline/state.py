@@ -12,12 +12,14 @@ The second, plain form is written for pickles under ``compress_from`` bytes (16 
 default detector's are ~3 KB, which zlib shrank by only a quarter for most of the cost of
 sealing (80 of 90 µs an asset, 1,000 assets every commit). The compact forms hold the default
 detector's states as plain values (:mod:`pipeline.compact_states`: a few µs an asset to
-write where pickling takes ~40); :meth:`SnapshotCodec.seal` tells them from pickles by their
-first byte (a pickle's is the protocol opcode ``0x80``, a compact body's a msgpack array's).
-All four are read. The magic is
+write where pickling takes ~40); :meth:`SnapshotCodec.seal` is told which a body is
+(``compact=True`` for a compact one). All four are read. The magic is
 inside the MAC, so a body cannot be passed off as the other form; so is the asset id, so a
 genuine snapshot cannot be replayed under another key. Nothing is unpickled unless its MAC
-checks (:meth:`SnapshotCodec.decode` raises :class:`SnapshotRefused` first).
+checks (:meth:`SnapshotCodec.decode` raises :class:`SnapshotRefused` first); a signed body
+that this version cannot decode (a class renamed or gone, a module missing, another layout,
+a field of another type) is refused too, so that its asset starts afresh rather than the
+restore failing.
 
 Examples
 --------
@@ -53,7 +55,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
-from pipeline.compact_states import decode_state
+from pipeline.compact_states import decode_state, inflate
 from pipeline.errors import ConfigError, KafkaTransportError, SnapshotRefused
 
 __all__ = [
@@ -61,6 +63,7 @@ __all__ = [
     "MAGIC",
     "PACKED_MAGIC",
     "PLAIN_MAGIC",
+    "INFLATE_FACTOR",
     "SnapshotCodec",
     "read_snapshots",
 ]
@@ -74,17 +77,11 @@ COMPACT_MAGIC = b"LWC1"
 """A snapshot whose body is a compact state (:mod:`pipeline.compact_states`)."""
 PACKED_MAGIC = b"LWD1"
 """A snapshot whose body is a zlib-compressed compact state."""
-_BODY: dict[bytes, Callable[[bytes], bytes]] = {
-    MAGIC: zlib.decompress,
-    PLAIN_MAGIC: bytes,
-    COMPACT_MAGIC: bytes,
-    PACKED_MAGIC: zlib.decompress,
-}
+_MAGICS = frozenset({MAGIC, PLAIN_MAGIC, COMPACT_MAGIC, PACKED_MAGIC})
+_PACKED = frozenset({MAGIC, PACKED_MAGIC})
+INFLATE_FACTOR = 16
+"""A compressed body inflating to more than this many times ``max_bytes`` is refused."""
 _COMPACT = frozenset({COMPACT_MAGIC, PACKED_MAGIC})
-_UNREADABLE = (ValueError, TypeError, KeyError, IndexError, zlib.error, pickle.UnpicklingError)
-"""What decoding a signed compact body this version cannot read raises."""
-_PICKLE_OPCODE = b"\x80"
-"""The first byte of every pickle of protocol 2 and later (``PROTO``)."""
 _MAC_BYTES = hashlib.sha256().digest_size
 
 RefusedListener = Callable[[str, int, int, SnapshotRefused], None]
@@ -99,7 +96,9 @@ class SnapshotCodec:
     key
         The HMAC-SHA256 key (``StateSettings.hmac_key``).
     max_bytes
-        Largest encoded snapshot; a bigger one raises :class:`ConfigError` when encoded.
+        Largest encoded snapshot; a bigger one raises :class:`ConfigError` when encoded. A
+        compressed body that would inflate to more than ``INFLATE_FACTOR`` (16) times it is
+        refused when decoded, without inflating it further (a zlib bomb).
     compress_from
         Pickles of at least this many bytes are compressed (``MAGIC``), smaller ones are
         not (``PLAIN_MAGIC``).
@@ -122,22 +121,20 @@ class SnapshotCodec:
         """``state`` pickled: the part of :meth:`encode` that reads the state."""
         return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
 
-    def seal(self, asset: str, pickled: bytes) -> bytes:
-        """The signed snapshot of a pickled state (:meth:`dumps`) or of a compact one
-        (:func:`~pipeline.compact_states.encode_states`): compress (if large, or if it would
-        not fit ``max_bytes`` plain) and sign.
+    def seal(self, asset: str, body: bytes, *, compact: bool = False) -> bytes:
+        """The signed snapshot of a pickled state (:meth:`dumps`) or, with ``compact``, of a
+        compact one (:func:`~pipeline.compact_states.encode_states`): compress (if large, or
+        if it would not fit ``max_bytes`` plain) and sign.
 
         Needs only the bytes, so it can run in another thread than the one that owns the
         state (``zlib`` and ``hmac`` release the GIL on buffers this size).
         """
         overhead = len(PLAIN_MAGIC) + _MAC_BYTES
-        plain, packed = (
-            (PLAIN_MAGIC, MAGIC) if pickled[:1] == _PICKLE_OPCODE else (COMPACT_MAGIC, PACKED_MAGIC)
-        )
-        if len(pickled) >= min(self.compress_from, self.max_bytes - overhead + 1):
-            magic, body = packed, zlib.compress(pickled, 1)
+        plain, packed = (COMPACT_MAGIC, PACKED_MAGIC) if compact else (PLAIN_MAGIC, MAGIC)
+        if len(body) >= min(self.compress_from, self.max_bytes - overhead + 1):
+            magic, body = packed, zlib.compress(body, 1)
         else:
-            magic, body = plain, pickled
+            magic = plain
         value = magic + self._mac(magic, asset, body) + body
         if len(value) > self.max_bytes:
             raise ConfigError(
@@ -151,7 +148,7 @@ class SnapshotCodec:
     def decode(self, asset: str, value: bytes | None) -> Any:
         """The state in ``value``; :class:`SnapshotRefused` unless its signature checks."""
         magic = value[: len(MAGIC)] if value is not None else b""
-        if value is None or len(value) < len(MAGIC) + _MAC_BYTES or magic not in _BODY:
+        if value is None or len(value) < len(MAGIC) + _MAC_BYTES or magic not in _MAGICS:
             raise SnapshotRefused(f"snapshot of asset {asset!r} is not a linewatch snapshot")
         mac = value[len(MAGIC) : len(MAGIC) + _MAC_BYTES]
         body = value[len(MAGIC) + _MAC_BYTES :]
@@ -160,14 +157,17 @@ class SnapshotCodec:
                 f"snapshot of asset {asset!r} has a bad signature "
                 "(not signed with this key, or altered)"
             )
-        if magic in _COMPACT:
-            try:
-                return decode_state(_BODY[magic](body))
-            except _UNREADABLE as exc:  # signed, so written by another version (or a bug)
-                raise SnapshotRefused(
-                    f"snapshot of asset {asset!r} cannot be read by this version: {exc}"
-                ) from exc
-        return pickle.loads(_BODY[magic](body))  # noqa: S301 - signature checked above
+        try:
+            if magic in _PACKED:
+                body = inflate(body, INFLATE_FACTOR * self.max_bytes)
+            if magic in _COMPACT:
+                return decode_state(body)
+            return pickle.loads(body)  # noqa: S301 - signature checked above
+        except Exception as exc:  # signed, so written by another version (or a bug)
+            raise SnapshotRefused(
+                f"snapshot of asset {asset!r} cannot be read by this version: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
 
     def _mac(self, magic: bytes, asset: str, body: bytes) -> bytes:
         mac = self._keyed.copy()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
+import sys
+import threading
 from array import array
 from collections import deque
 from typing import Any, cast
@@ -148,7 +150,7 @@ def test_a_compact_snapshot_is_refused_unless_its_signature_checks() -> None:
     _scores(processor, _readings(20))
     [(asset, _, body)], _ = encode_states([("asset-001", 0, processor.assets["asset-001"])])
     codec = SnapshotCodec(b"k")
-    value = codec.seal(asset, body)
+    value = codec.seal(asset, body, compact=True)
     assert value[:4] == COMPACT_MAGIC
     with pytest.raises(SnapshotRefused, match="bad signature"):
         codec.decode(asset, value[:-1] + bytes([value[-1] ^ 1]))  # altered
@@ -158,7 +160,7 @@ def test_a_compact_snapshot_is_refused_unless_its_signature_checks() -> None:
         SnapshotCodec(b"other").decode(asset, value)
     with pytest.raises(SnapshotRefused, match="bad signature"):  # passed off as a pickle
         codec.decode(asset, PLAIN_MAGIC + value[4:])
-    packed = SnapshotCodec(b"k", compress_from=0).seal(asset, body)
+    packed = SnapshotCodec(b"k", compress_from=0).seal(asset, body, compact=True)
     assert packed[:4] == PACKED_MAGIC
     assert _canonical(codec.decode(asset, packed)) == _canonical(codec.decode(asset, value))
 
@@ -175,7 +177,7 @@ def test_a_compact_snapshot_is_refused_unless_its_signature_checks() -> None:
 def test_a_signed_body_this_version_cannot_read_is_refused(body: bytes) -> None:
     codec = SnapshotCodec(b"k")
     with pytest.raises(SnapshotRefused, match="cannot be read by this version"):
-        codec.decode("asset-001", codec.seal("asset-001", body))
+        codec.decode("asset-001", codec.seal("asset-001", body, compact=True))
 
 
 class _Outputs:
@@ -253,7 +255,7 @@ def test_an_encoding_that_fails_leaves_the_states_to_pickle(monkeypatch, caplog)
     def broken(owed: object) -> object:
         raise RuntimeError("a bug in the encoding")
 
-    monkeypatch.setattr("pipeline.partitions.encode_states", broken)
+    monkeypatch.setattr("pipeline.compact_states.encode_states", broken)
     states = _states(settings, processor)
     states.owe(copy=False)
     assert states.owing and "encoding the states for a checkpoint failed" in caplog.text
@@ -261,3 +263,45 @@ def test_an_encoding_that_fails_leaves_the_states_to_pickle(monkeypatch, caplog)
     taken = states.seal(states.taken())
     assert sorted(asset for asset, _, _ in taken) == sorted(processor.assets)
     assert {value[:4] for _, _, value in taken} == {PLAIN_MAGIC}
+
+
+def test_decodes_in_two_threads_do_not_mix_their_rows() -> None:
+    processor = Processor(_settings())
+    _scores(processor, _readings(40))
+    owed = [(asset, 0, processor.assets[asset]) for asset in ("asset-001", "asset-002")]
+    encoded, _ = encode_states(owed)
+    expected = {asset: _canonical(decode_state(body)) for asset, _, body in encoded}
+    assert len(set(map(repr, expected.values()))) == 2  # the rows differ
+    mixed: list[str] = []
+    start = threading.Barrier(2)
+
+    def decode_many(asset: str, body: bytes) -> None:
+        start.wait()
+        for _ in range(300):
+            if _canonical(decode_state(body)) != expected[asset]:
+                mixed.append(asset)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can
+    try:
+        threads = [threading.Thread(target=decode_many, args=(a, b)) for a, _, b in encoded]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not mixed
+
+
+@pytest.mark.parametrize("compact", [True, False])
+def test_the_snapshot_seconds_histogram_counts_snapshots(compact: bool) -> None:
+    settings = _settings(compact)
+    processor = Processor(settings)
+    _scores(processor, _readings(10))
+    registry = CollectorRegistry()
+    states = PartitionStates(settings, processor.assets, ServiceMetrics(registry))
+    states.touch_all({asset: 0 for asset in processor.assets})
+    assert len(states.snapshots()) == _ASSETS
+    assert registry.get_sample_value("linewatch_snapshot_seconds_count") == _ASSETS
+    assert registry.get_sample_value("linewatch_snapshot_bytes_count") == _ASSETS

@@ -130,13 +130,13 @@ def test_copies_that_fail_leave_the_live_states_to_pickle(monkeypatch, caplog) -
     def broken(owed: object) -> object:
         raise RuntimeError("a bug in the copies")
 
-    monkeypatch.setattr("pipeline.partitions.copy_states", broken)
+    monkeypatch.setattr("pipeline.state_copies.copy_states", broken)
     states = _states(settings, processor)
     states.owe()
     assert states.owing and "copying the states for a checkpoint failed" in caplog.text
     states.take([None])
     assert not states.owing
-    assert sorted(asset for asset, _, _ in states.taken()) == sorted(processor.assets)
+    assert sorted(asset for asset, *_ in states.taken()) == sorted(processor.assets)
 
 
 class _Outputs:
