@@ -55,7 +55,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
-from pipeline.compact_states import decode_state, inflate
+from pipeline.compact_restore import decode_state, inflate
 from pipeline.errors import ConfigError, KafkaTransportError, SnapshotRefused
 
 __all__ = [

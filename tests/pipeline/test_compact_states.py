@@ -18,7 +18,8 @@ from prometheus_client import CollectorRegistry
 
 from pipeline.background import BackgroundCommit
 from pipeline.checkpoints import CommitCycle
-from pipeline.compact_states import VERSION, decode_state, encode_states
+from pipeline.compact_restore import decode_state
+from pipeline.compact_states import VERSION, encode_states
 from pipeline.errors import SnapshotRefused
 from pipeline.messages import Alert
 from pipeline.metrics import ServiceMetrics
