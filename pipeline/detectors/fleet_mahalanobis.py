@@ -32,6 +32,8 @@ from pipeline.detectors.fleet import (
     Contribution,
     RoundResult,
     RowArrays,
+    all_true,
+    any_true,
     last_axis_max,
     last_axis_sums,
     round_shares,
@@ -161,7 +163,7 @@ class MahalanobisFleet:
         cov[:, index, index] = diagonal + jitter
         # one LAPACK call per matrix either way; the stacked call gives the same bits
         a["prec"][stale] = regularised_inverse(cov)
-        if np.isfinite(cov).all():
+        if all_true(np.isfinite(cov)):
             a["blind"][stale] = False
         else:
             a["blind"][stale] = ~np.isfinite(cov).all(axis=(1, 2))
@@ -223,16 +225,16 @@ class MahalanobisFleet:
         ``None`` when that is every row (the usual round: no positions made)."""
         a = self.rows.arrays
         counted = a["count"].take(rows) > len(self.channels) + 1
-        if counted.all():
+        if all_true(counted):
             self._refresh(rows)
             blind = a["blind"].take(rows)
-            return np.flatnonzero(~blind) if blind.any() else None
-        ready_at = np.flatnonzero(counted)
+            return (~blind).nonzero()[0] if any_true(blind) else None
+        ready_at = counted.nonzero()[0]
         if len(ready_at):
             ready = rows[ready_at]
             self._refresh(ready)
             blind = a["blind"][ready]
-            if blind.any():
+            if any_true(blind):
                 ready_at = ready_at[~blind]
         return ready_at
 
@@ -260,7 +262,7 @@ class MahalanobisFleet:
     def learn(self, result: RoundResult, learn: Array) -> None:
         rows, smoothed, pending, (coded, tails, places), offsets = result.context
         a = self.rows.arrays
-        everyone = bool(learn.all())
+        everyone = all_true(learn)
         target = rows if everyone else rows[learn]
         if not len(target):
             return
@@ -291,7 +293,7 @@ class MahalanobisFleet:
                 posts[row].learn()
         else:  # the ready rows' tail posts and codes of their raws, in order
             taught = learn if pending is None else learn[pending]
-            if taught.all():
+            if all_true(taught):
                 learn_tails(tails, coded, places)
             else:
                 mask = taught.tolist()

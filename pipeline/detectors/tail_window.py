@@ -152,7 +152,7 @@ def codes(raws: npt.NDArray[np.float64]) -> list[int]:
     out: list[int] = _signed(raws, small, huge, level).tolist()
     fraction = level - np.floor(level)
     near = ~(small | huge) & ((fraction < 1e-6) | (fraction > 1.0 - 1e-6))
-    if near.any():
+    if np.count_nonzero(near):  # not any(): its wrapper costs more
         values = raws.tolist()
         for index in np.flatnonzero(near).tolist():
             out[index] = code(values[index])
