@@ -173,7 +173,8 @@ class MahalanobisFleet:
         a = self.rows.arrays
         smoothed = self._smooth(rows, values)
         k = len(rows)
-        ready_at = self._scorable(rows)
+        counts = a["count"].take(rows)
+        ready_at = self._scorable(rows, counts)
         everyone = ready_at is None  # every row ready (the usual round)
         ready = rows if ready_at is None else rows[ready_at]
         mean = a["mean"].take(ready, axis=0)
@@ -192,7 +193,7 @@ class MahalanobisFleet:
         if self.stuck is not None:  # a frozen channel scores 1.0 and is named, as in
             for i, stuck in self.stuck.observe(a, rows, values).items():  # CalibratedDetector
                 scores[i], contributions[i] = 1.0, stuck_shares(stuck)
-        offsets = (d, tiled) if everyone else None  # learn needs them again
+        offsets = (d, tiled, mean, counts) if everyone else None  # learn needs them again
         return RoundResult(
             scores, contributions, outliers, (rows, smoothed, pending, tail, offsets)
         )
@@ -219,12 +220,13 @@ class MahalanobisFleet:
         calibrated, tail = self._calibrate(ready.tolist(), raws)
         return calibrated, shares, far, tiled, tail
 
-    def _scorable(self, rows: Array) -> Array | None:
+    def _scorable(self, rows: Array, counts: Array) -> Array | None:
         """The positions in ``rows`` of the rows ready (precisions refreshed) and not blind
         (as ``OnlineMahalanobis._scorable``: a blind row cannot score, as before it was ready);
-        ``None`` when that is every row (the usual round: no positions made)."""
+        ``None`` when that is every row (the usual round: no positions made). ``counts``: the
+        rows' learned counts."""
         a = self.rows.arrays
-        counted = a["count"].take(rows) > len(self.channels) + 1
+        counted = counts > len(self.channels) + 1
         if all_true(counted):
             self._refresh(rows)
             blind = a["blind"].take(rows)
@@ -266,16 +268,17 @@ class MahalanobisFleet:
         target = rows if everyone else rows[learn]
         if not len(target):
             return
-        count = a["count"].take(target) + 1
-        a["count"][target] = count
-        weight = np.maximum(1.0 / count, self.settings.forget)
         c = len(self.channels)
-        mean = a["mean"].take(target, axis=0)
-        if everyone and offsets is not None:  # the offsets score found (the means are as then)
-            d, tiled = offsets
+        if everyone and offsets is not None:  # what score found (the means and counts as then)
+            d, tiled, mean, count = offsets
+            count = count + 1
         else:
+            count = a["count"].take(target) + 1
+            mean = a["mean"].take(target, axis=0)
             d = (smoothed if everyone else smoothed[learn]) - mean
             tiled = _tiled(d, c)
+        a["count"][target] = count
+        weight = np.maximum(1.0 / count, self.settings.forget)
         w = weight[:, None]
         a["mean"][target] = mean + w * d
         # (1 - w) * (cov + w * outer), in place on the gathered copies: the same operations
