@@ -43,7 +43,7 @@ class FleetRounds:
             return
         fleet = pending[0][3].fleet
         by_fleet: dict[Fleet, list[Pending]] = {fleet: pending}
-        if any(item[3].fleet is not fleet for item in pending):  # several layouts
+        if len({item[3].fleet for item in pending}) > 1:  # several layouts (a set: no generator)
             by_fleet = {}
             for item in pending:
                 by_fleet.setdefault(item[3].fleet, []).append(item)

@@ -101,11 +101,14 @@ class StuckRows:
         previous = a["stuck_run"].take(rows, axis=0)
         run = np.where(a["stuck_last"].take(rows, axis=0) == values, previous + 1, 0)
         longest = a["stuck_longest"].take(rows, axis=0)
-        longest = np.where((run == 0) & (previous > longest), previous, longest)
+        # a run that ended (run 0) longer than the longest: max(longest, 0) = longest otherwise
+        longest = np.maximum(longest, previous * (run == 0))
         a["stuck_longest"][rows], a["stuck_last"][rows], a["stuck_run"][rows] = longest, values, run
         self._observed = rows, run
-        candidate = run >= np.maximum(self.after, self.factor * longest)
         out: dict[int, list[str]] = {}
+        if not run.size or np.maximum.reduce(run, axis=None) < self.after:  # the usual round
+            return out
+        candidate = run >= np.maximum(self.after, self.factor * longest)
         if not np.count_nonzero(candidate):  # not any(): its wrapper costs more
             return out
         learned = a["stuck_learned"][rows] - run
