@@ -43,7 +43,7 @@ class FleetRounds:
             return
         fleet = pending[0][3].fleet
         by_fleet: dict[Fleet, list[Pending]] = {fleet: pending}
-        if any(item[3].fleet is not fleet for item in pending):  # several layouts
+        if len({item[3].fleet for item in pending}) > 1:  # several layouts (a set: no generator)
             by_fleet = {}
             for item in pending:
                 by_fleet.setdefault(item[3].fleet, []).append(item)
@@ -82,9 +82,13 @@ class FleetRounds:
         anomalous, alerts = evaluate_round(
             policies, ts, scores, lambda i: top_channels(shares_dict(shares[i])), fleet.name
         )
-        learn = ~np.array(result.outliers, dtype=np.bool_)
-        if not self._learn_anomalies:  # never teach the model what an anomaly looks like
-            learn &= ~np.array(anomalous, dtype=np.bool_)
+        outliers = result.outliers
+        if True not in outliers and (self._learn_anomalies or True not in anomalous):
+            learn = np.ones(len(batch), dtype=np.bool_)  # the usual round: learn every reading
+        else:
+            learn = ~np.array(outliers, dtype=np.bool_)
+            if not self._learn_anomalies:  # never teach the model what an anomaly looks like
+                learn &= ~np.array(anomalous, dtype=np.bool_)
         fleet.learn(result, learn)
         rounded = python_round(np.array(scores), 6).tolist()
         if self._fixed_threshold is not None:

@@ -32,6 +32,8 @@ from pipeline.detectors.fleet import (
     Contribution,
     RoundResult,
     RowArrays,
+    all_true,
+    any_true,
     last_axis_max,
     last_axis_sums,
     round_shares,
@@ -80,6 +82,8 @@ class MahalanobisFleet:
             }
         )
         self.posts: dict[int, PostProcessor] = {}
+        self._diagonal = np.arange(c)
+        """The covariances' diagonal indices."""
         self._untailed: set[int] = set()
         """Rows whose post-processor is not a :class:`TailCalibrator` (the likelihoods)."""
 
@@ -153,13 +157,13 @@ class MahalanobisFleet:
             return
         cov, mean = a["cov"].take(stale, axis=0), a["mean"].take(stale, axis=0)
         floor = (self.settings.min_rel_std * np.abs(mean) + 1e-9) ** 2
-        diagonal = np.diagonal(cov, axis1=1, axis2=2)
+        diagonal = cov.diagonal(axis1=1, axis2=2)
         jitter = self.settings.ridge * np.maximum(diagonal, 0.0) + floor
-        index = np.arange(len(self.channels))
+        index = self._diagonal
         cov[:, index, index] = diagonal + jitter
         # one LAPACK call per matrix either way; the stacked call gives the same bits
         a["prec"][stale] = regularised_inverse(cov)
-        if np.isfinite(cov).all():
+        if all_true(np.isfinite(cov)):
             a["blind"][stale] = False
         else:
             a["blind"][stale] = ~np.isfinite(cov).all(axis=(1, 2))
@@ -169,17 +173,19 @@ class MahalanobisFleet:
         a = self.rows.arrays
         smoothed = self._smooth(rows, values)
         k = len(rows)
-        ready_at = self._scorable(rows)
-        pending = np.zeros(k, dtype=np.bool_)
-        pending[ready_at] = True
-        everyone = len(ready_at) == k
-        ready = rows if everyone else rows[ready_at]
+        counts = a["count"].take(rows)
+        ready_at = self._scorable(rows, counts)
+        everyone = ready_at is None  # every row ready (the usual round)
+        ready = rows if ready_at is None else rows[ready_at]
         mean = a["mean"].take(ready, axis=0)
-        d = (smoothed if everyone else smoothed[ready_at]) - mean
+        d = (smoothed if ready_at is None else smoothed[ready_at]) - mean
         calibrated, shares, far, tiled, tail = self._score_ready(ready, d, mean)
-        if everyone:  # every row ready (the usual round): the lists as they are
+        pending: Array | None = None  # which rows scored (``None``: all)
+        if ready_at is None:  # the lists as they are
             scores, contributions, outliers = calibrated, shares, far
         else:
+            pending = np.zeros(k, dtype=np.bool_)
+            pending[ready_at] = True
             scores, outliers = [0.0] * k, [False] * k
             contributions = [{} for _ in range(k)]
             for i, at in enumerate(ready_at.tolist()):
@@ -187,7 +193,7 @@ class MahalanobisFleet:
         if self.stuck is not None:  # a frozen channel scores 1.0 and is named, as in
             for i, stuck in self.stuck.observe(a, rows, values).items():  # CalibratedDetector
                 scores[i], contributions[i] = 1.0, stuck_shares(stuck)
-        offsets = (d, tiled) if everyone else None  # learn needs them again
+        offsets = (d, tiled, mean, counts) if everyone else None  # learn needs them again
         return RoundResult(
             scores, contributions, outliers, (rows, smoothed, pending, tail, offsets)
         )
@@ -201,7 +207,7 @@ class MahalanobisFleet:
         a, c = self.rows.arrays, len(self.channels)
         if not len(ready):
             return [], [], [], d, (None, [], [])
-        tiled = np.tile(d, c)  # row-major d_j of each (i, j)
+        tiled = _tiled(d, c)
         products = a["prec"].take(ready, axis=0).reshape(-1, c * c) * tiled
         pd = last_axis_sums(products.reshape(-1, c, c))  # contiguous: not 8-wide broadcasts
         terms = d * pd
@@ -214,16 +220,23 @@ class MahalanobisFleet:
         calibrated, tail = self._calibrate(ready.tolist(), raws)
         return calibrated, shares, far, tiled, tail
 
-    def _scorable(self, rows: Array) -> Array:
+    def _scorable(self, rows: Array, counts: Array) -> Array | None:
         """The positions in ``rows`` of the rows ready (precisions refreshed) and not blind
-        (as ``OnlineMahalanobis._scorable``: a blind row cannot score, as before it was ready)."""
+        (as ``OnlineMahalanobis._scorable``: a blind row cannot score, as before it was ready);
+        ``None`` when that is every row (the usual round: no positions made). ``counts``: the
+        rows' learned counts."""
         a = self.rows.arrays
-        ready_at = np.flatnonzero(a["count"][rows] > len(self.channels) + 1)
+        counted = counts > len(self.channels) + 1
+        if all_true(counted):
+            self._refresh(rows)
+            blind = a["blind"].take(rows)
+            return (~blind).nonzero()[0] if any_true(blind) else None
+        ready_at = counted.nonzero()[0]
         if len(ready_at):
             ready = rows[ready_at]
             self._refresh(ready)
             blind = a["blind"][ready]
-            if blind.any():
+            if any_true(blind):
                 ready_at = ready_at[~blind]
         return ready_at
 
@@ -251,24 +264,25 @@ class MahalanobisFleet:
     def learn(self, result: RoundResult, learn: Array) -> None:
         rows, smoothed, pending, (coded, tails, places), offsets = result.context
         a = self.rows.arrays
-        everyone = bool(learn.all())
+        everyone = all_true(learn)
         target = rows if everyone else rows[learn]
         if not len(target):
             return
-        count = a["count"].take(target) + 1
+        c = len(self.channels)
+        if everyone and offsets is not None:  # what score found (the means and counts as then)
+            d, tiled, mean, count = offsets
+            count = count + 1
+        else:
+            count = a["count"].take(target) + 1
+            mean = a["mean"].take(target, axis=0)
+            d = (smoothed if everyone else smoothed[learn]) - mean
+            tiled = _tiled(d, c)
         a["count"][target] = count
         weight = np.maximum(1.0 / count, self.settings.forget)
-        c = len(self.channels)
-        mean = a["mean"].take(target, axis=0)
-        if everyone and offsets is not None:  # the offsets score found (the means are as then)
-            d, tiled = offsets
-        else:
-            d = (smoothed if everyone else smoothed[learn]) - mean
-            tiled = np.tile(d, c)
         w = weight[:, None]
         a["mean"][target] = mean + w * d
         # (1 - w) * (cov + w * outer), in place on the gathered copies: the same operations
-        outer = np.repeat(d, c, axis=1) * tiled  # row-major d_i * d_j
+        outer = d.repeat(c, axis=1) * tiled  # row-major d_i * d_j
         outer *= w
         cov = a["cov"].reshape(-1, c * c)
         gathered = cov.take(target, axis=0)
@@ -278,11 +292,11 @@ class MahalanobisFleet:
         a["stale"][target[count % self._template.refresh == 0]] = True
         posts = self.posts
         if coded is None:
-            for row in rows[learn & pending].tolist():
+            for row in rows[learn if pending is None else learn & pending].tolist():
                 posts[row].learn()
         else:  # the ready rows' tail posts and codes of their raws, in order
-            taught = learn[pending]
-            if taught.all():
+            taught = learn if pending is None else learn[pending]
+            if all_true(taught):
                 learn_tails(tails, coded, places)
             else:
                 mask = taught.tolist()
@@ -294,6 +308,16 @@ class MahalanobisFleet:
     def memory(self) -> dict[str, Any]:
         """Bytes held in arrays (for the profile script)."""
         return {name: array.nbytes for name, array in self.rows.arrays.items()}
+
+
+def _tiled(d: Array, c: int) -> Array:
+    """``np.tile(d, c)``: row-major ``d_j`` of each ``(i, j)`` (a repeat, a fifth of the calls).
+
+    >>> _tiled(np.array([[1.0, 2.0]]), 2).tolist()
+    [[1.0, 2.0, 1.0, 2.0]]
+    """
+    tiled: Array = d[:, None, :].repeat(c, axis=1).reshape(len(d), c * c)
+    return tiled
 
 
 def _rebuild(

@@ -54,6 +54,8 @@ class StuckRows:
         self.after = after
         self.min_change = min_change
         self.factor = factor
+        self._observed: tuple[Array, Array] | None = None
+        """The rows of the last :meth:`observe` and their runs (for :meth:`learn`)."""
 
     def reset(self, a: dict[str, Array], row: int) -> None:
         """A fresh watch in ``row`` (the other fields are zeroed by ``RowArrays.alloc``)."""
@@ -99,11 +101,15 @@ class StuckRows:
         previous = a["stuck_run"].take(rows, axis=0)
         run = np.where(a["stuck_last"].take(rows, axis=0) == values, previous + 1, 0)
         longest = a["stuck_longest"].take(rows, axis=0)
-        longest = np.where((run == 0) & (previous > longest), previous, longest)
+        # a run that ended (run 0) longer than the longest: max(longest, 0) = longest otherwise
+        longest = np.maximum(longest, previous * (run == 0))
         a["stuck_longest"][rows], a["stuck_last"][rows], a["stuck_run"][rows] = longest, values, run
-        candidate = run >= np.maximum(self.after, self.factor * longest)
+        self._observed = rows, run
         out: dict[int, list[str]] = {}
-        if not candidate.any():
+        if not run.size or np.maximum.reduce(run, axis=None) < self.after:  # the usual round
+            return out
+        candidate = run >= np.maximum(self.after, self.factor * longest)
+        if not np.count_nonzero(candidate):  # not any(): its wrapper costs more
             return out
         learned = a["stuck_learned"][rows] - run
         changed = a["stuck_changed"][rows]
@@ -114,7 +120,10 @@ class StuckRows:
 
     def learn(self, a: dict[str, Array], rows: Array) -> None:
         """:meth:`StuckWatch.learn` of the last observed reading of each of ``rows``."""
+        observed, self._observed = self._observed, None
         if len(rows):
             a["stuck_learned"][rows] = a["stuck_learned"].take(rows, axis=0) + 1
-            changed = a["stuck_run"].take(rows, axis=0) == 0
+            # the runs observe stored, when learning the same rows (the usual round)
+            run = observed[1] if observed is not None and observed[0] is rows else None
+            changed = (a["stuck_run"].take(rows, axis=0) if run is None else run) == 0
             a["stuck_changed"][rows] = a["stuck_changed"].take(rows, axis=0) + changed

@@ -149,9 +149,11 @@ def regularised_inverse(matrices: _Vector) -> _Vector:
     if matrices.shape[-1] == 0:  # no channels (a model learning empty readings)
         return np.zeros(matrices.shape)
     finite = np.isfinite(matrices).all(axis=(-2, -1))
-    if not finite.all():  # pinv never returns on an inf matrix (numpy 2.4): zeros for those
+    # pinv never returns on an inf matrix (numpy 2.4): zeros for those (count_nonzero: no
+    # Python wrapper, as all() and any() have, in a call made every round)
+    if np.count_nonzero(finite) < finite.size:
         inverse = np.zeros(matrices.shape)
-        if finite.any():
+        if np.count_nonzero(finite):
             inverse[finite] = regularised_inverse(matrices[finite])
         return inverse
     try:
@@ -162,11 +164,12 @@ def regularised_inverse(matrices: _Vector) -> _Vector:
         # each of the stack on its own, so no matrix's inverse depends on its batch-mates
         return np.stack([regularised_inverse(matrix) for matrix in matrices])
     # symmetric matrices: the 1-norm is the largest column sum of magnitudes
-    norm = np.abs(matrices).sum(axis=-2).max(axis=-1)
+    # (the reductions sum and max make, without their Python wrappers: a stack each round)
+    norm = np.maximum.reduce(np.add.reduce(np.abs(matrices), axis=-2), axis=-1)
     with np.errstate(over="ignore"):  # an inverse near overflow: condition inf, so pinv
-        condition = norm * np.abs(inverse).sum(axis=-2).max(axis=-1)
+        condition = norm * np.maximum.reduce(np.add.reduce(np.abs(inverse), axis=-2), axis=-1)
     doubtful = ~(condition <= CONDITION_LIMIT)  # also NaN
-    if doubtful.any():
+    if np.count_nonzero(doubtful):
         if inverse.ndim == 2:
             return np.linalg.pinv(matrices).astype(np.float64, copy=False)
         inverse[doubtful] = np.linalg.pinv(matrices[doubtful])

@@ -148,11 +148,21 @@ def codes(raws: npt.NDArray[np.float64]) -> list[int]:
     >>> codes(raws) == [code(r) for r in raws.tolist()]
     True
     """
-    small, huge, level = _levels(raws)
-    out: list[int] = _signed(raws, small, huge, level).tolist()
-    fraction = level - np.floor(level)
-    near = ~(small | huge) & ((fraction < 1e-6) | (fraction > 1.0 - 1e-6))
-    if near.any():
+    magnitude = np.abs(raws)
+    if np.count_nonzero((magnitude >= _TINY) & (magnitude < _HUGE)) == len(raws):
+        # the usual round: every magnitude between the zero and the top level (none NaN), so
+        # _levels and _signed without their masks (the same numbers)
+        level = (np.log(magnitude) - _LOG_TINY) / _STEP
+        whole = np.minimum(1 + level.astype(np.int64), _TOP)
+        out: list[int] = np.where(raws > 0.0, _HALF + whole, _HALF - whole).tolist()
+        fraction = level - np.floor(level)
+        near = (fraction < 1e-6) | (fraction > 1.0 - 1e-6)
+    else:
+        small, huge, level = _levels(raws)
+        out = _signed(raws, small, huge, level).tolist()
+        fraction = level - np.floor(level)
+        near = ~(small | huge) & ((fraction < 1e-6) | (fraction > 1.0 - 1e-6))
+    if np.count_nonzero(near):  # not any(): its wrapper costs more
         values = raws.tolist()
         for index in np.flatnonzero(near).tolist():
             out[index] = code(values[index])

@@ -36,6 +36,24 @@ class TestCode:
         raws = np.concatenate([raws, -raws, [0.0, 1e300, -np.inf]])
         assert codes(raws) == [code(raw) for raw in raws.tolist()]
 
+    @given(
+        st.lists(
+            st.floats(min_value=1e-6, max_value=1.69e8)
+            | st.floats(min_value=-1.69e8, max_value=-1e-6),
+            max_size=50,
+        )
+    )
+    def test_codes_of_magnitudes_between_zero_and_the_top_are_each_code(
+        self, raws: list[float]
+    ) -> None:  # the usual round's shortcut (no magnitude codes as zero or as the top level)
+        assert codes(np.array(raws, dtype=np.float64)) == [code(raw) for raw in raws]
+
+    def test_codes_at_the_level_boundaries_inside_the_range(self) -> None:
+        edges = 1e-6 * np.exp(np.arange(0, 32766, 3) * 1e-3)
+        raws = np.concatenate([edges, np.nextafter(edges, np.inf), np.nextafter(edges[1:], 0.0)])
+        raws = np.concatenate([raws, -raws])
+        assert codes(raws) == [code(raw) for raw in raws.tolist()]
+
     @given(st.floats(allow_nan=False), st.floats(allow_nan=False))
     def test_is_monotone(self, a: float, b: float) -> None:
         low, high = min(a, b), max(a, b)
