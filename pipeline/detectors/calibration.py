@@ -152,8 +152,10 @@ def score_tails(
 ) -> list[float]:
     """``posts[i].score(raws[i])`` for each ``i``, given :func:`code` of each raw (a fleet's round).
 
-    With ``places``, also each code's insertion point in its window's newest block (appended
-    to it): :func:`learn_tails` then inserts there instead of searching the block again.
+    With ``places`` (an out-list), also each code's insertion point in its window's newest
+    block is appended to it: :func:`learn_tails` then inserts there instead of searching the
+    block again. The ``posts`` must be distinct objects (a fleet round's rows are): a second
+    insertion into one window would use a place the first one moved.
 
     >>> from pipeline.detectors.tail_window import code
     >>> posts = [TailCalibrator(window=4, min_count=1) for _ in range(2)]

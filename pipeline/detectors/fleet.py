@@ -329,7 +329,8 @@ class RowArrays:
         self._next = 0
 
     def alloc(self) -> int:
-        """A row, zeroed."""
+        """A row, zeroed (the Mahalanobis smoother relies on it: a history slot not yet
+        filled holds 0.0, which it subtracts without changing a bit)."""
         if self._free:
             row = self._free.pop()
         else:

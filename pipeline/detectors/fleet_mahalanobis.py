@@ -139,7 +139,8 @@ class MahalanobisFleet:
         hpos, hlen = a["hpos"].take(rows), a["hlen"].take(rows)
         # a slot not yet filled holds 0.0 (rows are zeroed), so subtracting it changes nothing
         slots = rows * window + hpos
-        history = a["hist"].reshape(-1, values.shape[1])
+        history = a["hist"].view()
+        history.shape = (-1, values.shape[1])  # a view of the row array, never a copy
         total = a["sums"].take(rows, axis=0) + values
         total -= history.take(slots, axis=0)
         a["sums"][rows] = total
@@ -171,6 +172,7 @@ class MahalanobisFleet:
 
     def score(self, rows: Array, values: Array) -> RoundResult:
         a = self.rows.arrays
+        rows = rows.astype(np.intp, copy=False)  # (unsigned rows would make float slots)
         smoothed = self._smooth(rows, values)
         k = len(rows)
         counts = a["count"].take(rows)
@@ -284,7 +286,8 @@ class MahalanobisFleet:
         # (1 - w) * (cov + w * outer), in place on the gathered copies: the same operations
         outer = d.repeat(c, axis=1) * tiled  # row-major d_i * d_j
         outer *= w
-        cov = a["cov"].reshape(-1, c * c)
+        cov = a["cov"].view()
+        cov.shape = (-1, c * c)  # raises where reshape would copy (and lose the writes)
         gathered = cov.take(target, axis=0)
         gathered += outer
         gathered *= 1.0 - w

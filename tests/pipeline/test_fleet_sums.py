@@ -75,3 +75,22 @@ def test_shares_encode_as_the_outcomes_dicts_do(kind, names):
     assert all(type(score.contributions) is dict for score in scores)
     assert any(score.contributions for score in scores)
     assert structs == all('"' not in name and "\\" not in name for name in names)
+
+
+def test_a_mahalanobis_round_takes_rows_of_any_integer_type() -> None:
+    """Unsigned row indices once made the smoother's history slots floats (uint64 x int64)."""
+    from pipeline.detectors.fleet_mahalanobis import MahalanobisFleet
+    from pipeline.settings import ModelSettings
+
+    outcomes = []
+    for dtype in (np.int64, np.uint64):
+        fleet = MahalanobisFleet(("a", "b"), ModelSettings(smooth=3))
+        rows = np.array([fleet.new_row() for _ in range(3)], dtype=dtype)
+        rng = np.random.default_rng(0)
+        scores = []
+        for _ in range(40):
+            result = fleet.score(rows, rng.standard_normal((3, 2)))
+            fleet.learn(result, np.ones(3, dtype=np.bool_))
+            scores.append(result.scores)
+        outcomes.append(scores)
+    assert outcomes[0] == outcomes[1]
