@@ -3,7 +3,7 @@
 A fresh readings topic, ``linewatch serve`` (the linewatch arm's settings) waiting on it, and a
 live producer in real time at the chosen rate for the chosen seconds: by default
 :mod:`bench.speed.loadgen` (``linewatch simulate``'s messages, encoded before the run and sent
-through the simulator's publisher: idempotent, lz4, linger 20 ms), or with
+through the simulator's publisher: idempotent, lz4, linger 5 ms), or with
 ``--latency-producer simulate`` ``linewatch simulate`` itself, which generates the fleet as it
 sends: ~14 µs of CPU a reading against loadgen's ~6 µs while sending (measured at 24,315/s,
 load average 10, where ``simulate`` also fell behind its rate: 21,187/s). The rate the producer

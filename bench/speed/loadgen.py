@@ -6,7 +6,7 @@ per reading: ~14 µs of CPU a reading in all, against ~6 µs here while sending)
 rate (21,187 of 24,315 readings/s at load average 10, where this child kept 24,288). This child
 builds the same fleet (same assets, seed, interval and defaults as ``linewatch simulate``),
 encodes the whole run *before* it starts sending, then publishes the records in real time
-through the same :class:`~producers.publish.KafkaPublisher` (idempotent, lz4, linger 20 ms),
+through the same :class:`~producers.publish.KafkaPublisher` (idempotent, lz4, linger 5 ms),
 paced by their timestamps. Each message gets its Kafka timestamp (``CreateTime``) when it is
 produced, as with ``simulate``; the payloads carry the simulated ``ts``. It prints the rate it
 achieved while sending (from the first record to the last, before the final flush)::
