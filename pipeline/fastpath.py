@@ -19,10 +19,8 @@ detector, faster for one reading at a time, with the same scores to 1e-9.
 
 from __future__ import annotations
 
-import functools
-import operator
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -31,7 +29,7 @@ from pipeline.detectors.fleet import Fleet, FleetSlot
 from pipeline.detectors.fleet_mahalanobis import MahalanobisFleet
 from pipeline.detectors.fleet_zscore import ZScoreFleet
 from pipeline.errors import DecodeError
-from pipeline.features import select_features
+from pipeline.features import Row, row_getter, select_features
 from pipeline.fleet_rounds import FleetRounds, Pending
 from pipeline.messages import Reading
 from pipeline.outcomes import Outcomes
@@ -40,8 +38,6 @@ from pipeline.settings import ModelSettings
 if TYPE_CHECKING:
     from pipeline.processor import AssetState, DeadLetter, Outcome, Processor, Source
 
-T = TypeVar("T")
-
 __all__ = ["BatchPath", "Entry"]
 
 Entry = tuple["Reading | DeadLetter", "bytes | None", "Source"]
@@ -49,9 +45,6 @@ Entry = tuple["Reading | DeadLetter", "bytes | None", "Source"]
 
 _MAX_LAYOUTS = 1024
 _INT64_END = 2**63
-
-
-_Pending = Pending
 
 
 class BatchPath:
@@ -66,10 +59,10 @@ class BatchPath:
         self._members: dict[str, FleetSlot] = {}
         self._use_fleets = True
         self._checked = (0, -1)
-        self._layouts: dict[tuple[str, ...], tuple[tuple[str, ...], bool] | None] = {}
-        self._accepted: dict[tuple[str, ...], tuple[tuple[str, ...], _Row]] = {}
-        """The layouts of readings the checked decoder accepted (:meth:`run_messages`): the
-        model's channels and how to take their values, in that order, from such a reading."""
+        self._layouts: dict[tuple[str, ...], _Layout | None] = {}
+        """The layout of each key order of readings' values seen (:meth:`_layout`)."""
+        self._accepted: dict[tuple[str, ...], _Layout] = {}
+        """The layouts of readings the checked decoder accepted (:meth:`run_messages`)."""
         alerts = processor.settings.alerts
         fixed = None if alerts.adaptive else round(alerts.threshold, 6)
         self._rounds = FleetRounds(model.learn_anomalies, fixed)
@@ -79,7 +72,7 @@ class BatchPath:
         self._use_fleets = fleets
         self._collect_garbage()
         outcomes = Outcomes(len(entries))
-        pending: list[_Pending] = []
+        pending: list[Pending] = []
         pending_assets: set[str] = set()
         for index, (item, value, source) in enumerate(entries):
             self._entry(index, item, value, source, pending, pending_assets, outcomes)
@@ -114,7 +107,7 @@ class BatchPath:
         self._use_fleets = True
         self._collect_garbage()
         outcomes = Outcomes(len(messages))
-        pending: list[_Pending] = []
+        pending: list[Pending] = []
         pending_assets: set[str] = set()
         processor = self.processor
         assets, members, accepted = processor.assets, self._members, self._accepted
@@ -169,7 +162,7 @@ class BatchPath:
         if key not in self._accepted and len(self._accepted) < _MAX_LAYOUTS:
             layout = self._layout(values)
             if layout is not None:
-                self._accepted[key] = (layout[0], _row_of(layout))
+                self._accepted[key] = layout
 
     def _entry(
         self,
@@ -177,7 +170,7 @@ class BatchPath:
         item: Reading | DeadLetter,
         value: bytes | None,
         source: Source,
-        pending: list[_Pending],
+        pending: list[Pending],
         pending_assets: set[str],
         outcomes: Outcomes,
     ) -> None:
@@ -200,12 +193,12 @@ class BatchPath:
             outcomes.items[index] = self.processor._score(item, x, state)
             return
         assert layout is not None
-        pending.append((index, item, state, slot, _row_of(layout)(item.values)))
+        pending.append((index, item, state, slot, layout[1](item.values)))
         pending_assets.add(item.asset)
 
     # --- checks ---------------------------------------------------------------------------
 
-    def _admit(self, reading: Reading) -> tuple[AssetState, tuple[tuple[str, ...], bool] | None]:
+    def _admit(self, reading: Reading) -> tuple[AssetState, _Layout | None]:
         """The asset's state after the per-message checks, and the reading's channel layout."""
         processor = self.processor
         state = processor._state_for(reading)
@@ -216,15 +209,16 @@ class BatchPath:
         state.last_ts, state.last_seq, state.last_values = reading.ts, reading.seq, reading.values
         return state, layout
 
-    def _layout(self, values: dict[str, float]) -> tuple[tuple[str, ...], bool] | None:
-        """The model's channels in ``values`` (sorted) and whether ``values`` has just those."""
+    def _layout(self, values: dict[str, float]) -> _Layout | None:
+        """The model's channels in ``values`` (sorted) and how to take their values from
+        such a reading (``None`` when it has none of them)."""
         key = tuple(values)
         if key in self._layouts:
             return self._layouts[key]
         configured = self.processor.settings.model.channels
         present = key if configured is None else [n for n in configured if n in values]
         channels = tuple(sorted(present))
-        layout = (channels, channels == key) if channels else None
+        layout = (channels, row_getter(channels, channels == key)) if channels else None
         if len(self._layouts) < _MAX_LAYOUTS:
             self._layouts[key] = layout
         return layout
@@ -235,8 +229,8 @@ class BatchPath:
         self,
         asset: str,
         state: AssetState,
-        layout: tuple[tuple[str, ...], bool] | None,
-        pending: list[_Pending],
+        layout: _Layout | None,
+        pending: list[Pending],
         pending_assets: set[str],
         outcomes: Outcomes,
     ) -> FleetSlot | None:
@@ -263,7 +257,7 @@ class BatchPath:
         asset: str,
         state: AssetState,
         slot: FleetSlot,
-        pending: list[_Pending],
+        pending: list[Pending],
         pending_assets: set[str],
         outcomes: Outcomes,
     ) -> None:
@@ -308,28 +302,8 @@ class BatchPath:
                 slot.row = -1
 
 
-_Row = Callable[[dict[str, float]], Iterable[float]]
-"""A reading's values of the model's channels, in the fleet's (sorted) order."""
-
-
-@functools.lru_cache(maxsize=_MAX_LAYOUTS)
-def _row_of(layout: tuple[tuple[str, ...], bool]) -> _Row:
-    """How to take the values of ``layout``'s channels from a reading's values: all of
-    them in their own order when that is the layout's, else one C call (``itemgetter``).
-
-    >>> _row_of((("a", "b"), False))({"b": 2.0, "a": 1.0, "c": 3.0})
-    (1.0, 2.0)
-    >>> list(_row_of((("a",), True))({"a": 1.0})), _row_of((("a",), False))({"a": 1.0, "c": 0})
-    ([1.0], (1.0,))
-    """
-    channels, as_is = layout
-    if as_is:
-        return dict.values
-    if len(channels) == 1:
-        name = channels[0]
-        return lambda values: (values[name],)
-    return operator.itemgetter(*channels)
-
+_Layout = tuple[tuple[str, ...], Row]
+"""A reading's layout: the model's channels in it (sorted) and how to take their values."""
 
 _FLEETS: dict[str, Callable[[tuple[str, ...], ModelSettings], Fleet]] = {
     "mahalanobis": MahalanobisFleet,

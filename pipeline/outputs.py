@@ -36,6 +36,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from pipeline.deadline import Overdue, call_with_deadline
 from pipeline.errors import KafkaTransportError
+from pipeline.produce import Headers, Output, produce_all, produce_many, produce_one
 
 __all__ = [
     "AtLeastOnceOutputs",
@@ -49,10 +50,6 @@ __all__ = [
 ]
 logger = logging.getLogger(__name__)
 
-Headers = list[tuple[str, str | bytes]]
-Output = tuple[str, "bytes | None", "bytes | None", Headers, int, int]
-"""An output as :meth:`Outputs.produce` takes its arguments: topic, key, value, headers,
-partition and timestamp (``HeldOutput`` is one)."""
 ClientConfig = dict[str, str | int | bool | Callable[[KafkaError], None]]
 
 _CALL_TIMEOUT_S = 30.0
@@ -172,21 +169,20 @@ class TransactionalOutputs:
     ) -> None:
         if not self._open:
             self._begin()
-        _produce(
-            self._producer, topic, key, value, headers, partition, None, self._on_full, timestamp
-        )
+        producer, on_full = self._producer, self._on_full
+        produce_one(producer, topic, key, value, headers, partition, None, on_full, timestamp)
 
     def produce_many(
         self, topic: str, records: Sequence[tuple[bytes | None, bytes]], headers: Headers
     ) -> None:
         if not self._open:
             self._begin()
-        _produce_many(self._producer, topic, records, headers, None, self._on_full)
+        produce_many(self._producer, topic, records, headers, None, self._on_full)
 
     def produce_all(self, outputs: Sequence[Output]) -> None:
         if not self._open:
             self._begin()
-        _produce_all(self._producer, outputs, None, self._on_full)
+        produce_all(self._producer, outputs, None, self._on_full)
 
     def _begin(self) -> None:
         self._call("beginning a transaction", lambda _: self._producer.begin_transaction(), 0)
@@ -305,25 +301,18 @@ class AtLeastOnceOutputs:
         partition: int,
         timestamp: int = 0,
     ) -> None:
-        _produce(
-            self._producer,
-            topic,
-            key,
-            value,
-            headers,
-            partition,
-            self._on_delivery,
-            lambda: None,
-            timestamp,
+        producer, on_delivery = self._producer, self._on_delivery
+        produce_one(
+            producer, topic, key, value, headers, partition, on_delivery, lambda: None, timestamp
         )
 
     def produce_many(
         self, topic: str, records: Sequence[tuple[bytes | None, bytes]], headers: Headers
     ) -> None:
-        _produce_many(self._producer, topic, records, headers, self._on_delivery, lambda: None)
+        produce_many(self._producer, topic, records, headers, self._on_delivery, lambda: None)
 
     def produce_all(self, outputs: Sequence[Output]) -> None:
-        _produce_all(self._producer, outputs, self._on_delivery, lambda: None)
+        produce_all(self._producer, outputs, self._on_delivery, lambda: None)
 
     def commit(
         self, offsets: list[TopicPartition], consumer: Consumer, metadata: object = None
@@ -353,63 +342,3 @@ class AtLeastOnceOutputs:
     def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
         if error is not None:
             self._failed.append(f"{message.topic()}: {error.str()}")
-
-
-def _produce(
-    producer: Producer,
-    topic: str,
-    key: bytes | None,
-    value: bytes | None,
-    headers: Headers,
-    partition: int,
-    on_delivery: Callable[[KafkaError | None, Message], None] | None,
-    on_full: Callable[[], None],
-    timestamp: int = 0,
-) -> None:
-    while True:
-        try:
-            # positional: confluent-kafka parses keyword arguments at ~0.5 us a call, half of
-            # what a produce costs. Its slots, in order (Producer.produce, confluent-kafka 2.x):
-            # topic, value, key, partition, callback, on_delivery, timestamp, headers
-            # (tests/integration/test_produce_slots.py reads back what lands where)
-            producer.produce(topic, value, key, partition, on_delivery, None, timestamp, headers)
-            return
-        except BufferError:  # local queue full: serve delivery reports, then retry
-            producer.poll(0.1)
-            on_full()
-
-
-def _produce_many(
-    producer: Producer,
-    topic: str,
-    records: Sequence[tuple[bytes | None, bytes]],
-    headers: Headers,
-    on_delivery: Callable[[KafkaError | None, Message], None] | None,
-    on_full: Callable[[], None],
-) -> None:
-    """:func:`_produce` of each record, with one Python frame for the lot instead of two each
-    (and positional arguments in the slots named there)."""
-    produce = producer.produce
-    for key, value in records:
-        try:
-            produce(topic, value, key, -1, on_delivery, None, 0, headers)
-        except BufferError:  # the local queue is full: the slow way, which waits
-            _produce(producer, topic, key, value, headers, -1, on_delivery, on_full)
-
-
-def _produce_all(
-    producer: Producer,
-    outputs: Sequence[Output],
-    on_delivery: Callable[[KafkaError | None, Message], None] | None,
-    on_full: Callable[[], None],
-) -> None:
-    """:func:`_produce` of each output, with one Python frame for the lot (as
-    :func:`_produce_many`; its slots named in :func:`_produce`)."""
-    produce = producer.produce
-    for topic, key, value, headers, partition, timestamp in outputs:
-        try:
-            produce(topic, value, key, partition, on_delivery, None, timestamp, headers)
-        except BufferError:  # the local queue is full: the slow way, which waits
-            _produce(
-                producer, topic, key, value, headers, partition, on_delivery, on_full, timestamp
-            )

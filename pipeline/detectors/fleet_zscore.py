@@ -82,28 +82,36 @@ class ZScoreFleet:
         k = len(rows)
         count = a["count"][rows]
         ready_at = np.flatnonzero(count >= MIN_COUNT)
-        if len(ready_at) < k or not k:  # rows not ready score 0, with no contributions
+        ready = self._score_ready(rows[ready_at], count[ready_at], values[ready_at])
+        calibrated, shares, far = ready
+        if k and len(ready_at) == k:  # every row ready: the lists as they are
+            scores, contributions, outliers = calibrated, shares, far
+        else:  # rows not ready score 0, with no contributions
             scores, outliers = [0.0] * k, [False] * k
-            contributions: list[Contribution] = [{} for _ in range(k)]
-        if len(ready_at):
-            ready = rows[ready_at]
-            mean, n = a["mean"][ready], count[ready_at]
-            std = np.sqrt(a["m2"][ready] / (n - 1)[:, None])
-            scale = np.maximum(np.maximum(std, self.settings.min_rel_std * np.abs(mean)), 1e-9)
-            z = np.abs(values[ready_at] - mean) / scale
-            max_z = last_axis_max(z)
-            shares = round_shares(self.channels, z)
-            channels = len(self.channels)
-            # zscore.calibrate() of each, inline (the call cost as much as its arithmetic)
-            erf, root = math.erf, math.sqrt(2.0)
-            calibrated = [float(erf(value / root) ** channels) for value in max_z.tolist()]
-            far = (max_z > self.settings.outlier_z).tolist()
-            if len(ready_at) == k:  # every row ready: the lists as they are
-                scores, contributions, outliers = calibrated, shares, far
-            else:
-                for i, at in enumerate(ready_at.tolist()):
-                    scores[at], contributions[at], outliers[at] = calibrated[i], shares[i], far[i]
+            contributions = [{} for _ in range(k)]
+            for i, at in enumerate(ready_at.tolist()):
+                scores[at], contributions[at], outliers[at] = calibrated[i], shares[i], far[i]
         return RoundResult(scores, contributions, outliers, (rows, values))
+
+    def _score_ready(
+        self, ready: Array, n: Array, values: Array
+    ) -> tuple[list[float], list[Contribution], list[bool]]:
+        """Calibrated scores, contributions and outlier flags of the ``ready`` rows (with
+        ``n`` readings each) for their ``values`` (empty lists when no row is ready)."""
+        if not len(ready):
+            return [], [], []
+        a = self.rows.arrays
+        mean = a["mean"][ready]
+        std = np.sqrt(a["m2"][ready] / (n - 1)[:, None])
+        scale = np.maximum(np.maximum(std, self.settings.min_rel_std * np.abs(mean)), 1e-9)
+        z = np.abs(values - mean) / scale
+        max_z = last_axis_max(z)
+        channels = len(self.channels)
+        # zscore.calibrate() of each, inline (the call cost as much as its arithmetic)
+        erf, root = math.erf, math.sqrt(2.0)
+        calibrated = [float(erf(value / root) ** channels) for value in max_z.tolist()]
+        far: list[bool] = (max_z > self.settings.outlier_z).tolist()
+        return calibrated, round_shares(self.channels, z), far
 
     def learn(self, result: RoundResult, learn: Array) -> None:
         rows, values = result.context

@@ -1,4 +1,4 @@
-"""Outputs are produced with positional arguments (``pipeline.outputs._produce``): each value
+"""Outputs are produced with positional arguments (:mod:`pipeline.produce`): each value
 lands in the slot of ``Producer.produce`` meant for it, read back from the real broker."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from confluent_kafka import TIMESTAMP_CREATE_TIME, KafkaError, Message, Producer
 
-from pipeline.outputs import Output, _produce, _produce_all, _produce_many
+from pipeline.produce import Output, produce_all, produce_many, produce_one
 from tests.integration.kafka_io import read_all
 
 pytestmark = pytest.mark.integration
@@ -24,8 +24,8 @@ class TestPositionalProduce:
             reports.append((error, message.key()))
 
         producer = Producer(kafka_broker.config)
-        _produce(producer, topic, b"k1", b"v1", [("h", b"1")], 2, on_delivery, _full, _TS)
-        _produce_many(producer, topic, [(b"k2", b"v2")], [("h", b"2")], on_delivery, _full)
+        produce_one(producer, topic, b"k1", b"v1", [("h", b"1")], 2, on_delivery, _full, _TS)
+        produce_many(producer, topic, [(b"k2", b"v2")], [("h", b"2")], on_delivery, _full)
         assert producer.flush(30) == 0
         # Two partitions: their delivery reports come in either order.
         assert sorted(reports, key=lambda report: report[1] or b"") == [
@@ -40,7 +40,7 @@ class TestPositionalProduce:
         assert second.timestamp()[1] > _TS  # 0: the producer's clock
 
     def test_held_outputs_land_in_their_slots(self, kafka_broker, topic_settings):
-        """``_produce_all`` (the outputs held during a background commit): each its own
+        """``produce_all`` (the outputs held during a background commit): each its own
         topic, key, value, headers, partition and timestamp, in order."""
         scores, alerts, reports = topic_settings.scores, topic_settings.alerts, []
 
@@ -53,7 +53,7 @@ class TestPositionalProduce:
             (alerts, b"k2", b"v2", [("h", b"2")], 2, _TS + 1),
             (scores, b"k3", b"v3", [], 1, _TS + 2),
         ]
-        _produce_all(producer, held, on_delivery, _full)
+        produce_all(producer, held, on_delivery, _full)
         assert producer.flush(30) == 0
         assert sorted(reports, key=lambda report: report[1] or b"") == [
             (None, b"k1"),

@@ -7,6 +7,7 @@ committed with that checkpoint's offsets however much the live states changed me
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, cast
 
 import pytest
@@ -15,6 +16,7 @@ from prometheus_client import CollectorRegistry
 from pipeline.background import BackgroundCommit
 from pipeline.checkpoints import CommitCycle
 from pipeline.metrics import ServiceMetrics
+from pipeline.outputs import Output
 from pipeline.partitions import PartitionStates
 from pipeline.processor import Processor, Source
 from pipeline.settings import Settings
@@ -146,8 +148,27 @@ class _Outputs:
         self.produced: list[tuple[str, bytes]] = []
         self.commits: list[tuple[object, list[tuple[str, bytes]]]] = []
 
-    def produce(self, topic: str, key: bytes, value: bytes, headers: Any, partition: int) -> None:
+    def produce(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Any,
+        partition: int,
+        timestamp: int = 0,
+    ) -> None:
+        assert key is not None and value is not None
         self.produced.append((key.decode(), value))
+
+    def produce_many(
+        self, topic: str, records: Sequence[tuple[bytes | None, bytes]], headers: Any
+    ) -> None:
+        for key, value in records:
+            self.produce(topic, key, value, headers, -1)
+
+    def produce_all(self, outputs: Sequence[Output]) -> None:
+        for output in outputs:
+            self.produce(*output)
 
     def commit(self, offsets: object, consumer: object, metadata: object) -> None:
         self.commits.append((offsets, list(self.produced)))
