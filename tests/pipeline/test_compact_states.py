@@ -9,67 +9,39 @@ import sys
 import threading
 from array import array
 from collections import deque
-from typing import Any, cast
+from typing import Any
 
 import msgspec
 import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
-from pipeline.background import BackgroundCommit
-from pipeline.checkpoints import CommitCycle
 from pipeline.compact_restore import decode_state
 from pipeline.compact_states import VERSION, encode_states
 from pipeline.errors import SnapshotRefused
 from pipeline.messages import Alert
 from pipeline.metrics import ServiceMetrics
 from pipeline.partitions import PartitionStates
-from pipeline.processor import Processor, Source
+from pipeline.processor import Processor
 from pipeline.settings import Settings
 from pipeline.state import COMPACT_MAGIC, PACKED_MAGIC, PLAIN_MAGIC, SnapshotCodec
-from producers.fleet import Encoded, Fleet
+from tests.pipeline.checkpoint_fixtures import (
+    ASSETS,
+    Positions,
+    RecordingOutputs,
+    commit_cycle,
+    fleet_batches,
+    partition_states,
+    restored_processor,
+    scores,
+    settings_for,
+)
 
-_ASSETS = 12
 _MODELS = [{}, {"calibration": "likelihood"}, {"stuck_after": None, "smooth": 1}]
 
 
 def _settings(compact: bool = True, **model: Any) -> Settings:
-    return Settings.load(
-        None,
-        state={"hmac_key": "k", "compact_snapshots": compact},
-        serve={"processing": "exactly_once"},
-        model=model,
-        alerts={"warmup": 5, "adaptive": True},
-    )
-
-
-def _readings(ticks: int) -> list[list[tuple[bytes | None, Source]]]:
-    """Batches of a simulated fleet's readings (one tick of every asset each), in order."""
-    fleet = Fleet(_ASSETS, seed=7, interval_s=1.0, start_ts_ms=1_000_000)
-    messages: list[tuple[bytes | None, Source]] = [
-        (record.payload, Source("readings", 0, offset, record.asset.encode()))
-        for offset, record in enumerate(fleet.encoded(ticks))
-        if isinstance(record, Encoded)
-    ]
-    return [messages[i : i + _ASSETS] for i in range(0, len(messages), _ASSETS)]
-
-
-def _scores(processor: Processor, batches: list[list[tuple[bytes | None, Source]]]) -> list[Any]:
-    return [outcome.score for batch in batches for outcome in processor.process_batch(batch)]
-
-
-def _states(settings: Settings, processor: Processor) -> PartitionStates:
-    states = PartitionStates(settings, processor.assets, ServiceMetrics(CollectorRegistry()))
-    states.touch_all({asset: 0 for asset in processor.assets})
-    return states
-
-
-def _restored(settings: Settings, snapshots: list[tuple[str, int, bytes]]) -> Processor:
-    restored = Processor(settings)
-    codec = _states(settings, restored).codec
-    assert codec is not None
-    restored.assets.update({a: codec.decode(a, value) for a, _, value in snapshots})
-    return restored
+    return settings_for(compact, **model)
 
 
 def _canonical(value: object) -> object:
@@ -95,24 +67,27 @@ def _canonical(value: object) -> object:
 
 @pytest.mark.parametrize("model", _MODELS)
 def test_a_compact_snapshot_restores_what_the_pickled_one_restored(model: dict[str, Any]) -> None:
-    batches = _readings(70)
+    batches = fleet_batches(70, seed=7)
     compact, pickled = _settings(True, **model), _settings(False, **model)
     live, twin = Processor(compact), Processor(compact)
-    _scores(live, batches[:50])
-    _scores(twin, batches[:50])
-    new, old = _states(compact, live).snapshots(), _states(pickled, live).snapshots()
+    scores(live, batches[:50])
+    scores(twin, batches[:50])
+    new, old = (
+        partition_states(compact, live).snapshots(),
+        partition_states(pickled, live).snapshots(),
+    )
     assert {value[:4] for _, _, value in new} == {COMPACT_MAGIC}
     assert {value[:4] for _, _, value in old} == {PLAIN_MAGIC}
 
-    from_new, from_old = _restored(compact, new), _restored(compact, old)
+    from_new, from_old = restored_processor(compact, new), restored_processor(compact, old)
     for asset in live.assets:
         assert _canonical(from_new.assets[asset]) == _canonical(from_old.assets[asset])
-    assert _scores(from_new, batches[50:]) == _scores(twin, batches[50:])
+    assert scores(from_new, batches[50:]) == scores(twin, batches[50:])
 
 
 def test_policy_and_post_of_unknown_shape_are_pickled_inside_the_body() -> None:
     processor = Processor(_settings())
-    _scores(processor, _readings(30))
+    scores(processor, fleet_batches(30, seed=7))
     state = processor.assets["asset-002"]
     state.policy.extra = [1]  # type: ignore[attr-defined]  # a field the encoder does not know
     state.policy.active = Alert(
@@ -137,18 +112,18 @@ def test_policy_and_post_of_unknown_shape_are_pickled_inside_the_body() -> None:
 def test_states_of_other_detectors_are_left_to_pickling() -> None:
     settings = _settings(kind="robust")
     processor = Processor(settings)
-    _scores(processor, _readings(10))
+    scores(processor, fleet_batches(10, seed=7))
     owed = [(asset, 0, state) for asset, state in processor.assets.items()]
     encoded, left = encode_states(owed)
     assert not encoded and left == owed
-    states = _states(settings, processor)
+    states = partition_states(settings, processor)
     states.owe(copy=False)
     assert states.owing  # pickled, as before, before the assets' next readings
 
 
 def test_a_compact_snapshot_is_refused_unless_its_signature_checks() -> None:
     processor = Processor(_settings())
-    _scores(processor, _readings(20))
+    scores(processor, fleet_batches(20, seed=7))
     [(asset, _, body)], _ = encode_states([("asset-001", 0, processor.assets["asset-001"])])
     codec = SnapshotCodec(b"k")
     value = codec.seal(asset, body, compact=True)
@@ -181,56 +156,16 @@ def test_a_signed_body_this_version_cannot_read_is_refused(body: bytes) -> None:
         codec.decode("asset-001", codec.seal("asset-001", body, compact=True))
 
 
-class _Outputs:
-    """Records what is produced into the transaction and what is committed with it."""
-
-    def __init__(self) -> None:
-        self.produced: list[tuple[str, bytes]] = []
-        self.commits: list[tuple[object, list[tuple[str, bytes]]]] = []
-
-    def produce(self, topic: str, key: bytes, value: bytes, headers: Any, partition: int) -> None:
-        self.produced.append((key.decode(), value))
-
-    def commit(self, offsets: object, consumer: object, metadata: object) -> None:
-        self.commits.append((offsets, list(self.produced)))
-        self.produced = []
-
-
-class _Positions:
-    def __init__(self) -> None:
-        self.offsets_now: list[object] = []
-
-    def offsets(self) -> list[object]:
-        return self.offsets_now
-
-    def discard(self) -> None:
-        pass
-
-
-class _Consumer:
-    def consumer_group_metadata(self) -> object:
-        return object()
-
-
 def test_a_checkpoint_takes_every_compact_snapshot_at_once_and_commits_them() -> None:
     settings = _settings()
-    batches = _readings(80)
+    batches = fleet_batches(80, seed=7)
     live, twin = Processor(settings), Processor(settings)
-    _scores(live, batches[:60])
-    _scores(twin, batches[:60])
-    states, positions, outputs = _states(settings, live), _Positions(), _Outputs()
-    cycle = CommitCycle(
-        settings,
-        ServiceMetrics(CollectorRegistry()),
-        states,
-        cast(Any, positions),
-        BackgroundCommit(max_held=10_000),
-        outputs=lambda: cast(Any, outputs),
-        consumer=lambda: cast(Any, _Consumer()),
-        renew_outputs=lambda: None,
-    )
+    scores(live, batches[:60])
+    scores(twin, batches[:60])
+    states, positions, outputs = partition_states(settings, live), Positions(), RecordingOutputs()
+    cycle = commit_cycle(settings, states, positions, outputs)
     positions.offsets_now = ["offsets of checkpoint N"]
-    cycle.pending = 60 * _ASSETS
+    cycle.pending = 60 * ASSETS
     assert cycle.checkpoint(background=True)
     assert not cycle.taking and not states.owing  # every snapshot taken: the commit began
     positions.offsets_now = ["offsets after it"]
@@ -244,20 +179,20 @@ def test_a_checkpoint_takes_every_compact_snapshot_at_once_and_commits_them() ->
     assert offsets == ["offsets of checkpoint N"]
     assert {value[:4] for _, value in snapshots} == {COMPACT_MAGIC}
     assert sorted(asset for asset, _ in snapshots) == sorted(twin.assets)
-    restored = _restored(settings, [(asset, 0, value) for asset, value in snapshots])
-    assert _scores(restored, batches[60:]) == _scores(twin, batches[60:])
+    restored = restored_processor(settings, [(asset, 0, value) for asset, value in snapshots])
+    assert scores(restored, batches[60:]) == scores(twin, batches[60:])
 
 
 def test_an_encoding_that_fails_leaves_the_states_to_pickle(monkeypatch, caplog) -> None:
     settings = _settings()
     processor = Processor(settings)
-    _scores(processor, _readings(10))
+    scores(processor, fleet_batches(10, seed=7))
 
     def broken(owed: object) -> object:
         raise RuntimeError("a bug in the encoding")
 
     monkeypatch.setattr("pipeline.compact_states.encode_states", broken)
-    states = _states(settings, processor)
+    states = partition_states(settings, processor)
     states.owe(copy=False)
     assert states.owing and "encoding the states for a checkpoint failed" in caplog.text
     assert states.take_some(None)
@@ -268,7 +203,7 @@ def test_an_encoding_that_fails_leaves_the_states_to_pickle(monkeypatch, caplog)
 
 def test_decodes_in_two_threads_do_not_mix_their_rows() -> None:
     processor = Processor(_settings())
-    _scores(processor, _readings(40))
+    scores(processor, fleet_batches(40, seed=7))
     owed = [(asset, 0, processor.assets[asset]) for asset in ("asset-001", "asset-002")]
     encoded, _ = encode_states(owed)
     expected = {asset: _canonical(decode_state(body)) for asset, _, body in encoded}
@@ -299,10 +234,10 @@ def test_decodes_in_two_threads_do_not_mix_their_rows() -> None:
 def test_the_snapshot_seconds_histogram_counts_snapshots(compact: bool) -> None:
     settings = _settings(compact)
     processor = Processor(settings)
-    _scores(processor, _readings(10))
+    scores(processor, fleet_batches(10, seed=7))
     registry = CollectorRegistry()
     states = PartitionStates(settings, processor.assets, ServiceMetrics(registry))
     states.touch_all({asset: 0 for asset in processor.assets})
-    assert len(states.snapshots()) == _ASSETS
-    assert registry.get_sample_value("linewatch_snapshot_seconds_count") == _ASSETS
-    assert registry.get_sample_value("linewatch_snapshot_bytes_count") == _ASSETS
+    assert len(states.snapshots()) == ASSETS
+    assert registry.get_sample_value("linewatch_snapshot_seconds_count") == ASSETS
+    assert registry.get_sample_value("linewatch_snapshot_bytes_count") == ASSETS

@@ -7,64 +7,30 @@ committed with that checkpoint's offsets however much the live states changed me
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
 
-from pipeline.background import BackgroundCommit
-from pipeline.checkpoints import CommitCycle
-from pipeline.metrics import ServiceMetrics
-from pipeline.outputs import Output
-from pipeline.partitions import PartitionStates
-from pipeline.processor import Processor, Source
+from pipeline.processor import Processor
 from pipeline.settings import Settings
 from pipeline.state_copies import copy_states
-from producers.fleet import Encoded, Fleet
-
-_ASSETS = 12
+from tests.pipeline.checkpoint_fixtures import (
+    ASSETS,
+    Positions,
+    RecordingOutputs,
+    commit_cycle,
+    fleet_batches,
+    partition_states,
+    restored_processor,
+    scores,
+    settings_for,
+)
 
 
 def _settings(**model: Any) -> Settings:
     """Pickled snapshots: the copies are for states without a compact form
     (``tests/pipeline/test_compact_states.py`` has those)."""
-    return Settings.load(
-        None,
-        state={"hmac_key": "k", "compact_snapshots": False},
-        serve={"processing": "exactly_once"},
-        model=model,
-        alerts={"warmup": 5, "adaptive": True},
-    )
-
-
-def _readings(ticks: int) -> list[list[tuple[bytes | None, Source]]]:
-    """Batches of a simulated fleet's readings (one tick of every asset each), in order."""
-    fleet = Fleet(_ASSETS, seed=4, interval_s=1.0, start_ts_ms=1_000_000)
-    messages: list[tuple[bytes | None, Source]] = [
-        (record.payload, Source("readings", 0, offset, record.asset.encode()))
-        for offset, record in enumerate(fleet.encoded(ticks))
-        if isinstance(record, Encoded)
-    ]
-    return [messages[i : i + _ASSETS] for i in range(0, len(messages), _ASSETS)]
-
-
-def _scores(processor: Processor, batches: list[list[tuple[bytes | None, Source]]]) -> list[Any]:
-    return [outcome.score for batch in batches for outcome in processor.process_batch(batch)]
-
-
-def _states(settings: Settings, processor: Processor) -> PartitionStates:
-    states = PartitionStates(settings, processor.assets, ServiceMetrics(CollectorRegistry()))
-    states.touch_all({asset: 0 for asset in processor.assets})
-    return states
-
-
-def _restored(settings: Settings, snapshots: list[tuple[str, int, bytes]]) -> Processor:
-    restored = Processor(settings)
-    codec = _states(settings, restored).codec
-    assert codec is not None
-    restored.assets.update({a: codec.decode(a, value) for a, _, value in snapshots})
-    return restored
+    return settings_for(False, **model)
 
 
 @pytest.mark.parametrize(
@@ -72,14 +38,14 @@ def _restored(settings: Settings, snapshots: list[tuple[str, int, bytes]]) -> Pr
 )
 def test_snapshots_spread_over_rounds_equal_those_taken_at_once(model: dict[str, Any]) -> None:
     settings = _settings(**model)
-    batches = _readings(80)
+    batches = fleet_batches(80, seed=4)
     before, after = batches[:60], batches[60:]
     live, twin = Processor(settings), Processor(settings)
-    _scores(live, before)
-    _scores(twin, before)
-    at_once = _states(settings, twin).snapshots()  # every state pickled at the checkpoint
+    scores(live, before)
+    scores(twin, before)
+    at_once = partition_states(settings, twin).snapshots()  # every state pickled at the checkpoint
 
-    states, sent = _states(settings, live), []
+    states, sent = partition_states(settings, live), []
     states.owe(lambda asset, partition, value: sent.append((asset, partition, value)))
     states.clear_touched()
     assert not states.owing  # every state was copied: readings need not wait for a pickle
@@ -89,33 +55,33 @@ def test_snapshots_spread_over_rounds_equal_those_taken_at_once(model: dict[str,
     assert len(sent) == 10 and not states.take_some(1) and states.take_some(None)
 
     assert sorted(sent) == sorted(at_once)  # the same signed bytes
-    assert _scores(_restored(settings, sent), after) == _scores(twin, after)
+    assert scores(restored_processor(settings, sent), after) == scores(twin, after)
 
 
 def test_a_state_that_cannot_be_copied_is_pickled_before_its_asset_changes() -> None:
     settings = _settings()
     processor = Processor(settings)
-    _scores(processor, _readings(40))
+    scores(processor, fleet_batches(40, seed=4))
     odd = processor.assets["asset-003"]
     odd.policy.extra = [1]  # type: ignore[attr-defined]  # a field the copies do not know
     owed = [(asset, 0, state) for asset, state in sorted(processor.assets.items())]
     copies, left = copy_states(owed)
     assert [asset for asset, _, _ in left] == ["asset-003"]
-    assert len(copies) == _ASSETS - 1
+    assert len(copies) == ASSETS - 1
 
-    states = _states(settings, processor)
+    states = partition_states(settings, processor)
     states.owe()
     assert states.owing  # asset-003's readings wait for its snapshot (PartitionStates.take)
     states.take([None])  # a keyless message may change any live state, none of the copies
-    assert not states.owing and len(states._copies) == _ASSETS - 1  # left to their rounds
+    assert not states.owing and len(states._copies) == ASSETS - 1  # left to their rounds
     assert states.take_some(None)
-    assert len(states.taken()) == _ASSETS
+    assert len(states.taken()) == ASSETS
 
 
 def test_a_copy_keeps_its_own_record_of_uncalibrated_rows() -> None:
     settings = _settings(calibration="likelihood")
     processor = Processor(settings)
-    _scores(processor, _readings(40))
+    scores(processor, fleet_batches(40, seed=4))
     owed = [(asset, 0, state) for asset, state in sorted(processor.assets.items())]
     copies, _ = copy_states(owed)
     shadow = copies[0][2].model.fleet  # type: ignore[attr-defined]
@@ -127,13 +93,13 @@ def test_a_copy_keeps_its_own_record_of_uncalibrated_rows() -> None:
 def test_copies_that_fail_leave_the_live_states_to_pickle(monkeypatch, caplog) -> None:
     settings = _settings()
     processor = Processor(settings)
-    _scores(processor, _readings(10))
+    scores(processor, fleet_batches(10, seed=4))
 
     def broken(owed: object) -> object:
         raise RuntimeError("a bug in the copies")
 
     monkeypatch.setattr("pipeline.state_copies.copy_states", broken)
-    states = _states(settings, processor)
+    states = partition_states(settings, processor)
     states.owe()
     assert states.owing and "copying the states for a checkpoint failed" in caplog.text
     states.take([None])
@@ -141,75 +107,16 @@ def test_copies_that_fail_leave_the_live_states_to_pickle(monkeypatch, caplog) -
     assert sorted(asset for asset, *_ in states.taken()) == sorted(processor.assets)
 
 
-class _Outputs:
-    """Records what is produced into the transaction and what is committed with it."""
-
-    def __init__(self) -> None:
-        self.produced: list[tuple[str, bytes]] = []
-        self.commits: list[tuple[object, list[tuple[str, bytes]]]] = []
-
-    def produce(
-        self,
-        topic: str,
-        key: bytes | None,
-        value: bytes | None,
-        headers: Any,
-        partition: int,
-        timestamp: int = 0,
-    ) -> None:
-        assert key is not None and value is not None
-        self.produced.append((key.decode(), value))
-
-    def produce_many(
-        self, topic: str, records: Sequence[tuple[bytes | None, bytes]], headers: Any
-    ) -> None:
-        for key, value in records:
-            self.produce(topic, key, value, headers, -1)
-
-    def produce_all(self, outputs: Sequence[Output]) -> None:
-        for output in outputs:
-            self.produce(*output)
-
-    def commit(self, offsets: object, consumer: object, metadata: object) -> None:
-        self.commits.append((offsets, list(self.produced)))
-        self.produced = []
-
-
-class _Positions:
-    def __init__(self) -> None:
-        self.offsets_now: list[object] = []
-
-    def offsets(self) -> list[object]:
-        return self.offsets_now
-
-    def discard(self) -> None:
-        pass
-
-
-class _Consumer:
-    def consumer_group_metadata(self) -> object:
-        return object()
-
-
 def test_a_checkpoint_commits_its_states_with_its_offsets_though_they_changed_since() -> None:
     settings = _settings()
-    batches = _readings(80)
+    batches = fleet_batches(80, seed=4)
     live, twin = Processor(settings), Processor(settings)
-    _scores(live, batches[:60])
-    _scores(twin, batches[:60])
-    states, positions, outputs = _states(settings, live), _Positions(), _Outputs()
-    cycle = CommitCycle(
-        settings,
-        ServiceMetrics(CollectorRegistry()),
-        states,
-        cast(Any, positions),
-        BackgroundCommit(max_held=10_000),
-        outputs=lambda: cast(Any, outputs),
-        consumer=lambda: cast(Any, _Consumer()),
-        renew_outputs=lambda: None,
-    )
+    scores(live, batches[:60])
+    scores(twin, batches[:60])
+    states, positions, outputs = partition_states(settings, live), Positions(), RecordingOutputs()
+    cycle = commit_cycle(settings, states, positions, outputs)
     positions.offsets_now = ["offsets of checkpoint N"]
-    cycle.pending = 60 * _ASSETS
+    cycle.pending = 60 * ASSETS
     assert cycle.checkpoint(background=True) and cycle.taking
     positions.offsets_now = ["offsets after it"]
     for batch in batches[60:70]:  # the service goes on: its states change
@@ -225,7 +132,7 @@ def test_a_checkpoint_commits_its_states_with_its_offsets_though_they_changed_si
 
     [(offsets, snapshots)] = outputs.commits
     assert offsets == ["offsets of checkpoint N"]
-    expected = _states(settings, twin).snapshots()
+    expected = partition_states(settings, twin).snapshots()
     assert sorted(snapshots) == sorted((asset, value) for asset, _, value in expected)
-    restored = _restored(settings, [(asset, 0, value) for asset, value in snapshots])
-    assert _scores(restored, batches[60:]) == _scores(twin, batches[60:])
+    restored = restored_processor(settings, [(asset, 0, value) for asset, value in snapshots])
+    assert scores(restored, batches[60:]) == scores(twin, batches[60:])
