@@ -199,20 +199,7 @@ def _copy_post(post: object) -> TailCalibrator | AnomalyLikelihood | None:
 
 
 _FIELDS: dict[type, frozenset[str]] = {
-    AlertPolicy: frozenset(
-        {
-            "asset",
-            "settings",
-            "seen",
-            "active",
-            "_anomalous_run",
-            "_normal_run",
-            "_run_first_ts",
-            "_run_peak",
-            "_recent",
-            "_sorted",
-        }
-    ),
+    AlertPolicy: frozenset(compact_states.POLICY_FIELDS),
     TailCalibrator: frozenset({"window", "min_count", "_calibrator", "_last", "_count"}),
     TailWindow: frozenset({"window", "block", "_blocks", "_count"}),
     AnomalyLikelihood: frozenset(
