@@ -60,7 +60,15 @@ from pipeline.detectors.fleet_mahalanobis import MahalanobisFleet
 from pipeline.detectors.tail_window import TailWindow
 from pipeline.processor import AssetState
 
-__all__ = ["COMPACT", "PICKLED", "POLICY_FIELDS", "VERSION", "encode_states", "row_layout"]
+__all__ = [
+    "COMPACT",
+    "PICKLED",
+    "POLICY_FIELDS",
+    "VERSION",
+    "encode_states",
+    "fleet_row",
+    "row_layout",
+]
 
 VERSION = 1
 """The body's layout (its first element): a body of another version is refused."""
@@ -95,6 +103,15 @@ def _shared(value: object) -> bytes:
     return zlib.compress(_dumps(value), 9)
 
 
+def fleet_row(state: object) -> tuple[MahalanobisFleet, int] | None:
+    """The default detector's fleet and live row that ``state`` (an asset's state) scores
+    with, if any: what compact snapshots and state copies take from the fleet's arrays."""
+    model = state.model if type(state) is AssetState else None
+    if type(model) is not FleetSlot or type(model.fleet) is not MahalanobisFleet or model.row < 0:
+        return None
+    return model.fleet, model.row
+
+
 def encode_states(owed: list[Owed]) -> tuple[list[Owed], list[Owed]]:
     """The compact bodies of the ``owed`` states that are fleet rows of the default detector
     (in ``owed`` order), and the other states (to pickle)."""
@@ -102,16 +119,11 @@ def encode_states(owed: list[Owed]) -> tuple[list[Owed], list[Owed]]:
     left: list[Owed] = []
     members: dict[int, tuple[MahalanobisFleet, list[Owed]]] = {}
     for item in owed:
-        state = item[2]
-        model = state.model if type(state) is AssetState else None
-        if (
-            type(model) is not FleetSlot
-            or type(model.fleet) is not MahalanobisFleet
-            or model.row < 0
-        ):
+        found = fleet_row(item[2])
+        if found is None:
             left.append(item)
             continue
-        members.setdefault(id(model.fleet), (model.fleet, []))[1].append(item)
+        members.setdefault(id(found[0]), (found[0], []))[1].append(item)
     shared: dict[int, bytes] = {}  # pickled alert settings by id
     for fleet, items in members.values():
         header = _shared((sys.byteorder, fleet.channels, fleet.settings, row_layout(fleet)))

@@ -99,19 +99,14 @@ def copy_states(owed: list[Owed]) -> tuple[list[Owed], list[Owed]]:
     fleets: dict[int, tuple[MahalanobisFleet, list[int]]] = {}
     members: list[tuple[Owed, MahalanobisFleet, int]] = []
     for item in owed:
-        state = item[2]
-        model = state.model if type(state) is AssetState else None
-        if (
-            type(model) is not FleetSlot
-            or type(model.fleet) is not MahalanobisFleet
-            or model.row < 0
-        ):
+        found = compact_states.fleet_row(item[2])
+        if found is None:
             left.append(item)
             continue
-        fleet = model.fleet
+        fleet, row = found
         rows = fleets.setdefault(id(fleet), (fleet, []))[1]
         members.append((item, fleet, len(rows)))
-        rows.append(model.row)
+        rows.append(row)
     shadows = {key: _gathered(fleet, rows) for key, (fleet, rows) in fleets.items()}
     for item, fleet, position in members:
         asset, partition, state = item
