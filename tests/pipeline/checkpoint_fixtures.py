@@ -4,6 +4,7 @@ Kafka clients: what the checkpoint tests of state copies and compact snapshots s
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 from prometheus_client import CollectorRegistry
@@ -129,3 +130,42 @@ def commit_cycle(
         consumer=lambda: cast(Any, _Consumer()),
         renew_outputs=lambda: None,
     )
+
+
+@dataclass
+class Checkpointed:
+    """A live processor and its untouched twin after ``TICKS`` ticks, and a background
+    checkpoint of the live one begun there (``began``: what ``checkpoint`` returned)."""
+
+    settings: Settings
+    batches: Batches
+    live: Processor
+    twin: Processor
+    states: PartitionStates
+    outputs: RecordingOutputs
+    cycle: CommitCycle
+    began: bool
+
+    TICKS = 60
+
+    def go_on(self, batch: list[tuple[bytes | None, Source]]) -> None:
+        """The service scores one more batch after the checkpoint: its states change."""
+        self.live.process_batch(batch)
+        self.states.touch_all({asset: 0 for asset in self.live.assets})
+        self.cycle.pending += len(batch)
+
+
+def checkpoint_begun(settings: Settings, seed: int) -> Checkpointed:
+    """:class:`Checkpointed` over 80 ticks of a fleet simulated with ``seed``; the checkpoint
+    commits the offsets ``["offsets of checkpoint N"]``, later ones are another value."""
+    batches = fleet_batches(80, seed=seed)
+    live, twin = Processor(settings), Processor(settings)
+    scores(live, batches[: Checkpointed.TICKS])
+    scores(twin, batches[: Checkpointed.TICKS])
+    states, positions, outputs = partition_states(settings, live), Positions(), RecordingOutputs()
+    cycle = commit_cycle(settings, states, positions, outputs)
+    positions.offsets_now = ["offsets of checkpoint N"]
+    cycle.pending = Checkpointed.TICKS * ASSETS
+    began = cycle.checkpoint(background=True)
+    positions.offsets_now = ["offsets after it"]
+    return Checkpointed(settings, batches, live, twin, states, outputs, cycle, began)

@@ -27,9 +27,7 @@ from pipeline.settings import Settings
 from pipeline.state import COMPACT_MAGIC, PACKED_MAGIC, PLAIN_MAGIC, SnapshotCodec
 from tests.pipeline.checkpoint_fixtures import (
     ASSETS,
-    Positions,
-    RecordingOutputs,
-    commit_cycle,
+    checkpoint_begun,
     fleet_batches,
     partition_states,
     restored_processor,
@@ -157,30 +155,19 @@ def test_a_signed_body_this_version_cannot_read_is_refused(body: bytes) -> None:
 
 
 def test_a_checkpoint_takes_every_compact_snapshot_at_once_and_commits_them() -> None:
-    settings = _settings()
-    batches = fleet_batches(80, seed=7)
-    live, twin = Processor(settings), Processor(settings)
-    scores(live, batches[:60])
-    scores(twin, batches[:60])
-    states, positions, outputs = partition_states(settings, live), Positions(), RecordingOutputs()
-    cycle = commit_cycle(settings, states, positions, outputs)
-    positions.offsets_now = ["offsets of checkpoint N"]
-    cycle.pending = 60 * ASSETS
-    assert cycle.checkpoint(background=True)
-    assert not cycle.taking and not states.owing  # every snapshot taken: the commit began
-    positions.offsets_now = ["offsets after it"]
-    for batch in batches[60:70]:  # the service goes on: its states change
-        live.process_batch(batch)
-        states.touch_all({asset: 0 for asset in live.assets})
-        cycle.pending += len(batch)
-    assert cycle.settle(wait=True)
+    run = checkpoint_begun(_settings(), seed=7)
+    assert run.began
+    assert not run.cycle.taking and not run.states.owing  # every snapshot taken: the commit began
+    for batch in run.batches[60:70]:  # the service goes on: its states change
+        run.go_on(batch)
+    assert run.cycle.settle(wait=True)
 
-    [(offsets, snapshots)] = outputs.commits
+    [(offsets, snapshots)] = run.outputs.commits
     assert offsets == ["offsets of checkpoint N"]
     assert {value[:4] for _, value in snapshots} == {COMPACT_MAGIC}
-    assert sorted(asset for asset, _ in snapshots) == sorted(twin.assets)
-    restored = restored_processor(settings, [(asset, 0, value) for asset, value in snapshots])
-    assert scores(restored, batches[60:]) == scores(twin, batches[60:])
+    assert sorted(asset for asset, _ in snapshots) == sorted(run.twin.assets)
+    restored = restored_processor(run.settings, [(asset, 0, value) for asset, value in snapshots])
+    assert scores(restored, run.batches[60:]) == scores(run.twin, run.batches[60:])
 
 
 def test_an_encoding_that_fails_leaves_the_states_to_pickle(monkeypatch, caplog) -> None:

@@ -16,9 +16,7 @@ from pipeline.settings import Settings
 from pipeline.state_copies import copy_states
 from tests.pipeline.checkpoint_fixtures import (
     ASSETS,
-    Positions,
-    RecordingOutputs,
-    commit_cycle,
+    checkpoint_begun,
     fleet_batches,
     partition_states,
     restored_processor,
@@ -108,31 +106,21 @@ def test_copies_that_fail_leave_the_live_states_to_pickle(monkeypatch, caplog) -
 
 
 def test_a_checkpoint_commits_its_states_with_its_offsets_though_they_changed_since() -> None:
-    settings = _settings()
-    batches = fleet_batches(80, seed=4)
-    live, twin = Processor(settings), Processor(settings)
-    scores(live, batches[:60])
-    scores(twin, batches[:60])
-    states, positions, outputs = partition_states(settings, live), Positions(), RecordingOutputs()
-    cycle = commit_cycle(settings, states, positions, outputs)
-    positions.offsets_now = ["offsets of checkpoint N"]
-    cycle.pending = 60 * ASSETS
-    assert cycle.checkpoint(background=True) and cycle.taking
-    positions.offsets_now = ["offsets after it"]
-    for batch in batches[60:70]:  # the service goes on: its states change
-        live.process_batch(batch)
-        states.touch_all({asset: 0 for asset in live.assets})
-        cycle.pending += len(batch)
+    run = checkpoint_begun(_settings(), seed=4)
+    cycle = run.cycle
+    assert run.began and cycle.taking
+    for batch in run.batches[60:70]:  # the service goes on: its states change
+        run.go_on(batch)
         cycle.take_snapshots(None, budget_s=0.0)
-    assert cycle.taking and not outputs.commits  # a snapshot a round: 10 of 12 so far
+    assert cycle.taking and not run.outputs.commits  # a snapshot a round: 10 of 12 so far
     cycle.take_snapshots(None, budget_s=0.0)
     cycle.take_snapshots(None, budget_s=0.0)
     assert not cycle.taking  # all taken: the commit began
     assert cycle.settle(wait=True)
 
-    [(offsets, snapshots)] = outputs.commits
+    [(offsets, snapshots)] = run.outputs.commits
     assert offsets == ["offsets of checkpoint N"]
-    expected = partition_states(settings, twin).snapshots()
+    expected = partition_states(run.settings, run.twin).snapshots()
     assert sorted(snapshots) == sorted((asset, value) for asset, _, value in expected)
-    restored = restored_processor(settings, [(asset, 0, value) for asset, value in snapshots])
-    assert scores(restored, batches[60:]) == scores(twin, batches[60:])
+    restored = restored_processor(run.settings, [(asset, 0, value) for asset, value in snapshots])
+    assert scores(restored, run.batches[60:]) == scores(run.twin, run.batches[60:])
