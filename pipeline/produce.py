@@ -8,6 +8,15 @@ topic, value, key, partition, callback, on_delivery, timestamp, headers
 
 When the local queue is full (``BufferError``) the producer serves its delivery reports
 (``poll``), ``on_full`` may give up (by raising), and the output is retried.
+
+The loops for many outputs first serve the delivery reports due (``poll(0)``). librdkafka
+counts a delivered message against ``queue.buffering.max.messages`` (100,000) until its report
+is served, even with ``delivery.report.only.error``, and only ``poll``, ``flush`` and the
+transaction's commit serve them. Without this, the queue filled at 100,000 outputs, i.e.
+just before a checkpoint of ``serve.commit_every`` (100,000) readings: the round then waited
+in ``poll`` while it freed them all (35-55 ms of CPU, 50-100 ms of wall, measured in the
+bench's latency arm at 28,000 readings/s). Served every batch, they are freed a batch's worth
+at a time (~0.3 us an output, as before) and the queue holds only what is in flight.
 """
 
 from __future__ import annotations
@@ -55,7 +64,9 @@ def produce_many(
     on_full: Callable[[], None],
 ) -> None:
     """:func:`produce_one` of each ``(key, value)`` record (any partition, the producer's
-    clock), with one Python frame for the lot instead of two each."""
+    clock), with one Python frame for the lot instead of two each; the delivery reports due
+    are served first (see the module docstring)."""
+    producer.poll(0)
     produce = producer.produce
     for key, value in records:
         try:
@@ -70,7 +81,9 @@ def produce_all(
     on_delivery: OnDelivery,
     on_full: Callable[[], None],
 ) -> None:
-    """:func:`produce_one` of each output, with one Python frame for the lot."""
+    """:func:`produce_one` of each output, with one Python frame for the lot; the delivery
+    reports due are served first (see the module docstring)."""
+    producer.poll(0)
     produce = producer.produce
     for topic, key, value, headers, partition, timestamp in outputs:
         try:

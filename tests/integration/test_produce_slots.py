@@ -3,8 +3,18 @@ lands in the slot of ``Producer.produce`` meant for it, read back from the real 
 
 from __future__ import annotations
 
+import time
+
 import pytest
-from confluent_kafka import TIMESTAMP_CREATE_TIME, KafkaError, Message, Producer
+from confluent_kafka import (
+    TIMESTAMP_CREATE_TIME,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 from pipeline.produce import Output, produce_all, produce_many, produce_one
 from tests.integration.kafka_io import read_all
@@ -70,8 +80,62 @@ class TestPositionalProduce:
             assert message.timestamp() == (TIMESTAMP_CREATE_TIME, ts)
 
 
+class TestDeliveredOutputsAreReleased:
+    def test_batches_beyond_the_queue_limit_never_find_it_full(self, kafka_broker, topic_settings):
+        """librdkafka counts a delivered message against ``queue.buffering.max.messages``
+        until its report is served: the batch loops serve them first, so three batches of
+        500 go through a queue of 600 without waiting (``on_full`` is never called)."""
+        topic = topic_settings.scores
+        config = {**kafka_broker.config, "queue.buffering.max.messages": 600, "linger.ms": 1}
+        producer = Producer({**config, "delivery.report.only.error": True})
+        records = [(b"k", b"v")] * 500
+        for batch in range(3):
+            if batch == 2:
+                produce_all(producer, [(topic, b"k", b"v", [], -1, 0)] * 500, None, _full)
+            else:
+                produce_many(producer, topic, records, [], None, _full)
+            _wait_until_written(kafka_broker.bootstrap, topic, 500 * (batch + 1))
+        assert producer.flush(30) == 0
+
+    def test_without_serving_them_the_queue_fills(self, kafka_broker, topic_settings):
+        """The same producer without the serving: the second batch finds the queue full."""
+        topic = topic_settings.scores
+        config = {**kafka_broker.config, "queue.buffering.max.messages": 600, "linger.ms": 1}
+        producer = Producer({**config, "delivery.report.only.error": True})
+        for _ in range(500):
+            producer.produce(topic, b"v", b"k")
+        _wait_until_written(kafka_broker.bootstrap, topic, 500)
+        with pytest.raises(BufferError):
+            for _ in range(500):
+                producer.produce(topic, b"v", b"k")
+        assert producer.flush(30) == 0
+
+
+def _wait_until_written(bootstrap: str, topic: str, count: int) -> None:
+    """Until the topic holds ``count`` messages, then a moment for their acknowledgements."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "produce-slots"})
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+            try:
+                ends = [
+                    consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                    for p in metadata.partitions
+                ]
+            except KafkaException:  # a new topic's leaders may not be known yet
+                ends = []
+            if sum(ends) >= count:
+                time.sleep(0.3)
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"{topic} did not reach {count} messages")
+    finally:
+        consumer.close()
+
+
 def _full() -> None:
-    raise AssertionError("the local queue cannot fill with two messages")
+    raise AssertionError("the local queue cannot fill here")
 
 
 def _key(message: Message) -> bytes:

@@ -1,6 +1,8 @@
 """The produce loops when the local queue is full (``BufferError``): each output is produced
 once, in order, the producer polled between tries; a transaction whose brokers went away
-with the queue full ends in :class:`CommitAborted`."""
+with the queue full ends in :class:`CommitAborted`. The loops for many outputs serve the
+delivery reports due first (``poll(0)``; ``tests/integration/test_produce_slots.py`` shows
+what that frees)."""
 
 from __future__ import annotations
 
@@ -71,6 +73,7 @@ def test_produce_all_produces_every_output_once_in_order_through_a_full_queue() 
     produce_all(producer, _OUTPUTS, None, on_full)  # type: ignore[arg-type]
     assert producer.produced() == [_slots(output) for output in _OUTPUTS]
     assert producer.log == [
+        ("poll", 0),
         ("produce", *_slots(_OUTPUTS[0])),
         ("full", b"b"),  # the loop's try
         ("full", b"b"),  # produce_one's first, at once
@@ -91,6 +94,7 @@ def test_produce_many_produces_every_record_once_in_order_through_a_full_queue()
     expected = [("scores", value, key, -1, None, None, 0, [("h", b"1")]) for key, value in records]
     assert producer.produced() == expected
     assert [entry[0] for entry in producer.log] == [
+        "poll",
         "full",
         "full",
         "poll",
@@ -136,7 +140,7 @@ def test_a_full_queue_with_the_brokers_lost_aborts_the_commit(many: bool) -> Non
             outputs.produce_many("scores", [(b"a", b"1"), (b"b", b"2"), (b"c", b"3")], [])
         else:
             outputs.produce_all(_OUTPUTS)
-    assert [entry[0] for entry in producer.log] == ["produce", "full", "full", "poll"]
+    assert [entry[0] for entry in producer.log] == ["poll", "produce", "full", "full", "poll"]
     assert calls == ["check", "lost"]  # the outputs after it were not tried
 
 
@@ -148,4 +152,4 @@ def test_at_least_once_waits_out_a_full_queue_with_its_delivery_callback() -> No
     outputs.produce_all(_OUTPUTS)
     callback = outputs._on_delivery
     assert producer.produced() == [_slots(output, callback) for output in _OUTPUTS]
-    assert [entry[0] for entry in producer.log].count("poll") == 2
+    assert [entry[0] for entry in producer.log].count("poll") == 3  # one first, two waits
