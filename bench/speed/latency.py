@@ -25,7 +25,11 @@ Readings and scores are matched by ``(asset, ts)``; the first fifth of the run (
 model being created and warming up) is left out. With ``serve.processing = exactly_once`` a
 ``read_committed`` consumer sees a score only when its transaction commits (every
 ``serve.commit_interval_s`` or ``serve.commit_every`` readings), so the *visible* latency is
-measured too: a live ``read_committed`` consumer in this process notes when each score arrives.
+measured too: this process polls the scores partitions' last stable offsets (what a
+``read_committed`` consumer may read) every 20 ms and notes when each score's offset came below
+it. (A live consumer of the scores did this before: a commit makes ~100,000 scores visible at
+once, and fetching them took this process 0.5-0.9 of the machine's two cores for half a second
+after every commit, which delayed the service it measures.)
 With ``--workdir`` every reading's event time and latency go to ``latency.csv`` there (next to
 the service's log, whose ``slow round`` lines :mod:`pipeline.rounds` writes when
 ``LINEWATCH_SERVE__SLOW_ROUND_MS`` is set).
@@ -38,13 +42,13 @@ import re
 import sys
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from confluent_kafka import Consumer, Message
+from confluent_kafka import IsolationLevel, KafkaException, Message, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from bench.speed import topics
 from bench.speed.arms import REPO, BenchInput
@@ -117,7 +121,7 @@ def measure_latency(data: BenchInput, options: Options, peak: float | None) -> L
     run = ServiceRun("latency", options.kind, options.processing, options.snapshots)
     path = data.workdir / "latency.toml"
     config = write_config(path, data.bootstrap, names, run, data.commit_interval_s)
-    watcher = _Arrivals(data.bootstrap, names.scores)
+    watcher = _Visibility(data.bootstrap, names.scores, data.partitions)
     service, url = start_service(config, data.workdir, "latency", data.nice)
     try:
         topics.wait_until(lambda: is_ready(url), 180.0, "the latency service to be ready")
@@ -130,12 +134,13 @@ def measure_latency(data: BenchInput, options: Options, peak: float | None) -> L
         service.stop()
         watcher.stop()
     events = _stamps(data.bootstrap, readings)
-    scored = _stamps(data.bootstrap, names.scores)
+    places: dict[tuple[int, int], tuple[str, int]] = {}
+    scored = _stamps(data.bootstrap, names.scores, places)
     after = min(events.values(), default=0) + int(options.latency_seconds * 1000 / 5)
     measured = latencies(events, scored, after)
     if options.workdir is not None:  # each reading's event time and latency, for a closer look
         _dump(options.workdir / "latency.csv", events, scored)
-    visible = latencies(events, watcher.arrived, after)
+    visible = latencies(events, watcher.visible(places), after)
     topics.delete(data.bootstrap, [readings, *_outputs(names)])
     if not measured:
         raise RuntimeError("no scores matched the live readings")
@@ -204,49 +209,66 @@ def _key(message: Message) -> tuple[str, int]:
     return str(body["asset"]), int(body["ts"])
 
 
-def _stamps(bootstrap: str, topic: str) -> dict[tuple[str, int], int]:
-    """``(asset, ts)`` -> Kafka timestamp (ms) of every committed message of ``topic``."""
+def _stamps(
+    bootstrap: str, topic: str, places: dict[tuple[int, int], tuple[str, int]] | None = None
+) -> dict[tuple[str, int], int]:
+    """``(asset, ts)`` -> Kafka timestamp (ms) of every committed message of ``topic``; with
+    ``places``, also each message's ``(partition, offset)`` -> ``(asset, ts)`` into it."""
     stamps: dict[tuple[str, int], int] = {}
 
     def note(message: Message) -> None:
-        stamps[_key(message)] = message.timestamp()[1]
+        key = _key(message)
+        stamps[key] = message.timestamp()[1]
+        if places is not None:
+            places[(message.partition() or 0, message.offset() or 0)] = key
 
     topics.read_to_end(bootstrap, topic, note)
     return stamps
 
 
-def _reader(bootstrap: str) -> Consumer:
-    return Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"bench-latency-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
+class _Visibility:
+    """When each offset of ``topic`` became visible to ``read_committed`` consumers: its
+    partitions' last stable offsets, polled every ``every_s`` (see the module docstring)."""
+
+    def __init__(self, bootstrap: str, topic: str, partitions: int, every_s: float = 0.02):
+        self._admin = AdminClient({"bootstrap.servers": bootstrap})
+        self._specs: dict[TopicPartition, OffsetSpec] = {
+            TopicPartition(topic, p): OffsetSpec.latest() for p in range(partitions)
         }
-    )
-
-
-class _Arrivals:
-    """A live ``read_committed`` consumer noting when (wall ms) each score arrives."""
-
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self.arrived: dict[tuple[str, int], int] = {}
-        self._consumer = _reader(bootstrap)
-        self._consumer.subscribe([topic])
+        self._every_s = every_s
+        self.stable: list[tuple[int, int, int]] = []
+        """``(wall ms, partition, last stable offset)`` each time a partition's moved on."""
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="score-arrivals", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="score-visibility", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            batch = self._consumer.consume(1000, 0.1)
-            now = int(time.time() * 1000)
-            for message in batch:
-                if message.error() is None:
-                    self.arrived[_key(message)] = now
+        last: dict[int, int] = {}
+        while not self._stop.wait(self._every_s):
+            asked = self._admin.list_offsets(
+                self._specs, isolation_level=IsolationLevel.READ_COMMITTED, request_timeout=5
+            )
+            for place, future in asked.items():
+                with contextlib.suppress(KafkaException):  # missed: the next poll tells
+                    info: Any = future.result()  # ListOffsetsResultInfo (untyped .offset)
+                    stable = int(info.offset)
+                    if stable > last.get(place.partition, 0):
+                        last[place.partition] = stable
+                        self.stable.append((int(time.time() * 1000), place.partition, stable))
+
+    def visible(self, places: dict[tuple[int, int], tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """``(asset, ts)`` -> when (wall ms) its score became visible, for the scores at
+        ``places`` (``(partition, offset)`` -> ``(asset, ts)``, from :func:`_stamps`)."""
+        seen: dict[tuple[str, int], int] = {}
+        below: dict[int, int] = {}
+        for now, partition, stable in self.stable:
+            for offset in range(below.get(partition, 0), stable):
+                key = places.get((partition, offset))
+                if key is not None:
+                    seen[key] = now
+            below[partition] = stable
+        return seen
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
-        self._consumer.close()
