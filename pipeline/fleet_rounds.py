@@ -16,7 +16,9 @@ import numpy as np
 
 from pipeline.alerts import evaluate_round, top_channels
 from pipeline.decoding import WireReading
-from pipeline.detectors.fleet import Fleet, FleetSlot, python_round, shares_dict
+from pipeline.detectors.fleet import Fleet, FleetSlot
+from pipeline.detectors.fleet_math import python_round
+from pipeline.detectors.fleet_shares import shares_dict
 from pipeline.messages import Reading
 from pipeline.outcomes import Outcomes, ScoredRound
 

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, cast, overload
 
 import msgspec
 
-from pipeline.detectors.fleet import Contribution, shares_dict
+from pipeline.detectors.fleet_shares import Contribution, shares_dict
 from pipeline.messages import Alert, Reading, Score, encode_score
 
 if TYPE_CHECKING:

@@ -27,18 +27,10 @@ from pipeline.detectors.calibration import (
     learn_tails,
     score_tails,
 )
-from pipeline.detectors.fleet import (
-    Array,
-    Contribution,
-    RoundResult,
-    RowArrays,
-    all_true,
-    any_true,
-    last_axis_max,
-    last_axis_sums,
-    round_shares,
-)
+from pipeline.detectors.fleet import RoundResult, RowArrays
 from pipeline.detectors.fleet_mahalanobis_rows import RECORD_VERSION, absorb, record
+from pipeline.detectors.fleet_math import Array, all_true, any_true, last_axis_max, last_axis_sums
+from pipeline.detectors.fleet_shares import Contribution, round_shares
 from pipeline.detectors.fleet_stuck import SHAPES, StuckRows
 from pipeline.detectors.mahalanobis import OnlineMahalanobis, regularised_inverse
 from pipeline.detectors.scored import CalibratedDetector

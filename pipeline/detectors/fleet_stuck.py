@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.detectors.fleet import Array
+from pipeline.detectors.fleet_math import Array
 from pipeline.detectors.stuck import MIN_LEARNED, StuckWatch
 
 __all__ = ["SHAPES", "StuckRows"]

@@ -13,14 +13,9 @@ from typing import Any
 import numpy as np
 
 from pipeline.detectors.base import Detector, RunningMoments
-from pipeline.detectors.fleet import (
-    Array,
-    Contribution,
-    RoundResult,
-    RowArrays,
-    last_axis_max,
-    round_shares,
-)
+from pipeline.detectors.fleet import RoundResult, RowArrays
+from pipeline.detectors.fleet_math import Array, last_axis_max
+from pipeline.detectors.fleet_shares import Contribution, round_shares
 from pipeline.detectors.zscore import MIN_COUNT, ZScore
 from pipeline.settings import ModelSettings
 

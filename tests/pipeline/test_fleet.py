@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Histogram
 
 from pipeline.decoding import ReadingDecoder
-from pipeline.detectors.fleet import FleetSlot, python_round
+from pipeline.detectors.fleet import FleetSlot
+from pipeline.detectors.fleet_math import python_round
 from pipeline.errors import DecodeError
 from pipeline.messages import Reading, decode_reading, encode
 from pipeline.metrics import observe_many

@@ -8,7 +8,7 @@ import random
 import numpy as np
 import pytest
 
-from pipeline.detectors.fleet import _pairwise, last_axis_max, last_axis_sums
+from pipeline.detectors.fleet_math import _pairwise, last_axis_max, last_axis_sums
 from pipeline.messages import Reading, encode
 from pipeline.outcomes import Outcomes
 from pipeline.processor import Processor, Source
