@@ -126,7 +126,7 @@ def _wait_until_written(bootstrap: str, topic: str, count: int) -> None:
             except KafkaException:  # a new topic's leaders may not be known yet
                 ends = []
             if sum(ends) >= count:
-                time.sleep(0.3)
+                time.sleep(1.0)  # the acknowledgements follow within milliseconds
                 return
             time.sleep(0.05)
         raise AssertionError(f"{topic} did not reach {count} messages")
