@@ -104,7 +104,7 @@ def test_held_outputs_the_producer_refuses_abort_the_next_transaction_for_a_rewi
     commits.hold("scores", b"c", b"3", [], -1)
     cycle.pending = 3
     assert cycle.settle(wait=True) is False
-    assert [entry[0] for entry in producer.log] == ["produce", "refused", "poll"]
+    assert [entry[0] for entry in producer.log if entry[0] != "poll"] == ["produce", "refused"]
     assert renewed == [True] and positions.discarded == 1 and cycle.pending == 0
     assert not commits.busy and commits.take_held() == []
     assert registry.get_sample_value("linewatch_commits_total", {"outcome": "committed"}) == 1.0

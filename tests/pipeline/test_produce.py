@@ -1,7 +1,6 @@
 """The produce loops when the local queue is full (``BufferError``): each output is produced
 once, in order, the producer polled between tries; a transaction whose brokers went away
-with the queue full ends in :class:`CommitAborted`. An output the producer refuses
-(``KafkaException``) is an aborted commit too, or the fatal error it is."""
+with the queue full ends in :class:`CommitAborted`."""
 
 from __future__ import annotations
 
@@ -10,7 +9,6 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
-from pipeline.errors import KafkaTransportError
 from pipeline.outputs import AtLeastOnceOutputs, CommitAborted, TransactionalOutputs
 from pipeline.produce import Output, produce_all, produce_many, produce_one
 
@@ -158,74 +156,3 @@ def test_at_least_once_waits_out_a_full_queue_with_its_delivery_callback() -> No
     callback = outputs._on_delivery
     assert producer.produced() == [_slots(output, callback) for output in _OUTPUTS]
     assert [entry[0] for entry in producer.log].count("poll") == 2
-
-
-# what librdkafka raised from produce against the test broker (confluent-kafka 2.16):
-# fatal() is false on all three, also on _FATAL, the answer once the producer was fenced
-_REFUSALS = {
-    "unknown partition": KafkaError(KafkaError._UNKNOWN_PARTITION, "Local: Unknown partition"),
-    "message too large": KafkaError(
-        KafkaError.MSG_SIZE_TOO_LARGE, "Broker: Message size too large"
-    ),
-    "transaction failed": KafkaError(KafkaError._STATE, "Local: Erroneous state"),
-}
-_FATAL_REFUSALS = {
-    "fenced earlier": KafkaError(KafkaError._FATAL, "Local: Fatal error"),
-    "fatal": KafkaError(KafkaError._FENCED, "fenced by newer producer instance", fatal=True),
-}
-_RECORDS: list[tuple[bytes | None, bytes]] = [(b"a", b"1"), (b"b", b"2"), (b"c", b"3")]
-
-
-def _produce(outputs: Any, how: str) -> None:
-    """The three ways :class:`~pipeline.outputs.Outputs` produce (the 2nd output refused)."""
-    if how == "one":
-        for output in _OUTPUTS:
-            outputs.produce(*output)
-    elif how == "many":
-        outputs.produce_many("scores", _RECORDS, [])
-    else:
-        outputs.produce_all(_OUTPUTS)
-
-
-@pytest.mark.parametrize("how", ["one", "many", "all"])
-@pytest.mark.parametrize("refusal", sorted(_REFUSALS))
-def test_an_output_the_producer_refuses_aborts_the_transaction(how: str, refusal: str) -> None:
-    """The transaction cannot commit with the output missing: :class:`CommitAborted` (the
-    caller rewinds and replays), keeping librdkafka's code; nothing after it is tried."""
-    error = _REFUSALS[refusal]
-    producer = FullQueue(set(), refused={2: error})
-    outputs, calls = _transactional(producer, lost=False)
-    with pytest.raises(CommitAborted, match="producing an output failed") as raised:
-        _produce(outputs, how)
-    assert raised.value.code == error.code()
-    assert [entry[0] for entry in producer.log] == ["produce", "refused", "poll"]
-    assert calls == ["check"]  # refused credentials would be the error to report
-
-
-@pytest.mark.parametrize("how", ["one", "many", "all"])
-@pytest.mark.parametrize("refusal", sorted(_FATAL_REFUSALS))
-def test_an_output_refused_with_a_fatal_error_is_the_fatal_error(how: str, refusal: str) -> None:
-    """A fenced producer must not be replaced (its successor would fence the instance that
-    fenced it): the fatal error ends the service, as from a transactional call."""
-    error = _FATAL_REFUSALS[refusal]
-    producer = FullQueue(set(), refused={2: error})
-    outputs, _ = _transactional(producer, lost=False)
-    with pytest.raises(KafkaTransportError, match=r"failed \(fatal\)") as raised:
-        _produce(outputs, how)
-    assert not isinstance(raised.value, CommitAborted)
-    assert raised.value.code == error.code()
-
-
-@pytest.mark.parametrize("how", ["one", "many", "all"])
-def test_at_least_once_an_output_the_producer_refuses_keeps_the_offsets(how: str) -> None:
-    """At-least-once: :class:`CommitAborted` at once, as for an output not delivered; the
-    caller rewinds to the committed offsets, so the refused output's input is replayed."""
-    error = _REFUSALS["message too large"]
-    producer = FullQueue(set(), refused={2: error})
-    outputs = object.__new__(AtLeastOnceOutputs)
-    outputs._producer = producer  # type: ignore[assignment]
-    outputs._failed = []
-    with pytest.raises(CommitAborted, match="offsets not committed") as raised:
-        _produce(outputs, how)
-    assert raised.value.code == error.code()
-    assert [entry[0] for entry in producer.log] == ["produce", "refused"]
