@@ -99,7 +99,14 @@ class Service:
         self._trace = RoundTrace(settings.serve.slow_round_ms)
         # the producer first: it fails fast on refused credentials
         self._outputs = make_outputs(settings, self._instance, self._auth)
-        self._emitter = Emitter(settings.topics, self._outputs, commits, metrics, on_alert)
+        self._emitter = Emitter(
+            settings.topics,
+            self._outputs,
+            commits,
+            metrics,
+            on_alert,
+            max_value_bytes=settings.serve.max_message_bytes,
+        )
         self._consumer = Consumer(consumer_config(settings, self._instance, self._auth))
         self._cycle = CommitCycle(
             settings,

@@ -1,5 +1,13 @@
 """A batch's outputs: scores, alerts and dead letters, to the producer or held for the next
-transaction while a background commit is under way (:mod:`pipeline.background`)."""
+transaction while a background commit is under way (:mod:`pipeline.background`).
+
+A dead letter must always be producible, or its replay would fail forever: its value is the
+rejected message's as it came, up to ``serve.max_message_bytes`` (longer: ``oversized``, cut
+there); its key and its ``error.message`` are cut at :data:`MAX_DEAD_LETTER_KEY_BYTES` and
+:data:`MAX_ERROR_MESSAGE_BYTES`. A cut one says so in a header (``error.value_truncated``,
+``error.key_truncated``: the length it had). The settings make sure the producer takes the
+largest (:data:`pipeline.settings.DEAD_LETTER_HEADROOM_BYTES`).
+"""
 
 from __future__ import annotations
 
@@ -15,16 +23,21 @@ from pipeline.outputs import Headers, Outputs
 from pipeline.processor import DeadLetter, Outcome, Source
 from pipeline.settings import TopicSettings
 
-__all__ = ["Emitter"]
+__all__ = ["MAX_DEAD_LETTER_KEY_BYTES", "MAX_ERROR_MESSAGE_BYTES", "Emitter", "cut"]
 
 AlertListener = Callable[[Alert], None]
+MAX_DEAD_LETTER_KEY_BYTES = 1024
+"""A dead letter's key beyond this many bytes is cut (keys are asset ids, at most 128)."""
+MAX_ERROR_MESSAGE_BYTES = 1024
+"""A dead letter's ``error.message`` header beyond this many bytes is cut."""
 
 
 class Emitter:
     """Routes the outcomes of the service's batches to the output topics.
 
     ``outputs`` is the service's current producer; the service replaces it (and this
-    attribute) when it renews the producer.
+    attribute) when it renews the producer. ``max_value_bytes``: ``serve.max_message_bytes``,
+    where a dead letter's value is cut.
     """
 
     def __init__(
@@ -34,8 +47,11 @@ class Emitter:
         commits: BackgroundCommit,
         metrics: ServiceMetrics,
         on_alert: AlertListener | None,
+        *,
+        max_value_bytes: int,
     ) -> None:
         self.topics = topics
+        self.max_value_bytes = max_value_bytes
         self.outputs = outputs
         self._commits = commits
         self._metrics = metrics
@@ -93,15 +109,32 @@ class Emitter:
         return scores
 
     def dead_letter(self, letter: DeadLetter) -> None:
-        """The rejected message, as it came, with the reason and its source in headers."""
+        """The rejected message, as it came, with the reason and its source in headers
+        (cut where it would not fit: see the module docstring)."""
         source = letter.source
         headers: Headers = [
             ("error.class", letter.error_class.encode()),
             ("error.reason", letter.reason.encode()),
-            ("error.message", letter.message.encode()),
+            ("error.message", cut(letter.message.encode(), MAX_ERROR_MESSAGE_BYTES)),
             ("source.topic", source.topic.encode()),
             ("source.partition", str(source.partition).encode()),
             ("source.offset", str(source.offset).encode()),
         ]
+        key, value = source.key, letter.value
+        if key is not None and len(key) > MAX_DEAD_LETTER_KEY_BYTES:
+            headers.append(("error.key_truncated", str(len(key)).encode()))
+            key = key[:MAX_DEAD_LETTER_KEY_BYTES]
+        if value is not None and len(value) > self.max_value_bytes:
+            headers.append(("error.value_truncated", str(len(value)).encode()))
+            value = value[: self.max_value_bytes]
         produce = self._commits.hold if self._commits.busy else self.outputs.produce
-        produce(self.topics.deadletter, source.key, letter.value, headers, -1)
+        produce(self.topics.deadletter, key, value, headers, -1)
+
+
+def cut(data: bytes, limit: int) -> bytes:
+    """``data``, or its first ``limit`` bytes and ``...`` if longer.
+
+    >>> cut(b"abcdef", 5), cut(b"abc", 5)
+    (b'ab...', b'abc')
+    """
+    return data if len(data) <= limit else data[: limit - 3] + b"..."

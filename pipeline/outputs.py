@@ -6,9 +6,13 @@ Two implementations of one small interface (``produce`` / ``commit`` / ``abort``
   letters, state snapshots and the consumer's offsets commit in one Kafka transaction. Errors
   are handled as librdkafka documents them: retriable ones are retried, abortable ones raise
   :class:`CommitAborted` after the transaction was aborted, fatal ones (e.g. fenced by a newer
-  instance with the same ``transactional.id``) raise :class:`KafkaTransportError`.
+  instance with the same ``transactional.id``) raise :class:`KafkaTransportError`. An output
+  the producer refuses (``produce`` raising ``KafkaException``: unknown partition, message
+  too large, a transaction already failed) is handled the same way: the transaction cannot
+  commit, so :class:`CommitAborted` (or the fatal error).
 - :class:`AtLeastOnceOutputs`: an idempotent producer; a commit flushes every output, checks
-  the delivery reports and only then commits the offsets.
+  the delivery reports and only then commits the offsets. An output the producer refuses
+  raises :class:`CommitAborted` at once: the offsets are not committed past it.
 
 After :class:`CommitAborted` the caller rewinds: restores the state of the last commit and
 seeks back to the committed offsets.
@@ -30,7 +34,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
@@ -57,6 +61,7 @@ _INIT_TIMEOUT_S = 5.0
 _OVERDUE_GRACE_S = 2.0
 """How long past its own timeout a transactional call may block before it is given up."""
 _RETRY_PAUSE_S = 0.5
+_FATAL = KafkaError._FATAL
 
 
 class CommitAborted(KafkaTransportError):
@@ -170,19 +175,38 @@ class TransactionalOutputs:
         if not self._open:
             self._begin()
         producer, on_full = self._producer, self._on_full
-        produce_one(producer, topic, key, value, headers, partition, None, on_full, timestamp)
+        try:
+            produce_one(producer, topic, key, value, headers, partition, None, on_full, timestamp)
+        except KafkaException as exc:
+            self._refused(exc)
 
     def produce_many(
         self, topic: str, records: Sequence[tuple[bytes | None, bytes]], headers: Headers
     ) -> None:
         if not self._open:
             self._begin()
-        produce_many(self._producer, topic, records, headers, None, self._on_full)
+        try:
+            produce_many(self._producer, topic, records, headers, None, self._on_full)
+        except KafkaException as exc:
+            self._refused(exc)
 
     def produce_all(self, outputs: Sequence[Output]) -> None:
         if not self._open:
             self._begin()
-        produce_all(self._producer, outputs, None, self._on_full)
+        try:
+            produce_all(self._producer, outputs, None, self._on_full)
+        except KafkaException as exc:
+            self._refused(exc)
+
+    def _refused(self, exc: KafkaException) -> NoReturn:
+        """The producer refused an output: this transaction cannot commit any more.
+
+        :meth:`_classify` decides as for a transactional call that is out of time: a fatal
+        error (e.g. ``_FATAL`` after this producer was fenced) raises
+        :class:`KafkaTransportError`, anything else :class:`CommitAborted`.
+        """
+        self._classify("producing an output", exc, abortable_is_error=False, late=True)
+        raise CommitAborted.from_kafka("producing an output failed", exc) from exc
 
     def _begin(self) -> None:
         self._call("beginning a transaction", lambda _: self._producer.begin_transaction(), 0)
@@ -271,9 +295,13 @@ class TransactionalOutputs:
     def _classify(
         self, what: str, exc: KafkaException, abortable_is_error: bool, late: bool
     ) -> None:
-        """Raise unless ``exc`` is an error to retry (see :meth:`_call`)."""
+        """Raise unless ``exc`` is an error to retry (see :meth:`_call`).
+
+        ``_FATAL`` is fatal too: librdkafka's answer to a call on a producer that already
+        had a fatal error (e.g. ``produce`` after fencing), whose ``fatal()`` is false.
+        """
         error = exc.args[0] if exc.args else None
-        if not isinstance(error, KafkaError) or error.fatal():
+        if not isinstance(error, KafkaError) or error.fatal() or error.code() == _FATAL:
             raise KafkaTransportError.from_kafka(f"{what} failed (fatal)", exc) from exc
         self._producer.poll(0)  # serves error_cb, which notes refused credentials
         self._check()
@@ -302,17 +330,26 @@ class AtLeastOnceOutputs:
         timestamp: int = 0,
     ) -> None:
         producer, on_delivery = self._producer, self._on_delivery
-        produce_one(
-            producer, topic, key, value, headers, partition, on_delivery, lambda: None, timestamp
-        )
+        try:
+            produce_one(
+                producer, topic, key, value, headers, partition, on_delivery, _wait, timestamp
+            )
+        except KafkaException as exc:
+            _refused(exc)
 
     def produce_many(
         self, topic: str, records: Sequence[tuple[bytes | None, bytes]], headers: Headers
     ) -> None:
-        produce_many(self._producer, topic, records, headers, self._on_delivery, lambda: None)
+        try:
+            produce_many(self._producer, topic, records, headers, self._on_delivery, _wait)
+        except KafkaException as exc:
+            _refused(exc)
 
     def produce_all(self, outputs: Sequence[Output]) -> None:
-        produce_all(self._producer, outputs, self._on_delivery, lambda: None)
+        try:
+            produce_all(self._producer, outputs, self._on_delivery, _wait)
+        except KafkaException as exc:
+            _refused(exc)
 
     def commit(
         self, offsets: list[TopicPartition], consumer: Consumer, metadata: object = None
@@ -342,3 +379,16 @@ class AtLeastOnceOutputs:
     def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
         if error is not None:
             self._failed.append(f"{message.topic()}: {error.str()}")
+
+
+def _wait() -> None:
+    """At-least-once waits out a full queue (its delivery reports say if outputs failed)."""
+
+
+def _refused(exc: KafkaException) -> NoReturn:
+    """An output the at-least-once producer refused: as for an output that was not delivered,
+    the offsets must not be committed past it, so the caller replays from the last commit
+    (with a new producer, should this one have had a fatal error)."""
+    raise CommitAborted.from_kafka(
+        "producing an output failed; offsets not committed, replaying from the last commit", exc
+    ) from exc

@@ -23,6 +23,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from pipeline.errors import ConfigError
 
 __all__ = [
+    "DEAD_LETTER_HEADROOM_BYTES",
+    "PRODUCER_MESSAGE_MAX_BYTES",
     "AlertSettings",
     "BridgeSettings",
     "CusumSettings",
@@ -39,6 +41,14 @@ __all__ = [
     "SupervisedSettings",
     "TopicSettings",
 ]
+
+PRODUCER_MESSAGE_MAX_BYTES = 1_000_000
+"""librdkafka's default ``message.max.bytes``: the largest output (value, key and headers)
+a producer takes; a larger one is refused (``MSG_SIZE_TOO_LARGE``) before it is sent."""
+DEAD_LETTER_HEADROOM_BYTES = 4096
+"""What a dead letter may carry beside its value (cut at ``serve.max_message_bytes``): its
+key and ``error.message`` (each cut at 1 KiB, :mod:`pipeline.emit`), the other headers
+(the source topic name: at most 249) and the record's framing."""
 
 
 class _Section(BaseModel):
@@ -212,6 +222,12 @@ class ServeSettings(_Section):
     batch_size: int = Field(default=500, ge=1)
     poll_timeout_s: float = Field(default=0.5, gt=0.0)
     max_message_bytes: int = Field(default=64 * 1024, ge=64)
+    """Readings and labels longer than this are dead-lettered as ``oversized``. A dead
+    letter carries the rejected message's value as it came, cut at this many bytes (an
+    ``error.value_truncated`` header then gives its length), so it plus
+    :data:`DEAD_LETTER_HEADROOM_BYTES` must fit the producer's ``message.max.bytes`` (from
+    ``kafka``, default 1,000,000): a larger value is a :class:`ConfigError` at load, never a
+    dead letter that cannot be produced (and a replay failing on it forever)."""
     known_assets: tuple[str, ...] | None = None
     """If set, readings of any other asset are dead-lettered as ``unknown_asset``."""
     metrics_host: str = "127.0.0.1"
@@ -493,6 +509,27 @@ class Settings(BaseSettings):
                 "model.refractory_level needs alerts.raise_after = 1 (the refractory period "
                 f"zeroes an event's later reports; raise_after = {self.alerts.raise_after} "
                 "anomalous readings in a row would never come)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _dead_letters_fit_the_producer(self) -> Settings:
+        """A dead letter's value can be ``serve.max_message_bytes`` long (see its docstring)."""
+        configured = self.kafka.get("message.max.bytes", PRODUCER_MESSAGE_MAX_BYTES)
+        try:
+            limit = int(configured)
+        except ValueError:
+            raise ValueError(
+                f"kafka message.max.bytes must be an integer, got {configured!r}"
+            ) from None
+        needed = self.serve.max_message_bytes + DEAD_LETTER_HEADROOM_BYTES
+        if needed > limit:
+            raise ValueError(
+                f"serve.max_message_bytes = {self.serve.max_message_bytes} leaves no room for a "
+                f"dead letter's key and headers ({DEAD_LETTER_HEADROOM_BYTES} bytes) within the "
+                f"producer's message.max.bytes = {limit}: set it to at most "
+                f"{limit - DEAD_LETTER_HEADROOM_BYTES}, or raise kafka message.max.bytes "
+                "(and the dead-letter topic's max.message.bytes with it)"
             )
         return self
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,12 @@ from pathlib import Path
 import orjson
 import pytest
 from confluent_kafka import KafkaException
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+)
 
 from pipeline.settings import TopicSettings
 from tests.integration.conftest import KafkaBroker
@@ -189,6 +196,50 @@ def test_at_least_once_mode_loses_nothing(kafka_broker, shared_input, outputs, g
     for asset, values in expected.scores.items():
         assert set(scores[asset]) == set(values)  # nothing lost, nothing made up
         assert len(scores[asset]) >= len(values)
+
+
+def test_a_scores_topic_refusing_outputs_for_a_while_loses_nothing(
+    kafka_broker, shared_input, outputs, group
+):
+    """The scores topic refuses the producer's batches for a while (``max.message.bytes``
+    1,024): the broker fails them, the transaction can only abort, and librdkafka refuses the
+    outputs produced after that in ``produce`` itself (``_STATE``). The service keeps running
+    (each refusal an aborted commit and a replay), commits nothing meanwhile, and once the
+    topic takes the outputs again they equal a clean run's."""
+    _topic_max_message_bytes(kafka_broker.config, outputs.scores, 1024)
+    service = group.start("refused")
+    url = wait_ready(service)
+    deadline = time.monotonic() + 60
+    while _aborted_commits(url, service) < 3:
+        assert time.monotonic() < deadline, "no commit was aborted"
+        time.sleep(0.2)
+    assert group.lag() == READINGS  # nothing committed without its scores
+    _topic_max_message_bytes(kafka_broker.config, outputs.scores, 1_048_588)  # the default
+    wait_caught_up(kafka_broker.bootstrap, group.group, outputs)
+    assert service.stop() == 0, service.stderr
+    assert "outputs could not be queued" in service.stderr  # refused in produce, not only later
+    assert_outputs_equal(kafka_broker.bootstrap, outputs, shared_input[1])
+
+
+def _topic_max_message_bytes(config: dict[str, str], topic: str, limit: int) -> None:
+    entry = ConfigEntry(
+        "max.message.bytes", str(limit), incremental_operation=AlterConfigOpType.SET
+    )
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[entry])
+    admin = AdminClient(config)  # (kept: its futures fail once it is destroyed)
+    for future in admin.incremental_alter_configs([resource]).values():
+        future.result(timeout=30)
+
+
+def _aborted_commits(url: str, service: ServiceProcess) -> float:
+    """``linewatch_commits_total{outcome="aborted"}`` of a service that must be running."""
+    try:
+        text = urllib.request.urlopen(url + "/metrics", timeout=10).read().decode()
+    except OSError:
+        text = ""
+    assert service.alive(), service.stderr
+    sample = 'linewatch_commits_total{outcome="aborted"} '
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(sample))
 
 
 def wait_for_shares(urls: list[str], timeout_s: float = 30.0) -> list[float]:

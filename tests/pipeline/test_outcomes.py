@@ -124,7 +124,14 @@ def test_emitter_produces_what_one_outcome_at_a_time_did(keyed: bool) -> None:
     outputs = Recording()
     registry, expected_registry = CollectorRegistry(), CollectorRegistry()
     metrics, expected_metrics = ServiceMetrics(registry), ServiceMetrics(expected_registry)
-    emitter = Emitter(settings.topics, outputs, BackgroundCommit(10_000), metrics, None)
+    emitter = Emitter(
+        settings.topics,
+        outputs,
+        BackgroundCommit(10_000),
+        metrics,
+        None,
+        max_value_bytes=settings.serve.max_message_bytes,
+    )
     letters = 0
     for messages, outcomes in batches(settings, keyed=keyed):
         del outputs.records[:]
@@ -162,7 +169,12 @@ def test_outputs_held_during_a_commit_are_what_holding_one_by_one_held(monkeypat
     held = []
     for commits in (BackgroundCommit(10_000), HoldingOneByOne(10_000)):
         emitter = Emitter(
-            settings.topics, Recording(), commits, ServiceMetrics(CollectorRegistry()), None
+            settings.topics,
+            Recording(),
+            commits,
+            ServiceMetrics(CollectorRegistry()),
+            None,
+            max_value_bytes=settings.serve.max_message_bytes,
         )
         commits.begin()  # a checkpoint under way: every output is held
         for messages, outcomes in made:

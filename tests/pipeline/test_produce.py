@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from confluent_kafka import KafkaError, KafkaException
 
 from pipeline.outputs import AtLeastOnceOutputs, CommitAborted, TransactionalOutputs
 from pipeline.produce import Output, produce_all, produce_many, produce_one
@@ -22,14 +23,20 @@ _OUTPUTS: list[Output] = [
 
 class FullQueue:
     """A producer whose ``produce`` raises ``BufferError`` on the chosen calls (counted
-    from 1); it logs every produce (its positional slots) and poll."""
+    from 1), or ``KafkaException`` on those of ``refused``; it logs every produce (its
+    positional slots) and poll."""
 
-    def __init__(self, full: set[int]) -> None:
+    def __init__(self, full: set[int], refused: dict[int, KafkaError] | None = None) -> None:
         self.full, self.tries = full, 0
+        self.refused = refused or {}
+        """The calls that raise ``KafkaException`` with that error instead."""
         self.log: list[tuple[Any, ...]] = []
 
     def produce(self, *slots: Any) -> None:
         self.tries += 1
+        if self.tries in self.refused:
+            self.log.append(("refused", slots[2]))
+            raise KafkaException(self.refused[self.tries])
         if self.tries in self.full:
             self.log.append(("full", slots[2]))
             raise BufferError("Local: Queue full")

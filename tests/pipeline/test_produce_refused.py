@@ -1,0 +1,90 @@
+"""An output the producer refuses in ``produce`` (``KafkaException``: unknown partition,
+message too large, ``_STATE`` once the transaction failed) is an aborted commit, or the fatal
+error it is; never an exception out of the service's loop (the producer: ``FullQueue``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaError
+
+from pipeline.errors import KafkaTransportError
+from pipeline.outputs import AtLeastOnceOutputs, CommitAborted
+from tests.pipeline.test_produce import _OUTPUTS, FullQueue, _transactional
+
+# What librdkafka raised from produce against the test broker (2.16):
+# fatal() is false on all three, also on _FATAL, the answer once the producer was fenced
+_REFUSALS = {
+    "unknown partition": KafkaError(KafkaError._UNKNOWN_PARTITION, "Local: Unknown partition"),
+    "message too large": KafkaError(
+        KafkaError.MSG_SIZE_TOO_LARGE, "Broker: Message size too large"
+    ),
+    "transaction failed": KafkaError(KafkaError._STATE, "Local: Erroneous state"),
+}
+_FATAL_REFUSALS = {
+    "fenced earlier": KafkaError(KafkaError._FATAL, "Local: Fatal error"),
+    "fatal": KafkaError(KafkaError._FENCED, "fenced by newer producer instance", fatal=True),
+}
+_RECORDS: list[tuple[bytes | None, bytes]] = [(b"a", b"1"), (b"b", b"2"), (b"c", b"3")]
+
+
+def _tries(producer: FullQueue) -> list[str]:
+    """The producer's log without its polls: the outputs tried, and how each went."""
+    return [entry[0] for entry in producer.log if entry[0] != "poll"]
+
+
+def _produce(outputs: Any, how: str) -> None:
+    """The three ways :class:`~pipeline.outputs.Outputs` produce (the 2nd output refused)."""
+    if how == "one":
+        for output in _OUTPUTS:
+            outputs.produce(*output)
+    elif how == "many":
+        outputs.produce_many("scores", _RECORDS, [])
+    else:
+        outputs.produce_all(_OUTPUTS)
+
+
+@pytest.mark.parametrize("how", ["one", "many", "all"])
+@pytest.mark.parametrize("refusal", sorted(_REFUSALS))
+def test_an_output_the_producer_refuses_aborts_the_transaction(how: str, refusal: str) -> None:
+    """The transaction cannot commit with the output missing: :class:`CommitAborted` (the
+    caller rewinds and replays), keeping librdkafka's code; nothing after it is tried."""
+    error = _REFUSALS[refusal]
+    producer = FullQueue(set(), refused={2: error})
+    outputs, calls = _transactional(producer, lost=False)
+    with pytest.raises(CommitAborted, match="producing an output failed") as raised:
+        _produce(outputs, how)
+    assert raised.value.code == error.code()
+    assert _tries(producer) == ["produce", "refused"]
+    assert producer.log[-1] == ("poll", 0)  # serves error_cb before the check
+    assert calls == ["check"]  # refused credentials would be the error to report
+
+
+@pytest.mark.parametrize("how", ["one", "many", "all"])
+@pytest.mark.parametrize("refusal", sorted(_FATAL_REFUSALS))
+def test_an_output_refused_with_a_fatal_error_is_the_fatal_error(how: str, refusal: str) -> None:
+    """A fenced producer must not be replaced (its successor would fence the instance that
+    fenced it): the fatal error ends the service, as from a transactional call."""
+    error = _FATAL_REFUSALS[refusal]
+    producer = FullQueue(set(), refused={2: error})
+    outputs, _ = _transactional(producer, lost=False)
+    with pytest.raises(KafkaTransportError, match=r"failed \(fatal\)") as raised:
+        _produce(outputs, how)
+    assert not isinstance(raised.value, CommitAborted)
+    assert raised.value.code == error.code()
+
+
+@pytest.mark.parametrize("how", ["one", "many", "all"])
+def test_at_least_once_an_output_the_producer_refuses_keeps_the_offsets(how: str) -> None:
+    """At-least-once: :class:`CommitAborted` at once, as for an output not delivered; the
+    caller rewinds to the committed offsets, so the refused output's input is replayed."""
+    error = _REFUSALS["message too large"]
+    producer = FullQueue(set(), refused={2: error})
+    outputs = object.__new__(AtLeastOnceOutputs)
+    outputs._producer = producer  # type: ignore[assignment]
+    outputs._failed = []
+    with pytest.raises(CommitAborted, match="offsets not committed") as raised:
+        _produce(outputs, how)
+    assert raised.value.code == error.code()
+    assert _tries(producer) == ["produce", "refused"]
