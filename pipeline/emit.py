@@ -132,9 +132,12 @@ class Emitter:
 
 
 def cut(data: bytes, limit: int) -> bytes:
-    """``data``, or its first ``limit`` bytes and ``...`` if longer.
+    """UTF-8 ``data``, or if longer than ``limit`` bytes its first whole characters that fit
+    with ``...`` after them (a character is never split: headers stay valid UTF-8).
 
-    >>> cut(b"abcdef", 5), cut(b"abc", 5)
-    (b'ab...', b'abc')
+    >>> cut(b"abcdef", 5), cut(b"abc", 5), cut("aé".encode(), 5), cut("aéé".encode(), 5)
+    (b'ab...', b'abc', b'a\\xc3\\xa9', b'a...')
     """
-    return data if len(data) <= limit else data[: limit - 3] + b"..."
+    if len(data) <= limit:
+        return data
+    return data[: limit - 3].decode("utf-8", "ignore").encode() + b"..."

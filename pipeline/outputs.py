@@ -9,7 +9,9 @@ Two implementations of one small interface (``produce`` / ``commit`` / ``abort``
   instance with the same ``transactional.id``) raise :class:`KafkaTransportError`. An output
   the producer refuses (``produce`` raising ``KafkaException``: unknown partition, message
   too large, a transaction already failed) is handled the same way: the transaction cannot
-  commit, so :class:`CommitAborted` (or the fatal error).
+  commit, so :class:`CommitAborted` (or the fatal error); a refusal of the output itself
+  (too large, unknown partition or topic), which the replay would meet again, ends the
+  service with :class:`KafkaTransportError` instead of replaying forever.
 - :class:`AtLeastOnceOutputs`: an idempotent producer; a commit flushes every output, checks
   the delivery reports and only then commits the offsets. An output the producer refuses
   raises :class:`CommitAborted` at once: the offsets are not committed past it.
@@ -62,6 +64,17 @@ _OVERDUE_GRACE_S = 2.0
 """How long past its own timeout a transactional call may block before it is given up."""
 _RETRY_PAUSE_S = 0.5
 _FATAL = KafkaError._FATAL
+_REFUSED_AGAIN_ON_REPLAY = frozenset(
+    {
+        KafkaError.MSG_SIZE_TOO_LARGE,
+        KafkaError._UNKNOWN_PARTITION,
+        KafkaError._UNKNOWN_TOPIC,
+        KafkaError._INVALID_ARG,
+    }
+)
+"""Refusals of an output itself (its size, its partition or topic): the replay after an
+aborted commit would make the same output and meet the same refusal, forever, so these end
+the service with the error instead (as a snapshot above ``state.max_snapshot_bytes`` does)."""
 
 
 class CommitAborted(KafkaTransportError):
@@ -203,8 +216,10 @@ class TransactionalOutputs:
 
         :meth:`_classify` decides as for a transactional call that is out of time: a fatal
         error (e.g. ``_FATAL`` after this producer was fenced) raises
-        :class:`KafkaTransportError`, anything else :class:`CommitAborted`.
+        :class:`KafkaTransportError`, anything else :class:`CommitAborted`; so does a refusal
+        the replay would meet again (:data:`_REFUSED_AGAIN_ON_REPLAY`).
         """
+        _unless_refused_again(exc)
         self._classify("producing an output", exc, abortable_is_error=False, late=True)
         raise CommitAborted.from_kafka("producing an output failed", exc) from exc
 
@@ -385,10 +400,23 @@ def _wait() -> None:
     """At-least-once waits out a full queue (its delivery reports say if outputs failed)."""
 
 
+def _unless_refused_again(exc: KafkaException) -> None:
+    """Raise :class:`KafkaTransportError` for a refusal in :data:`_REFUSED_AGAIN_ON_REPLAY`."""
+    error = exc.args[0] if exc.args else None
+    if isinstance(error, KafkaError) and error.code() in _REFUSED_AGAIN_ON_REPLAY:
+        raise KafkaTransportError.from_kafka(
+            "producing an output failed, and a replay would make the same output "
+            "(check the topics' partitions and message size limits)",
+            exc,
+        ) from exc
+
+
 def _refused(exc: KafkaException) -> NoReturn:
     """An output the at-least-once producer refused: as for an output that was not delivered,
     the offsets must not be committed past it, so the caller replays from the last commit
-    (with a new producer, should this one have had a fatal error)."""
+    (with a new producer, should this one have had a fatal error); a refusal the replay would
+    meet again ends the service (:data:`_REFUSED_AGAIN_ON_REPLAY`)."""
+    _unless_refused_again(exc)
     raise CommitAborted.from_kafka(
         "producing an output failed; offsets not committed, replaying from the last commit", exc
     ) from exc

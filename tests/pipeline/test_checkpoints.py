@@ -77,13 +77,13 @@ def test_a_snapshot_that_cannot_be_produced_at_the_checkpoint_aborts_it_for_a_re
 
 def test_held_outputs_the_producer_refuses_abort_the_next_transaction_for_a_rewind() -> None:
     """The background commit succeeded; producing the outputs held meanwhile into the next
-    transaction fails in librdkafka (here: a partition that does not exist). ``settle``
+    transaction fails in librdkafka (here: ``_STATE``, a batch of it already failed). ``settle``
     answers ``False`` (the caller rewinds) with a new producer, instead of the
     ``KafkaException`` ending the service's loop."""
     settings = Settings.load(None, serve={"processing": "exactly_once"})
     registry = CollectorRegistry()
     states, positions, renewed = _States(), _Positions(), []
-    producer = FullQueue(set(), refused={2: KafkaError(KafkaError._UNKNOWN_PARTITION)})
+    producer = FullQueue(set(), refused={2: KafkaError(KafkaError._STATE)})
     outputs = object.__new__(TransactionalOutputs)
     outputs._producer = producer  # type: ignore[assignment]
     outputs._open, outputs._check, outputs._lost = True, lambda: None, lambda: False

@@ -1,6 +1,7 @@
-"""An output the producer refuses in ``produce`` (``KafkaException``: unknown partition,
-message too large, ``_STATE`` once the transaction failed) is an aborted commit, or the fatal
-error it is; never an exception out of the service's loop (the producer: ``FullQueue``)."""
+"""An output the producer refuses in ``produce`` (``KafkaException``) is an aborted commit
+(``_STATE`` once the transaction failed: the caller replays), or the fatal error it is, or,
+when the replay would meet the same refusal (message too large, unknown partition), an error
+that ends the service instead of an endless replay (the producer: ``FullQueue``)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,13 @@ from tests.pipeline.test_produce import _OUTPUTS, FullQueue, _transactional
 # What librdkafka raised from produce against the test broker (2.16):
 # fatal() is false on all three, also on _FATAL, the answer once the producer was fenced
 _REFUSALS = {
+    "transaction failed": KafkaError(KafkaError._STATE, "Local: Erroneous state"),
+}
+_REFUSED_AGAIN = {
     "unknown partition": KafkaError(KafkaError._UNKNOWN_PARTITION, "Local: Unknown partition"),
     "message too large": KafkaError(
         KafkaError.MSG_SIZE_TOO_LARGE, "Broker: Message size too large"
     ),
-    "transaction failed": KafkaError(KafkaError._STATE, "Local: Erroneous state"),
 }
 _FATAL_REFUSALS = {
     "fenced earlier": KafkaError(KafkaError._FATAL, "Local: Fatal error"),
@@ -76,10 +79,32 @@ def test_an_output_refused_with_a_fatal_error_is_the_fatal_error(how: str, refus
 
 
 @pytest.mark.parametrize("how", ["one", "many", "all"])
+@pytest.mark.parametrize("refusal", sorted(_REFUSED_AGAIN))
+@pytest.mark.parametrize("exactly_once", [True, False])
+def test_a_refusal_the_replay_would_meet_again_ends_the_service(
+    how: str, refusal: str, exactly_once: bool
+) -> None:
+    """The same output would be made and refused on every replay: the error, not a rewind."""
+    error = _REFUSED_AGAIN[refusal]
+    producer = FullQueue(set(), refused={2: error})
+    if exactly_once:
+        outputs: Any = _transactional(producer, lost=False)[0]
+    else:
+        outputs = object.__new__(AtLeastOnceOutputs)
+        outputs._producer = producer
+        outputs._failed = []
+    with pytest.raises(KafkaTransportError, match="a replay would make the same") as raised:
+        _produce(outputs, how)
+    assert not isinstance(raised.value, CommitAborted)
+    assert raised.value.code == error.code()
+    assert _tries(producer) == ["produce", "refused"]
+
+
+@pytest.mark.parametrize("how", ["one", "many", "all"])
 def test_at_least_once_an_output_the_producer_refuses_keeps_the_offsets(how: str) -> None:
     """At-least-once: :class:`CommitAborted` at once, as for an output not delivered; the
     caller rewinds to the committed offsets, so the refused output's input is replayed."""
-    error = _REFUSALS["message too large"]
+    error = _REFUSALS["transaction failed"]
     producer = FullQueue(set(), refused={2: error})
     outputs = object.__new__(AtLeastOnceOutputs)
     outputs._producer = producer  # type: ignore[assignment]
