@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from pipeline.auth import AuthWatch
-from pipeline.outputs import AtLeastOnceOutputs, ClientConfig, Outputs, TransactionalOutputs
+from pipeline.outputs import ClientConfig, Outputs, TransactionalOutputs
+from pipeline.outputs_at_least_once import AtLeastOnceOutputs
 from pipeline.settings import Settings
 
 __all__ = ["consumer_config", "make_outputs", "producer_config"]

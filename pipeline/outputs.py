@@ -12,9 +12,9 @@ Two implementations of one small interface (``produce`` / ``commit`` / ``abort``
   commit, so :class:`CommitAborted` (or the fatal error); a refusal of the output itself
   (too large, unknown partition or topic), which the replay would meet again, ends the
   service with :class:`KafkaTransportError` instead of replaying forever.
-- :class:`AtLeastOnceOutputs`: an idempotent producer; a commit flushes every output, checks
-  the delivery reports and only then commits the offsets. An output the producer refuses
-  raises :class:`CommitAborted` at once: the offsets are not committed past it.
+- :class:`~pipeline.outputs_at_least_once.AtLeastOnceOutputs` (``at_least_once``, in its own
+  module): an idempotent producer; a commit flushes every output, checks the delivery
+  reports and only then commits the offsets.
 
 After :class:`CommitAborted` the caller rewinds: restores the state of the last commit and
 seeks back to the committed offsets.
@@ -38,14 +38,14 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import NoReturn, Protocol
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from pipeline.deadline import Overdue, call_with_deadline
 from pipeline.errors import KafkaTransportError
 from pipeline.produce import Headers, Output, produce_all, produce_many, produce_one
 
 __all__ = [
-    "AtLeastOnceOutputs",
+    "CALL_TIMEOUT_S",
     "ClientConfig",
     "CommitAborted",
     "Headers",
@@ -53,12 +53,13 @@ __all__ = [
     "Outputs",
     "ProducerWedged",
     "TransactionalOutputs",
+    "raise_if_refused_again",
 ]
 logger = logging.getLogger(__name__)
 
 ClientConfig = dict[str, str | int | bool | Callable[[KafkaError], None]]
 
-_CALL_TIMEOUT_S = 30.0
+CALL_TIMEOUT_S = 30.0
 _INIT_TIMEOUT_S = 5.0
 _OVERDUE_GRACE_S = 2.0
 """How long past its own timeout a transactional call may block before it is given up."""
@@ -140,7 +141,7 @@ class TransactionalOutputs:
         timeout_ms: int,
         check: Callable[[], None] = lambda: None,
         lost: Callable[[], bool] = lambda: False,
-        commit_timeout_s: float = _CALL_TIMEOUT_S,
+        commit_timeout_s: float = CALL_TIMEOUT_S,
     ) -> None:
         self._check = check
         self._lost = lost
@@ -219,7 +220,7 @@ class TransactionalOutputs:
         :class:`KafkaTransportError`, anything else :class:`CommitAborted`; so does a refusal
         the replay would meet again (:data:`_REFUSED_AGAIN_ON_REPLAY`).
         """
-        _unless_refused_again(exc)
+        raise_if_refused_again(exc)
         self._classify("producing an output", exc, abortable_is_error=False, late=True)
         raise CommitAborted.from_kafka("producing an output failed", exc) from exc
 
@@ -326,81 +327,7 @@ class TransactionalOutputs:
             raise CommitAborted.from_kafka(f"{what} failed", exc) from exc
 
 
-class AtLeastOnceOutputs:
-    """An idempotent producer; offsets are committed once every output is acknowledged."""
-
-    def __init__(self, config: ClientConfig) -> None:
-        self._producer = Producer(
-            {"linger.ms": 5, **config, "enable.idempotence": True, "acks": "all"}
-        )
-        self._failed: list[str] = []
-
-    def produce(
-        self,
-        topic: str,
-        key: bytes | None,
-        value: bytes | None,
-        headers: Headers,
-        partition: int,
-        timestamp: int = 0,
-    ) -> None:
-        producer, on_delivery = self._producer, self._on_delivery
-        try:
-            produce_one(
-                producer, topic, key, value, headers, partition, on_delivery, _wait, timestamp
-            )
-        except KafkaException as exc:
-            _refused(exc)
-
-    def produce_many(
-        self, topic: str, records: Sequence[tuple[bytes | None, bytes]], headers: Headers
-    ) -> None:
-        try:
-            produce_many(self._producer, topic, records, headers, self._on_delivery, _wait)
-        except KafkaException as exc:
-            _refused(exc)
-
-    def produce_all(self, outputs: Sequence[Output]) -> None:
-        try:
-            produce_all(self._producer, outputs, self._on_delivery, _wait)
-        except KafkaException as exc:
-            _refused(exc)
-
-    def commit(
-        self, offsets: list[TopicPartition], consumer: Consumer, metadata: object = None
-    ) -> None:
-        while self._producer.flush(1.0) > 0:
-            logger.warning("waiting for the broker to acknowledge outputs")
-        if self._failed:
-            failed, self._failed = self._failed, []
-            raise CommitAborted(
-                f"{len(failed)} outputs were not delivered (first: {failed[0]}); "
-                "offsets not committed, replaying from the last commit"
-            )
-        if offsets:
-            try:
-                consumer.commit(offsets=offsets, asynchronous=False)
-            except KafkaException as exc:
-                raise CommitAborted.from_kafka("offset commit failed", exc) from exc
-
-    def abort(self) -> None:
-        """Nothing to discard: what was delivered stays (at-least-once)."""
-        self._producer.flush(_CALL_TIMEOUT_S)
-        self._failed = []
-
-    def close(self) -> None:
-        self._producer.flush(_CALL_TIMEOUT_S)
-
-    def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
-        if error is not None:
-            self._failed.append(f"{message.topic()}: {error.str()}")
-
-
-def _wait() -> None:
-    """At-least-once waits out a full queue (its delivery reports say if outputs failed)."""
-
-
-def _unless_refused_again(exc: KafkaException) -> None:
+def raise_if_refused_again(exc: KafkaException) -> None:
     """Raise :class:`KafkaTransportError` for a refusal in :data:`_REFUSED_AGAIN_ON_REPLAY`."""
     error = exc.args[0] if exc.args else None
     if isinstance(error, KafkaError) and error.code() in _REFUSED_AGAIN_ON_REPLAY:
@@ -409,14 +336,3 @@ def _unless_refused_again(exc: KafkaException) -> None:
             "(check the topics' partitions and message size limits)",
             exc,
         ) from exc
-
-
-def _refused(exc: KafkaException) -> NoReturn:
-    """An output the at-least-once producer refused: as for an output that was not delivered,
-    the offsets must not be committed past it, so the caller replays from the last commit
-    (with a new producer, should this one have had a fatal error); a refusal the replay would
-    meet again ends the service (:data:`_REFUSED_AGAIN_ON_REPLAY`)."""
-    _unless_refused_again(exc)
-    raise CommitAborted.from_kafka(
-        "producing an output failed; offsets not committed, replaying from the last commit", exc
-    ) from exc

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from pipeline import outputs
+from pipeline import outputs, outputs_at_least_once
 from pipeline.auth import AuthWatch
 from pipeline.clients import consumer_config, make_outputs, producer_config
 from pipeline.settings import Settings
@@ -34,6 +34,7 @@ class ConfigOnly:
 def made(monkeypatch) -> list[dict[str, Any]]:
     """The configurations of the producers the outputs make (no client is started)."""
     monkeypatch.setattr(outputs, "Producer", ConfigOnly)
+    monkeypatch.setattr(outputs_at_least_once, "Producer", ConfigOnly)
     monkeypatch.setattr(ConfigOnly, "made", [])
     return ConfigOnly.made
 

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
-from pipeline.outputs import AtLeastOnceOutputs, CommitAborted, TransactionalOutputs
+from pipeline.outputs import CommitAborted, TransactionalOutputs
+from pipeline.outputs_at_least_once import AtLeastOnceOutputs
 from pipeline.produce import Output, produce_all, produce_many, produce_one
 
 _OUTPUTS: list[Output] = [

@@ -11,7 +11,8 @@ import pytest
 from confluent_kafka import KafkaError
 
 from pipeline.errors import KafkaTransportError
-from pipeline.outputs import AtLeastOnceOutputs, CommitAborted
+from pipeline.outputs import CommitAborted
+from pipeline.outputs_at_least_once import AtLeastOnceOutputs
 from tests.pipeline.test_produce import _OUTPUTS, FullQueue, _transactional
 
 # What librdkafka raised from produce against the test broker (2.16):
