@@ -31,6 +31,7 @@ __all__ = [
     "PipelineError",
     "PortInUse",
     "SnapshotRefused",
+    "kafka_error",
 ]
 
 
@@ -77,6 +78,12 @@ class PortInUse(BrokerError):
     """The port the broker should listen on is taken by another process."""
 
 
+def kafka_error(exc: KafkaException) -> KafkaError | None:
+    """The librdkafka error a confluent-kafka exception carries (``None`` if it has none)."""
+    error = exc.args[0] if exc.args else None
+    return error if isinstance(error, KafkaError) else None
+
+
 class KafkaTransportError(PipelineError):
     """A Kafka client call failed. ``code`` keeps librdkafka's error code when there is one."""
 
@@ -87,8 +94,8 @@ class KafkaTransportError(PipelineError):
     @classmethod
     def from_kafka(cls, what: str, exc: KafkaException) -> KafkaTransportError:
         """Wrap a confluent-kafka exception, keeping librdkafka's error code and text."""
-        error = exc.args[0] if exc.args else None
-        if isinstance(error, KafkaError):
+        error = kafka_error(exc)
+        if error is not None:
             return cls(f"{what}: {error.str()}", code=error.code())
         return cls(f"{what}: {exc}")
 

@@ -21,6 +21,8 @@ import time
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from pipeline.errors import kafka_error
+
 __all__ = ["LabelGate"]
 logger = logging.getLogger(__name__)
 
@@ -72,8 +74,8 @@ class LabelGate:
                 ]
                 return list(zip(committed, ends, strict=True))
             except KafkaException as exc:
-                error = exc.args[0]
-                retriable = isinstance(error, KafkaError) and (
+                error = kafka_error(exc)
+                retriable = error is not None and (
                     error.retriable() or error.code() in _COORDINATOR_MOVING
                 )
                 if not retriable or time.monotonic() >= deadline:

@@ -41,7 +41,7 @@ from typing import NoReturn, Protocol
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from pipeline.deadline import Overdue, call_with_deadline
-from pipeline.errors import KafkaTransportError
+from pipeline.errors import KafkaTransportError, kafka_error
 from pipeline.produce import Headers, Output, produce_all, produce_many, produce_one
 
 __all__ = [
@@ -316,8 +316,8 @@ class TransactionalOutputs:
         ``_FATAL`` is fatal too: librdkafka's answer to a call on a producer that already
         had a fatal error (e.g. ``produce`` after fencing), whose ``fatal()`` is false.
         """
-        error = exc.args[0] if exc.args else None
-        if not isinstance(error, KafkaError) or error.fatal() or error.code() == _FATAL:
+        error = kafka_error(exc)
+        if error is None or error.fatal() or error.code() == _FATAL:
             raise KafkaTransportError.from_kafka(f"{what} failed (fatal)", exc) from exc
         self._producer.poll(0)  # serves error_cb, which notes refused credentials
         self._check()
@@ -329,8 +329,8 @@ class TransactionalOutputs:
 
 def raise_if_refused_again(exc: KafkaException) -> None:
     """Raise :class:`KafkaTransportError` for a refusal in :data:`_REFUSED_AGAIN_ON_REPLAY`."""
-    error = exc.args[0] if exc.args else None
-    if isinstance(error, KafkaError) and error.code() in _REFUSED_AGAIN_ON_REPLAY:
+    error = kafka_error(exc)
+    if error is not None and error.code() in _REFUSED_AGAIN_ON_REPLAY:
         raise KafkaTransportError.from_kafka(
             "producing an output failed, and a replay would make the same output "
             "(check the topics' partitions and message size limits)",

@@ -25,7 +25,7 @@ import time
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic, TopicMetadata
 
-from pipeline.errors import ConfigError, KafkaTransportError
+from pipeline.errors import ConfigError, KafkaTransportError, kafka_error
 from pipeline.settings import TopicSettings
 
 __all__ = ["create_topics", "partition_counts", "topic_names"]
@@ -159,8 +159,8 @@ def _create(admin: AdminClient, new_topics: list[NewTopic]) -> list[str]:
         try:
             future.result()
         except KafkaException as exc:
-            error = exc.args[0]
-            if isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+            error = kafka_error(exc)
+            if error is not None and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
                 continue  # created by someone else since we listed the topics
             raise KafkaTransportError.from_kafka(f"could not create topic {name}", exc) from exc
         created.append(name)
