@@ -8,15 +8,14 @@ import time
 import pytest
 from confluent_kafka import (
     TIMESTAMP_CREATE_TIME,
-    Consumer,
     KafkaError,
     KafkaException,
     Message,
     Producer,
-    TopicPartition,
 )
 
 from pipeline.produce import Output, produce_all, produce_many, produce_one
+from tests.integration.eos_io import topic_size
 from tests.integration.kafka_io import read_all
 
 pytestmark = pytest.mark.integration
@@ -85,7 +84,7 @@ class TestDeliveredOutputsAreReleased:
         """librdkafka counts a delivered message against ``queue.buffering.max.messages``
         until its report is served: the batch loops serve them first, so three batches of
         500 go through a queue of 600 without waiting (``on_full`` is never called)."""
-        topic = topic_settings.scores
+        topic, partitions = topic_settings.scores, topic_settings.partitions
         config = {**kafka_broker.config, "queue.buffering.max.messages": 600, "linger.ms": 1}
         producer = Producer({**config, "delivery.report.only.error": True})
         records = [(b"k", b"v")] * 500
@@ -94,44 +93,36 @@ class TestDeliveredOutputsAreReleased:
                 produce_all(producer, [(topic, b"k", b"v", [], -1, 0)] * 500, None, _full)
             else:
                 produce_many(producer, topic, records, [], None, _full)
-            _wait_until_written(kafka_broker.bootstrap, topic, 500 * (batch + 1))
+            _wait_until_written(kafka_broker.bootstrap, topic, partitions, 500 * (batch + 1))
         assert producer.flush(30) == 0
 
     def test_without_serving_them_the_queue_fills(self, kafka_broker, topic_settings):
         """The same producer without the serving: the second batch finds the queue full."""
-        topic = topic_settings.scores
+        topic, partitions = topic_settings.scores, topic_settings.partitions
         config = {**kafka_broker.config, "queue.buffering.max.messages": 600, "linger.ms": 1}
         producer = Producer({**config, "delivery.report.only.error": True})
         for _ in range(500):
             producer.produce(topic, b"v", b"k")
-        _wait_until_written(kafka_broker.bootstrap, topic, 500)
+        _wait_until_written(kafka_broker.bootstrap, topic, partitions, 500)
         with pytest.raises(BufferError):
             for _ in range(500):
                 producer.produce(topic, b"v", b"k")
         assert producer.flush(30) == 0
 
 
-def _wait_until_written(bootstrap: str, topic: str, count: int) -> None:
+def _wait_until_written(bootstrap: str, topic: str, partitions: int, count: int) -> None:
     """Until the topic holds ``count`` messages, then a moment for their acknowledgements."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "produce-slots"})
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            metadata = consumer.list_topics(topic, timeout=10).topics[topic]
-            try:
-                ends = [
-                    consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                    for p in metadata.partitions
-                ]
-            except KafkaException:  # a new topic's leaders may not be known yet
-                ends = []
-            if sum(ends) >= count:
-                time.sleep(1.0)  # the acknowledgements follow within milliseconds
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"{topic} did not reach {count} messages")
-    finally:
-        consumer.close()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            written = topic_size(bootstrap, topic, partitions)
+        except KafkaException:  # a new topic's leaders may not be known yet
+            written = 0
+        if written >= count:
+            time.sleep(1.0)  # the acknowledgements follow within milliseconds
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{topic} did not reach {count} messages")
 
 
 def _full() -> None:
