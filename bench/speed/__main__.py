@@ -73,8 +73,22 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="keep the configs and the children's stdout/stderr here (default: a temporary dir)",
     )
+    parser.add_argument(
+        "--repeat",
+        type=_positive,
+        default=2,
+        help="rounds of the drain arms, run in turn; each arm's figure is its best round "
+        "(the shared machine's speed drifts; default 2)",
+    )
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per drain at most")
     return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def _passthrough_default() -> str:
@@ -112,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         timeout_s=args.timeout,
         commit_interval_s=args.commit_interval,
         workdir=args.workdir,
+        repeat=args.repeat,
     )
     summary = run(options)
     for key, value in summary.items():

@@ -59,10 +59,11 @@ def render_section(
     when: datetime,
     options: Options,
     machine: list[tuple[str, str]],
-    results: dict[str, ArmResult],
+    rows: list[ArmResult],
     extras: Extras,
 ) -> str:
-    """The Markdown of one run: set-up, machine and versions, one row per arm, the extras."""
+    """The Markdown of one run: set-up, machine and versions, one row per arm's round, the
+    extras."""
     lines = [
         f"## Run {when:%Y-%m-%d %H:%M} UTC",
         "",
@@ -75,6 +76,12 @@ def render_section(
             f"; every arm's commit interval {options.commit_interval_s:g} s."
             if options.commit_interval_s is not None
             else "."
+        )
+        + (
+            f" Drain arms run {options.repeat} times in turn; the summary takes each arm's "
+            "best round (readings/s per core)."
+            if options.repeat > 1
+            else ""
         ),
         "",
         "| machine / version | |",
@@ -84,7 +91,7 @@ def render_section(
         "| arm | readings | scores | CPU s | wall s | readings/s/core | readings/s | RSS MB "
         "| settings |",
         "|---|---|---|---|---|---|---|---|---|",
-        *[_row(result) for result in results.values()],
+        *[_row(result) for result in rows],
     ]
     if extras.latency is not None:
         lines += ["", *extras.latency.describe()]

@@ -68,3 +68,24 @@ class TestStats:
         assert per_1000_assets(300_000_000, 1000, 400_000_000, 3000) == pytest.approx(50.0)
         with pytest.raises(ValueError):
             per_1000_assets(1, 10, 1, 10)
+
+
+class TestRepeatedRounds:
+    def _result(self, name: str, cpu_s: float):
+        from bench.speed.runner import ArmResult
+
+        return ArmResult(name, 1000, 1000, cpu_s, 1.0, 0, 0)
+
+    def test_the_best_round_is_the_one_with_most_readings_per_core(self):
+        from bench.speed.run import best
+
+        rounds = [self._result("a", 2.0), self._result("a", 0.5), self._result("a", 1.0)]
+        assert best(rounds) is rounds[1]
+
+    def test_the_command_line_refuses_fewer_than_one_round(self, capsys):
+        from bench.speed.__main__ import main
+
+        with pytest.raises(SystemExit) as exit_:
+            main(["--repeat", "0", "--no-results"])
+        assert exit_.value.code == 2
+        assert "--repeat: must be at least 1, not 0" in capsys.readouterr().err

@@ -9,6 +9,7 @@ is opt-in with ``-m slow``.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -52,6 +53,28 @@ def test_each_throughput_arm_scores_every_reading_and_memory_is_measured(kafka_b
     # the memory arm's second run: 3 x 20 assets, as many whole readings per asset as fit
     assert f"| {OTHER_ARM} | 1,980 | 1,980 |" in text
     assert "restored 20" not in text and "for 20 assets" in text  # every asset restored
+
+
+def test_repeated_drain_arms_are_each_recorded_and_the_best_round_summarised(
+    kafka_broker, tmp_path
+):
+    options = dataclasses.replace(_options(kafka_broker, tmp_path, ("naive",)), repeat=2)
+    summary = run(options)
+    text = (tmp_path / "RESULTS.md").read_text()
+    rates = [
+        float(
+            re.search(
+                rf"^\| naive \({n}/2\) \| 2,000 \| 2,000 \|(?:[^|]*\|){{2}} ([\d,]+) \|",
+                text,
+                re.MULTILINE,
+            )
+            .group(1)
+            .replace(",", "")
+        )
+        for n in (1, 2)
+    ]
+    assert "Drain arms run 2 times in turn" in text
+    assert round(summary["naive_readings_per_s_per_core"]) == max(rates)
 
 
 def test_latency_is_measured_with_a_live_producer(kafka_broker, tmp_path):
