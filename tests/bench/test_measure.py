@@ -89,3 +89,40 @@ class TestRepeatedRounds:
             main(["--repeat", "0", "--no-results"])
         assert exit_.value.code == 2
         assert "--repeat: must be at least 1, not 0" in capsys.readouterr().err
+
+
+class TestLoadGeneratorStart:
+    """The latency arm's producer sends its first record only once it has its producer id."""
+
+    class _Sink:
+        def __init__(self, ready, after: int | None) -> None:
+            self.ready, self.after, self.flushes = ready, after, 0
+
+        def flush(self, timeout_s: float) -> None:
+            self.flushes += 1
+            if self.after is not None and self.flushes >= self.after:
+                self.ready.set()
+
+    def test_it_serves_the_producer_until_the_statistics_say_ready(self):
+        import threading
+
+        from bench.speed.loadgen import _statistics, _wait_ready
+
+        ready = threading.Event()
+        on_statistics = _statistics(ready)["stats_cb"]
+        on_statistics('{"eos": {"idemp_state": "WaitPID"}}')
+        assert not ready.is_set()
+        sink = self._Sink(ready, after=3)
+        assert _wait_ready(sink, ready, 10.0) >= 0.0  # type: ignore[arg-type]
+        assert sink.flushes == 3
+        on_statistics('{"eos": {"idemp_state": "Assigned"}}')
+        assert ready.is_set()
+
+    def test_a_producer_that_never_gets_ready_is_an_error(self):
+        import threading
+
+        from bench.speed.loadgen import _wait_ready
+
+        ready = threading.Event()
+        with pytest.raises(SystemExit, match="not ready after 0.05 s"):
+            _wait_ready(self._Sink(ready, after=None), ready, 0.05)  # type: ignore[arg-type]
