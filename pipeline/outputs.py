@@ -132,7 +132,15 @@ class TransactionalOutputs:
     ``commit_timeout_s`` bounds a commit (sending the offsets and committing, retries
     included) and an abort; past it the commit ends in :class:`CommitAborted`, or in
     :class:`ProducerWedged` when a call is still blocked in librdkafka.
+
+    Once the producer refused an output, the open transaction lacks it: every later output
+    and the commit raise :class:`CommitAborted` until :meth:`abort` (the service renews the
+    producer instead, which aborts it), so a caller that went on could never commit the
+    transaction without that output.
     """
+
+    _refusal: KafkaException | None = None
+    """The refusal that doomed the open transaction, if one did."""
 
     def __init__(
         self,
@@ -186,6 +194,7 @@ class TransactionalOutputs:
         partition: int,
         timestamp: int = 0,
     ) -> None:
+        self._raise_if_refused()
         if not self._open:
             self._begin()
         producer, on_full = self._producer, self._on_full
@@ -197,6 +206,7 @@ class TransactionalOutputs:
     def produce_many(
         self, topic: str, records: Sequence[tuple[bytes | None, bytes]], headers: Headers
     ) -> None:
+        self._raise_if_refused()
         if not self._open:
             self._begin()
         try:
@@ -205,6 +215,7 @@ class TransactionalOutputs:
             self._refused(exc)
 
     def produce_all(self, outputs: Sequence[Output]) -> None:
+        self._raise_if_refused()
         if not self._open:
             self._begin()
         try:
@@ -220,9 +231,17 @@ class TransactionalOutputs:
         :class:`KafkaTransportError`, anything else :class:`CommitAborted`; so does a refusal
         the replay would meet again (:data:`_REFUSED_AGAIN_ON_REPLAY`).
         """
+        self._refusal = exc
         raise_if_refused_again(exc)
         self._classify("producing an output", exc, abortable_is_error=False, late=True)
         raise CommitAborted.from_kafka("producing an output failed", exc) from exc
+
+    def _raise_if_refused(self) -> None:
+        """:class:`CommitAborted` if an output of the open transaction was refused."""
+        if self._refusal is not None:
+            raise CommitAborted.from_kafka(
+                "the transaction lacks an output the producer refused", self._refusal
+            )
 
     def _begin(self) -> None:
         self._call("beginning a transaction", lambda _: self._producer.begin_transaction(), 0)
@@ -237,6 +256,7 @@ class TransactionalOutputs:
     def commit(
         self, offsets: list[TopicPartition], consumer: Consumer, metadata: object = None
     ) -> None:
+        self._raise_if_refused()
         if not self._open:
             if not offsets:
                 return
@@ -269,6 +289,7 @@ class TransactionalOutputs:
                 abortable_is_error=True,
             )
             self._open = False
+        self._refusal = None
 
     def close(self) -> None:
         if self._wedged:  # a helper thread is still inside the producer: leave it to that thread

@@ -114,3 +114,38 @@ def test_at_least_once_an_output_the_producer_refuses_keeps_the_offsets(how: str
         _produce(outputs, how)
     assert raised.value.code == error.code()
     assert _tries(producer) == ["produce", "refused"]
+
+
+class _Aborts(FullQueue):
+    """:class:`FullQueue` that also aborts transactions (logged)."""
+
+    def abort_transaction(self, timeout: float) -> None:
+        self.log.append(("abort",))
+
+
+@pytest.mark.parametrize("later", ["one", "many", "all", "commit"])
+def test_a_transaction_that_lost_a_refused_output_takes_nothing_more_until_aborted(
+    later: str,
+) -> None:
+    """A caller that went on after the refusal gets :class:`CommitAborted` again, from more
+    outputs and from the commit: the transaction can never commit without that output. Once
+    it is aborted, the next transaction takes outputs again."""
+    error = _REFUSALS["transaction failed"]
+    producer = _Aborts(set(), refused={2: error})
+    outputs, _ = _transactional(producer, lost=False)
+    outputs._commit_timeout_s = 1.0
+    with pytest.raises(CommitAborted, match="producing an output failed"):
+        _produce(outputs, "many")
+    tried = len(producer.log)
+    with pytest.raises(CommitAborted, match="lacks an output the producer refused") as raised:
+        if later == "commit":
+            outputs.commit([], None)  # type: ignore[arg-type]
+        else:
+            _produce(outputs, later)
+    assert raised.value.code == error.code()
+    assert len(producer.log) == tried  # neither produced nor committed
+    outputs.abort()
+    assert producer.log[-1] == ("abort",)
+    outputs._open = True  # the next transaction (its begin is librdkafka's)
+    outputs.produce_many("scores", _RECORDS, [])
+    assert _tries(producer)[-3:] == ["produce"] * 3
