@@ -166,19 +166,24 @@ class Service:
 
     def _consume(self) -> list[Message]:
         """Up to ``serve.batch_size`` messages: what the consumer holds, at once; if it holds
-        none, the first to arrive in ``serve.poll_timeout_s`` and what came with it.
+        none, the first to arrive in ``serve.poll_timeout_s`` and what arrives with it or in
+        the ``serve.batch_wait_ms`` after it (until the batch is full).
 
-        A batch never waits to fill: under low load a reading is scored as soon as it
-        arrives, under high load the batches are full anyway. While a checkpoint's snapshots
-        are being taken it does not wait at all (the round takes a few of them instead).
+        A service that is behind never waits (its batches are what is there); an idle one
+        lets a live stream's batch fill for a few ms, which spreads a batch's fixed cost over
+        more readings. While a checkpoint's snapshots are being taken it does not wait at all
+        (the round takes a few of them instead).
         """
         serve, consume = self.settings.serve, self._consumer.consume
-        wait = 0.0 if self._cycle.taking else serve.poll_timeout_s
+        taking = self._cycle.taking
         batch = consume(serve.batch_size, 0)
         if batch or serve.batch_size == 1:
-            return batch or consume(1, wait)
-        batch = consume(1, wait)
-        return batch + consume(serve.batch_size - 1, 0) if batch else batch
+            return batch or consume(1, 0.0 if taking else serve.poll_timeout_s)
+        batch = consume(1, 0.0 if taking else serve.poll_timeout_s)
+        if not batch:
+            return batch
+        gather = 0.0 if taking else serve.batch_wait_ms / 1000.0
+        return batch + consume(serve.batch_size - 1, gather)
 
     def _process_batch_or_rewind(self, batch: list[Message]) -> None:
         try:

@@ -66,3 +66,61 @@ class TestBatchSelection:
         assert len(recording.records) == 2  # nothing of partition 2, no dead letter
         assert svc._positions.readings == {0: 13}
         assert svc._cycle.pending == 2
+
+
+class _ScriptedConsumer:
+    """A consumer whose ``consume`` answers from a script and logs ``(size, timeout)``."""
+
+    def __init__(self, *answers: list[FakeMessage]) -> None:
+        self.answers = list(answers)
+        self.calls: list[tuple[int, float]] = []
+
+    def consume(self, size: int, timeout: float) -> list[FakeMessage]:
+        self.calls.append((size, timeout))
+        return self.answers.pop(0) if self.answers else []
+
+    def close(self) -> None:
+        pass
+
+
+class TestConsume:
+    """A batch waits ``serve.batch_wait_ms`` to fill only after the service waited for its
+    first message; a service that is behind takes what is there."""
+
+    def _consume(self, svc: Service, *answers: list[FakeMessage]) -> tuple[int, list]:
+        real, svc._consumer = svc._consumer, _ScriptedConsumer(*answers)  # type: ignore[assignment]
+        try:
+            batch = svc._consume()
+            return len(batch), svc._consumer.calls  # type: ignore[attr-defined]
+        finally:
+            svc._consumer = real
+
+    def test_an_idle_service_lets_the_batch_fill_after_the_first_message(self, service) -> None:
+        svc, _ = service
+        more = [reading(t, 0, t) for t in range(2, 5)]
+        got, calls = self._consume(svc, [], [reading(1, 0, 1)], more)
+        assert got == 4
+        assert calls == [(500, 0), (1, 0.5), (499, 0.005)]
+
+    def test_without_a_wait_it_takes_only_what_came_with_the_first(self, service) -> None:
+        svc, _ = service
+        serve = svc.settings.serve.model_copy(update={"batch_wait_ms": 0.0})
+        svc.settings = svc.settings.model_copy(update={"serve": serve})
+        got, calls = self._consume(svc, [], [reading(1, 0, 1)], [reading(2, 0, 2)])
+        assert (got, calls) == (2, [(500, 0), (1, 0.5), (499, 0.0)])
+
+    def test_a_service_that_is_behind_never_waits(self, service) -> None:
+        svc, _ = service
+        got, calls = self._consume(svc, [reading(t, 0, t) for t in range(1, 11)])
+        assert (got, calls) == (10, [(500, 0)])
+
+    def test_nothing_arriving_is_an_empty_batch_without_a_second_wait(self, service) -> None:
+        svc, _ = service
+        got, calls = self._consume(svc)
+        assert (got, calls) == (0, [(500, 0), (1, 0.5)])
+
+    def test_no_wait_while_a_checkpoints_snapshots_are_owed(self, service, monkeypatch) -> None:
+        svc, _ = service
+        monkeypatch.setattr(type(svc._cycle), "taking", property(lambda self: True))
+        got, calls = self._consume(svc, [], [reading(1, 0, 1)], [reading(2, 0, 2)])
+        assert (got, calls) == (2, [(500, 0), (1, 0.0), (499, 0.0)])
