@@ -176,10 +176,11 @@ class Service:
         """
         serve, consume = self.settings.serve, self._consumer.consume
         taking = self._cycle.taking
+        wait = 0.0 if taking else serve.poll_timeout_s
         batch = consume(serve.batch_size, 0)
         if batch or serve.batch_size == 1:
-            return batch or consume(1, 0.0 if taking else serve.poll_timeout_s)
-        batch = consume(1, 0.0 if taking else serve.poll_timeout_s)
+            return batch or consume(1, wait)
+        batch = consume(1, wait)
         if not batch:
             return batch
         gather = 0.0 if taking else serve.batch_wait_ms / 1000.0
