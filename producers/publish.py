@@ -153,6 +153,10 @@ class KafkaPublisher(Closing):
         self._producer.flush(timeout_s)
         self._report()
 
+    def serve(self, timeout_s: float) -> None:
+        """Serve the producer's callbacks (delivery reports, statistics) for up to ``timeout_s``."""
+        self._serve(timeout_s)
+
     def _serve(self, timeout_s: float) -> None:
         """Serve delivery reports (batched: polling after every produce costs a third)."""
         self._producer.poll(timeout_s)

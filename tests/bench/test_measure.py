@@ -98,7 +98,7 @@ class TestLoadGeneratorStart:
         def __init__(self, ready, after: int | None) -> None:
             self.ready, self.after, self.flushes = ready, after, 0
 
-        def flush(self, timeout_s: float) -> None:
+        def serve(self, timeout_s: float) -> None:
             self.flushes += 1
             if self.after is not None and self.flushes >= self.after:
                 self.ready.set()
@@ -118,14 +118,16 @@ class TestLoadGeneratorStart:
         on_statistics('{"eos": {"idemp_state": "Assigned"}}')
         assert ready.is_set()
 
-    def test_a_producer_that_never_gets_ready_is_an_error(self):
+    def test_a_producer_never_ready_is_reported_and_sends_anyway(self, capsys):
         import threading
 
         from bench.speed.loadgen import _wait_ready
 
         ready = threading.Event()
-        with pytest.raises(SystemExit, match="not ready after 0.05 s"):
-            _wait_ready(self._Sink(ready, after=None), ready, 0.05)  # type: ignore[arg-type]
+        sink = self._Sink(ready, after=None)
+        assert _wait_ready(sink, ready, 0.05) >= 0.05  # type: ignore[arg-type]
+        assert sink.flushes > 0
+        assert "no producer id after 0.05 s; sending anyway" in capsys.readouterr().err
 
 
 def test_the_latency_arms_peak_is_the_fastest_round_by_wall_time() -> None:
