@@ -11,7 +11,8 @@ paced by their timestamps. Each message gets its Kafka timestamp (``CreateTime``
 produced, as with ``simulate``; the payloads carry the simulated ``ts``.
 
 It sends the first record only once its producer is ready: connected, with its idempotent
-producer id (librdkafka's statistics report ``eos.idemp_state`` ``Assigned``). A producer
+producer id (librdkafka's statistics report ``eos.idemp_state`` ``Assigned``), or after 10 s
+without it (saying so). A producer
 that starts sending at once holds its first ~0.5 s of records until then, and they reached a
 plain consumer 200-560 ms late (42,000 readings/s, warm broker): a start-up transient of the
 load generator that the service then had to catch up with, measured as the service's latency.
