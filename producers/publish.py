@@ -126,11 +126,11 @@ class KafkaPublisher(Closing):
                 self._producer.produce(topic, value, key)
                 break
             except BufferError:
-                self._serve(0.1)
+                self.serve(0.1)
                 self._auth.check()
         self._unserved += 1
         if self._unserved >= _SERVE_EVERY or time.monotonic() - self._served > _SERVE_AFTER_S:
-            self._serve(0)
+            self.serve(0)
 
     def flush(self, timeout_s: float = 30.0) -> None:
         """Wait for every queued record; raise :class:`DeliveryError` if any was not delivered."""
@@ -154,11 +154,9 @@ class KafkaPublisher(Closing):
         self._report()
 
     def serve(self, timeout_s: float) -> None:
-        """Serve the producer's callbacks (delivery reports, statistics) for up to ``timeout_s``."""
-        self._serve(timeout_s)
-
-    def _serve(self, timeout_s: float) -> None:
-        """Serve delivery reports (batched: polling after every produce costs a third)."""
+        """Serve the producer's callbacks (delivery reports, statistics) for up to
+        ``timeout_s`` (``publish`` does it every so many records: polling after every
+        produce costs a third)."""
         self._producer.poll(timeout_s)
         self._unserved, self._served = 0, time.monotonic()
         self._report()
