@@ -64,7 +64,7 @@ class HeldOutput(NamedTuple):
     topic: str
     key: bytes | None
     value: bytes | None
-    headers: Headers
+    headers: Headers | None
     partition: int
     timestamp: int
 
@@ -120,14 +120,19 @@ class BackgroundCommit:
         self._future = self._executor.submit(work)
 
     def hold(
-        self, topic: str, key: bytes | None, value: bytes | None, headers: Headers, partition: int
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Headers | None,
+        partition: int,
     ) -> None:
         """Keep an output (same arguments as ``Outputs.produce``), stamped now."""
         stamp = int(time.time() * 1000)
         self._held.append(HeldOutput(topic, key, value, headers, partition, stamp))
 
     def hold_many(
-        self, topic: str, records: list[tuple[bytes | None, bytes]], headers: Headers
+        self, topic: str, records: list[tuple[bytes | None, bytes]], headers: Headers | None
     ) -> None:
         """:meth:`hold` of each ``(key, value)`` record (the partitioner's), stamped now, once."""
         stamp, new = int(time.time() * 1000), tuple.__new__  # HeldOutput's, without its frame

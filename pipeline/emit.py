@@ -63,12 +63,13 @@ class Emitter:
         """Produce a batch's scores, alerts and dead letters; metrics once for the batch.
 
         Returns the assets whose models changed, each with its partition (for the snapshots).
-        The batch shares one ``linewatch.processed_at_ms`` header.
+        Scores carry no headers: a score's Kafka timestamp is the instant it was made (the
+        producer's clock, or the instant it was held during a commit). The batch's alerts
+        share one ``linewatch.processed_at_ms`` header with that instant.
         """
         if not isinstance(outcomes, Outcomes):
             outcomes = Outcomes.of(outcomes)
         self._metrics.observe_outcomes(outcomes)
-        now: Headers = [("linewatch.processed_at_ms", str(int(time.time() * 1000)).encode())]
         holding = self._commits.busy
         produce = self._commits.hold if holding else self.outputs.produce
         for letter in outcomes.dead_letters():
@@ -82,14 +83,16 @@ class Emitter:
         if len(scores) < len(keys) or None in keys:  # dead letters, or messages without a key
             scores = self._keyed(outcomes, keys, values)
         alerts_topic = self.topics.alerts
-        for position, alert, _ in outcomes.alerts():
+        alerts = outcomes.alerts()
+        now: Headers = [("linewatch.processed_at_ms", _now_ms())] if alerts else []
+        for position, alert, _ in alerts:
             produce(alerts_topic, keys[position] or alert.asset.encode(), encode(alert), now, -1)
             if self._on_alert is not None:
                 self._on_alert(alert)
         if holding:  # a commit is under way: the next transaction takes them
-            self._commits.hold_many(self.topics.scores, scores, now)
+            self._commits.hold_many(self.topics.scores, scores, None)
         else:
-            self.outputs.produce_many(self.topics.scores, scores, now)
+            self.outputs.produce_many(self.topics.scores, scores, None)
         return outcomes.touched(batch.partitions)
 
     @staticmethod
@@ -141,3 +144,8 @@ def cut(data: bytes, limit: int) -> bytes:
     if len(data) <= limit:
         return data
     return data[: limit - 3].decode("utf-8", "ignore").encode() + b"..."
+
+
+def _now_ms() -> bytes:
+    """The wall clock in ms, as a header value."""
+    return str(int(time.time() * 1000)).encode()

@@ -57,7 +57,7 @@ class AtLeastOnceOutputs:
             _refused(exc)
 
     def produce_many(
-        self, topic: str, records: Sequence[tuple[bytes | None, bytes]], headers: Headers
+        self, topic: str, records: Sequence[tuple[bytes | None, bytes]], headers: Headers | None
     ) -> None:
         try:
             produce_many(self._producer, topic, records, headers, self._on_delivery, _wait)

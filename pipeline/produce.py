@@ -28,7 +28,7 @@ from confluent_kafka import KafkaError, Message, Producer
 __all__ = ["Headers", "OnDelivery", "Output", "produce_all", "produce_many", "produce_one"]
 
 Headers = list[tuple[str, str | bytes]]
-Output = tuple[str, bytes | None, bytes | None, Headers, int, int]
+Output = tuple[str, bytes | None, bytes | None, Headers | None, int, int]
 """An output as :meth:`pipeline.outputs.Outputs.produce` takes its arguments: topic, key,
 value, headers, partition and timestamp (``HeldOutput`` is one)."""
 OnDelivery = Callable[[KafkaError | None, Message], None] | None
@@ -39,7 +39,7 @@ def produce_one(
     topic: str,
     key: bytes | None,
     value: bytes | None,
-    headers: Headers,
+    headers: Headers | None,
     partition: int,
     on_delivery: OnDelivery,
     on_full: Callable[[], None],
@@ -59,7 +59,7 @@ def produce_many(
     producer: Producer,
     topic: str,
     records: Sequence[tuple[bytes | None, bytes]],
-    headers: Headers,
+    headers: Headers | None,
     on_delivery: OnDelivery,
     on_full: Callable[[], None],
 ) -> None:

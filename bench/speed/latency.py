@@ -15,8 +15,7 @@ achieved and its CPU seconds are printed. Each reading's latency is
   producer stamps it when ``produce`` is called, so the producer's batching is counted);
 - **score time**: the score message's Kafka timestamp (``CreateTime``): the instant the score
   was made. A score produced at once is stamped by the service's producer when it hands the
-  score over (the same instant as its ``linewatch.processed_at_ms`` header, to the
-  millisecond); one made while a background commit is under way is held and produced after
+  score over; one made while a background commit is under way is held and produced after
   it with the time it was held as its explicit timestamp (:mod:`pipeline.background`). The
   service's ``linger.ms`` and the transaction commit are not counted: the *visible* latency
   below is.

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 import urllib.request
 
 import orjson
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import TIMESTAMP_CREATE_TIME, Producer
 
 from pipeline.messages import Reading, encode
 from tests.integration.kafka_io import (
@@ -59,19 +60,28 @@ class TestServeEndToEnd:
         readings = read_all(kafka_broker.bootstrap, topic_settings.readings, 20_000)
         assert len(readings) >= 10_000
 
+        started_ms = int(time.time() * 1000)
         service = ServiceProcess(config)
         try:
             url = service.metrics_url()
             scores = read_all(kafka_broker.bootstrap, topic_settings.scores, len(readings))
-            alerts = [
-                orjson.loads(m.value() or b"")
-                for m in read_all(kafka_broker.bootstrap, topic_settings.alerts, 1, timeout_s=30)
-            ]
+            alert_messages = read_all(
+                kafka_broker.bootstrap, topic_settings.alerts, 1, timeout_s=30
+            )
+            alerts = [orjson.loads(m.value() or b"") for m in alert_messages]
             assert metric(url, "linewatch_scores_total") == len(readings)
         finally:
             assert service.stop() == 0, service.stderr
+        ended_ms = int(time.time() * 1000)
 
         assert len(scores) == len(readings)
+        # when a score was made is its Kafka timestamp; an alert also says so in a header
+        assert {m.headers() for m in scores} == {None}
+        assert all(m.timestamp()[0] == TIMESTAMP_CREATE_TIME for m in scores)
+        assert all(started_ms <= m.timestamp()[1] <= ended_ms for m in scores)
+        for message in alert_messages:
+            processed_ms = int(dict(message.headers() or [])["linewatch.processed_at_ms"])
+            assert started_ms <= processed_ms <= ended_ms
         raised = [a for a in alerts if a["state"] == "raised"]
         assert "asset-004" in {a["asset"] for a in raised}, alerts
         assert all(a["asset"] == "asset-004" for a in raised), alerts
