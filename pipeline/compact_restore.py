@@ -3,8 +3,9 @@
 Only ever called on a body whose signature checked (:class:`~pipeline.state.SnapshotCodec`).
 Decoding checks every field's type (typed msgspec structs), inflates compressed parts with a
 limit, and rebuilds the per-reading detector from a one-row scratch fleet, as unpickling the
-fleet row's record does. A body this version cannot read raises (``ValueError``, or whatever
-an inner pickle raises), which the codec turns into a refusal.
+fleet row's record does (a ``zscore`` fleet's row: as unpickling its materialised
+detector). A body this version cannot read raises (``ValueError``, or whatever an inner
+pickle raises), which the codec turns into a refusal.
 """
 
 from __future__ import annotations
@@ -21,16 +22,25 @@ import msgspec
 import numpy as np
 
 from pipeline.alerts import AlertPolicy
-from pipeline.compact_states import COMPACT, PICKLED, POLICY_FIELDS, VERSION, row_layout
+from pipeline.compact_states import (
+    COMPACT,
+    PICKLED,
+    POLICY_FIELDS,
+    VERSION,
+    ZSCORE,
+    CompactFleet,
+    row_layout,
+)
 from pipeline.detectors.calibration import TailCalibrator
 from pipeline.detectors.fleet_mahalanobis import MahalanobisFleet
+from pipeline.detectors.fleet_zscore import ZScoreFleet
 from pipeline.detectors.tail_window import TailWindow
 from pipeline.processor import AssetState
 from pipeline.settings import ModelSettings
 
 __all__ = ["SHARED_LIMIT", "decode_state", "inflate"]
 
-_SCRATCH: dict[bytes, MahalanobisFleet] = {}
+_SCRATCH: dict[bytes, CompactFleet] = {}
 """One-row fleets by header (a process restores states of one or two model settings): every
 decode overwrites the row, so it is used under :data:`_SCRATCH_LOCK` only."""
 _SCRATCH_LOCK = threading.Lock()
@@ -125,9 +135,15 @@ def decode_state(body: bytes) -> AssetState:
     with _SCRATCH_LOCK:
         fleet = _scratch(fields.header)
         _load_row(fleet, fields.row)
-        fleet._set_post(0, _decode_post(fields.post))
-        build, record = fleet.reduce_row(0)
-        model = build(*record)
+        post = _decode_post(fields.post)
+        if type(fleet) is MahalanobisFleet:
+            fleet._set_post(0, post)
+            build, record = fleet.reduce_row(0)
+            model = build(*record)
+        elif post is None:  # a zscore row has no post-processor
+            model = fleet.materialise(0)
+        else:
+            raise ValueError("a compact zscore state snapshot with a post-processor")
         policy = _decode_policy(fields.policy)
     return AssetState(model, policy, fields.last_ts, fields.last_seq, fields.last_values)
 
@@ -145,15 +161,20 @@ def _cached(cache: dict[bytes, Any], key: bytes) -> Any:
     return value
 
 
-def _scratch(header: bytes) -> MahalanobisFleet:
+def _scratch(header: bytes) -> CompactFleet:
     fleet = _SCRATCH.get(header)
     if fleet is None:
-        byteorder, channels, settings, layout = _unshared(header)
+        fields = _unshared(header)
+        if not isinstance(fields, tuple) or len(fields) not in (4, 5):
+            raise ValueError("a compact state snapshot's fleet header is not one")
+        byteorder, channels, settings, layout, *kind = fields
         if not isinstance(settings, ModelSettings) or not isinstance(channels, tuple):
             raise ValueError("a compact state snapshot's fleet header is not one")
+        if kind not in ([], [ZSCORE]):
+            raise ValueError(f"a compact state snapshot of a {kind[0]!r} fleet")
         if byteorder != sys.byteorder:
             raise ValueError(f"a compact state snapshot written {byteorder}-endian")
-        fleet = MahalanobisFleet(channels, settings)
+        fleet = ZScoreFleet(channels, settings) if kind else MahalanobisFleet(channels, settings)
         if row_layout(fleet) != layout:
             raise ValueError("a compact state snapshot of another fleet row layout")
         fleet.new_row()
@@ -163,7 +184,7 @@ def _scratch(header: bytes) -> MahalanobisFleet:
     return fleet
 
 
-def _load_row(fleet: MahalanobisFleet, row: bytes) -> None:
+def _load_row(fleet: CompactFleet, row: bytes) -> None:
     offset = 0
     for a in fleet.rows.arrays.values():
         size = a[0].nbytes

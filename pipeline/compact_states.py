@@ -1,4 +1,4 @@
-"""A compact snapshot body for the default detector's asset states, made for a whole checkpoint.
+"""A compact snapshot body for fleet-scored asset states, made for a whole checkpoint.
 
 Pickling an :class:`~pipeline.processor.AssetState` of the default detector costs ~40 µs an
 asset (the alert policy's settings, the calibration window, the frozen-sensor watch as
@@ -6,12 +6,17 @@ objects): 40 ms of the consuming thread for 1,000 assets every checkpoint, which
 spread over rounds while the outputs of those rounds were held. :func:`encode_states` writes
 the same states as plain values instead, a few µs an asset:
 
-- the fleet row (:class:`~pipeline.detectors.fleet_mahalanobis.MahalanobisFleet`) as the bytes
-  of its row in every array, gathered for all the checkpoint's rows in one indexing per array;
+- the fleet row (:class:`~pipeline.detectors.fleet_mahalanobis.MahalanobisFleet`, or the
+  ``zscore`` detector's :class:`~pipeline.detectors.fleet_zscore.ZScoreFleet`) as the bytes of
+  its row in every array, gathered for all the checkpoint's rows in one indexing per array;
 - what every row of a fleet shares (channels, model settings, array layout) and the alert
   settings, pickled once per checkpoint and repeated as bytes in each body;
 - the calibration post-processor, the alert policy and the asset's last reading as numbers,
-  lists and bytes (an object of a class or shape not known here is pickled inside the body).
+  lists and bytes (an object of a class or shape not known here is pickled inside the body;
+  a ``zscore`` row has no post-processor: ``None``, pickled).
+
+A ``zscore`` fleet's header names its kind (a fifth element); the default detector's header
+is as it was, so its bodies are the bytes they were.
 
 The body is a msgpack array (``msgspec``: it keeps ints, floats, bytes and ``None`` apart)
 that :func:`~pipeline.compact_restore.decode_state` turns back into the state that unpickling
@@ -57,6 +62,7 @@ from pipeline.alerts import AlertPolicy
 from pipeline.detectors.calibration import TailCalibrator
 from pipeline.detectors.fleet import FleetSlot
 from pipeline.detectors.fleet_mahalanobis import MahalanobisFleet
+from pipeline.detectors.fleet_zscore import ZScoreFleet
 from pipeline.detectors.tail_window import TailWindow
 from pipeline.processor import AssetState
 
@@ -65,6 +71,7 @@ __all__ = [
     "PICKLED",
     "POLICY_FIELDS",
     "VERSION",
+    "ZSCORE",
     "encode_states",
     "fleet_row",
     "row_layout",
@@ -90,7 +97,10 @@ POLICY_FIELDS = (
 )
 _TAIL = ("window", "min_count", "_calibrator", "_last", "_count")
 PICKLED, COMPACT = 0, 1
+ZSCORE = "zscore"
+"""The fifth element of a ``zscore`` fleet's header (the default detector's has four)."""
 _encoder = msgspec.msgpack.Encoder()
+CompactFleet = MahalanobisFleet | ZScoreFleet
 
 
 def _dumps(value: object) -> bytes:
@@ -112,35 +122,55 @@ def fleet_row(state: object) -> tuple[MahalanobisFleet, int] | None:
     return model.fleet, model.row
 
 
+def _compact_row(state: object) -> tuple[CompactFleet, int] | None:
+    """:func:`fleet_row`, also of a ``zscore`` fleet: the rows compact snapshots encode."""
+    model = state.model if type(state) is AssetState else None
+    if type(model) is not FleetSlot or model.row < 0:
+        return None
+    fleet = model.fleet
+    if type(fleet) is not MahalanobisFleet and type(fleet) is not ZScoreFleet:
+        return None
+    return fleet, model.row
+
+
 def encode_states(owed: list[Owed]) -> tuple[list[Owed], list[Owed]]:
     """The compact bodies of the ``owed`` states that are fleet rows of the default detector
-    (in ``owed`` order), and the other states (to pickle)."""
+    or of ``zscore`` (in ``owed`` order), and the other states (to pickle)."""
     encoded: list[Owed] = []
     left: list[Owed] = []
-    members: dict[int, tuple[MahalanobisFleet, list[Owed]]] = {}
+    members: dict[int, tuple[CompactFleet, list[Owed]]] = {}
     for item in owed:
-        found = fleet_row(item[2])
+        found = _compact_row(item[2])
         if found is None:
             left.append(item)
             continue
         members.setdefault(id(found[0]), (found[0], []))[1].append(item)
     shared: dict[int, bytes] = {}  # pickled alert settings by id
+    no_post = [PICKLED, _dumps(None)]
     for fleet, items in members.values():
-        header = _shared((sys.byteorder, fleet.channels, fleet.settings, row_layout(fleet)))
+        header = _shared(_header(fleet))
         rows = _row_bytes(fleet, [item[2].model.row for item in items])
+        posts = fleet.posts if type(fleet) is MahalanobisFleet else None
         for (asset, partition, state), row in zip(items, rows, strict=True):
-            post = _post(fleet.posts[state.model.row])
+            post = no_post if posts is None else _post(posts[state.model.row])
             policy = _policy(state.policy, shared)
             body = (VERSION, header, row, post, policy, state.last_ts, state.last_seq)
             encoded.append((asset, partition, _encoder.encode((*body, state.last_values))))
     return encoded, left
 
 
-def row_layout(fleet: MahalanobisFleet) -> tuple[tuple[str, str, tuple[int, ...]], ...]:
+def _header(fleet: CompactFleet) -> tuple[Any, ...]:
+    """What every row of ``fleet`` shares: byte order, channels, model settings, row layout
+    (and, for a ``zscore`` fleet, its kind)."""
+    header = (sys.byteorder, fleet.channels, fleet.settings, row_layout(fleet))
+    return header if type(fleet) is MahalanobisFleet else (*header, ZSCORE)
+
+
+def row_layout(fleet: CompactFleet) -> tuple[tuple[str, str, tuple[int, ...]], ...]:
     return tuple((name, a.dtype.str, a.shape[1:]) for name, a in fleet.rows.arrays.items())
 
 
-def _row_bytes(fleet: MahalanobisFleet, rows: list[int]) -> list[bytes]:
+def _row_bytes(fleet: CompactFleet, rows: list[int]) -> list[bytes]:
     """Each row's bytes in every array of ``fleet`` (in the arrays' order), one indexing per
     array for all ``rows``."""
     index = np.asarray(rows, dtype=np.intp)

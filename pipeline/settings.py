@@ -329,10 +329,11 @@ class StateSettings(_Section):
     max_snapshot_bytes: int = Field(default=1_000_000, ge=1024)
     """Largest signed snapshot (Kafka's default message limit is about 1 MB)."""
     compact_snapshots: bool = True
-    """Write the default detector's snapshots in the compact form (``pipeline.compact_states``:
-    a few µs an asset at each checkpoint, where pickling takes ~40); off: pickles. Both forms
-    are always read by this version, but versions before it refuse compact snapshots, so a
-    rollback starts every default-detector asset afresh: before a rolling upgrade you may want
+    """Write the snapshots of the default detector and of ``zscore`` in the compact form
+    (``pipeline.compact_states``: a few µs an asset at each checkpoint, where pickling takes
+    ~40); off: pickles. Both forms are always read by this version, but versions before it
+    refuse compact snapshots (and versions before compact ``zscore`` snapshots refuse those),
+    so a rollback starts such assets afresh: before a rolling upgrade you may want
     to roll back, set it false (env ``LINEWATCH_STATE__COMPACT_SNAPSHOTS=false``), and turn it
     on once you will not go back."""
 

@@ -55,13 +55,15 @@ _HEADERS = {
     "header naming a missing module": zlib.compress(_global(b"pipeline.zzz", b"X")),
     "header an empty pickle": zlib.compress(b""),
     "header naming a renamed class": zlib.compress(_RENAMED),
+    "header of another fleet kind": _header((sys.byteorder, ("t",), ModelSettings(), (), "hst")),
+    "header of six fields": _header((sys.byteorder, ("t",), ModelSettings(), (), "zscore", 1)),
 }
 _UNREADABLE = {case: [VERSION, header, *_REST] for case, header in _HEADERS.items()}
 
 
-def _body() -> list[Any]:
+def _body(kind: str = "mahalanobis") -> list[Any]:
     """A real compact body, as msgpack values."""
-    processor = Processor(Settings.load(None))
+    processor = Processor(Settings.load(None, model={"kind": kind}))
     for ts in range(1, 40):
         processor.process(b'{"asset": "p", "ts": %d, "values": {"t": %d.5}}' % (ts, ts % 7))
     [(_, _, body)], _ = encode_states([("p", 0, processor.assets["p"])])
@@ -96,6 +98,16 @@ def test_a_signed_compact_body_with_a_field_of_another_type_is_refused(
         fields[index[0]][index[1]] = value
     else:
         fields[index] = value
+    sealed = CODEC.seal("p", msgspec.msgpack.encode(fields), compact=True)
+    with pytest.raises(SnapshotRefused, match="cannot be read by this version"):
+        CODEC.decode("p", sealed)
+
+
+def test_a_signed_compact_zscore_body_with_a_post_processor_is_refused() -> None:
+    fields = _body("zscore")
+    assert fields[3][0] == 0 and pickle.loads(fields[3][1]) is None  # no post: None, pickled
+    assert CODEC.decode("p", CODEC.seal("p", msgspec.msgpack.encode(fields), compact=True))
+    fields[3] = _body()[3]  # the default detector's calibration post-processor
     sealed = CODEC.seal("p", msgspec.msgpack.encode(fields), compact=True)
     with pytest.raises(SnapshotRefused, match="cannot be read by this version"):
         CODEC.decode("p", sealed)

@@ -35,7 +35,12 @@ from tests.pipeline.checkpoint_fixtures import (
     settings_for,
 )
 
-_MODELS = [{}, {"calibration": "likelihood"}, {"stuck_after": None, "smooth": 1}]
+_MODELS = [
+    {},
+    {"calibration": "likelihood"},
+    {"stuck_after": None, "smooth": 1},
+    {"kind": "zscore"},
+]
 
 
 def _settings(compact: bool = True, **model: Any) -> Settings:
@@ -60,6 +65,8 @@ def _canonical(value: object) -> object:
         return type(value).__qualname__, _canonical(fields)
     if hasattr(value, "__dict__") and not isinstance(value, type):
         return type(value).__qualname__, _canonical(vars(value))
+    if hasattr(type(value), "__slots__"):  # e.g. RunningMoments: what it pickles as
+        return type(value).__qualname__, _canonical(value.__getstate__())
     return type(value).__qualname__, value
 
 
