@@ -73,9 +73,8 @@ class BatchPath:
         self._collect_garbage()
         outcomes = Outcomes(len(entries))
         pending: list[Pending] = []
-        pending_assets: set[str] = set()
         for index, (item, value, source) in enumerate(entries):
-            self._entry(index, item, value, source, pending, pending_assets, outcomes)
+            self._entry(index, item, value, source, pending, outcomes)
         self._rounds.flush(pending, outcomes)
         return outcomes
 
@@ -108,7 +107,6 @@ class BatchPath:
         self._collect_garbage()
         outcomes = Outcomes(len(messages))
         pending: list[Pending] = []
-        pending_assets: set[str] = set()
         processor = self.processor
         assets, members, accepted = processor.assets, self._members, self._accepted
         decode, max_bytes = processor.decoder.wire, processor.decoder.max_bytes
@@ -146,11 +144,10 @@ class BatchPath:
                     ):
                         state.last_ts, state.last_seq, state.last_values = ts, seq, values
                         pending.append((index, wire, state, model, lane[1](values)))
-                        pending_assets.add(asset)
                         continue
             source = batch.source(index)
             item = processor.entry(value, source)
-            self._entry(index, item, value, source, pending, pending_assets, outcomes)
+            self._entry(index, item, value, source, pending, outcomes)
             if type(item) is Reading:
                 self._accept(item.values)
         self._rounds.flush(pending, outcomes)
@@ -171,7 +168,6 @@ class BatchPath:
         value: bytes | None,
         source: Source,
         pending: list[Pending],
-        pending_assets: set[str],
         outcomes: Outcomes,
     ) -> None:
         """One entry of :meth:`run`: a dead letter's outcome, or any reading the long way
@@ -187,14 +183,13 @@ class BatchPath:
             letter = DeadLetter(value, source, exc.reason, exc.message)
             outcomes.items[index] = Outcome(dead_letter=letter)
             return
-        slot = self._slot(item.asset, state, layout, pending, pending_assets, outcomes)
+        slot = self._slot(item.asset, state, layout, pending, outcomes)
         if slot is None:
             x = select_features(item, self.processor.settings.model.channels)
             outcomes.items[index] = self.processor._score(item, x, state)
             return
         assert layout is not None
         pending.append((index, item, state, slot, layout[1](item.values)))
-        pending_assets.add(item.asset)
 
     # --- checks ---------------------------------------------------------------------------
 
@@ -231,14 +226,13 @@ class BatchPath:
         state: AssetState,
         layout: _Layout | None,
         pending: list[Pending],
-        pending_assets: set[str],
         outcomes: Outcomes,
     ) -> FleetSlot | None:
         """The asset's fleet slot for this reading, or ``None`` to score it per reading."""
         model = state.model
         if self.fleet_kind is None or layout is None or not self._use_fleets:
             if isinstance(model, FleetSlot):  # leaves the fleet
-                self._leave(asset, state, model, pending, pending_assets, outcomes)
+                self._leave(asset, state, model, pending, outcomes)
             return None
         fleet = self._fleet(layout[0])
         if isinstance(model, FleetSlot) and self._members.get(asset) is model:
@@ -247,7 +241,7 @@ class BatchPath:
         elif not isinstance(model, FleetSlot) and (row := fleet.absorb(model)) is not None:
             return self._own(asset, state, FleetSlot(fleet, row))
         if isinstance(model, FleetSlot):
-            self._leave(asset, state, model, pending, pending_assets, outcomes)
+            self._leave(asset, state, model, pending, outcomes)
             if (row := fleet.absorb(state.model)) is not None:
                 return self._own(asset, state, FleetSlot(fleet, row))
         return None
@@ -258,14 +252,12 @@ class BatchPath:
         state: AssetState,
         slot: FleetSlot,
         pending: list[Pending],
-        pending_assets: set[str],
         outcomes: Outcomes,
     ) -> None:
         """Give ``asset`` its per-reading detector back, in the state of its fleet row."""
-        if asset in pending_assets:  # finish what it queued first
+        if any(item[1].asset == asset for item in pending):  # finish what it queued first
             self._rounds.flush(pending, outcomes)
             pending.clear()
-            pending_assets.clear()
         state.model = slot.fleet.materialise(slot.row)
         self._disown(asset, slot)
 
