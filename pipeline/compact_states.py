@@ -115,15 +115,16 @@ def _shared(value: object) -> bytes:
 
 def fleet_row(state: object) -> tuple[MahalanobisFleet, int] | None:
     """The default detector's fleet and live row that ``state`` (an asset's state) scores
-    with, if any: what compact snapshots and state copies take from the fleet's arrays."""
-    model = state.model if type(state) is AssetState else None
-    if type(model) is not FleetSlot or type(model.fleet) is not MahalanobisFleet or model.row < 0:
+    with, if any: what state copies take from the fleet's arrays."""
+    found = _compact_row(state)
+    if found is None or type(found[0]) is not MahalanobisFleet:
         return None
-    return model.fleet, model.row
+    return found[0], found[1]
 
 
 def _compact_row(state: object) -> tuple[CompactFleet, int] | None:
-    """:func:`fleet_row`, also of a ``zscore`` fleet: the rows compact snapshots encode."""
+    """The fleet (the default detector's or ``zscore``'s) and live row that ``state`` scores
+    with, if any: the rows compact snapshots encode."""
     model = state.model if type(state) is AssetState else None
     if type(model) is not FleetSlot or model.row < 0:
         return None
