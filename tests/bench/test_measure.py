@@ -96,11 +96,11 @@ class TestLoadGeneratorStart:
 
     class _Sink:
         def __init__(self, ready, after: int | None) -> None:
-            self.ready, self.after, self.flushes = ready, after, 0
+            self.ready, self.after, self.serves = ready, after, 0
 
         def serve(self, timeout_s: float) -> None:
-            self.flushes += 1
-            if self.after is not None and self.flushes >= self.after:
+            self.serves += 1
+            if self.after is not None and self.serves >= self.after:
                 self.ready.set()
 
     def test_it_serves_the_producer_until_the_statistics_say_ready(self):
@@ -114,7 +114,7 @@ class TestLoadGeneratorStart:
         assert not ready.is_set()
         sink = self._Sink(ready, after=3)
         assert _wait_ready(sink, ready, 10.0) >= 0.0  # type: ignore[arg-type]
-        assert sink.flushes == 3
+        assert sink.serves == 3
         on_statistics('{"eos": {"idemp_state": "Assigned"}}')
         assert ready.is_set()
 
@@ -126,7 +126,7 @@ class TestLoadGeneratorStart:
         ready = threading.Event()
         sink = self._Sink(ready, after=None)
         assert _wait_ready(sink, ready, 0.05) >= 0.05  # type: ignore[arg-type]
-        assert sink.flushes > 0
+        assert sink.serves > 0
         assert "no producer id after 0.05 s; sending anyway" in capsys.readouterr().err
 
 
