@@ -43,6 +43,7 @@ from pathlib import Path
 
 from pipeline.broker import jars, process
 from pipeline.broker.config import (
+    GC_OPTIONS,
     SCRAM_MECHANISM,
     BrokerConfig,
     default_cache_dir,
@@ -216,7 +217,9 @@ class LocalBroker:
     def _jvm_args(self, java: str, classpath: str) -> list[str]:
         return [
             java,
+            f"-Xms{self.config.heap}",
             f"-Xmx{self.config.heap}",
+            *GC_OPTIONS,
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self.config.log4j_path}",
             "-cp",

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from pipeline.broker.config import GC_OPTIONS
 from pipeline.broker.local import BrokerConfig, LocalBroker, default_cache_dir
 from pipeline.broker.process import free_port
 from pipeline.cli.broker import broker
@@ -55,6 +56,16 @@ class TestLocalBroker:
         assert status.running
         assert status.bootstrap == kafka_broker.bootstrap
         assert status.pid is not None
+
+    @pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs /proc")
+    def test_jvm_runs_with_fixed_heap_and_kafkas_gc_options(
+        self, kafka_broker: KafkaBroker
+    ) -> None:
+        pid = LocalBroker(BrokerConfig(data_dir=kafka_broker.data_dir)).status().pid
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+        heap = BrokerConfig().heap
+        assert {f"-Xms{heap}", f"-Xmx{heap}", *GC_OPTIONS} <= set(argv)
+        assert argv.index("-XX:G1HeapRegionSize=8m") < argv.index("kafka.Kafka")
 
     def test_second_start_on_same_data_dir_raises_already_running(
         self, kafka_broker: KafkaBroker

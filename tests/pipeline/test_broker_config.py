@@ -42,7 +42,7 @@ def _no(tool: str, monkeypatch: pytest.MonkeyPatch) -> None:
 class TestBrokerConfig:
     def test_defaults_live_outside_the_repository(self) -> None:
         config = BrokerConfig()
-        assert (config.host, config.port, config.heap) == ("127.0.0.1", 9092, "512m")
+        assert (config.host, config.port, config.heap) == ("127.0.0.1", 9092, "1g")
         assert config.data_dir == Path.home() / ".local/share/linewatch/broker"
         assert config.jars_dir == Path.home() / f".cache/linewatch/kafka-{KAFKA_VERSION}"
         assert config.bootstrap == "127.0.0.1:9092"

@@ -14,6 +14,7 @@ from pipeline.rounds import RoundTrace
 class TestRoundTrace:
     def test_a_slow_round_is_logged_with_its_phases_and_notes(self, caplog) -> None:
         trace = RoundTrace(threshold_ms=5.0)
+        before_ms = time.time() * 1000
         with caplog.at_level(logging.WARNING, logger="pipeline.rounds"):
             trace.start()
             trace.mark("poll")
@@ -28,6 +29,7 @@ class TestRoundTrace:
         assert record.wall_ms >= phases["process"]
         assert record.cpu_ms >= 0.0
         assert record.batch == 3
+        assert int(before_ms) + 20 <= record.ended_ms <= time.time() * 1000
 
     @pytest.mark.parametrize("threshold", [None, 10_000.0])
     def test_fast_rounds_and_a_disabled_trace_log_nothing(self, caplog, threshold) -> None:
