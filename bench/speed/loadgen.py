@@ -7,8 +7,12 @@ rate (21,187 of 24,315 readings/s at load average 10, where this child kept 24,2
 builds the same fleet (same assets, seed, interval and defaults as ``linewatch simulate``),
 encodes the whole run *before* it starts sending, then publishes the records in real time
 through the same :class:`~producers.publish.KafkaPublisher` (idempotent, lz4, linger 5 ms),
-paced by their timestamps. Each message gets its Kafka timestamp (``CreateTime``) when it is
-produced, as with ``simulate``; the payloads carry the simulated ``ts``.
+paced by their timestamps: the records of one timestamp (the fleet's ~40 readings a
+millisecond at 40,000/s) are one wait and one ``publish_many``: 5.6 µs of CPU a reading
+in all (librdkafka's threads included) against 6.2 with a wait and a ``publish`` each
+(three alternated 15 s runs at 40,000/s). Each message gets its Kafka timestamp
+(``CreateTime``) when it is produced, as with ``simulate``; the payloads carry the simulated
+``ts``.
 
 It sends the first record only once its producer is ready: connected, with its idempotent
 producer id (librdkafka's statistics report ``eos.idemp_state`` ``Assigned``), or after 10 s
@@ -28,6 +32,7 @@ import argparse
 import sys
 import threading
 import time
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +45,7 @@ from producers.fleet import Fleet, interval_for_rate
 from producers.metrics import ProducerMetrics
 from producers.pacing import Pacer
 from producers.publish import KafkaPublisher
+from producers.records import Encoded
 
 _STATISTICS_EVERY_MS = 50
 _READY_TIMEOUT_S = 10.0
@@ -63,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     began = time.monotonic()
     records = list(fleet.encoded(fleet.ticks_for(args.duration)))
+    ticks = [list(tick) for _, tick in groupby(records, key=_stamp)]
     encoded_s = time.monotonic() - began
     settings = Settings.load(args.config)
     ready = threading.Event()
@@ -76,11 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     waited = _wait_ready(sink, ready, _READY_TIMEOUT_S)
     pacer, sent, first, cpu = Pacer(1.0, threading.Event()), 0, 0.0, time.process_time()
     try:
-        for record in records:
-            pacer.wait_for(record.ts)
+        for tick in ticks:  # a tick's records share their ts: one wait, one loop
+            pacer.wait_for(tick[0].ts)
             first = first or time.monotonic()
-            sink.publish(record)
-            sent += not isinstance(record, Label)
+            sink.publish_many(tick)
+            sent += sum(not isinstance(record, Label) for record in tick)
         sending_s = time.monotonic() - first
         sink.flush()
         cpu = time.process_time() - cpu
@@ -93,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _stamp(record: Label | Encoded) -> int:
+    return record.ts
 
 
 def _statistics(ready: threading.Event) -> dict[str, Any]:

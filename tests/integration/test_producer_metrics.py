@@ -13,8 +13,9 @@ from prometheus_client import CollectorRegistry
 
 from producers.metrics import ProducerMetrics
 from producers.publish import KafkaPublisher
+from producers.records import Encoded
 from producers.simulator import FaultSpec, Fleet
-from tests.integration.kafka_io import write_config
+from tests.integration.kafka_io import read_all, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -31,6 +32,28 @@ def test_acknowledged_readings_and_labels_are_counted(kafka_broker, topic_settin
     assert metrics.readings_sent._value.get() == 600  # type: ignore[attr-defined]
     assert metrics.labels_sent._value.get() == 1  # type: ignore[attr-defined]
     assert metrics.delivery_errors._value.get() == 0  # type: ignore[attr-defined]
+
+
+def test_publish_many_sends_encoded_readings_and_labels_in_order(kafka_broker, topic_settings):
+    metrics = ProducerMetrics(CollectorRegistry(), producer="simulate")
+    publisher = KafkaPublisher(
+        kafka_broker.config, topic_settings.readings, topic_settings.labels, metrics=metrics
+    )
+    fleet = Fleet(2, seed=1, faults=[FaultSpec("asset-001", "imbalance", 1.0)])
+    records = list(fleet.encoded(300))
+    with publisher:
+        for start in range(0, len(records), 7):  # odd slices: ticks of any size
+            publisher.publish_many(records[start : start + 7])
+    readings = [r for r in records if isinstance(r, Encoded)]
+    assert metrics.readings_sent._value.get() == 600  # type: ignore[attr-defined]
+    assert metrics.labels_sent._value.get() == 1  # type: ignore[attr-defined]
+    received = read_all(kafka_broker.bootstrap, topic_settings.readings, 600)
+    for asset in ("asset-000", "asset-001"):
+        sent = [r.payload for r in readings if r.asset == asset]
+        got = [m.value() for m in received if m.key() == asset.encode()]
+        assert got == sent  # every reading, in order, keyed by its asset
+    [label] = read_all(kafka_broker.bootstrap, topic_settings.labels, 1)
+    assert label.key() == b"asset-001"
 
 
 def test_simulate_serves_its_metrics_while_it_runs(kafka_broker, topic_settings, tmp_path):

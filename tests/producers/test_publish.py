@@ -35,6 +35,21 @@ def test_failed_deliveries_are_counted_reported_and_memory_stays_bounded():
     assert metrics.readings_sent._value.get() == 0  # type: ignore[attr-defined]
 
 
+def test_publish_many_waits_for_a_full_queue_like_publish():
+    config = {
+        "bootstrap.servers": f"127.0.0.1:{free_port('127.0.0.1')}",  # nothing listens
+        "queue.buffering.max.messages": "4",
+        "message.timeout.ms": "800",
+    }
+    publisher = KafkaPublisher(config, "readings", "labels")
+    publisher.publish_many([Reading("asset-000", 1000 + seq, {"v": 1.0}) for seq in range(20)])
+    assert len(publisher._producer) <= 2 * 4  # the rest waited for room, none was dropped
+    with pytest.raises(DeliveryError, match="20 messages failed; first error"):
+        publisher.flush(10)
+    publisher.close()
+    assert publisher.failed == 20
+
+
 def test_metrics_are_served_on_localhost_with_the_agreed_names():
     metrics = ProducerMetrics(CollectorRegistry(), producer="simulate")
     metrics.readings_sent.inc(5)
