@@ -116,6 +116,22 @@ class KafkaPublisher(Closing):
 
     def publish(self, record: Reading | Label | Encoded) -> None:
         """Queue one record; when the local queue is full, serve deliveries and retry."""
+        self._queue(record)
+        self._unserved += 1
+        if self._unserved >= _SERVE_EVERY or time.monotonic() - self._served > _SERVE_AFTER_S:
+            self.serve(0)
+
+    def publish_many(self, records: Sequence[Reading | Label | Encoded]) -> None:
+        """:meth:`publish` of each record, in order, then serve the delivery reports once: for
+        records that come a timestamp at a time (the bench's load generator), where
+        ``publish`` would check the clock after every record."""
+        for record in records:
+            self._queue(record)
+        self.serve(0)
+
+    def _queue(self, record: Reading | Label | Encoded) -> None:
+        """Produce ``record`` to its topic, keyed by its asset; while the local queue is full,
+        serve deliveries and retry."""
         if type(record) is Encoded:
             topic, value = self.readings_topic, record.payload
         else:
@@ -125,30 +141,10 @@ class KafkaPublisher(Closing):
         while True:
             try:
                 self._producer.produce(topic, value, key)
-                break
+                return
             except BufferError:
                 self.serve(0.1)
                 self._auth.check()
-        self._unserved += 1
-        if self._unserved >= _SERVE_EVERY or time.monotonic() - self._served > _SERVE_AFTER_S:
-            self.serve(0)
-
-    def publish_many(self, records: Sequence[Reading | Label | Encoded]) -> None:
-        """:meth:`publish` of each record, in order, in one loop, then serve the delivery
-        reports: for records that come a timestamp at a time (the bench's load generator).
-        ``publish`` checks the clock after every record to serve them."""
-        produce, readings, labels = self._producer.produce, self.readings_topic, self.labels_topic
-        for record in records:
-            if type(record) is Encoded:
-                topic, value = readings, record.payload
-            else:
-                topic = readings if isinstance(record, Reading) else labels
-                value = encode(record)  # type: ignore[arg-type]
-            try:
-                produce(topic, value, record.asset.encode())
-            except BufferError:  # the local queue is full: the way that serves and waits
-                self.publish(record)
-        self.serve(0)
 
     def flush(self, timeout_s: float = 30.0) -> None:
         """Wait for every queued record; raise :class:`DeliveryError` if any was not delivered."""
