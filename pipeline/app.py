@@ -55,9 +55,10 @@ __all__ = ["Service"]
 logger = logging.getLogger(__name__)
 
 _SNAPSHOT_BUDGET_S = 0.002
-"""Seconds of owed snapshots (pickle, sign, produce: ~70 us each) taken each round, at least
-one; while some are owed the service does not wait for readings (:meth:`Service._consume`),
-so an idle service takes them 2 ms at a time between looks at the consumer."""
+"""Seconds of owed snapshots (pickle, sign, produce: ~70 us each; sign and produce an encoded
+one: ~11 us) taken each round, at least one; while some are owed the service does not wait
+for readings (:meth:`Service._consume`), so an idle service takes them 2 ms at a time between
+looks at the consumer."""
 _MAX_HELD = 100
 """Batches' worth of outputs held during a background commit before the service waits for
 it: several seconds at full speed (a commit takes well under one), bounded for an outage."""

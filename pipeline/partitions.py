@@ -74,6 +74,7 @@ class PartitionStates:
         self._owed: dict[str, int] = {}
         self._copies: deque[tuple[str, int, Any]] = deque()
         self._taken: list[Taken] = []
+        self._unsent: deque[Taken] = deque()  # encoded, to seal and send (owe with a send)
         self._send: SnapshotSink | None = None
         key = settings.state.hmac_key
         self.codec = (
@@ -117,31 +118,39 @@ class PartitionStates:
         """Owe a snapshot of every asset changed since the commit, as they are now.
 
         The default detector's states are encoded now, all at once
-        (:func:`~pipeline.state_copies.encode_or_leave`: a few µs an asset) and kept for
-        :meth:`taken` (``state.compact_snapshots``), also with a ``send``: the commit seals
-        and produces them, in the helper thread of a background commit. With ``copy``,
-        the other states are copied now (:func:`~pipeline.state_copies.copy_states`: ~5 µs
-        an asset against ~56 µs to pickle one) and the copies pickled when there is time
-        (:meth:`take_some`, a few each round), so a checkpoint does not stop the service for
-        all of them at once. A state that cannot be copied is pickled before anything changes
-        it (:meth:`take`: before its readings are processed) or when there is time. With
-        supervision on (labels and machine type models change several assets at once)
-        everything is pickled at once.
+        (:func:`~pipeline.state_copies.encode_or_leave`: a few µs an asset;
+        ``state.compact_snapshots``). With ``copy``, the other states are copied now
+        (:func:`~pipeline.state_copies.copy_states`: ~5 µs an asset against ~56 µs to pickle
+        one) and the copies pickled when there is time (:meth:`take_some`, a few each round),
+        so a checkpoint does not stop the service for all of them at once. A state that
+        cannot be copied is pickled before anything changes it (:meth:`take`: before its
+        readings are processed) or when there is time. With supervision on (labels and
+        machine type models change several assets at once) everything is pickled at once.
 
-        With ``send``, each pickled snapshot is sealed as soon as it is taken and handed to
-        ``send`` (``asset, partition, signed snapshot``: the service produces it into the
-        open transaction) instead of being kept for :meth:`taken`.
+        With ``send``, a pickled snapshot is sealed as soon as it is taken and handed to
+        ``send`` (``asset, partition, signed snapshot``: the service produces it into the open
+        transaction) instead of being kept for :meth:`taken`. So is an encoded one that is
+        sealed uncompressed (under ``compress_from``: ~11 µs of the GIL to sign and produce),
+        when there is time (:meth:`take_some`, a few each round); the helper thread signing
+        and producing such small bodies, the GIL passed between the two threads at every
+        hash, and the consuming thread's rounds after a checkpoint slowed down several-fold.
+        Encoded bodies that are compressed (~245 µs each, mostly in ``zlib``, which releases
+        the GIL) are kept for :meth:`taken`: the commit seals and produces them, in the helper
+        thread of a background commit.
         """
         self._owed, self._taken, self._send = dict(sorted(self._touched.items())), [], send
-        self._copies = deque()
+        self._copies, self._unsent = deque(), deque()
         if self.codec is None:
             self._owed = {}
         elif self.supervised.supervisor is None:
             assets = self.assets  # an asset without a model has no snapshot
             owed = [(a, p, assets[a]) for a, p in self._owed.items() if a in assets]
-            if self.settings.state.compact_snapshots:  # kept for taken(), also with a send
+            if self.settings.state.compact_snapshots:
                 encoded, owed = encode_or_leave(owed, self.metrics.snapshot_seconds.observe)
-                self._taken.extend(Taken(a, p, body, compact=True) for a, p, body in encoded)
+                for asset, partition, body in encoded:
+                    taken = Taken(asset, partition, body, compact=True)
+                    small = send is not None and not self.codec.compresses(len(body))
+                    (self._unsent if small else self._taken).append(taken)
             copies, left = copy_or_leave(owed) if copy else ([], owed)
             self._copies = deque(copies)
             self._owed = {asset: partition for asset, partition, _ in left}
@@ -183,20 +192,23 @@ class PartitionStates:
         """Take up to ``count`` (``None``: all) owed snapshots, and no more once ``budget_s``
         seconds went by (at least one is taken); whether none is owed now.
 
-        The live states owed first (their assets' readings wait for them), then the copies.
+        The live states owed first (their assets' readings wait for them), then the encoded
+        snapshots to send, then the copies.
         """
-        owed, copies = self._owed, self._copies
+        owed, unsent, copies = self._owed, self._unsent, self._copies
         until = None if budget_s is None else time.perf_counter() + budget_s
-        total = len(owed) + len(copies)
+        total = len(owed) + len(unsent) + len(copies)
         for _ in range(total if count is None else min(count, total)):
             if owed:
                 asset = next(iter(owed))
                 self._take(asset, owed.pop(asset))
+            elif unsent:
+                self._keep(*unsent.popleft())
             else:
                 self._pickle(*copies.popleft())
             if until is not None and time.perf_counter() >= until:
                 break
-        return not (owed or copies)
+        return not (owed or unsent or copies)
 
     def _take(self, asset: str, partition: int) -> None:
         state = self.assets.get(asset)
@@ -210,17 +222,18 @@ class PartitionStates:
             self.metrics.snapshot_seconds.observe(time.perf_counter() - started)
             self._keep(asset, partition, pickled)
 
-    def _keep(self, asset: str, partition: int, pickled: bytes) -> None:
+    def _keep(self, asset: str, partition: int, body: bytes, compact: bool = False) -> None:
         """A taken snapshot: sealed and sent at once (see :meth:`owe`), or kept."""
+        taken = Taken(asset, partition, body, compact)
         if self._send is None:
-            self._taken.append(Taken(asset, partition, pickled))
+            self._taken.append(taken)
         else:
-            for sealed in self.seal([Taken(asset, partition, pickled)]):
+            for sealed in self.seal([taken]):
                 self._send(*sealed)
 
     def taken(self) -> list[Taken]:
         """The snapshots taken since :meth:`owe` (once nothing is owed), and forget them."""
-        if self._owed or self._copies:
+        if self._owed or self._unsent or self._copies:
             raise RuntimeError("snapshots are still owed")
         taken, self._taken = self._taken, []
         return taken
@@ -228,7 +241,7 @@ class PartitionStates:
     def cancel(self) -> None:
         """Forget the owed and taken snapshots (the checkpoint was abandoned: those already
         sent go with its transaction, which the caller aborts)."""
-        self._owed, self._taken, self._copies = {}, [], deque()
+        self._owed, self._taken, self._copies, self._unsent = {}, [], deque(), deque()
 
     def seal(self, taken: list[Taken]) -> list[tuple[str, int, bytes]]:
         """``(asset, partition, signed snapshot)`` of the snapshots :meth:`taken`."""

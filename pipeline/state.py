@@ -129,9 +129,8 @@ class SnapshotCodec:
         Needs only the bytes, so it can run in another thread than the one that owns the
         state (``zlib`` and ``hmac`` release the GIL on buffers this size).
         """
-        overhead = len(PLAIN_MAGIC) + _MAC_BYTES
         plain, packed = (COMPACT_MAGIC, PACKED_MAGIC) if compact else (PLAIN_MAGIC, MAGIC)
-        if len(body) >= min(self.compress_from, self.max_bytes - overhead + 1):
+        if self.compresses(len(body)):
             magic, body = packed, zlib.compress(body, 1)
         else:
             magic = plain
@@ -144,6 +143,12 @@ class SnapshotCodec:
                 "topic's and the producer's message size limits"
             )
         return value
+
+    def compresses(self, size: int) -> bool:
+        """Whether :meth:`seal` compresses a body of ``size`` bytes (from ``compress_from``,
+        or if it would not fit ``max_bytes`` plain)."""
+        overhead = len(PLAIN_MAGIC) + _MAC_BYTES
+        return size >= min(self.compress_from, self.max_bytes - overhead + 1)
 
     def decode(self, asset: str, value: bytes | None) -> Any:
         """The state in ``value``; :class:`SnapshotRefused` unless its signature checks."""

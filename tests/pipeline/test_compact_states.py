@@ -161,13 +161,18 @@ def test_a_signed_body_this_version_cannot_read_is_refused(body: bytes) -> None:
         codec.decode("asset-001", codec.seal("asset-001", body, compact=True))
 
 
-def test_a_checkpoint_takes_every_compact_snapshot_at_once_and_commits_them() -> None:
+def test_a_checkpoint_encodes_its_compact_snapshots_at_once_and_sends_them_over_rounds() -> None:
     run = checkpoint_begun(_settings(), seed=7)
     assert run.began
-    assert not run.cycle.taking and not run.states.owing  # every snapshot taken: the commit began
+    assert not run.states.owing  # every state encoded: no reading waits for a snapshot
+    assert run.cycle.taking and run.outputs.produced == []  # none sealed or sent yet
     for batch in run.batches[60:70]:  # the service goes on: its states change
         run.go_on(batch)
-    assert run.cycle.settle(wait=True)
+        run.cycle.take_snapshots(None, budget_s=0.0)  # a round's share: one, budget spent
+    assert len(run.outputs.produced) == 10 and run.outputs.commits == []
+    with pytest.raises(RuntimeError, match="still owed"):
+        run.states.taken()
+    assert run.cycle.settle(wait=True)  # the rest sent, then the commit
 
     [(offsets, snapshots)] = run.outputs.commits
     assert offsets == ["offsets of checkpoint N"]
@@ -175,6 +180,22 @@ def test_a_checkpoint_takes_every_compact_snapshot_at_once_and_commits_them() ->
     assert sorted(asset for asset, _ in snapshots) == sorted(run.twin.assets)
     restored = restored_processor(run.settings, [(asset, 0, value) for asset, value in snapshots])
     assert scores(restored, run.batches[60:]) == scores(run.twin, run.batches[60:])
+
+
+def test_compact_bodies_sealed_compressed_are_left_to_the_commit() -> None:
+    """A body that ``seal`` compresses (a full calibration window) is sealed by the commit, in
+    the helper thread of a background one: not a few each round in the consuming thread."""
+    settings = _settings()
+    processor = Processor(settings)
+    scores(processor, fleet_batches(10, seed=7))
+    states, sent = partition_states(settings, processor), []
+    assert states.codec is not None
+    states.codec.compress_from = 0  # as if every body were a large one
+    states.owe(lambda asset, partition, value: sent.append((asset, partition, value)))
+    assert not states.owing and states.take_some(0)  # nothing left for the rounds
+    taken = states.taken()
+    assert sent == [] and sorted(t.asset for t in taken) == sorted(processor.assets)
+    assert {value[:4] for _, _, value in states.seal(taken)} == {PACKED_MAGIC}
 
 
 def test_an_encoding_that_fails_leaves_the_states_to_pickle(monkeypatch, caplog) -> None:
