@@ -29,8 +29,7 @@ that is not the default detector's in a fleet row is left to pickling (the secon
 
 Examples
 --------
->>> import math
-import pickle
+>>> import pickle
 >>> from pipeline.settings import Settings
 >>> from pipeline.processor import Processor
 >>> processor = Processor(Settings.load(None))
