@@ -179,7 +179,7 @@ def _row_bytes(fleet: CompactFleet, rows: list[int]) -> list[bytes]:
     index = np.asarray(rows, dtype=np.intp)
     count = len(rows)
     arrays = list(fleet.rows.arrays.values())
-    widths = [a[:1].nbytes if len(a) else a.itemsize * math.prod(a.shape[1:]) for a in arrays]
+    widths = [a.itemsize * math.prod(a.shape[1:]) for a in arrays]  # bytes in a row
     matrix = np.empty((count, sum(widths)), np.uint8)
     at = 0
     for array, width in zip(arrays, widths, strict=True):
