@@ -83,14 +83,18 @@ def free_local_port() -> int:
 
 
 def start_simulator(config: Path, metrics_port: int | None) -> subprocess.Popen[bytes]:
-    """A fleet of 10 with a bearing wearing on asset-003, timestamps catching up with now."""
+    """A fleet of 10 with a bearing wearing on asset-003, timestamps catching up with now.
+
+    Its stderr goes to ``simulator.stderr`` beside the config: a pipe nobody reads could fill
+    and block it."""
     args = [sys.executable, "-m", "pipeline", "simulate", "--config", str(config)]
     args += ["--assets", "10", "--rate", "100", "--seed", "7", "--speed", f"{SPEED:g}"]
     args += ["--fault", f"{FAULTY}:bearing_wear@120"]
     args += ["--start-ts", str(int(time.time() * 1000) - 120_000)]
     if metrics_port is not None:
         args += ["--metrics-port", str(metrics_port)]
-    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with (config.parent / "simulator.stderr").open("wb") as stderr:
+        return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=stderr)
 
 
 def send_bad_messages(bootstrap: str, topic: str) -> None:
@@ -122,17 +126,21 @@ def stack(kafka_broker, topic_settings, tmp_path) -> Iterator[dict[str, Any]]:
     finally:
         errors = [error for process in reversed(processes) if (error := _stop(process))]
         if errors:
-            raise errors[0]
+            log = tmp_path / "simulator.stderr"
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else "(none)"
+            raise AssertionError(f"the stack did not stop; simulator's stderr:\n{tail}") from (
+                errors[0]
+            )
 
 
 def _stop(process: Any) -> BaseException | None:
-    """Stop one process of the stack; kill it if it does not stop. Returns what went wrong."""
+    """Stop one process of the stack; kill it if it does not stop. Returns what went wrong.
+
+    The simulator flushes what it holds on SIGTERM (for up to 30 s), so it gets 60 s."""
     try:
         if isinstance(process, subprocess.Popen):
             process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
-            assert process.stderr is not None
-            process.stderr.close()
+            process.wait(timeout=60)
         else:
             process.stop()
     except Exception as exc:  # keep stopping the others
