@@ -21,13 +21,14 @@ from pipeline.detectors.fleet_math import python_round
 from pipeline.detectors.fleet_shares import shares_dict
 from pipeline.messages import Reading
 from pipeline.outcomes import Outcomes, ScoredRound
+from pipeline.row_decoding import RowReading
 
 if TYPE_CHECKING:
     from pipeline.processor import AssetState
 
 __all__ = ["FleetRounds", "Pending"]
 
-Pending = tuple[int, "Reading | WireReading", "AssetState", FleetSlot, Iterable[float]]
+Pending = tuple[int, "Reading | WireReading | RowReading", "AssetState", FleetSlot, Iterable[float]]
 """A reading queued for its fleet: its index in the batch, state, slot and channel values."""
 
 

@@ -37,6 +37,7 @@ from pipeline.messages import Alert, Reading, Score, encode_score
 if TYPE_CHECKING:
     from pipeline.decoding import WireReading
     from pipeline.processor import DeadLetter, Outcome
+    from pipeline.row_decoding import RowReading
 
 __all__ = ["Outcomes", "ScoreMessage", "ScoredRound"]
 
@@ -80,7 +81,7 @@ class ScoredRound:
         self,
         *,
         positions: list[int],
-        readings: Sequence[Reading | WireReading],
+        readings: Sequence[Reading | WireReading | RowReading],
         assets: list[str],
         ts: list[int],
         scores: list[float],

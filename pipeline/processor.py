@@ -22,12 +22,15 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import cast
 
+import msgspec
+
 from pipeline.alerts import AlertPolicy, top_channels
 from pipeline.decoding import ReadingDecoder
 from pipeline.detectors import Detector, TimeAware, build_detector
 from pipeline.errors import DecodeError
 from pipeline.fastpath import BatchPath, Entry
 from pipeline.messages import Alert, Label, Reading, Score, decode_label
+from pipeline.row_decoding import row_dict
 from pipeline.settings import Settings
 from pipeline.supervised.held import HeldLabels
 from pipeline.supervised.supervisor import Supervisor
@@ -79,7 +82,9 @@ class AssetState:
     policy: AlertPolicy
     last_ts: int = -1
     last_seq: int | None = None
-    last_values: dict[str, float] = field(default_factory=dict)
+    last_values: dict[str, float] | msgspec.Struct = field(default_factory=dict)
+    """The last reading's values: a dict, or the row the batch path decoded them into
+    (:mod:`pipeline.row_decoding`: it pickles and encodes as the dict)."""
 
 
 class Processor:
@@ -285,7 +290,10 @@ class Processor:
             raise DecodeError(
                 "out_of_order", f"ts {reading.ts} is older than the last ts {state.last_ts}"
             )
-        if reading.ts == state.last_ts and reading.values == state.last_values:
+        last = state.last_values  # a dict, or the row the batch path decoded
+        if reading.ts == state.last_ts and reading.values == (
+            last if type(last) is dict else row_dict(last)
+        ):
             raise DecodeError("duplicate", f"reading at ts {reading.ts} was already processed")
 
 

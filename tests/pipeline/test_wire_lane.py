@@ -4,6 +4,7 @@ message with the checked decoder first (``Processor.entries``), on valid and inv
 from __future__ import annotations
 
 import json
+import pickle
 import random
 from typing import Any
 
@@ -12,9 +13,12 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from pipeline.compact_restore import decode_state
+from pipeline.compact_states import encode_states
 from pipeline.decoding import WireReading
 from pipeline.messages import Reading, encode
 from pipeline.processor import Outcome, Processor, Source
+from pipeline.row_decoding import row_dict
 from tests.pipeline.test_fleet import CONFIGS, MESSAGES, settings_for, stream
 
 WARM = stream(400, assets=5, odd=False)
@@ -187,3 +191,61 @@ def test_any_reading_of_an_established_asset_is_treated_as_decoding_first_treats
     values = WARM + [json.dumps(obj, allow_nan=True).encode() for obj in objects]
     got, expected = both({"model": {"kind": "mahalanobis"}}, sources(values, seed=0), 1000)
     assert got == expected
+
+
+def keyed(values: list[bytes], key: bytes | None) -> list[tuple[bytes | None, Source]]:
+    """Each value with key ``key``, or its asset's for ``b"own"``."""
+    out: list[tuple[bytes | None, Source]] = []
+    for offset, value in enumerate(values):
+        asset = json.loads(value)["asset"].encode() if key == b"own" else key
+        out.append((value, Source("r", 0, offset, asset)))
+    return out
+
+
+def last_values_of(asset: str, values: list[bytes]) -> dict[str, float]:
+    mine = [json.loads(v) for v in values if json.loads(v)["asset"] == asset]
+    return {name: float(x) for name, x in mine[-1]["values"].items()}
+
+
+def test_an_assets_readings_after_its_second_decode_into_rows():
+    """From an asset's second keyed reading in its fleet on, the next ones decode into a row of
+    its layout (no dict): what its state keeps shows it; the row pickles as the dict."""
+    processor = Processor(settings_for({"model": {"kind": "zscore"}}))
+    warm = [v for v in WARM if b'"asset-0"' in v or b'"asset-1"' in v]
+    processor.process_batch(keyed(warm, b"own"))
+    assert set(processor._batch._row_lanes) == {b"asset-0", b"asset-1"}
+    for asset in ("asset-0", "asset-1"):
+        state = processor.assets[asset]
+        assert type(state.last_values) is not dict
+        assert row_dict(state.last_values) == last_values_of(asset, warm)
+        restored = pickle.loads(pickle.dumps(state))
+        assert type(restored.last_values) is dict
+        assert restored.last_values == last_values_of(asset, warm)
+    encoded, left = encode_states([(a, 0, processor.assets[a]) for a in ("asset-0", "asset-1")])
+    assert not left
+    for asset, _, body in encoded:
+        assert decode_state(body).last_values == last_values_of(asset, warm)
+
+
+def test_duplicates_are_found_whichever_way_each_copy_was_decoded():
+    """A reading decoded into a row, then its copies keyed (a row again) and without a key (a
+    dict): both copies are duplicates; then a new layout for the asset drops its row lane."""
+    warm = [v for v in WARM if b'"asset-0"' in v]
+    last = json.loads(warm[-1])
+    new = {**last, "ts": last["ts"] + 1000, "seq": last["seq"] + 1}
+    copy = json.dumps(new).encode()
+    changed = {**new, "seq": new["seq"] + 1, "values": {**new["values"], "temp": 41.5}}
+    wider = {**new, "ts": new["ts"] + 1000, "seq": new["seq"] + 2}
+    wider["values"] = {**new["values"], "extra": 1.0}
+    tail = [(copy, b"asset-0"), (copy, b"asset-0"), (copy, None)]
+    tail += [(json.dumps(changed).encode(), b"asset-0"), (json.dumps(wider).encode(), b"asset-0")]
+    messages = keyed(warm, b"own") + [(v, Source("r", 0, 0, k)) for v, k in tail]
+    for config in ({"model": {"kind": "zscore"}}, {"model": {"kind": "mahalanobis"}}):
+        got, expected = both(config, messages, 1000)
+        assert got == expected
+        reasons = [o.dead_letter.reason if o.dead_letter else None for o in got[-5:]]
+        assert reasons == [None, "duplicate", "duplicate", None, None]
+    processor = Processor(settings_for({"model": {"kind": "zscore"}}))
+    processor.process_batch(messages)
+    assert b"asset-0" not in processor._batch._row_lanes  # its layout changed
+    assert processor.assets["asset-0"].last_values == wider["values"]
