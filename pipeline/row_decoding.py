@@ -34,7 +34,7 @@ import msgspec
 
 from pipeline.messages import Reading, SensorValue
 
-__all__ = ["RowReading", "row_decoder", "row_dict", "row_struct", "row_values"]
+__all__ = ["RowReading", "field_names_fit", "row_decoder", "row_dict", "row_struct", "row_values"]
 
 
 class RowReading(msgspec.Struct, gc=False, rename={"row": "values"}):
@@ -63,6 +63,16 @@ def row_dict(row: Any) -> dict[str, float]:
     return dict(zip(row.names, msgspec.structs.astuple(row), strict=True))
 
 
+def field_names_fit(names: tuple[str, ...]) -> bool:
+    """Whether msgspec takes every name as a struct field's encoded name (``rename``): none has
+    a quote, a backslash or a control character (msgspec writes them unescaped).
+
+    >>> field_names_fit(("a", "temp °C")), field_names_fit(('odd "name"',))
+    (True, False)
+    """
+    return not any('"' in name or "\\" in name or not name.isprintable() for name in names)
+
+
 def _reduce_row(row: Any) -> tuple[type[dict[str, float]], tuple[dict[str, float]]]:
     return dict, (row_dict(row),)
 
@@ -72,7 +82,7 @@ def row_struct(names: tuple[str, ...]) -> type[msgspec.Struct] | None:
     """A struct of one :data:`~pipeline.messages.SensorValue` per name (``names`` sorted),
     refusing other fields; ``None`` if a name has a character msgspec does not take in a
     field name (a quote, a backslash or a control character)."""
-    if any('"' in name or "\\" in name or not name.isprintable() for name in names):
+    if not field_names_fit(names):
         return None
     fields = [f"v{j}" for j in range(len(names))]  # row_values takes them by these names
     return msgspec.defstruct(

@@ -21,6 +21,7 @@ import numpy as np
 
 from pipeline.detectors.base import shares
 from pipeline.detectors.fleet_math import Array, all_true, any_true, python_round, row_totals
+from pipeline.row_decoding import field_names_fit
 
 __all__ = ["Contribution", "round_shares", "shares_dict", "shares_struct"]
 
@@ -44,7 +45,7 @@ def shares_struct(names: tuple[str, ...]) -> type[msgspec.Struct] | None:
     >>> shares_struct(('odd "name"',)) is None
     True
     """
-    if any('"' in name or "\\" in name or not name.isprintable() for name in names):
+    if not field_names_fit(names):
         return None
     fields = [f"share{j}" for j in range(len(names))]
     return msgspec.defstruct(
