@@ -167,25 +167,32 @@ class Service:
 
     def _consume(self) -> list[Message]:
         """Up to ``serve.batch_size`` messages: what the consumer holds, at once; if it holds
-        none, the first to arrive in ``serve.poll_timeout_s`` and what arrives with it or in
-        the ``serve.batch_wait_ms`` after it (until the batch is full).
+        none, the first to arrive in ``serve.poll_timeout_s`` and what came with it; if those
+        are fewer than ``serve.batch_min``, what arrives in the ``serve.batch_wait_ms`` after
+        them until there are that many (and what came with those).
 
         A service that is behind never waits (its batches are what is there); an idle one
-        lets a live stream's batch fill for a few ms, which spreads a batch's fixed cost over
-        more readings. While a checkpoint's snapshots are being taken it does not wait at all
-        (the round takes a few of them instead).
+        lets a trickling stream's batch fill for a few ms, which spreads a batch's fixed cost
+        over more readings, but does not hold a batch that came whole (a fetch response of a
+        batching producer's readings) for the next one. While a checkpoint's snapshots are
+        being taken it does not wait at all (the round takes a few of them instead).
         """
         serve, consume = self.settings.serve, self._consumer.consume
-        taking = self._cycle.taking
-        wait = 0.0 if taking else serve.poll_timeout_s
-        batch = consume(serve.batch_size, 0)
-        if batch or serve.batch_size == 1:
-            return batch or consume(1, wait)
-        batch = consume(1, wait)
-        if not batch:
+        size, taking = serve.batch_size, self._cycle.taking
+        batch = consume(size, 0)
+        if batch:
             return batch
-        gather = 0.0 if taking else serve.batch_wait_ms / 1000.0
-        return batch + consume(serve.batch_size - 1, gather)
+        batch = consume(1, 0.0 if taking else serve.poll_timeout_s)
+        if not batch or size == 1:
+            return batch
+        batch += consume(size - 1, 0)
+        floor = min(serve.batch_min, size)
+        if len(batch) >= floor or taking or not serve.batch_wait_ms:
+            return batch
+        batch += consume(floor - len(batch), serve.batch_wait_ms / 1000.0)
+        if len(batch) == floor < size:  # it filled: what came with the last of them too
+            batch += consume(size - floor, 0)
+        return batch
 
     def _process_batch_or_rewind(self, batch: list[Message]) -> None:
         try:

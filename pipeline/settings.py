@@ -222,12 +222,19 @@ class ServeSettings(_Section):
     batch_size: int = Field(default=500, ge=1)
     poll_timeout_s: float = Field(default=0.5, gt=0.0)
     batch_wait_ms: float = Field(default=5.0, ge=0.0, le=1000.0)
-    """How long a batch may wait to fill once its first message arrived to an idle service
-    (a service that is behind takes what is there, at once). Every batch has a fixed cost
-    (~0.2 ms: the fleet's array operations, metrics, a produce call); a live stream arriving
-    a few readings at a time paid it for each few: at 10,000 readings/s the service used
-    0.49 and 0.53 of a core without the wait, 0.32 and 0.45 with 5 ms (two runs each), for
-    3-5 ms more event-to-score latency (p50 7 and 6 ms, then 10 and 11). 0: never wait."""
+    """How long a batch that came with fewer than ``batch_min`` messages to an idle service may
+    wait for more (a service that is behind takes what is there, at once). Every batch has a
+    fixed cost (~0.2 ms: the fleet's array operations, metrics, a produce call); a live stream
+    arriving a few readings at a time paid it for each few: at 10,000 readings/s the service
+    used 0.49 and 0.53 of a core without the wait, 0.32 and 0.45 with 5 ms (two runs each),
+    for 3-5 ms more event-to-score latency (p50 7 and 6 ms, then 10 and 11). 0: never wait."""
+    batch_min: int = Field(default=100, ge=1)
+    """The batch size from which an idle service processes a batch at once instead of waiting
+    ``batch_wait_ms`` for more. A batching producer's readings arrive in fetch responses of
+    ~rate x its ``linger.ms`` (150 at 30,000 readings/s and 5 ms): holding such a batch for the
+    next response doubled the batch and added its wait to every reading. The speed bench's
+    latency arm at 28,000-30,000 readings/s, alternated: p50 7-9 against 11-16 ms, p99 21-40
+    against 30-110 ms (with ``batch_wait_ms`` 0 for every batch)."""
     max_message_bytes: int = Field(default=64 * 1024, ge=64)
     """Readings and labels longer than this are dead-lettered as ``oversized``. A dead
     letter carries the rejected message's value as it came, cut at this many bytes (an

@@ -85,7 +85,8 @@ class _ScriptedConsumer:
 
 class TestConsume:
     """A batch waits ``serve.batch_wait_ms`` to fill only after the service waited for its
-    first message; a service that is behind takes what is there."""
+    first message, and only while it holds fewer than ``serve.batch_min``; a service that is
+    behind takes what is there."""
 
     def _consume(self, svc: Service, *answers: list[FakeMessage]) -> tuple[int, list]:
         real, svc._consumer = svc._consumer, _ScriptedConsumer(*answers)  # type: ignore[assignment]
@@ -95,19 +96,40 @@ class TestConsume:
         finally:
             svc._consumer = real
 
-    def test_an_idle_service_lets_the_batch_fill_after_the_first_message(self, service) -> None:
+    @staticmethod
+    def _readings(first: int, count: int) -> list[FakeMessage]:
+        return [reading(t, 0, t) for t in range(first, first + count)]
+
+    def test_an_idle_service_lets_a_small_batch_fill_after_the_first_message(self, service) -> None:
         svc, _ = service
-        more = [reading(t, 0, t) for t in range(2, 5)]
-        got, calls = self._consume(svc, [], [reading(1, 0, 1)], more)
-        assert got == 4
-        assert calls == [(500, 0), (1, 0.5), (499, 0.005)]
+        came, later = self._readings(2, 3), self._readings(5, 96)
+        got, calls = self._consume(svc, [], [reading(1, 0, 1)], came, later, [])
+        assert got == 100
+        assert calls == [(500, 0), (1, 0.5), (499, 0), (96, 0.005), (400, 0)]
+
+    def test_what_came_with_the_filling_messages_is_taken_too(self, service) -> None:
+        svc, _ = service
+        answers = [self._readings(2, 9), self._readings(11, 90), self._readings(101, 50)]
+        got, calls = self._consume(svc, [], [reading(1, 0, 1)], *answers)
+        assert got == 150
+        assert calls == [(500, 0), (1, 0.5), (499, 0), (90, 0.005), (400, 0)]
+
+    def test_nothing_more_arriving_in_the_wait_leaves_the_batch_as_it_came(self, service) -> None:
+        svc, _ = service
+        got, calls = self._consume(svc, [], [reading(1, 0, 1)], self._readings(2, 3))
+        assert (got, calls) == (4, [(500, 0), (1, 0.5), (499, 0), (96, 0.005)])
+
+    def test_a_batch_that_came_whole_is_not_held_for_the_next(self, service) -> None:
+        svc, _ = service
+        got, calls = self._consume(svc, [], [reading(1, 0, 1)], self._readings(2, 149))
+        assert (got, calls) == (150, [(500, 0), (1, 0.5), (499, 0)])
 
     def test_without_a_wait_it_takes_only_what_came_with_the_first(self, service) -> None:
         svc, _ = service
         serve = svc.settings.serve.model_copy(update={"batch_wait_ms": 0.0})
         svc.settings = svc.settings.model_copy(update={"serve": serve})
         got, calls = self._consume(svc, [], [reading(1, 0, 1)], [reading(2, 0, 2)])
-        assert (got, calls) == (2, [(500, 0), (1, 0.5), (499, 0.0)])
+        assert (got, calls) == (2, [(500, 0), (1, 0.5), (499, 0)])
 
     def test_a_service_that_is_behind_never_waits(self, service) -> None:
         svc, _ = service
@@ -123,4 +145,4 @@ class TestConsume:
         svc, _ = service
         monkeypatch.setattr(type(svc._cycle), "taking", property(lambda self: True))
         got, calls = self._consume(svc, [], [reading(1, 0, 1)], [reading(2, 0, 2)])
-        assert (got, calls) == (2, [(500, 0), (1, 0.0), (499, 0.0)])
+        assert (got, calls) == (2, [(500, 0), (1, 0.0), (499, 0)])
