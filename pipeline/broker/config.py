@@ -191,6 +191,12 @@ def render_server_properties(config: BrokerConfig, controller_port: int) -> str:
         "share.coordinator.state.topic.replication.factor": "1",
         "share.coordinator.state.topic.min.isr": "1",
         "group.initial.rebalance.delay.ms": "0",
+        # One socket thread and two request handlers, not Kafka's 3 and 8 (sized for servers):
+        # fewer hand-offs between threads on a small machine. In the bench's latency arm
+        # (43,000 readings/s, 2 cores) the broker took a median 6.9 against 8.0 µs of CPU a
+        # reading (5 runs against 13; bench/NOTES-latency-memory.md, round 15).
+        "num.network.threads": "1",
+        "num.io.threads": "2",
     }
     lines = [f"{key}={_escape_property(value)}" for key, value in properties.items()]
     return (

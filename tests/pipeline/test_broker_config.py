@@ -70,6 +70,10 @@ class TestRenderServerProperties:
         assert props["transaction.state.log.min.isr"] == "1"
         assert props["offsets.topic.replication.factor"] == "1"
 
+    def test_few_threads_for_a_small_machine(self, tmp_path: Path) -> None:
+        props = _properties(render_server_properties(BrokerConfig(data_dir=tmp_path), 9093))
+        assert (props["num.network.threads"], props["num.io.threads"]) == ("1", "2")
+
     def test_topics_are_not_auto_created(self, tmp_path: Path) -> None:
         props = _properties(render_server_properties(BrokerConfig(data_dir=tmp_path), 9093))
         assert props["auto.create.topics.enable"] == "false"
