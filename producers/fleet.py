@@ -9,9 +9,10 @@ spike single values. Faults (:mod:`producers.faults`) bend the channels from ons
 a failed machine stands still until its maintenance, then starts up healthy.
 
 Generation is vectorised over blocks of ticks and the whole fleet; a tick is one reading per
-asset. Within a tick, asset ``i`` reads ``i / assets`` of an interval after asset 0, so
-timestamps of the merged stream never go backwards. Each asset's signals depend only on
-``seed``, its index and its machine type.
+asset. Within a tick, asset ``i`` reads ``i / assets`` of an interval after asset 0 (or at the
+``phases`` given, e.g. :func:`producers.partitioning.phases_by_partition`), and each tick's
+readings come in that order, so timestamps of the merged stream never go backwards. Each
+asset's signals depend only on ``seed``, its index and its machine type.
 """
 
 from __future__ import annotations
@@ -85,6 +86,18 @@ class Disturbances:
                 )
 
 
+def _offsets(assets: int, phases: Sequence[float] | None) -> Array:
+    """Each asset's phase within a tick: ``phases``, checked, or evenly spread in index order."""
+    if phases is None:
+        return np.arange(assets, dtype=np.float64) / assets
+    offsets = np.asarray(phases, dtype=np.float64)
+    if offsets.shape != (assets,):
+        raise ValueError(f"phases needs one value per asset ({assets}), got {len(offsets)}")
+    if not np.all((offsets >= 0.0) & (offsets < 1.0)):
+        raise ValueError("phases must be fractions of the interval, each in [0, 1)")
+    return offsets
+
+
 class _Run:
     """The mutable state of one pass over the stream: generators, lags, frozen channels."""
 
@@ -105,7 +118,9 @@ class Fleet:
     just before the first reading it describes. ``seq`` counts each asset's readings from 0.
     ``machine_types`` are cycled over the assets; ``shift_s`` turns on shifts (None: steady
     operation); ``repair_s`` is the time from a failure to its maintenance; ``wear`` adds a
-    slow drift before each failing fault (:mod:`producers.wear`, off by default).
+    slow drift before each failing fault (:mod:`producers.wear`, off by default);
+    ``phases`` gives each asset's reading time within a tick as a fraction of the interval
+    (default ``index / assets``).
     """
 
     def __init__(
@@ -121,6 +136,7 @@ class Fleet:
         repair_s: float = REPAIR_S,
         disturbances: Disturbances = Disturbances(),
         wear: Wear | None = None,
+        phases: Sequence[float] | None = None,
     ) -> None:
         if assets < 1:
             raise ValueError(f"a fleet needs at least one asset, got {assets}")
@@ -139,7 +155,10 @@ class Fleet:
             if machine_types is None
             else machine_types_for(assets, machine_types)
         )
-        self._offsets = np.arange(assets, dtype=np.float64) / assets
+        self._offsets = _offsets(assets, phases)
+        order = np.argsort(self._offsets, kind="stable").tolist()
+        self._columns = [(column, self.names[column]) for column in order]
+        """``(column, name)`` in the order the assets read within a tick."""
         self._faults = [self._place(spec) for spec in faults]
         self.wear = wear or Wear()
         self._wear = self._wear_spans() if self.wear.seconds > 0 else []
@@ -246,16 +265,16 @@ class Fleet:
         dropped: set[tuple[int, int]],
         events: _Events,
     ) -> Iterator[Reading | Encoded | Label]:
-        names, line = self.names, self.line
+        columns, line = self._columns, self.line
         for row, (row_stamps, row_values) in enumerate(zip(stamps, values, strict=True)):
             tick = first + row
             due = events.get(tick)
             if due is None and not dropped:  # the common case, kept tight
-                for column, name in enumerate(names):
+                for column, name in columns:
                     channels = dict(zip(CHANNELS, row_values[column], strict=True))
                     yield make(name, row_stamps[column], channels, tick, line)
                 continue
-            for column, name in enumerate(names):
+            for column, name in columns:
                 if due is not None:
                     for col, kind, label in due:
                         if col == column:

@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from bench.speed.cli_types import positive_int
 from bench.speed.run import ARMS, Options, run
 from pipeline.settings import ModelSettings, ServeSettings
 
@@ -57,6 +58,14 @@ def _parser() -> argparse.ArgumentParser:
         "and sent in real time (loadgen, light), or `linewatch simulate` itself",
     )
     parser.add_argument(
+        "--latency-order",
+        choices=("partition", "asset"),
+        default="partition",
+        help="the order the load generator's assets read in within a tick: the assets of one "
+        "partition one after another (one produce request instead of one per partition), or "
+        "in asset order, as `linewatch simulate` sends",
+    )
+    parser.add_argument(
         "--results", type=Path, default=DEFAULT_RESULTS, help="Markdown to append to"
     )
     parser.add_argument("--no-results", action="store_true", help="print only, write no file")
@@ -75,20 +84,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--repeat",
-        type=_positive,
+        type=positive_int,
         default=2,
         help="rounds of the drain arms, run in turn; each arm's figure is its best round "
         "(the shared machine's speed drifts; default 2)",
     )
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per drain at most")
     return parser
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
 
 
 def _passthrough_default() -> str:
@@ -121,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         latency_seconds=args.latency_seconds,
         latency_rate=args.latency_rate,
         latency_producer=args.latency_producer,
+        latency_order=args.latency_order,
         results=None if args.no_results else args.results,
         nice=args.nice,
         timeout_s=args.timeout,

@@ -6,8 +6,12 @@ live producer in real time at the chosen rate for the chosen seconds: by default
 through the simulator's publisher: idempotent, lz4, linger 5 ms), or with
 ``--latency-producer simulate`` ``linewatch simulate`` itself, which generates the fleet as it
 sends: ~14 µs of CPU a reading against loadgen's ~6 µs while sending (measured at 24,315/s,
-load average 10, where ``simulate`` also fell behind its rate: 21,187/s). The rate the producer
-achieved and its CPU seconds are printed. Each reading's latency is
+load average 10, where ``simulate`` also fell behind its rate: 21,187/s). loadgen sends each
+partition's assets in turn within a tick (``--latency-order partition``, the default), so a
+linger's worth of readings mostly goes to one partition, in one produce request, not in one
+request per partition (librdkafka sends one partition per request); ``--latency-order asset``
+sends in asset order, as ``simulate`` does. The rate the producer achieved and its CPU seconds
+are printed. Each reading's latency is
 
     score time - event time
 
@@ -155,8 +159,14 @@ def measure_latency(data: BenchInput, options: Options, peak: float | None) -> L
         visible_p50_ms=percentile(visible, 50) if visible else None,
         visible_p99_ms=percentile(visible, 99) if visible else None,
         note=f"model.kind={options.kind}, serve.processing={options.processing}",
-        producer=_PRODUCERS[options.latency_producer][1],
+        producer=_PRODUCERS[options.latency_producer][1]
+        + (", each partition's assets in turn" if _by_partition(options) else ""),
     )
+
+
+def _by_partition(options: Options) -> bool:
+    """Whether the live producer sends each partition's assets in turn (only loadgen can)."""
+    return options.latency_producer == "loadgen" and options.latency_order == "partition"
 
 
 def _dump(
@@ -186,6 +196,8 @@ def _produce(
     argv = [sys.executable, "-m", *module, "--config", str(config)]
     argv += ["--assets", str(data.assets), "--rate", f"{rate:.1f}"]
     argv += ["--duration", f"{options.latency_seconds:g}", "--seed", "2"]
+    if _by_partition(options):
+        argv += ["--partitions", str(data.partitions)]
     producer = Child("latency-producer", argv, data.workdir, cwd=REPO)
     cpu_s, deadline = 0.0, time.monotonic() + options.latency_seconds + 120
     while producer.process.poll() is None and time.monotonic() < deadline:

@@ -47,6 +47,9 @@ class Options:
     latency_seconds: float = 30.0
     latency_rate: float | None = None
     latency_producer: str = "loadgen"
+    latency_order: str = "partition"
+    """``partition``: the load generator sends each partition's assets in turn; ``asset``: in
+    asset order."""
     results: Path | None = None
     nice: int = 0
     timeout_s: float = 3600.0

@@ -81,7 +81,10 @@ def test_latency_is_measured_with_a_live_producer(kafka_broker, tmp_path):
     p50, p99 = summary["p50_latency_ms"], summary["p99_latency_ms"]
     assert p50 is not None and p99 is not None and 0 < p50 <= p99
     text = (tmp_path / "RESULTS.md").read_text()
-    assert "Latency (e): live `simulate`'s messages encoded beforehand (loadgen) at 500" in text
+    assert (
+        "Latency (e): live `simulate`'s messages encoded beforehand (loadgen), each partition's "
+        "assets in turn at 500" in text
+    )
     assert re.search(r"at 500 readings/s \([\d,]+ achieved\)", text)
     assert not re.search(r"\(0 achieved\)", text)  # the producer's rate was read
 
