@@ -5,8 +5,9 @@ librdkafka puts each partition's records in their own produce request (one parti
 ProduceRequest, confluentinc/librdkafka#1700), so a fleet that sends its assets in index order
 (whose partitions are mixed) sends one request per partition for every ``linger.ms``. Sending
 the assets of one partition one after another lets one request carry what took four: at
-43,000 readings/s over 4 partitions, 297-302 produce requests a second instead of 591-602, and
-the broker's CPU 4.4-4.7 µs a reading instead of 6.3-6.8 (bench round 18).
+43,000 readings/s over 4 partitions, 272-301 produce requests a second instead of 570-601, and
+the broker's CPU 4.9-6.3 µs a reading instead of 6.9-7.6 (round 18 of
+``bench/NOTES-latency-memory.md``).
 """
 
 from __future__ import annotations

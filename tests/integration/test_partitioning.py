@@ -18,7 +18,7 @@ from tests.integration.kafka_io import read_all, write_config
 pytestmark = pytest.mark.integration
 
 
-def test_readings_land_in_the_partition_partition_of_names(kafka_broker, topic_settings):
+def test_readings_land_in_the_partition_that_partition_of_gives(kafka_broker, topic_settings):
     assets, partitions = 40, topic_settings.partitions
     names = [asset_name(index) for index in range(assets)]
     fleet = Fleet(assets, seed=1, phases=phases_by_partition(names, partitions))
