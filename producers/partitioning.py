@@ -7,7 +7,8 @@ ProduceRequest, confluentinc/librdkafka#1700), so a fleet that sends its assets 
 the assets of one partition one after another lets one request carry what took four: at
 43,000 readings/s over 4 partitions, 272-301 produce requests a second instead of 570-601, and
 the broker's CPU 4.9-6.3 µs a reading instead of 6.9-7.6 (round 18 of
-``bench/NOTES-latency-memory.md``).
+``bench/NOTES-latency-memory.md``). The bench's load generator and ``linewatch simulate``
+(unless ``--order asset``) send in that order.
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 
-__all__ = ["partition_of", "phases_by_partition"]
+__all__ = ["CRC32_PARTITIONERS", "DEFAULT_PARTITIONER", "partition_of", "phases_by_partition"]
+
+DEFAULT_PARTITIONER = "consistent_random"
+"""librdkafka's ``partitioner`` when none is configured."""
+CRC32_PARTITIONERS = frozenset({"consistent", "consistent_random"})
+"""The ``partitioner`` values that place a non-empty key by :func:`partition_of` (the others
+hash with murmur2 or FNV-1a, or ignore the key)."""
 
 
 def partition_of(key: bytes, partitions: int) -> int:

@@ -12,12 +12,13 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Protocol, Self
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from pipeline.auth import AuthWatch
 from pipeline.errors import DeliveryError, KafkaTransportError
 from pipeline.messages import Label, Reading, encode
 from producers.metrics import ProducerMetrics
+from producers.partitioning import DEFAULT_PARTITIONER
 from producers.records import Encoded
 
 __all__ = ["Closing", "KafkaPublisher", "Publisher"]
@@ -106,6 +107,8 @@ class KafkaPublisher(Closing):
         except Exception as exc:  # KafkaException for bad properties
             raise KafkaTransportError(f"cannot create Kafka producer: {exc}") from exc
         self.readings_topic, self.labels_topic = readings_topic, labels_topic
+        self.partitioner = str(config.get("partitioner", DEFAULT_PARTITIONER))
+        """librdkafka's ``partitioner`` for keyed records (its default unless configured)."""
         self.delivered = 0
         self.failed = 0
         self.first_error: KafkaError | None = None
@@ -145,6 +148,20 @@ class KafkaPublisher(Closing):
             except BufferError:
                 self.serve(0.1)
                 self._auth.check()
+
+    def readings_partitions(self, timeout_s: float = 5.0) -> int | None:
+        """How many partitions the readings topic has, as the broker's metadata says within
+        ``timeout_s``; ``None`` if it does not say (no such topic, no answer). Refused
+        credentials raise :class:`~pipeline.errors.ConfigError`, as :meth:`flush` does."""
+        topic = self.readings_topic
+        try:
+            metadata = self._producer.list_topics(topic, timeout=timeout_s).topics.get(topic)
+        except KafkaException:
+            self.serve(0)  # its error callback says whether credentials were refused
+            return None
+        if metadata is None or metadata.error is not None or not metadata.partitions:
+            return None
+        return len(metadata.partitions)
 
     def flush(self, timeout_s: float = 30.0) -> None:
         """Wait for every queued record; raise :class:`DeliveryError` if any was not delivered."""

@@ -63,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
         default="partition",
         help="the order the load generator's assets read in within a tick: the assets of one "
         "partition one after another (one produce request instead of one per partition), or "
-        "in asset order, as `linewatch simulate` sends",
+        "in asset order, as `linewatch simulate --order asset` sends",
     )
     parser.add_argument(
         "--results", type=Path, default=DEFAULT_RESULTS, help="Markdown to append to"

@@ -9,9 +9,9 @@ sends: ~14 µs of CPU a reading against loadgen's ~6 µs while sending (measured
 load average 10, where ``simulate`` also fell behind its rate: 21,187/s). loadgen sends each
 partition's assets in turn within a tick (``--latency-order partition``, the default), so a
 linger's worth of readings mostly goes to one partition, in one produce request, not in one
-request per partition (librdkafka sends one partition per request); ``--latency-order asset``
-sends in asset order, as ``simulate`` does. The rate the producer achieved and its CPU seconds
-are printed. Each reading's latency is
+request per partition (librdkafka sends one partition per request), as ``linewatch simulate``
+does by default; ``--latency-order asset`` sends in asset order (``simulate --order asset``).
+The rate the producer achieved and its CPU seconds are printed. Each reading's latency is
 
     score time - event time
 
@@ -165,8 +165,8 @@ def measure_latency(data: BenchInput, options: Options, peak: float | None) -> L
 
 
 def _by_partition(options: Options) -> bool:
-    """Whether the live producer sends each partition's assets in turn (only loadgen can)."""
-    return options.latency_producer == "loadgen" and options.latency_order == "partition"
+    """Whether the live producer sends each partition's assets in turn."""
+    return options.latency_order == "partition"
 
 
 def _dump(
@@ -196,7 +196,9 @@ def _produce(
     argv = [sys.executable, "-m", *module, "--config", str(config)]
     argv += ["--assets", str(data.assets), "--rate", f"{rate:.1f}"]
     argv += ["--duration", f"{options.latency_seconds:g}", "--seed", "2"]
-    if _by_partition(options):
+    if options.latency_producer == "simulate":  # it asks the topic for its partitions
+        argv += ["--order", options.latency_order]
+    elif _by_partition(options):
         argv += ["--partitions", str(data.partitions)]
     producer = Child("latency-producer", argv, data.workdir, cwd=REPO)
     cpu_s, deadline = 0.0, time.monotonic() + options.latency_seconds + 120

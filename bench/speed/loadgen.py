@@ -25,7 +25,7 @@ With ``--partitions P`` (the readings topic's partitions) the assets of one part
 after another within each tick (:func:`producers.partitioning.phases_by_partition`; each asset
 still reads once an interval), so one produce request carries what took one per partition:
 at 43,000 readings/s over 4 partitions, ~300 produce requests a second instead of ~600 (bench
-round 18). The default, 1, sends in asset order, as ``linewatch simulate`` does.
+round 18). The default, 1, sends in asset order, as ``linewatch simulate --order asset`` does.
 
 It prints the rate it achieved while sending (from the first record to the last, before the
 final flush)::
