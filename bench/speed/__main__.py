@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bench.speed.cli_types import positive_int
 from bench.speed.run import ARMS, Options, run
+from bench.speed.targets import verdict_line
 from pipeline.settings import ModelSettings, ServeSettings
 
 DEFAULT_RESULTS = Path(__file__).resolve().parents[1] / "RESULTS.md"
@@ -134,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = run(options)
     for key, value in summary.items():
         print(f"{key} = {'n/a' if value is None else round(value, 2)}")
+    print(verdict_line(summary))
     return 0
 
 

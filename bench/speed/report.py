@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bench.speed.runner import ARENAS, ArmResult
+from bench.speed.targets import render_targets
 
 if TYPE_CHECKING:
     from bench.speed.latency import LatencyResult
@@ -61,9 +62,10 @@ def render_section(
     machine: list[tuple[str, str]],
     rows: list[ArmResult],
     extras: Extras,
+    summary: dict[str, float | None],
 ) -> str:
     """The Markdown of one run: set-up, machine and versions, one row per arm's round, the
-    extras."""
+    extras, and the issue's targets checked against the run's ``summary``."""
     lines = [
         f"## Run {when:%Y-%m-%d %H:%M} UTC",
         "",
@@ -97,6 +99,7 @@ def render_section(
         lines += ["", *extras.latency.describe()]
     if extras.memory is not None:
         lines += ["", *extras.memory.describe()]
+    lines += ["", *render_targets(summary)]
     return "\n".join(lines)
 
 

@@ -75,7 +75,7 @@ def run(options: Options) -> dict[str, float | None]:
     extras.duration_s = time.monotonic() - began
     summary = summarise(results, extras)
     if options.results is not None:
-        section = render_section(datetime.now(UTC), options, machine, rows, extras)
+        section = render_section(datetime.now(UTC), options, machine, rows, extras, summary)
         append_run(options.results, section, summary)
     return summary
 

@@ -87,6 +87,11 @@ def test_latency_is_measured_with_a_live_producer(kafka_broker, tmp_path):
     )
     assert re.search(r"at 500 readings/s \([\d,]+ achieved\)", text)
     assert not re.search(r"\(0 achieved\)", text)  # the producer's rate was read
+    met = "yes" if p99 <= 50 else "**no**"
+    assert f"| event-to-score p99 at half the peak rate, ms | <= 50.0 | {p99:.1f} | {met} |" in text
+    assert (
+        "| linewatch / Quix Streams, readings/s per core | >= 3.00 | n/a | not measured |" in text
+    )
 
 
 @pytest.mark.slow
