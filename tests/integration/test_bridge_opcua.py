@@ -68,10 +68,13 @@ def opcua_server(tmp_path: Path) -> Iterator[OpcuaServer]:
         server.stop()
 
 
-def start_bridge(tmp_path, kafka_broker, topic_settings, endpoint, mapping_text) -> BridgeProcess:
+def start_bridge(
+    tmp_path, kafka_broker, topic_settings, endpoint, mapping_text, extra: str = ""
+) -> BridgeProcess:
     mapping = tmp_path / "mapping.yaml"
     mapping.write_text(mapping_text)
-    config = write_config(tmp_path / "bridge.toml", kafka_broker.bootstrap, topic_settings)
+    bootstrap = kafka_broker.bootstrap
+    config = write_config(tmp_path / "bridge.toml", bootstrap, topic_settings, extra)
     bridge = BridgeProcess(
         tmp_path,
         "opcua",
@@ -140,8 +143,15 @@ class TestOpcuaBridge:
         self, tmp_path, kafka_broker, topic_settings, opcua_server
     ):
         mapping = '"ns=2;s=Pump1.Speed": {asset: pump-01, channel: speed_rpm}'
+        # retries at most 2 s apart (30 s by default): on a loaded CI machine one attempt timed
+        # out and the next, 8 s later, had not delivered within the test's 60 s
         bridge = start_bridge(
-            tmp_path, kafka_broker, topic_settings, opcua_server.endpoint, f"nodes: {{{mapping}}}"
+            tmp_path,
+            kafka_broker,
+            topic_settings,
+            opcua_server.endpoint,
+            f"nodes: {{{mapping}}}",
+            "[opcua]\nreconnect_max_delay_s = 2\n",
         )
         try:
             before = len(read_all(kafka_broker.bootstrap, topic_settings.readings, 5, 30))

@@ -20,7 +20,10 @@ from tests.integration.kafka_io import read_all
 
 pytestmark = pytest.mark.integration
 
-_TS = 1_700_000_000_123
+_TS = int(time.time() * 1000) - 3_600_000
+"""An hour ago: older than the producer's clock, but inside the topics' 7-day retention (a
+record stamped in 2023 was deleted by the broker's retention check a second after it was
+produced, before the test read it back)."""
 
 
 class TestPositionalProduce:
