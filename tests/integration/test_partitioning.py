@@ -85,11 +85,12 @@ def test_simulate_sends_each_partitions_assets_in_turn(kafka_broker, topic_setti
     partitions = topic_settings.partitions
     by_partition = sorted(names, key=lambda name: (partition_of(name.encode(), partitions), name))
     assert by_partition != names  # asset order mixes the partitions: the test tells them apart
-    assert simulated(kafka_broker, topic_settings, tmp_path / "lw.toml", []) == by_partition
+    order = ["--order", "partition"]
+    assert simulated(kafka_broker, topic_settings, tmp_path / "lw.toml", order) == by_partition
 
 
-def test_simulate_in_asset_order_when_told(kafka_broker, topic_settings, tmp_path):
-    order = simulated(kafka_broker, topic_settings, tmp_path / "lw.toml", ["--order", "asset"])
+def test_simulate_in_asset_order_by_default(kafka_broker, topic_settings, tmp_path):
+    order = simulated(kafka_broker, topic_settings, tmp_path / "lw.toml", [])
     assert order == [asset_name(index) for index in range(12)]
 
 
