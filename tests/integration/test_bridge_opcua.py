@@ -68,13 +68,10 @@ def opcua_server(tmp_path: Path) -> Iterator[OpcuaServer]:
         server.stop()
 
 
-def start_bridge(
-    tmp_path, kafka_broker, topic_settings, endpoint, mapping_text, extra: str = ""
-) -> BridgeProcess:
+def start_bridge(tmp_path, kafka_broker, topic_settings, endpoint, mapping_text) -> BridgeProcess:
     mapping = tmp_path / "mapping.yaml"
     mapping.write_text(mapping_text)
-    bootstrap = kafka_broker.bootstrap
-    config = write_config(tmp_path / "bridge.toml", bootstrap, topic_settings, extra)
+    config = write_config(tmp_path / "bridge.toml", kafka_broker.bootstrap, topic_settings)
     bridge = BridgeProcess(
         tmp_path,
         "opcua",
@@ -143,15 +140,8 @@ class TestOpcuaBridge:
         self, tmp_path, kafka_broker, topic_settings, opcua_server
     ):
         mapping = '"ns=2;s=Pump1.Speed": {asset: pump-01, channel: speed_rpm}'
-        # retries at most 2 s apart (30 s by default): on a loaded CI machine one attempt timed
-        # out and the next, 8 s later, had not delivered within the test's 60 s
         bridge = start_bridge(
-            tmp_path,
-            kafka_broker,
-            topic_settings,
-            opcua_server.endpoint,
-            f"nodes: {{{mapping}}}",
-            "[opcua]\nreconnect_max_delay_s = 2\n",
+            tmp_path, kafka_broker, topic_settings, opcua_server.endpoint, f"nodes: {{{mapping}}}"
         )
         try:
             before = len(read_all(kafka_broker.bootstrap, topic_settings.readings, 5, 30))
