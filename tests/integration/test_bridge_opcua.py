@@ -38,10 +38,17 @@ class OpcuaServer:
         self._out = directory / "opcua-server.out"
         self._process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
+    def start(self, first_speed: int = 1000) -> None:
+        """Start serving; Pump1.Speed counts up from ``first_speed``."""
         with self._out.open("w") as handle:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "tests.integration.opcua_server", str(self.port)],
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.integration.opcua_server",
+                    str(self.port),
+                    str(first_speed),
+                ],
                 stdout=handle,
                 stderr=subprocess.STDOUT,
             )
@@ -146,14 +153,18 @@ class TestOpcuaBridge:
         try:
             before = len(read_all(kafka_broker.bootstrap, topic_settings.readings, 5, 30))
             opcua_server.stop()
-            opcua_server.start()  # the new server counts from 1000 again
-            deadline = time.monotonic() + 60
-            restarted = False
-            while not restarted:
+            # The new server counts from a million, so its values cannot be mistaken for the
+            # old server's, however long the bridge takes to come back (asyncua's back-off
+            # reached 8 s and one reconnect attempt timed out in a loaded CI run).
+            opcua_server.start(first_speed=1_000_000)
+            deadline = time.monotonic() + 90
+            from_restarted: list[float] = []
+            while len(from_restarted) < 5:
                 assert time.monotonic() < deadline, bridge.stderr
                 messages = read_all(kafka_broker.bootstrap, topic_settings.readings, before + 5, 5)
                 speeds = [decode_reading(m.value()).values["speed_rpm"] for m in messages]
-                restarted = any(b < a for a, b in zip(speeds, speeds[1:], strict=False))
+                from_restarted = [s for s in speeds if s >= 1_000_000]
+            assert from_restarted == sorted(from_restarted)
         finally:
             assert bridge.stop() == 0, bridge.stderr
 
