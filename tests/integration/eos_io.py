@@ -9,6 +9,7 @@ message.
 
 from __future__ import annotations
 
+import concurrent.futures
 import time
 import urllib.error
 import urllib.request
@@ -131,9 +132,15 @@ def fresh_outputs(config: dict[str, str], topics: TopicSettings) -> TopicSetting
 
 
 def delete_topics(config: dict[str, str], names: list[str]) -> None:
-    """Delete topics, best effort."""
-    for future in AdminClient(config).delete_topics(names, operation_timeout=30).values():
-        future.exception()
+    """Delete topics, best effort: wait at most a minute, ignore failures.
+
+    The admin client stays referenced until its futures are done: an AdminClient dropped
+    while its requests are in flight can leave them unanswered for ever
+    (confluent-kafka-python issues 541 and 1298), which hung a CI teardown for 300 s.
+    """
+    admin = AdminClient(config)
+    futures = admin.delete_topics(names, operation_timeout=30)
+    concurrent.futures.wait(futures.values(), timeout=60)
 
 
 @dataclass
