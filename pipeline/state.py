@@ -53,10 +53,11 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from pipeline.compact_restore import decode_state, inflate
 from pipeline.errors import ConfigError, KafkaTransportError, SnapshotRefused
+from pipeline.state_ends import settled_ends
 
 __all__ = [
     "COMPACT_MAGIC",
@@ -192,10 +193,11 @@ def read_snapshots(
     """The latest verified state of every asset in ``partitions`` of the state ``topic``.
 
     Reads each partition from its start to its end (``read_committed``: snapshots of aborted
-    transactions are skipped). Only the last record of an asset counts; a tombstone deletes it,
-    and a snapshot whose signature fails is reported to ``on_refused`` and not used (the asset
-    then starts afresh). Raises :class:`KafkaTransportError` when the end is not reached in
-    ``timeout_s``.
+    transactions are skipped), once no transaction in it is unfinished
+    (:func:`pipeline.state_ends.settled_ends`). Only the last record of an asset counts; a
+    tombstone deletes it, and a snapshot whose signature fails is reported to ``on_refused``
+    and not used (the asset then starts afresh). Raises :class:`KafkaTransportError` when the
+    end is not reached in ``timeout_s``.
     """
     latest = _read_latest(client_config, topic, partitions, timeout_s)
     restored: dict[int, dict[str, Any]] = {partition: {} for partition in partitions}
@@ -223,25 +225,11 @@ def _read_latest(
         }
     )
     try:
-        pending = _non_empty(consumer, topic, partitions, timeout_s)
+        pending = settled_ends(client_config, topic, partitions, timeout_s)
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in pending])
         return _consume_to_end(consumer, pending, timeout_s)
     finally:
         consumer.close()
-
-
-def _non_empty(consumer: Consumer, topic: str, partitions: list[int], timeout_s: float) -> set[int]:
-    pending: set[int] = set()
-    for partition in partitions:
-        try:
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=timeout_s
-            )
-        except KafkaException as exc:
-            raise KafkaTransportError.from_kafka(f"could not read the end of {topic}", exc) from exc
-        if high > low:
-            pending.add(partition)
-    return pending
 
 
 def _consume_to_end(
