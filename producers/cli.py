@@ -188,14 +188,14 @@ Examples:
 )
 @click.option(
     "--order",
-    type=click.Choice(["asset", "partition"]),
-    default="asset",
+    type=click.Choice(["partition", "asset"]),
+    default="partition",
     show_default=True,
-    help="Order of the assets' readings within each interval when sending to Kafka: 'asset' "
-    "in asset order; 'partition' sends the assets of one partition of the readings topic one "
-    "after another, so that librdkafka, which puts one partition in each produce request, "
-    "sends fewer, larger requests (each asset still reads once an interval). Files, and "
-    "topics whose partitions the broker does not tell, are in asset order.",
+    help="Order of the assets' readings within each interval when sending to Kafka: "
+    "'partition' sends the assets of one partition of the readings topic one after another, "
+    "so that librdkafka, which puts one partition in each produce request, sends fewer, "
+    "larger requests; 'asset' in asset order (each asset still reads once an interval). "
+    "Files, and topics whose partitions the broker does not tell, are in asset order.",
 )
 @bootstrap_option
 @config_option

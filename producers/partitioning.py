@@ -8,7 +8,7 @@ the assets of one partition one after another lets one request carry what took f
 43,000 readings/s over 4 partitions, 272-301 produce requests a second instead of 570-601, and
 the broker's CPU 4.9-6.3 µs a reading instead of 6.9-7.6 (round 18 of
 ``bench/NOTES-latency-memory.md``). The bench's load generator and ``linewatch simulate``
-with ``--order partition`` send in that order.
+(unless ``--order asset``) send in that order.
 """
 
 from __future__ import annotations

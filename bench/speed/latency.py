@@ -9,8 +9,8 @@ sends: ~14 µs of CPU a reading against loadgen's ~6 µs while sending (measured
 load average 10, where ``simulate`` also fell behind its rate: 21,187/s). loadgen sends each
 partition's assets in turn within a tick (``--latency-order partition``, the default), so a
 linger's worth of readings mostly goes to one partition, in one produce request, not in one
-request per partition (librdkafka sends one partition per request), as ``linewatch simulate
---order partition`` does; ``--latency-order asset`` sends in asset order (``simulate``'s default).
+request per partition (librdkafka sends one partition per request), as ``linewatch simulate``
+does by default; ``--latency-order asset`` sends in asset order (``simulate --order asset``).
 The rate the producer achieved and its CPU seconds are printed. Each reading's latency is
 
     score time - event time

@@ -85,12 +85,11 @@ def test_simulate_sends_each_partitions_assets_in_turn(kafka_broker, topic_setti
     partitions = topic_settings.partitions
     by_partition = sorted(names, key=lambda name: (partition_of(name.encode(), partitions), name))
     assert by_partition != names  # asset order mixes the partitions: the test tells them apart
-    order = ["--order", "partition"]
-    assert simulated(kafka_broker, topic_settings, tmp_path / "lw.toml", order) == by_partition
+    assert simulated(kafka_broker, topic_settings, tmp_path / "lw.toml", []) == by_partition
 
 
-def test_simulate_in_asset_order_by_default(kafka_broker, topic_settings, tmp_path):
-    order = simulated(kafka_broker, topic_settings, tmp_path / "lw.toml", [])
+def test_simulate_in_asset_order_when_told(kafka_broker, topic_settings, tmp_path):
+    order = simulated(kafka_broker, topic_settings, tmp_path / "lw.toml", ["--order", "asset"])
     assert order == [asset_name(index) for index in range(12)]
 
 

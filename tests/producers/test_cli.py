@@ -73,15 +73,15 @@ class TestSimulateToCsv:
     def test_files_are_in_asset_order_whatever_the_order_option(self, tmp_path):
         args = ["--assets", "12", "--rate", "120", "--duration", "1", *FIXED, "--out"]
         run(*args, str(tmp_path / "default.csv"))
-        run(*args, str(tmp_path / "partition.csv"), "--order", "partition")
+        run(*args, str(tmp_path / "asset.csv"), "--order", "asset")
         readings = rows(tmp_path / "default.csv")
         assert [row["asset"] for row in readings[:12]] == [f"asset-{i:03d}" for i in range(12)]
-        assert (tmp_path / "default.csv").read_bytes() == (tmp_path / "partition.csv").read_bytes()
+        assert (tmp_path / "default.csv").read_bytes() == (tmp_path / "asset.csv").read_bytes()
 
     def test_an_unknown_order_is_a_usage_error(self):
         result = CliRunner().invoke(simulate, ["--order", "random"])
         assert result.exit_code == 2
-        assert "'asset', 'partition'" in result.output
+        assert "'partition', 'asset'" in result.output
 
     def test_prints_a_one_line_summary(self, tmp_path):
         result = run(
