@@ -48,7 +48,6 @@ import hmac
 import logging
 import pickle
 import time
-import uuid
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -57,7 +56,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 
 from pipeline.compact_restore import decode_state, inflate
 from pipeline.errors import ConfigError, KafkaTransportError, SnapshotRefused
-from pipeline.state_ends import settled_ends
+from pipeline.state_ends import settled_ends, state_reader
 
 __all__ = [
     "COMPACT_MAGIC",
@@ -214,18 +213,9 @@ def read_snapshots(
 def _read_latest(
     client_config: dict[str, str], topic: str, partitions: list[int], timeout_s: float
 ) -> dict[tuple[int, str], tuple[int, bytes | None]]:
-    consumer = Consumer(
-        {
-            **client_config,
-            "group.id": f"linewatch-restore-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "isolation.level": "read_committed",
-            "fetch.max.bytes": 52_428_800,
-        }
-    )
+    consumer = state_reader(client_config)
     try:
-        pending = settled_ends(client_config, topic, partitions, timeout_s)
+        pending = settled_ends(consumer, client_config, topic, partitions, timeout_s)
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in pending])
         return _consume_to_end(consumer, pending, timeout_s)
     finally:

@@ -29,22 +29,27 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from pipeline.errors import KafkaTransportError
 
-__all__ = ["settled_ends"]
+__all__ = ["settled_ends", "state_reader"]
 
 _PAUSE_S = 0.05
 
 
 def settled_ends(
-    client_config: dict[str, str], topic: str, partitions: list[int], timeout_s: float
+    committed: Consumer,
+    client_config: dict[str, str],
+    topic: str,
+    partitions: list[int],
+    timeout_s: float,
 ) -> set[int]:
     """Of ``partitions`` of ``topic``, those holding records, once none has an unfinished
     transaction (last stable offset == high watermark).
 
-    Raises :class:`KafkaTransportError` if the ends cannot be read, or still differ after
+    ``committed`` is the restore's own :func:`state_reader` (it reads the last stable
+    offsets); the high watermarks come from a ``read_uncommitted`` one made here. Raises
+    :class:`KafkaTransportError` if the ends cannot be read, or still differ after
     ``timeout_s``.
     """
-    committed = _watermark_reader(client_config, "read_committed")
-    uncommitted = _watermark_reader(client_config, "read_uncommitted")
+    uncommitted = state_reader(client_config, "read_uncommitted")
     try:
         deadline = time.monotonic() + timeout_s
         while True:
@@ -66,17 +71,19 @@ def settled_ends(
                 )
             time.sleep(_PAUSE_S)
     finally:
-        committed.close()
         uncommitted.close()
 
 
-def _watermark_reader(client_config: dict[str, str], isolation: str) -> Consumer:
+def state_reader(client_config: dict[str, str], isolation: str = "read_committed") -> Consumer:
+    """A consumer of its own (no group offsets) for reading the state topic."""
     return Consumer(
         {
             **client_config,
             "group.id": f"linewatch-restore-{uuid.uuid4().hex}",
             "enable.auto.commit": False,
+            "enable.partition.eof": True,
             "isolation.level": isolation,
+            "fetch.max.bytes": 52_428_800,
         }
     )
 

@@ -17,7 +17,7 @@ from confluent_kafka import Producer
 
 from pipeline.errors import KafkaTransportError
 from pipeline.state import SnapshotCodec, read_snapshots
-from pipeline.state_ends import settled_ends
+from pipeline.state_ends import settled_ends, state_reader
 from tests.integration.conftest import KafkaBroker
 
 pytestmark = pytest.mark.integration
@@ -79,10 +79,15 @@ def test_an_unfinished_transaction_is_waited_for_and_its_abort_leaves_the_last_c
     _snapshot(owner, topic, "press-1", {"n": 2})
     owner.flush(10)  # written, neither committed nor aborted: as an owner that died mid-commit
 
-    with pytest.raises(KafkaTransportError, match=r"partitions \[0\] .* unfinished transaction"):
-        settled_ends(kafka_broker.config, topic, [0, 1, 2], 1.0)
+    committed = state_reader(kafka_broker.config)
+    try:
+        unfinished = r"partitions \[0\] .* unfinished transaction"
+        with pytest.raises(KafkaTransportError, match=unfinished):
+            settled_ends(committed, kafka_broker.config, topic, [0, 1, 2], 1.0)
 
-    owner.abort_transaction(30)
-    assert settled_ends(kafka_broker.config, topic, [0, 1, 2], 30) == {0}
+        owner.abort_transaction(30)
+        assert settled_ends(committed, kafka_broker.config, topic, [0, 1, 2], 30) == {0}
+    finally:
+        committed.close()
     restored = read_snapshots(kafka_broker.config, topic, [0], CODEC, 30, _refused)
     assert restored == {0: {"press-1": {"n": 1}}}
