@@ -4,7 +4,7 @@ Two modes, both over ``--assets`` assets with ``--channels`` correlated channels
 
 - ``processor``: the data path without Kafka. ``Processor.process`` one message at a time, then
   ``Processor.process_batch`` in batches of ``--batch``, on fresh processors, plus the batch
-  path with the outputs encoded (``encode(score)``), as the service does.
+  path with the scores encoded as the service encodes them (``Outcomes.encoded_scores``).
 - ``service``: the whole ``serve`` loop against a real broker (``--bootstrap-servers``, or a
   local one started for the run): preload ``sensor.readings``, then drain it with one
   :class:`~pipeline.app.Service` and count readings per CPU-second of this process (which
@@ -81,10 +81,8 @@ def profile_processor(args: argparse.Namespace) -> None:
         started = time.process_time()
         for i in range(0, len(messages), args.batch):
             outcomes = processor.process_batch([(v, source) for v in messages[i : i + args.batch]])
-            if encode_scores:
-                for outcome in outcomes:
-                    if outcome.score is not None:
-                        encode(outcome.score)
+            if encode_scores:  # as the service encodes them (Emitter.batch)
+                outcomes.encoded_scores()
         label = f"process_batch({args.batch}){' + encode' if encode_scores else ''}"
         _rate(label, len(messages), time.process_time() - started)
     held = (_rss_mb() - before) * 1000 / max(len(processor.assets), 1)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import random
 
+import msgspec
 import numpy as np
 import pytest
 
-from pipeline.detectors.fleet_math import _pairwise, last_axis_max, last_axis_sums
+from pipeline.detectors.fleet_math import _pairwise, last_axis_max, last_axis_sums, python_round
+from pipeline.detectors.fleet_shares import round_shares, share_texts, shares_dict
 from pipeline.messages import Reading, encode
 from pipeline.outcomes import Outcomes
 from pipeline.processor import Processor, Source
@@ -75,6 +77,35 @@ def test_shares_encode_as_the_outcomes_dicts_do(kind, names):
     assert all(type(score.contributions) is dict for score in scores)
     assert any(score.contributions for score in scores)
     assert structs == all('"' not in name and "\\" not in name for name in names)
+
+
+def test_every_share_text_is_the_bytes_msgspec_writes_for_its_float():
+    """All 10,001 shares, and rounded ratios of awkward terms: text, float and dict agree."""
+    shares = np.arange(10_001) / 10_000
+    texts = share_texts(python_round(shares, 4))
+    assert texts is not None
+    encode = msgspec.json.encode
+    assert [bytes(t) for t in texts] == [encode(round(k / 10_000, 4)) for k in range(10_001)]
+    terms = np.abs(awkward((500, 6), 3))
+    terms[0] = 1.0  # the zero row has no shares
+    ratios = python_round(terms / terms.sum(axis=1)[:, None], 4)
+    texts = share_texts(ratios)
+    assert texts is not None
+    assert [float(bytes(t)) for t in texts.ravel()] == ratios.ravel().tolist()
+    names = tuple("abcdef")
+    made = round_shares(names, terms)
+    for row, shares_of_row in zip(ratios.tolist(), made, strict=True):
+        assert shares_dict(shares_of_row) == dict(zip(names, row, strict=True))
+        assert encode(shares_of_row) == encode(dict(zip(names, row, strict=True)))
+
+
+def test_shares_out_of_range_keep_their_floats():
+    assert share_texts(np.array([0.5, np.nan])) is None
+    assert share_texts(np.array([0.5, 1.5])) is None
+    assert share_texts(np.array([-0.0, 1.0])) is not None
+    with np.errstate(invalid="ignore"):  # inf / inf
+        made = round_shares(("a", "b"), np.array([[np.inf, 1.0]]))
+    assert msgspec.json.encode(made[0]) == b'{"a":null,"b":0.0}'
 
 
 def test_a_mahalanobis_round_takes_rows_of_any_integer_type() -> None:
