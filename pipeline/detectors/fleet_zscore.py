@@ -102,9 +102,10 @@ class ZScoreFleet:
         z = np.abs(values - mean) / scale
         max_z = last_axis_max(z)
         channels = len(self.channels)
-        # zscore.calibrate() of each, inline (the call cost as much as its arithmetic)
-        erf, root = math.erf, math.sqrt(2.0)
-        calibrated = [float(erf(value / root) ** channels) for value in max_z.tolist()]
+        # zscore.calibrate() of each, inline (the call cost as much as its arithmetic); the
+        # division by sqrt(2) column-wise (the same IEEE quotients)
+        erf = math.erf
+        calibrated = [erf(value) ** channels for value in (max_z / math.sqrt(2.0)).tolist()]
         far: list[bool] = (max_z > self.settings.outlier_z).tolist()
         return calibrated, round_shares(self.channels, z), far
 
