@@ -176,22 +176,20 @@ def evaluate_round(
     >>> flags, [a and a.state for a in alerts]
     ([False, True, True], [None, None, 'raised'])
     """
-    flags: list[bool] = []
-    alerts: list[Alert | None] = []
-    for i, policy in enumerate(policies):
-        settings, score = policy.settings, scores[i]
-        seen = policy.seen
-        if not settings.adaptive and policy.active is None:
-            normal = score < settings.threshold
-            if normal or seen + 1 <= settings.warmup:  # normal after this reading too
-                flags.append(not normal and seen > settings.warmup)
+    count = len(policies)
+    flags = [False] * count
+    alerts: list[Alert | None] = [None] * count
+    for i, (policy, score) in enumerate(zip(policies, scores, strict=True)):
+        settings = policy.settings
+        if policy.active is None and not settings.adaptive:
+            seen = policy.seen
+            # normal, or anomalous while warming up (seen + 1 <= warmup): not flagged either way
+            if score < settings.threshold or seen < settings.warmup:
                 policy.seen = seen + 1
                 policy._anomalous_run = 0
-                alerts.append(None)
                 continue
-        anomalous = policy.is_anomalous(score)
-        flags.append(anomalous)
-        alerts.append(policy.evaluate(ts[i], score, top(i) if anomalous else (), model))
+        anomalous = flags[i] = policy.is_anomalous(score)
+        alerts[i] = policy.evaluate(ts[i], score, top(i) if anomalous else (), model)
     return flags, alerts
 
 
