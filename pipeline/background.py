@@ -49,7 +49,7 @@ False
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import NamedTuple
 
@@ -132,7 +132,7 @@ class BackgroundCommit:
         self._held.append(HeldOutput(topic, key, value, headers, partition, stamp))
 
     def hold_many(
-        self, topic: str, records: list[tuple[bytes | None, bytes]], headers: Headers | None
+        self, topic: str, records: Iterable[tuple[bytes | None, bytes]], headers: Headers | None
     ) -> None:
         """:meth:`hold` of each ``(key, value)`` record (the partitioner's), stamped now, once."""
         stamp, new = int(time.time() * 1000), tuple.__new__  # HeldOutput's, without its frame

@@ -12,7 +12,8 @@ largest (:data:`pipeline.settings.DEAD_LETTER_HEADROOM_BYTES`).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import cast
 
 from pipeline.background import BackgroundCommit
 from pipeline.consumed import Consumed
@@ -77,11 +78,11 @@ class Emitter:
         values = outcomes.encoded_scores()
         batch = Consumed.of_pairs(messages)
         keys = batch.keys
-        scores = [
-            (key, value) for key, value in zip(keys, values, strict=True) if value is not None
-        ]
-        if len(scores) < len(keys) or None in keys:  # dead letters, or messages without a key
+        scores: Iterable[tuple[bytes | None, bytes]]
+        if None in values or None in keys:  # dead letters, or messages without a key
             scores = self._keyed(outcomes, keys, values)
+        else:  # every message has its score: no list of pairs (zip reuses its tuple)
+            scores = cast(Iterable[tuple[bytes | None, bytes]], zip(keys, values, strict=True))
         alerts_topic = self.topics.alerts
         alerts = outcomes.alerts()
         now: Headers = [("linewatch.processed_at_ms", _now_ms())] if alerts else []

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import NoReturn, Protocol
 
@@ -102,7 +102,7 @@ class Outputs(Protocol):
         ms, 0 for now)."""
 
     def produce_many(
-        self, topic: str, records: Sequence[tuple[bytes | None, bytes]], headers: Headers | None
+        self, topic: str, records: Iterable[tuple[bytes | None, bytes]], headers: Headers | None
     ) -> None:
         """Queue ``(key, value)`` records in order, all with ``headers`` (the partitioner's)."""
 
@@ -204,7 +204,7 @@ class TransactionalOutputs:
             self._refused(exc)
 
     def produce_many(
-        self, topic: str, records: Sequence[tuple[bytes | None, bytes]], headers: Headers | None
+        self, topic: str, records: Iterable[tuple[bytes | None, bytes]], headers: Headers | None
     ) -> None:
         self._raise_if_refused()
         if not self._open:

@@ -11,7 +11,7 @@ refusal the replay would meet again ends the service
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import NoReturn
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -57,7 +57,7 @@ class AtLeastOnceOutputs:
             _refused(exc)
 
     def produce_many(
-        self, topic: str, records: Sequence[tuple[bytes | None, bytes]], headers: Headers | None
+        self, topic: str, records: Iterable[tuple[bytes | None, bytes]], headers: Headers | None
     ) -> None:
         try:
             produce_many(self._producer, topic, records, headers, self._on_delivery, _wait)

@@ -21,7 +21,7 @@ at a time (~0.3 us an output, as before) and the queue holds only what is in fli
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from confluent_kafka import KafkaError, Message, Producer
 
@@ -58,7 +58,7 @@ def produce_one(
 def produce_many(
     producer: Producer,
     topic: str,
-    records: Sequence[tuple[bytes | None, bytes]],
+    records: Iterable[tuple[bytes | None, bytes]],
     headers: Headers | None,
     on_delivery: OnDelivery,
     on_full: Callable[[], None],

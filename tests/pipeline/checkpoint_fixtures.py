@@ -3,7 +3,7 @@ Kafka clients: what the checkpoint tests of state copies and compact snapshots s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -84,7 +84,7 @@ class RecordingOutputs:
         self.produced.append((key.decode(), value))
 
     def produce_many(
-        self, topic: str, records: Sequence[tuple[bytes | None, bytes]], headers: Any
+        self, topic: str, records: Iterable[tuple[bytes | None, bytes]], headers: Any
     ) -> None:
         for key, value in records:
             self.produce(topic, key, value, headers, -1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pytest
@@ -44,7 +44,7 @@ class Recording:
         self.records.append((topic, key, value))
 
     def produce_many(
-        self, topic: str, records: Sequence[tuple[bytes | None, bytes]], headers: Headers | None
+        self, topic: str, records: Iterable[tuple[bytes | None, bytes]], headers: Headers | None
     ) -> None:
         assert headers is None  # a score's Kafka timestamp is when it was made
         self.records += [(topic, key, value) for key, value in records]
@@ -159,7 +159,7 @@ class HoldingOneByOne(BackgroundCommit):
     """Holds a batch's scores with :meth:`hold`, one record at a time (before ``hold_many``)."""
 
     def hold_many(
-        self, topic: str, records: list[tuple[bytes | None, bytes]], headers: Headers | None
+        self, topic: str, records: Iterable[tuple[bytes | None, bytes]], headers: Headers | None
     ) -> None:
         for key, value in records:
             self.hold(topic, key, value, headers, -1)
