@@ -1,7 +1,9 @@
-"""Arms (a) naive loop and (b) Quix Streams: child processes draining the shared input.
+"""Arms (a) naive loop, (b) Quix Streams and (g) the hand loop: child processes draining the
+shared input.
 
-Both get the same input topic, the same detector kind and a fresh output topic and consumer
-group; see :mod:`bench.speed.naive` and :mod:`bench.speed.quix_app` for what they do.
+Each gets the same input topic, the same detector kind and a fresh output topic and consumer
+group; see :mod:`bench.speed.naive`, :mod:`bench.speed.quix_app` and
+:mod:`bench.speed.handloop` for what they do.
 """
 
 from __future__ import annotations

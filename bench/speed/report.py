@@ -49,6 +49,8 @@ def summarise(results: dict[str, ArmResult], extras: Extras) -> dict[str, float 
         "linewatch_readings_per_s_per_core": _rate(results, "linewatch"),
         "quix_readings_per_s_per_core": _rate(results, "quix"),
         "naive_readings_per_s_per_core": _rate(results, "naive"),
+        "handloop_readings_per_s_per_core": _rate(results, "handloop"),
+        "passthrough/handloop": _ratio(results, "passthrough", "handloop"),
         "p50_latency_ms": latency.p50_ms if latency else None,
         "snapshot_bytes_per_asset": memory.snapshot_bytes_per_asset if memory else None,
         "restore_s_per_1000_assets": memory.restore_s_per_1000_assets if memory else None,

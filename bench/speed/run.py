@@ -25,8 +25,8 @@ from pipeline.broker.jars import KAFKA_VERSION
 
 __all__ = ["ARMS", "Options", "run"]
 
-ARMS = ("naive", "quix", "linewatch", "passthrough", "latency", "memory")
-DRAINS = ("naive", "quix", "linewatch", "passthrough")
+ARMS = ("naive", "quix", "linewatch", "passthrough", "handloop", "latency", "memory")
+DRAINS = ("naive", "quix", "linewatch", "passthrough", "handloop")
 """The arms that drain the preloaded input (readings per second per core); ``--repeat``
 runs them in turn that many times."""
 
@@ -56,7 +56,8 @@ class Options:
     commit_interval_s: float | None = None
     workdir: Path | None = None
     repeat: int = 1
-    """Rounds of the drain arms, in turn (naive, quix, linewatch, passthrough, then again):
+    """Rounds of the drain arms, in turn (naive, quix, linewatch, passthrough, handloop, then
+    again):
     each arm's figure is its best round, the one the shared machine disturbed least."""
 
 
@@ -158,8 +159,8 @@ def peak_rate(rounds: list[ArmResult]) -> float:
 def _drain(name: str, data: BenchInput, options: Options, extras: Extras | None) -> ArmResult:
     """One round of drain arm ``name``; with ``extras`` (the first round) the memory arm
     follows linewatch's."""
-    if name == "naive":
-        return run_script_arm(name, "bench.speed.naive", _python(), data, options.kind)
+    if name in ("naive", "handloop"):
+        return run_script_arm(name, f"bench.speed.{name}", _python(), data, options.kind)
     if name == "quix":
         return run_script_arm(name, "bench.speed.quix_app", QUIX_PYTHON, data, options.kind)
     kind = options.kind if name == "linewatch" else options.passthrough_kind

@@ -55,6 +55,18 @@ def test_each_throughput_arm_scores_every_reading_and_memory_is_measured(kafka_b
     assert "restored 20" not in text and "for 20 assets" in text  # every asset restored
 
 
+def test_the_hand_loop_scores_every_reading_and_is_passthroughs_yardstick(kafka_broker, tmp_path):
+    summary = run(_options(kafka_broker, tmp_path, ("passthrough", "handloop")))
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "| handloop | 2,000 | 2,000 |" in text  # one score per reading
+    passthrough = summary["passthrough_readings_per_s_per_core"]
+    handloop = summary["handloop_readings_per_s_per_core"]
+    assert passthrough is not None and handloop is not None and handloop > 0
+    ratio = summary["passthrough/handloop"]
+    assert ratio is not None and ratio == pytest.approx(passthrough / handloop)
+    assert f"passthrough/handloop = {ratio:.2f}\n" in text
+
+
 def test_repeated_drain_arms_are_each_recorded_and_the_best_round_summarised(
     kafka_broker, tmp_path
 ):
