@@ -20,12 +20,12 @@ Run as ``python -m bench.speed.handloop BOOTSTRAP INPUT OUTPUT GROUP KIND [COMMI
 
 from __future__ import annotations
 
-import os
-import signal
 import sys
 
 import msgspec
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
+
+from bench.speed import script_arms
 
 __all__ = ["main"]
 
@@ -48,27 +48,11 @@ _decode = msgspec.json.Decoder(_Reading).decode
 _encode = msgspec.json.Encoder().encode
 
 
-def _cpu_s() -> float:
-    """User + system CPU seconds of this process (what the bench counts from /proc)."""
-    times = os.times()
-    return times.user + times.system
-
-
 def main(argv: list[str]) -> int:
-    bootstrap, source, sink, group = argv[:4]
-    interval = {"auto.commit.interval.ms": int(float(argv[5]) * 1000)} if len(argv) > 5 else {}
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": group,
-            "auto.offset.reset": "earliest",
-            **interval,
-        }
-    )
+    bootstrap, sink = argv[0], argv[2]
+    consumer = script_arms.consumer(argv)
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 25})
-    consumer.subscribe([source])
-    stopping: list[int] = []
-    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
+    stopping = script_arms.stop_flag()
     first = True
     produce, decode, encode, score = producer.produce, _decode, _encode, _Score
     while not stopping:
@@ -76,7 +60,7 @@ def main(argv: list[str]) -> int:
         if not batch:
             continue
         if first:
-            print(f"READY {_cpu_s()}", flush=True)
+            script_arms.report_ready()
             first = False
         for message in batch:
             if message.error() is not None:
@@ -90,9 +74,7 @@ def main(argv: list[str]) -> int:
                 except BufferError:  # the local queue is full: serve reports, then retry
                     producer.poll(0.1)
         producer.poll(0)
-    producer.flush(30)
-    consumer.close()
-    return 0
+    return script_arms.close(producer, consumer)
 
 
 if __name__ == "__main__":

@@ -13,49 +13,32 @@ Run as ``python -m bench.speed.naive BOOTSTRAP INPUT OUTPUT GROUP KIND [COMMIT_I
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sys
 from typing import Any
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 
+from bench.speed import script_arms
 from pipeline.detectors import Detector, build_detector
 from pipeline.settings import ModelSettings
 
 __all__ = ["main"]
 
 
-def _cpu_s() -> float:
-    """User + system CPU seconds of this process (what the bench counts from /proc)."""
-    times = os.times()
-    return times.user + times.system
-
-
 def main(argv: list[str]) -> int:
-    bootstrap, source, sink, group = argv[:4]
+    bootstrap, sink = argv[0], argv[2]
     settings = ModelSettings(kind=argv[4])  # type: ignore[arg-type]
-    interval = {"auto.commit.interval.ms": int(float(argv[5]) * 1000)} if len(argv) > 5 else {}
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": group,
-            "auto.offset.reset": "earliest",
-            **interval,
-        }
-    )
+    consumer = script_arms.consumer(argv)
     producer = Producer({"bootstrap.servers": bootstrap})
-    consumer.subscribe([source])
     models: dict[str, Detector] = {}
-    stopping: list[int] = []
-    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
+    stopping = script_arms.stop_flag()
     first = True
     while not stopping:
         message = consumer.poll(0.5)
         if message is None or message.error() is not None:
             continue
         if first:
-            print(f"READY {_cpu_s()}", flush=True)
+            script_arms.report_ready()
             first = False
         reading: dict[str, Any] = json.loads(message.value() or b"null")
         asset = reading["asset"]
@@ -68,9 +51,7 @@ def main(argv: list[str]) -> int:
         out = {"asset": asset, "ts": reading["ts"], "score": score}
         producer.produce(sink, json.dumps(out).encode(), message.key())
         producer.poll(0)
-    producer.flush(30)
-    consumer.close()
-    return 0
+    return script_arms.close(producer, consumer)
 
 
 if __name__ == "__main__":
