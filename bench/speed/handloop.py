@@ -8,11 +8,12 @@ produced with the message's key; delivery reports are served once a batch. Offse
 auto-committed (librdkafka's default, every 5 s); SIGTERM stops it after a flush. It prints
 ``READY`` and its CPU seconds so far when the first batch arrives.
 
-It is the machine's own yardstick for the pass-through arm: readings per second per core of
-the hand loop, measured in the same run, move with the shared machine as linewatch's do, so
-``passthrough/handloop`` says how close linewatch's pass-through comes to a loop that does
-nothing else. The issue measured this loop at ~124,000 readings/s and set pass-through's target
-at 100,000 (0.81 of it).
+It is the pass-through arm's yardstick: measured in the same run, on the same broker and
+input, ``passthrough/handloop`` says how close linewatch's pass-through comes to a loop that
+does nothing else. The issue measured this loop at ~124,000 readings/s and set pass-through's
+target at 100,000 (0.81 of it). The two do not always move together with the shared
+machine: in one run the hand loop's rounds were 0.3 % apart and pass-through's 36 %
+(round 21 of ``bench/NOTES-latency-memory.md``).
 
 Run as ``python -m bench.speed.handloop BOOTSTRAP INPUT OUTPUT GROUP KIND [COMMIT_INTERVAL_S]``
 (``KIND`` is taken for the arms' common command line and not used).
