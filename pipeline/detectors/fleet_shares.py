@@ -31,8 +31,10 @@ __all__ = ["Contribution", "round_shares", "share_texts", "shares_dict", "shares
 Contribution = dict[str, float] | msgspec.Struct
 """A reading's contributions: a dict, or a :func:`shares_struct` that encodes as one."""
 
-_SHARE_STEPS = 10_000
-"""Shares are rounded to 4 decimals: ``k / 10_000`` for ``k`` in 0..10,000."""
+_SHARE_DIGITS = 4
+"""Decimals of a share, as :func:`~pipeline.detectors.base.shares` rounds them."""
+_SHARE_STEPS = 10**_SHARE_DIGITS
+"""A share is ``k / 10_000`` for ``k`` in 0..10,000: :func:`share_texts` holds one text each."""
 
 
 @functools.lru_cache(maxsize=1024)  # one per channel layout, as BatchPath keeps at most
@@ -82,7 +84,7 @@ def _texts() -> Array:
     encode = msgspec.json.encode
     texts = np.empty(_SHARE_STEPS + 1, dtype=object)
     for k in range(_SHARE_STEPS + 1):
-        texts[k] = msgspec.Raw(encode(round(k / _SHARE_STEPS, 4)))
+        texts[k] = msgspec.Raw(encode(round(k / _SHARE_STEPS, _SHARE_DIGITS)))
     return texts
 
 
@@ -112,13 +114,13 @@ def round_shares(names: Sequence[str], terms: Array) -> list[Contribution]:
     made = shares_struct(tuple(names))
     make = made if made is not None else lambda *row: dict(zip(names, row, strict=True))
     if all_true(positive):  # the usual round: every row has shares
-        ratios = python_round(terms / totals[:, None], 4)
+        ratios = python_round(terms / totals[:, None], _SHARE_DIGITS)
         texts = share_texts(ratios) if made is not None else None
         columns = (ratios if texts is None else texts).T.tolist()
         return list(map(make, *columns))  # columns: no list per row
     out: list[Contribution] = [{} for _ in range(terms.shape[0])]
     if any_true(positive):
-        ratios = python_round(terms[positive] / totals[positive, None], 4)
+        ratios = python_round(terms[positive] / totals[positive, None], _SHARE_DIGITS)
         for index, row in zip(np.flatnonzero(positive).tolist(), ratios.tolist(), strict=True):
             out[index] = make(*row)
     return out
