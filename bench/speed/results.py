@@ -74,11 +74,11 @@ committed offsets reach the end of the input). Wall seconds include up to one co
 - **linewatch**: `linewatch serve` (the real service) with its default detector and
   `serve.processing`, with `state.hmac_key` set so it snapshots its models as in production.
 - **passthrough**: the same with a light per-channel detector (`--passthrough-kind`).
-- **handloop**: the machine's yardstick for pass-through, the issue's hand-written batch loop:
-  `consume` up to 1,000 messages, a typed msgspec decoder, the largest channel value as the
-  score, one msgspec-encoded score produced per reading, nothing else (no model, state,
-  validation or transactions). `passthrough/handloop` is pass-through's share of it, in the same
-  run; the issue's figures (~124,000 and a 100,000 target) make 0.81.
+- **handloop**: pass-through's yardstick, the issue's hand-written batch loop: `consume` up
+  to 1,000 messages, a typed msgspec decoder, the largest channel value as the score, one
+  msgspec-encoded score produced per reading, nothing else (no model, state, validation or
+  transactions). `passthrough/handloop` is pass-through's share of it, in the same run; the
+  issue's figures (~124,000 and a 100,000 target) make 0.81.
 - Latency, memory and state: see the notes under each run's table.
 """
 
