@@ -90,6 +90,14 @@ def _parser() -> argparse.ArgumentParser:
         help="rounds of the drain arms, run in turn; each arm's figure is its best round "
         "(the shared machine's speed drifts; default 2)",
     )
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run the drain arms on one CPU and the broker and the bench on the others, as if "
+        "the broker had a machine of its own (default: when the bench starts the broker; "
+        "the latency arm keeps every CPU)",
+    )
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per drain at most")
     return parser
 
@@ -131,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         commit_interval_s=args.commit_interval,
         workdir=args.workdir,
         repeat=args.repeat,
+        pin=args.pin,
     )
     summary = run(options)
     for key, value in summary.items():

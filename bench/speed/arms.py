@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.speed import topics
+from bench.speed.cpus import CpuPlan
 from bench.speed.procstat import ProcessSample
 from bench.speed.runner import ArmResult, Child, count_messages, drain
 
@@ -40,6 +41,18 @@ class BenchInput:
     nice: int = 0
     commit_interval_s: float | None = None
     """Every arm's commit interval; ``None``: each one's default (5 s in all three)."""
+    cpus: CpuPlan | None = None
+    """Where the arms run (:mod:`bench.speed.cpus`); ``None``: wherever the bench runs."""
+
+    @property
+    def arm_cpus(self) -> frozenset[int] | None:
+        """The drain and memory arms' CPUs (``None``: not pinned)."""
+        return None if self.cpus is None else self.cpus.arms
+
+    @property
+    def live_cpus(self) -> frozenset[int] | None:
+        """The latency arm's CPUs: all of them (``None``: not pinned)."""
+        return None if self.cpus is None else self.cpus.everything
 
 
 def run_script_arm(
@@ -50,7 +63,7 @@ def run_script_arm(
     topics.create(data.bootstrap, [output], data.partitions)
     argv = [str(python), "-m", module, data.bootstrap, data.topic, output, group, kind]
     argv += [] if data.commit_interval_s is None else [str(data.commit_interval_s)]
-    child = Child(name, argv, data.workdir, cwd=REPO, nice=data.nice)
+    child = Child(name, argv, data.workdir, cwd=REPO, nice=data.nice, cpus=data.arm_cpus)
     try:
         start, end, wall = drain(
             child,

@@ -125,7 +125,7 @@ def measure_latency(data: BenchInput, options: Options, peak: float | None) -> L
     path = data.workdir / "latency.toml"
     config = write_config(path, data.bootstrap, names, run, data.commit_interval_s)
     watcher = _Visibility(data.bootstrap, names.scores, data.partitions)
-    service, url = start_service(config, data.workdir, "latency", data.nice)
+    service, url = start_service(config, data.workdir, "latency", data.nice, data.live_cpus)
     try:
         topics.wait_until(lambda: is_ready(url), 180.0, "the latency service to be ready")
         sent, achieved = _produce(data, options, config, readings, rate)
@@ -200,7 +200,7 @@ def _produce(
         argv += ["--order", options.latency_order]
     elif _by_partition(options):
         argv += ["--partitions", str(data.partitions)]
-    producer = Child("latency-producer", argv, data.workdir, cwd=REPO)
+    producer = Child("latency-producer", argv, data.workdir, cwd=REPO, cpus=data.live_cpus)
     cpu_s, deadline = 0.0, time.monotonic() + options.latency_seconds + 120
     while producer.process.poll() is None and time.monotonic() < deadline:
         with contextlib.suppress(OSError, ValueError):  # it may exit meanwhile

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bench.speed import topics
 from bench.speed.arms import QUIX_PYTHON, BenchInput, run_script_arm
+from bench.speed.cpus import CpuPlan, allowed, pinned_self
 from bench.speed.latency import measure_latency
 from bench.speed.machine import describe
 from bench.speed.memory import measure_memory
@@ -23,7 +24,7 @@ from bench.speed.runner import ArmResult
 from bench.speed.service import ServiceRun, run_service_arm
 from pipeline.broker.jars import KAFKA_VERSION
 
-__all__ = ["ARMS", "Options", "run"]
+__all__ = ["ARMS", "Options", "cpu_plan", "run"]
 
 ARMS = ("naive", "quix", "linewatch", "passthrough", "handloop", "latency", "memory")
 DRAINS = ("naive", "quix", "linewatch", "passthrough", "handloop")
@@ -59,18 +60,24 @@ class Options:
     """Rounds of the drain arms, in turn (naive, quix, linewatch, passthrough, handloop, then
     again):
     each arm's figure is its best round, the one the shared machine disturbed least."""
+    pin: bool | None = None
+    """Drain arms on one CPU, the broker and the bench on the others (:mod:`bench.speed.cpus`);
+    ``None``: when the bench starts the broker itself (it cannot place another's)."""
 
 
 def run(options: Options) -> dict[str, float | None]:
     """Run ``options.arms``; append the run to ``options.results`` (if set); return the summary."""
     began = time.monotonic()
+    plan = cpu_plan(options)
     with (
+        pinned_self(None if plan is None else plan.broker),  # the broker inherits it
         topics.broker(options.bootstrap) as bootstrap,
         _workdir(options.workdir) as workdir,
     ):
         kafka = f"{KAFKA_VERSION} (local)" if options.bootstrap is None else "external broker"
         machine = describe(QUIX_PYTHON, kafka)
-        data = _prepare(bootstrap, options, Path(workdir))
+        machine.append(("CPU placement", "not pinned" if plan is None else plan.describe()))
+        data = dataclasses.replace(_prepare(bootstrap, options, Path(workdir)), cpus=plan)
         results, rows, extras = _run_arms(data, options)
         topics.delete(bootstrap, [data.topic])
     extras.duration_s = time.monotonic() - began
@@ -79,6 +86,13 @@ def run(options: Options) -> dict[str, float | None]:
         section = render_section(datetime.now(UTC), options, machine, rows, extras, summary)
         append_run(options.results, section, summary)
     return summary
+
+
+def cpu_plan(options: Options) -> CpuPlan | None:
+    """Where the arms run: pinned (``options.pin``, by default when the bench starts the
+    broker) if this process may use two CPUs or more, else ``None``."""
+    pin = options.pin if options.pin is not None else options.bootstrap is None
+    return CpuPlan.of(allowed()) if pin else None
 
 
 @contextlib.contextmanager

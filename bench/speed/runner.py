@@ -61,11 +61,32 @@ class ArmResult:
         return self.readings / self.wall_s if self.wall_s > 0 else 0.0
 
 
+def _placed(nice: int, cpus: frozenset[int] | None) -> Callable[[], None] | None:
+    """What a child runs before its program: its niceness and CPUs (``None``: nothing)."""
+    if not nice and cpus is None:
+        return None
+
+    def place() -> None:
+        if nice:
+            os.nice(nice)
+        if cpus is not None:  # before the program starts any thread: they all inherit it
+            os.sched_setaffinity(0, cpus)
+
+    return place
+
+
 class Child:
-    """A child process with its stdout and stderr in files under ``workdir``."""
+    """A child process with its stdout and stderr in files under ``workdir``, run with
+    niceness ``nice`` on ``cpus`` (``None``: the bench's own)."""
 
     def __init__(
-        self, name: str, argv: list[str], workdir: Path, cwd: Path | None = None, nice: int = 0
+        self,
+        name: str,
+        argv: list[str],
+        workdir: Path,
+        cwd: Path | None = None,
+        nice: int = 0,
+        cpus: frozenset[int] | None = None,
     ) -> None:
         self.name = name
         self.stdout_path = workdir / f"{name}.stdout"
@@ -77,7 +98,7 @@ class Child:
             stderr=self._files[1],
             env={**ARENAS, **os.environ, "PYTHONUNBUFFERED": "1"},
             cwd=cwd,
-            preexec_fn=(lambda: os.nice(nice)) if nice else None,  # noqa: PLW1509
+            preexec_fn=_placed(nice, cpus),  # noqa: PLW1509
         )
 
     @property

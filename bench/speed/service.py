@@ -70,10 +70,13 @@ def arm_topics(data: BenchInput, name: str, readings: str | None = None) -> Topi
     return result
 
 
-def start_service(config: Path, workdir: Path, name: str, nice: int = 0) -> tuple[Child, str]:
-    """``linewatch serve`` on ``config``; returns the child and its base URL once it printed it."""
+def start_service(
+    config: Path, workdir: Path, name: str, nice: int = 0, cpus: frozenset[int] | None = None
+) -> tuple[Child, str]:
+    """``linewatch serve`` on ``config`` (on ``cpus``, ``None``: the bench's); returns the child
+    and its base URL once it printed it."""
     argv = [sys.executable, "-m", "pipeline", "serve", "--config", str(config)]
-    child = Child(name, [*argv, "--metrics-port", "0"], workdir, cwd=REPO, nice=nice)
+    child = Child(name, [*argv, "--metrics-port", "0"], workdir, cwd=REPO, nice=nice, cpus=cpus)
     url: list[str] = []
 
     def printed() -> bool:
@@ -102,7 +105,7 @@ def run_service_arm(data: BenchInput, run: ServiceRun) -> tuple[ArmResult, Topic
         data.workdir / f"{run.name}.toml", data.bootstrap, names, run, data.commit_interval_s
     )
     settings = Settings.load(config)
-    child, url = start_service(config, data.workdir, run.name, data.nice)
+    child, url = start_service(config, data.workdir, run.name, data.nice, data.arm_cpus)
     try:
         start, end, wall = drain(
             child,

@@ -10,10 +10,13 @@ is opt-in with ``-m slow``.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 
 import pytest
 
+from bench.speed import runner
+from bench.speed.cpus import CpuPlan
 from bench.speed.memory import OTHER_ARM
 from bench.speed.results import SUMMARY_KEYS, format_value, parse_summary
 from bench.speed.run import ARMS, Options, run
@@ -104,6 +107,40 @@ def test_latency_is_measured_with_a_live_producer(kafka_broker, tmp_path):
     assert (
         "| linewatch / Quix Streams, readings/s per core | >= 3.00 | n/a | not measured |" in text
     )
+
+
+def test_pinned_drain_arms_run_on_one_cpu_and_the_latency_arm_on_all(
+    kafka_broker, tmp_path, monkeypatch
+):
+    placed: dict[str, frozenset[int] | None] = {}
+    made = runner.Child.__init__
+
+    def spy(self, name, argv, workdir, cwd=None, nice=0, cpus=None):
+        placed[name] = cpus
+        made(self, name, argv, workdir, cwd, nice, cpus)
+
+    monkeypatch.setattr(runner.Child, "__init__", spy)
+    before = os.sched_getaffinity(0)
+    options = dataclasses.replace(
+        _options(kafka_broker, tmp_path, ("passthrough", "handloop", "latency")), pin=True
+    )
+    summary = run(options)
+    assert os.sched_getaffinity(0) == before  # the bench's own placement is undone
+    plan = CpuPlan.of(frozenset(before))
+    if plan is None:  # one CPU: nothing to share out, nothing pinned
+        assert set(placed.values()) == {None}
+        assert "| CPU placement | not pinned |" in (tmp_path / "RESULTS.md").read_text()
+        return
+    assert placed == {
+        "passthrough": plan.arms,
+        "handloop": plan.arms,
+        "latency": plan.everything,
+        "latency-producer": plan.everything,
+    }
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert f"| CPU placement | {plan.describe()} |" in text
+    assert "| passthrough | 2,000 | 2,000 |" in text and "| handloop | 2,000 | 2,000 |" in text
+    assert summary["p99_latency_ms"] is not None
 
 
 @pytest.mark.slow
