@@ -6,13 +6,16 @@ seconds (caches refilled after every switch): the same code's pass-through drain
 more CPU a reading unpinned than with the broker on the other core (bench notes, round 22).
 A production broker has machines of its own, so the bench gives the drain arms one CPU and
 the broker (with the bench's own process, which only samples) the others. The latency arm
-keeps every CPU: it measures wall time, and its service and load generator need both cores.
+measures wall time: its service and load generator, the broker and the bench share every
+CPU then, as they did before any pinning.
 
 Examples
 --------
 >>> plan = CpuPlan.of(frozenset({0, 1}))
->>> sorted(plan.arms), sorted(plan.broker), plan.describe()
-([0], [1], 'drain arms on CPU 0; the broker and the bench on CPU 1; the latency arm on CPU 0-1')
+>>> sorted(plan.arms), sorted(plan.broker)
+([0], [1])
+>>> print(plan.describe())
+drain arms on CPU 0; the broker and the bench on CPU 1; during the latency arm all on CPU 0-1
 >>> CpuPlan.of(frozenset({3})) is None
 True
 """
@@ -25,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CpuPlan", "allowed", "pin_process", "pinned_self"]
+__all__ = ["CpuPlan", "allowed", "pin_process", "pinned_self", "spread"]
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ class CpuPlan:
     def describe(self) -> str:
         return (
             f"drain arms on CPU {_span(self.arms)}; the broker and the bench on CPU "
-            f"{_span(self.broker)}; the latency arm on CPU {_span(self.everything)}"
+            f"{_span(self.broker)}; during the latency arm all on CPU {_span(self.everything)}"
         )
 
 
@@ -90,3 +93,9 @@ def pinned_self(cpus: frozenset[int] | None) -> Iterator[None]:
         yield
     finally:
         pin_process(os.getpid(), before)
+
+
+def spread(plan: CpuPlan, pids: list[int]) -> None:
+    """Let processes ``pids`` run on every CPU of ``plan`` again (for the latency arm)."""
+    for pid in pids:
+        pin_process(pid, plan.everything)

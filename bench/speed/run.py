@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import sys
 import tempfile
 import time
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from bench.speed import topics
 from bench.speed.arms import QUIX_PYTHON, BenchInput, run_script_arm
-from bench.speed.cpus import CpuPlan, allowed, pinned_self
+from bench.speed.cpus import CpuPlan, allowed, pinned_self, spread
 from bench.speed.latency import measure_latency
 from bench.speed.machine import describe
 from bench.speed.memory import measure_memory
@@ -68,17 +69,17 @@ class Options:
 def run(options: Options) -> dict[str, float | None]:
     """Run ``options.arms``; append the run to ``options.results`` (if set); return the summary."""
     began = time.monotonic()
-    plan = cpu_plan(options)
+    plan, broker_pids = cpu_plan(options), list[int]()
     with (
         pinned_self(None if plan is None else plan.broker),  # the broker inherits it
-        topics.broker(options.bootstrap) as bootstrap,
+        topics.broker(options.bootstrap, started=broker_pids.append) as bootstrap,
         _workdir(options.workdir) as workdir,
     ):
         kafka = f"{KAFKA_VERSION} (local)" if options.bootstrap is None else "external broker"
         machine = describe(QUIX_PYTHON, kafka)
-        machine.append(("CPU placement", "not pinned" if plan is None else plan.describe()))
+        machine.append(("CPU placement", _placement(plan, options)))
         data = dataclasses.replace(_prepare(bootstrap, options, Path(workdir)), cpus=plan)
-        results, rows, extras = _run_arms(data, options)
+        results, rows, extras = _run_arms(data, options, [os.getpid(), *broker_pids])
         topics.delete(bootstrap, [data.topic])
     extras.duration_s = time.monotonic() - began
     summary = summarise(results, extras)
@@ -93,6 +94,13 @@ def cpu_plan(options: Options) -> CpuPlan | None:
     broker) if this process may use two CPUs or more, else ``None``."""
     pin = options.pin if options.pin is not None else options.bootstrap is None
     return CpuPlan.of(allowed()) if pin else None
+
+
+def _placement(plan: CpuPlan | None, options: Options) -> str:
+    if plan is None:
+        return "not pinned"
+    external = " (the external broker is not the bench's to place)" if options.bootstrap else ""
+    return plan.describe() + external
 
 
 @contextlib.contextmanager
@@ -133,10 +141,11 @@ def _prepare(bootstrap: str, options: Options, workdir: Path) -> BenchInput:
 
 
 def _run_arms(
-    data: BenchInput, options: Options
+    data: BenchInput, options: Options, placed: list[int]
 ) -> tuple[dict[str, ArmResult], list[ArmResult], Extras]:
-    """Every drain arm ``options.repeat`` times in turn, then latency: each arm's best
-    round, every round's result (in the order run) and the extras."""
+    """Every drain arm ``options.repeat`` times in turn, then latency (with the ``placed``
+    processes, the bench's and the broker's, on every CPU again): each arm's best round, every
+    round's result (in the order run) and the extras."""
     rounds: dict[str, list[ArmResult]] = {}
     rows: list[ArmResult] = []
     extras = Extras()
@@ -151,6 +160,8 @@ def _run_arms(
                 _record(rows, extras.memory.other)
     results = {name: best(done) for name, done in rounds.items()}
     if "latency" in options.arms:
+        if data.cpus is not None:
+            spread(data.cpus, placed)
         peak = peak_rate(rounds["linewatch"]) if "linewatch" in rounds else None
         extras.latency = measure_latency(data, options, peak)
         print(*extras.latency.describe(), sep="\n", flush=True)

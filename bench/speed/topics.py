@@ -44,8 +44,9 @@ START_TS_MS = 1_700_000_000_000
 
 
 @contextmanager
-def broker(bootstrap: str | None) -> Iterator[str]:
-    """The given broker, or a local one on a free port with its data in a temporary dir."""
+def broker(bootstrap: str | None, started: Callable[[int], object] | None = None) -> Iterator[str]:
+    """The given broker, or a local one on a free port with its data in a temporary dir (its
+    process id passed to ``started`` once it serves)."""
     if bootstrap:
         yield bootstrap
         return
@@ -55,8 +56,10 @@ def broker(bootstrap: str | None) -> Iterator[str]:
         )
         local = LocalBroker(config)
         status = local.start(timeout_s=120)
-        assert status.bootstrap is not None
+        assert status.bootstrap is not None and status.pid is not None
         try:
+            if started is not None:
+                started(status.pid)
             yield status.bootstrap
         finally:
             local.stop()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.speed.cpus import CpuPlan, allowed, pin_process, pinned_self
+from bench.speed.cpus import CpuPlan, allowed, pin_process, pinned_self, spread
 from bench.speed.run import Options, cpu_plan
 from bench.speed.runner import Child
 
@@ -36,7 +36,8 @@ class TestCpuPlan:
         plan = CpuPlan.of(frozenset({0, 1, 2, 3}))
         assert plan is not None
         assert plan.describe() == (
-            "drain arms on CPU 0; the broker and the bench on CPU 1-3; the latency arm on CPU 0-3"
+            "drain arms on CPU 0; the broker and the bench on CPU 1-3;"
+            " during the latency arm all on CPU 0-3"
         )
         gappy = CpuPlan.of(frozenset({0, 2, 6}))
         assert gappy is not None and "the broker and the bench on CPU 2,6;" in gappy.describe()
@@ -66,6 +67,20 @@ def test_pinning_a_process_pins_every_thread_it_has() -> None:
             one = frozenset({min(allowed())})
             assert pin_process(child.pid, one) == 4  # the main thread and its three
             assert set(_affinity_of_threads(child.pid)) == {one}
+        finally:
+            child.kill()
+
+
+def test_spreading_gives_processes_every_cpu_of_the_plan_again() -> None:
+    everything = allowed()
+    plan = CpuPlan(frozenset({min(everything)}), everything - {min(everything)})
+    code = "import time; print('up', flush=True); time.sleep(30)"
+    with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) as child:
+        try:
+            assert child.stdout is not None and child.stdout.readline().strip() == "up"
+            pin_process(child.pid, plan.arms)
+            spread(plan, [child.pid])
+            assert set(_affinity_of_threads(child.pid)) == {plan.everything}
         finally:
             child.kill()
 
