@@ -65,7 +65,9 @@ reading, in its own process; readings/s per core = readings / that process's CPU
 (user + system from /proc, from the moment it is ready to the moment its consumer group's
 committed offsets reach the end of the input). Wall seconds include up to one commit interval
 (5 s) after the last reading. Every arm's process runs with `MALLOC_ARENA_MAX=2` (see
-`bench/speed/runner.py`): it keeps RSS figures comparable from run to run.
+`bench/speed/runner.py`): it keeps RSS figures comparable from run to run. With the bench's
+own broker the drain arms run on one CPU, the bench and its broker on the others; for the
+latency arm every process has every CPU (`bench/speed/cpus.py`; the "CPU placement" row).
 
 - **naive**: poll one message, `json.loads`, the asset's detector (`build_detector`, same
   kind as linewatch) `score_one` then `learn_one`, produce one `json.dumps` score.
