@@ -96,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="run the drain arms on one CPU and the broker and the bench on the others, as if "
         "the broker had a machine of its own (default: when the bench starts the broker; "
-        "the latency arm keeps every CPU)",
+        "for the latency arm every process has every CPU again)",
     )
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per drain at most")
     return parser
