@@ -21,7 +21,11 @@ from typing import Protocol, runtime_checkable
 
 from pipeline.moments import RunningMoments
 
-__all__ = ["Detector", "RunningMoments", "TimeAware", "channel_of", "shares"]
+__all__ = ["SHARE_DIGITS", "Detector", "RunningMoments", "TimeAware", "channel_of", "shares"]
+
+SHARE_DIGITS = 4
+"""Decimals a channel's share of a score is rounded to (:func:`shares`, and the fleets' batched
+shares in :mod:`pipeline.detectors.fleet_shares`, which must give the same)."""
 
 
 @runtime_checkable
@@ -57,7 +61,8 @@ def channel_of(feature: str) -> str:
 
 
 def shares(deviations: dict[str, float]) -> dict[str, float]:
-    """Per-channel shares (rounded to 4 places) of non-negative per-feature deviations."""
+    """Per-channel shares (rounded to :data:`SHARE_DIGITS` places) of non-negative per-feature
+    deviations."""
     by_channel: dict[str, float] = {}
     for feature, value in deviations.items():
         channel = feature.split("__", 1)[0]  # channel_of, inline: once per feature and reading
@@ -65,4 +70,4 @@ def shares(deviations: dict[str, float]) -> dict[str, float]:
     total = sum(by_channel.values())
     if not total > 0.0:
         return {}
-    return {name: round(value / total, 4) for name, value in by_channel.items()}
+    return {name: round(value / total, SHARE_DIGITS) for name, value in by_channel.items()}

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import msgspec
 import numpy as np
 
-from pipeline.detectors.base import shares
+from pipeline.detectors.base import SHARE_DIGITS, shares
 from pipeline.detectors.fleet_math import Array, all_true, any_true, python_round, row_totals
 from pipeline.row_decoding import field_names_fit
 
@@ -31,9 +31,7 @@ __all__ = ["Contribution", "round_shares", "share_texts", "shares_dict", "shares
 Contribution = dict[str, float] | msgspec.Struct
 """A reading's contributions: a dict, or a :func:`shares_struct` that encodes as one."""
 
-_SHARE_DIGITS = 4
-"""Decimals of a share, as :func:`~pipeline.detectors.base.shares` rounds them."""
-_SHARE_STEPS = 10**_SHARE_DIGITS
+_SHARE_STEPS = 10**SHARE_DIGITS
 """A share is ``k / 10_000`` for ``k`` in 0..10,000: :func:`share_texts` holds one text each."""
 
 
@@ -84,7 +82,7 @@ def _texts() -> Array:
     encode = msgspec.json.encode
     texts = np.empty(_SHARE_STEPS + 1, dtype=object)
     for k in range(_SHARE_STEPS + 1):
-        texts[k] = msgspec.Raw(encode(round(k / _SHARE_STEPS, _SHARE_DIGITS)))
+        texts[k] = msgspec.Raw(encode(round(k / _SHARE_STEPS, SHARE_DIGITS)))
     return texts
 
 
@@ -114,13 +112,13 @@ def round_shares(names: Sequence[str], terms: Array) -> list[Contribution]:
     made = shares_struct(tuple(names))
     make = made if made is not None else lambda *row: dict(zip(names, row, strict=True))
     if all_true(positive):  # the usual round: every row has shares
-        ratios = python_round(terms / totals[:, None], _SHARE_DIGITS)
+        ratios = python_round(terms / totals[:, None], SHARE_DIGITS)
         texts = share_texts(ratios) if made is not None else None
         columns = (ratios if texts is None else texts).T.tolist()
         return list(map(make, *columns))  # columns: no list per row
     out: list[Contribution] = [{} for _ in range(terms.shape[0])]
     if any_true(positive):
-        ratios = python_round(terms[positive] / totals[positive, None], _SHARE_DIGITS)
+        ratios = python_round(terms[positive] / totals[positive, None], SHARE_DIGITS)
         for index, row in zip(np.flatnonzero(positive).tolist(), ratios.tolist(), strict=True):
             out[index] = make(*row)
     return out
