@@ -117,6 +117,21 @@ class TestLoadGeneratorStart:
         assert sink.serves == 3
         on_statistics('{"eos": {"idemp_state": "Assigned"}}')
         assert ready.is_set()
+        on_statistics("not JSON")  # once ready, the statistics are no longer parsed
+
+    def test_the_producer_reports_only_failed_deliveries_and_keeps_the_settings(self, tmp_path):
+        import threading
+
+        from bench.speed.loadgen import _producer_config
+        from pipeline.settings import Settings
+
+        path = tmp_path / "c.toml"
+        path.write_text('bootstrap_servers = "localhost:1"\n[kafka]\n"client.id" = "lg"\n')
+        config = _producer_config(Settings.load(path), threading.Event())
+        assert config["delivery.report.only.error"] is True
+        assert config["bootstrap.servers"] == "localhost:1"
+        assert config["client.id"] == "lg"
+        assert callable(config["stats_cb"])
 
     def test_a_producer_never_ready_is_reported_and_sends_anyway(self, capsys):
         import threading
