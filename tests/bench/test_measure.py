@@ -133,6 +133,28 @@ class TestLoadGeneratorStart:
         assert config["client.id"] == "lg"
         assert callable(config["stats_cb"])
 
+    def test_a_record_that_fails_still_reaches_the_publisher_with_those_settings(self, tmp_path):
+        import threading
+
+        from bench.speed.loadgen import _producer_config
+        from pipeline.errors import DeliveryError
+        from pipeline.messages import Reading
+        from pipeline.settings import Settings
+        from producers.publish import KafkaPublisher
+
+        path = tmp_path / "c.toml"  # nothing listens on port 1: the record times out
+        path.write_text(
+            'bootstrap_servers = "127.0.0.1:1"\n[kafka]\n"message.timeout.ms" = "500"\n'
+        )
+        sink = KafkaPublisher(
+            _producer_config(Settings.load(path), threading.Event()), "readings", "labels"
+        )
+        sink.publish(Reading(asset="a", ts=1, values={"t": 1.0}))
+        with pytest.raises(DeliveryError, match="1 messages failed"):
+            sink.flush(10.0)
+        assert sink.failed == 1
+        sink.close(0.1)
+
     def test_a_producer_never_ready_is_reported_and_sends_anyway(self, capsys):
         import threading
 
