@@ -83,6 +83,29 @@ class LatencyResult:
     visible_p99_ms: float | None
     note: str
     producer: str = "`linewatch simulate`"
+    service_cpu_s: float | None = None
+    """The service's CPU seconds (all its threads) from ready until it had scored the last
+    reading: how busy the rate kept it (:attr:`service_cores`)."""
+
+    @property
+    def service_us_per_reading(self) -> float | None:
+        """The service's CPU per reading sent, µs."""
+        if self.service_cpu_s is None or not self.readings:
+            return None
+        return self.service_cpu_s / self.readings * 1e6
+
+    @property
+    def service_cores(self) -> float | None:
+        """The cores the service's CPU per reading takes at the arm's rate (1.0: one core
+        busy all the time; its consuming thread is one of its threads).
+
+        >>> result = LatencyResult(1000.0, 30.0, 30_000, 24_000, 1000.0, 5.0, 9.0, 12.0,
+        ...                        None, None, "", service_cpu_s=6.0)
+        >>> result.service_us_per_reading, result.service_cores
+        (200.0, 0.2)
+        """
+        each = self.service_us_per_reading
+        return None if each is None else each * self.rate / 1e6
 
     def describe(self) -> list[str]:
         visible = (
@@ -91,13 +114,20 @@ class LatencyResult:
             if self.visible_p50_ms is not None and self.visible_p99_ms is not None
             else "visible latency not measured"
         )
+        each, cores = self.service_us_per_reading, self.service_cores
+        busy = (
+            f" The service took {each:.1f} µs of CPU a reading (all its threads, from ready to"
+            f" its last score): {cores:.2f} of a core at this rate."
+            if each is not None and cores is not None
+            else ""
+        )
         return [
             f"Latency (e): live {self.producer} at {self.rate:,.0f} readings/s "
             f"({self.achieved:,.0f} achieved) for "
             f"{self.seconds:g} s ({self.readings:,} readings, {self.measured:,} after warm-up), "
             f"{self.note}: event-to-score (score CreateTime - reading CreateTime) "
             f"**p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms**, max {self.max_ms:.0f} ms; "
-            f"{visible}.",
+            f"{visible}.{busy}",
         ]
 
 
@@ -128,10 +158,12 @@ def measure_latency(data: BenchInput, options: Options, peak: float | None) -> L
     service, url = start_service(config, data.workdir, "latency", data.nice, data.live_cpus)
     try:
         topics.wait_until(lambda: is_ready(url), 180.0, "the latency service to be ready")
+        ready_cpu_s = _cpu_s(service)
         sent, achieved = _produce(data, options, config, readings, rate)
         ends = topics.end_offsets(data.bootstrap, readings, data.partitions)
         group = Settings.load(config).serve.group_id
         drain(service, lambda: True, data.bootstrap, group, readings, ends, data.timeout_s)
+        done_cpu_s = _cpu_s(service)
         time.sleep(1.0)  # the last transaction's scores reach the watcher
     finally:
         service.stop()
@@ -161,7 +193,18 @@ def measure_latency(data: BenchInput, options: Options, peak: float | None) -> L
         note=f"model.kind={options.kind}, serve.processing={options.processing}",
         producer=_PRODUCERS[options.latency_producer][1]
         + (", each partition's assets in turn" if _by_partition(options) else ""),
+        service_cpu_s=(
+            done_cpu_s - ready_cpu_s if done_cpu_s is not None and ready_cpu_s is not None else None
+        ),
     )
+
+
+def _cpu_s(child: Child) -> float | None:
+    """The CPU seconds of ``child`` so far (all its threads); ``None`` if it cannot be read."""
+    try:
+        return sample(child.process.pid).cpu_s
+    except (OSError, ValueError):
+        return None
 
 
 def _by_partition(options: Options) -> bool:

@@ -53,6 +53,7 @@ _DECIMALS = {
     "passthrough/handloop": 2,
     "snapshot_bytes_per_asset": 0,
     "restore_s_per_1000_assets": 2,
+    "latency_service_cores": 2,
 }
 _LINE = re.compile(r"^([A-Za-z0-9_/.]+) = (\S+)$")
 _HEADER = """# Speed bench results
