@@ -59,9 +59,11 @@ def test_each_throughput_arm_scores_every_reading_and_memory_is_measured(kafka_b
 
 
 def test_the_hand_loop_scores_every_reading_and_is_passthroughs_yardstick(kafka_broker, tmp_path):
-    summary = run(_options(kafka_broker, tmp_path, ("passthrough", "handloop")))
+    # 20,000 readings: the hand loop drains 2,000 within one /proc CPU tick, 0 readings/s/core
+    options = _options(kafka_broker, tmp_path, ("passthrough", "handloop"))
+    summary = run(dataclasses.replace(options, readings=20_000))
     text = (tmp_path / "RESULTS.md").read_text()
-    assert "| handloop | 2,000 | 2,000 |" in text  # one score per reading
+    assert "| handloop | 20,000 | 20,000 |" in text  # one score per reading
     passthrough = summary["passthrough_readings_per_s_per_core"]
     handloop = summary["handloop_readings_per_s_per_core"]
     assert passthrough is not None and handloop is not None and handloop > 0
