@@ -11,12 +11,12 @@ scoring; the outputs it makes meanwhile are *held* here, each with the time it w
 Kafka timestamp, and produced into the next transaction once the commit returned: a few batches'
 worth at a time (:meth:`BackgroundCommit.take_held` with a limit), so the consuming thread never
 stops for all of them at once, while outputs made meanwhile still queue behind them (per-key
-order holds). What a checkpoint snapshots is still read in the consuming thread at the
-checkpoint, so exactly-once is unchanged: the default detector's states are encoded there, all
-at once (:mod:`pipeline.compact_states`, ``state.compact_snapshots``), and sealed in later
-rounds (large, compressed bodies: in the helper thread); the others are copied there
-(:mod:`pipeline.state_copies`) and the copies pickled (and sealed) in later rounds (or, if they
-cannot be copied, pickled before their assets' next readings). Either
+order holds). What a checkpoint snapshots is still read in the consuming thread as it was at
+the checkpoint, so exactly-once is unchanged: the default detector's states are encoded
+(:mod:`pipeline.compact_states`, ``state.compact_snapshots``) before their assets' next readings or
+a chunk a round, and sealed in later rounds (large, compressed bodies: in the helper thread); the
+others are copied there (:mod:`pipeline.state_copies`) and the copies pickled (and sealed) in later
+rounds (or, if they cannot be copied, pickled before their assets' next readings). Either
 way the snapshots and offsets of transaction N are the state after its last
 input, and the held outputs belong to transaction N + 1. If the commit fails, the caller drops
 the held outputs with the rest of the uncommitted work and rewinds.

@@ -7,17 +7,17 @@ offsets: in one Kafka transaction with ``serve.processing = "exactly_once"``
 (:mod:`pipeline.outputs`).
 
 With a background commit (:func:`serve_background`) a checkpoint does not stop scoring: its
-snapshots are *owed* as of the checkpoint (:meth:`PartitionStates.owe`). The default
-detector's states are encoded there, all at once (:mod:`pipeline.compact_states`, a few µs an
-asset), and signed and produced into the checkpoint's transaction a few each round (bodies
-large enough to be compressed: by the commit, in the helper thread); other states are copied
-there (:mod:`pipeline.state_copies`) and pickled a few each round (a state that cannot be
-copied: before its asset's next readings at the latest), each signed and produced as it is
-taken. The outputs made meanwhile are held (:mod:`pipeline.background`). Once every snapshot
-is taken, the helper thread seals and produces the compressed ones, sends the offsets and
-commits the transaction (calls that release the GIL), and :meth:`CommitCycle.settle` takes the
-outcome. A ``False`` from :meth:`CommitCycle.checkpoint` or :meth:`CommitCycle.settle` means
-the commit was aborted: the caller rewinds to the last commit.
+snapshots are *owed* as of the checkpoint (:meth:`PartitionStates.owe`). The default detector's
+states are encoded in the compact form (:mod:`pipeline.compact_states`, a few µs an asset) before
+their assets' next readings or a chunk a round, and signed and produced into the checkpoint's
+transaction a few each round (bodies large enough to be compressed: by the commit, in the helper
+thread); other states are copied there (:mod:`pipeline.state_copies`) and pickled a few each round
+(a state that cannot be copied: before its asset's next readings at the latest), each signed and
+produced as it is taken. The outputs made meanwhile are held (:mod:`pipeline.background`). Once
+every snapshot is taken, the helper thread seals and produces the compressed ones, sends the offsets
+and commits the transaction (calls that release the GIL), and :meth:`CommitCycle.settle` takes the
+outcome. A ``False`` from :meth:`CommitCycle.checkpoint` or :meth:`CommitCycle.settle` means the
+commit was aborted: the caller rewinds to the last commit.
 """
 
 from __future__ import annotations

@@ -73,6 +73,8 @@ __all__ = [
     "POLICY_FIELDS",
     "VERSION",
     "ZSCORE",
+    "Shared",
+    "encodable",
     "encode_states",
     "fleet_row",
     "row_layout",
@@ -83,6 +85,11 @@ VERSION = 1
 
 Owed = tuple[str, int, Any]
 """``(asset, partition, state)``; encoded: ``(asset, partition, body)``."""
+
+Shared = dict[int, tuple[Any, bytes]]
+"""A checkpoint's values repeated in many bodies (fleet headers, alert settings), pickled
+once: by the ``id`` of their owner, the value and its bytes (a value that changed, or an
+``id`` reused, is pickled again)."""
 
 POLICY_FIELDS = (
     "asset",
@@ -123,6 +130,11 @@ def fleet_row(state: object) -> tuple[MahalanobisFleet, int] | None:
     return found[0], found[1]
 
 
+def encodable(state: object) -> bool:
+    """Whether :func:`encode_states` writes ``state`` as a compact body (else it is pickled)."""
+    return _compact_row(state) is not None
+
+
 def _compact_row(state: object) -> tuple[CompactFleet, int] | None:
     """The fleet (the default detector's or ``zscore``'s) and live row that ``state`` scores
     with, if any: the rows compact snapshots encode."""
@@ -135,9 +147,14 @@ def _compact_row(state: object) -> tuple[CompactFleet, int] | None:
     return fleet, model.row
 
 
-def encode_states(owed: list[Owed]) -> tuple[list[Owed], list[Owed]]:
+def encode_states(owed: list[Owed], shared: Shared | None = None) -> tuple[list[Owed], list[Owed]]:
     """The compact bodies of the ``owed`` states that are fleet rows of the default detector
-    or of ``zscore`` (in ``owed`` order), and the other states (to pickle)."""
+    or of ``zscore`` (in ``owed`` order), and the other states (to pickle).
+
+    ``shared`` keeps the values repeated in many bodies between calls: a checkpoint's states
+    encoded a few at a time pickle them once, as if encoded at once.
+    """
+    shared = {} if shared is None else shared
     encoded: list[Owed] = []
     left: list[Owed] = []
     members: dict[int, tuple[CompactFleet, list[Owed]]] = {}
@@ -147,10 +164,9 @@ def encode_states(owed: list[Owed]) -> tuple[list[Owed], list[Owed]]:
             left.append(item)
             continue
         members.setdefault(id(found[0]), (found[0], []))[1].append(item)
-    shared: dict[int, bytes] = {}  # pickled alert settings by id
     no_post = [PICKLED, _dumps(None)]
     for fleet, items in members.values():
-        header = _shared(_header(fleet))
+        header = _shared_once(shared, fleet, _header(fleet))
         rows = _row_bytes(fleet, [item[2].model.row for item in items])
         posts = fleet.posts if type(fleet) is MahalanobisFleet else None
         for (asset, partition, state), row in zip(items, rows, strict=True):
@@ -159,6 +175,20 @@ def encode_states(owed: list[Owed]) -> tuple[list[Owed], list[Owed]]:
             body = (VERSION, header, row, post, policy, state.last_ts, state.last_seq)
             encoded.append((asset, partition, _encoder.encode((*body, state.last_values))))
     return encoded, left
+
+
+def _shared_once(shared: Shared, owner: object, value: object) -> bytes:
+    """:func:`_shared` of ``value`` (``owner``'s), pickled once while ``owner`` keeps it."""
+    known = shared.get(id(owner))
+    if known is not None and _same(known[0], value):
+        return known[1]
+    pickled = _shared(value)
+    shared[id(owner)] = (value, pickled)
+    return pickled
+
+
+def _same(known: object, value: object) -> bool:
+    return known is value or known == value
 
 
 def _header(fleet: CompactFleet) -> tuple[Any, ...]:
@@ -207,7 +237,7 @@ def _post(post: object) -> list[Any]:
     return [PICKLED, _dumps(post)]
 
 
-def _policy(policy: AlertPolicy, shared: dict[int, bytes]) -> list[Any]:
+def _policy(policy: AlertPolicy, shared: Shared) -> list[Any]:
     """The alert policy's fields (its settings and active alert pickled: the settings once a
     checkpoint); one of another class or shape pickled whole."""
     if type(policy) is not AlertPolicy or tuple(policy.__dict__) != POLICY_FIELDS:
@@ -215,9 +245,7 @@ def _policy(policy: AlertPolicy, shared: dict[int, bytes]) -> list[Any]:
     recent = policy._recent
     if type(recent) is not deque or recent.maxlen is not None:
         return [PICKLED, _dumps(policy)]
-    settings = shared.get(id(policy.settings))
-    if settings is None:
-        settings = shared[id(policy.settings)] = _shared(policy.settings)
+    settings = _shared_once(shared, policy.settings, policy.settings)
     active = None if policy.active is None else _dumps(policy.active)
     return [
         COMPACT,

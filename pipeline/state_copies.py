@@ -57,19 +57,21 @@ Owed = tuple[str, int, Any]
 
 
 def encode_or_leave(
-    owed: list[Owed], observe: Callable[[float], None]
+    owed: list[Owed],
+    observe: Callable[[float], None],
+    shared: compact_states.Shared | None = None,
 ) -> tuple[list[Owed], list[Owed]]:
     """The compact bodies of the ``owed`` states that have one
-    (:func:`~pipeline.compact_states.encode_states`: all of the default detector's, a few µs
-    an asset, at once), and the states left to copy or pickle (all of them if the encoding
-    fails: a bug there must not fail every checkpoint).
+    (:func:`~pipeline.compact_states.encode_states`, with its ``shared``: all of the default
+    detector's, a few µs an asset), and the states left to copy or pickle (all of them if
+    the encoding fails: a bug there must not fail every checkpoint).
 
     ``observe`` (the ``snapshot_seconds`` histogram's) is called once per body with the
     encoding time over their number, so the histogram's count counts snapshots.
     """
     started = time.perf_counter()
     try:
-        encoded, left = compact_states.encode_states(owed)
+        encoded, left = compact_states.encode_states(owed, shared)
     except Exception:
         logger.exception("encoding the states for a checkpoint failed; pickling them")
         return [], owed

@@ -149,7 +149,9 @@ class Checkpointed:
     TICKS = 60
 
     def go_on(self, batch: list[tuple[bytes | None, Source]]) -> None:
-        """The service scores one more batch after the checkpoint: its states change."""
+        """The service scores one more batch after the checkpoint: its states change (the
+        snapshots owed from them are taken first, as the service does)."""
+        self.states.take(source.key for _, source in batch)
         self.live.process_batch(batch)
         self.states.touch_all({asset: 0 for asset in self.live.assets})
         self.cycle.pending += len(batch)

@@ -1,5 +1,6 @@
-"""Compact snapshots of the default detector's states: taken at once at a checkpoint, signed,
-restoring what the pickled snapshots restored (:mod:`pipeline.compact_states`)."""
+"""Compact snapshots of the default detector's states: taken as they were at a checkpoint (each
+before its asset's next readings, or a chunk a round), signed, restoring what the pickled snapshots
+restored (:mod:`pipeline.compact_states`)."""
 
 from __future__ import annotations
 
@@ -161,13 +162,14 @@ def test_a_signed_body_this_version_cannot_read_is_refused(body: bytes) -> None:
         codec.decode("asset-001", codec.seal("asset-001", body, compact=True))
 
 
-def test_a_checkpoint_encodes_its_compact_snapshots_at_once_and_sends_them_over_rounds() -> None:
+def test_compact_snapshots_are_encoded_before_their_readings_and_sent_over_rounds() -> None:
     run = checkpoint_begun(_settings(), seed=7)
     assert run.began
-    assert not run.states.owing  # every state encoded: no reading waits for a snapshot
+    assert run.states.owing  # no row encoded yet: each before its asset's next readings
     assert run.cycle.taking and run.outputs.produced == []  # none sealed or sent yet
     for batch in run.batches[60:70]:  # the service goes on: its states change
-        run.go_on(batch)
+        run.go_on(batch)  # every asset has a reading in it: all encoded first
+        assert not run.states.owing
         run.cycle.take_snapshots(None, budget_s=0.0)  # a round's share: one, budget spent
     assert len(run.outputs.produced) == 10 and run.outputs.commits == []
     with pytest.raises(RuntimeError, match="still owed"):
@@ -177,6 +179,26 @@ def test_a_checkpoint_encodes_its_compact_snapshots_at_once_and_sends_them_over_
     [(offsets, snapshots)] = run.outputs.commits
     assert offsets == ["offsets of checkpoint N"]
     assert {value[:4] for _, value in snapshots} == {COMPACT_MAGIC}
+    assert sorted(asset for asset, _ in snapshots) == sorted(run.twin.assets)
+    restored = restored_processor(run.settings, [(asset, 0, value) for asset, value in snapshots])
+    assert scores(restored, run.batches[60:]) == scores(run.twin, run.batches[60:])
+
+
+def test_rows_owed_are_encoded_as_they_were_while_the_fleet_scores_others() -> None:
+    """Readings of some assets after the checkpoint: their rows are encoded before those
+    readings change them, the others' in later rounds, and every snapshot is the state at the
+    checkpoint (the fleet's arrays changed meanwhile)."""
+    run = checkpoint_begun(_settings(), seed=11)
+    first = sorted(run.live.assets)[: ASSETS // 2]
+    for batch in run.batches[60:64]:
+        run.go_on([message for message in batch if message[1].key in {a.encode() for a in first}])
+        assert run.states.owing  # the other half: no reading waits for them
+    for _ in range(2):  # chunks of up to 32 rows a round: all of these in one
+        run.cycle.take_snapshots(None, budget_s=0.0)
+    assert not run.states.owing
+    assert run.cycle.settle(wait=True)
+
+    [(_, snapshots)] = run.outputs.commits
     assert sorted(asset for asset, _ in snapshots) == sorted(run.twin.assets)
     restored = restored_processor(run.settings, [(asset, 0, value) for asset, value in snapshots])
     assert scores(restored, run.batches[60:]) == scores(run.twin, run.batches[60:])
@@ -192,7 +214,7 @@ def test_compact_bodies_sealed_compressed_are_left_to_the_commit() -> None:
     assert states.codec is not None
     states.codec.compress_from = 0  # as if every body were a large one
     states.owe(lambda asset, partition, value: sent.append((asset, partition, value)))
-    assert not states.owing and states.take_some(0)  # nothing left for the rounds
+    assert states.take_some(None)  # encoded, none sealed
     taken = states.taken()
     assert sent == [] and sorted(t.asset for t in taken) == sorted(processor.assets)
     assert {value[:4] for _, _, value in states.seal(taken)} == {PACKED_MAGIC}
@@ -203,13 +225,15 @@ def test_an_encoding_that_fails_leaves_the_states_to_pickle(monkeypatch, caplog)
     processor = Processor(settings)
     scores(processor, fleet_batches(10, seed=7))
 
-    def broken(owed: object) -> object:
+    def broken(owed: object, shared: object) -> object:
         raise RuntimeError("a bug in the encoding")
 
     monkeypatch.setattr("pipeline.compact_states.encode_states", broken)
     states = partition_states(settings, processor)
     states.owe(copy=False)
-    assert states.owing and "encoding the states for a checkpoint failed" in caplog.text
+    states.take([b"asset-001"])  # its readings come next: pickled now
+    assert "encoding the states for a checkpoint failed" in caplog.text
+    assert states.owing and len(states._taken) == 1
     assert states.take_some(None)
     taken = states.seal(states.taken())
     assert sorted(asset for asset, _, _ in taken) == sorted(processor.assets)
