@@ -238,12 +238,16 @@ class PartitionStates:
         return not (owed or unencoded or unsent or copies)
 
     def _encode(self, owed: list[tuple[str, int]]) -> None:
-        """Encode the owed rows' states (those that turn out not to be encodable, or all if
-        encoding fails, are pickled now: their assets' readings come next)."""
+        """Encode the owed rows' states (those that turn out not to be encodable are pickled
+        now: their assets' readings come next). If the encoding fails, the checkpoint's other
+        rows are owed as live states to pickle instead (one error logged a checkpoint)."""
         assets = self.assets
         states = [(a, p, assets[a]) for a, p in owed if a in assets]
         observe = self.metrics.snapshot_seconds.observe
         encoded, left = encode_or_leave(states, observe, self._shared)
+        if left and not encoded:  # failed (or none encodable after all): pickle the rest
+            self._owed.update(self._unencoded)
+            self._unencoded.clear()
         assert self.codec is not None  # nothing is owed without one
         compresses, send = self.codec.compresses, self._send
         for asset, partition, body in encoded:

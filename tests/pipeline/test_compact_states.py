@@ -193,7 +193,8 @@ def test_rows_owed_are_encoded_as_they_were_while_the_fleet_scores_others() -> N
     for batch in run.batches[60:64]:
         run.go_on([message for message in batch if message[1].key in {a.encode() for a in first}])
         assert run.states.owing  # the other half: no reading waits for them
-    for _ in range(2):  # chunks of up to 32 rows a round: all of these in one
+    assert not run.states.take_some(2) and len(run.states._unencoded) == ASSETS // 2 - 2
+    for _ in range(2):  # chunks of up to 32 rows a round: the other 4 in one
         run.cycle.take_snapshots(None, budget_s=0.0)
     assert not run.states.owing
     assert run.cycle.settle(wait=True)
@@ -234,7 +235,8 @@ def test_an_encoding_that_fails_leaves_the_states_to_pickle(monkeypatch, caplog)
     states.take([b"asset-001"])  # its readings come next: pickled now
     assert "encoding the states for a checkpoint failed" in caplog.text
     assert states.owing and len(states._taken) == 1
-    assert states.take_some(None)
+    assert states.take_some(None)  # the others pickled, not encoded again
+    assert caplog.text.count("encoding the states for a checkpoint failed") == 1
     taken = states.seal(states.taken())
     assert sorted(asset for asset, _, _ in taken) == sorted(processor.assets)
     assert {value[:4] for _, _, value in taken} == {PLAIN_MAGIC}
