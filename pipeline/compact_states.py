@@ -180,15 +180,11 @@ def encode_states(owed: list[Owed], shared: Shared | None = None) -> tuple[list[
 def _shared_once(shared: Shared, owner: object, value: object) -> bytes:
     """:func:`_shared` of ``value`` (``owner``'s), pickled once while ``owner`` keeps it."""
     known = shared.get(id(owner))
-    if known is not None and _same(known[0], value):
+    if known is not None and (known[0] is value or known[0] == value):
         return known[1]
     pickled = _shared(value)
     shared[id(owner)] = (value, pickled)
     return pickled
-
-
-def _same(known: object, value: object) -> bool:
-    return known is value or known == value
 
 
 def _header(fleet: CompactFleet) -> tuple[Any, ...]:

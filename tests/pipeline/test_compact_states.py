@@ -189,9 +189,9 @@ def test_rows_owed_are_encoded_as_they_were_while_the_fleet_scores_others() -> N
     readings change them, the others' in later rounds, and every snapshot is the state at the
     checkpoint (the fleet's arrays changed meanwhile)."""
     run = checkpoint_begun(_settings(), seed=11)
-    first = sorted(run.live.assets)[: ASSETS // 2]
+    first = {asset.encode() for asset in sorted(run.live.assets)[: ASSETS // 2]}
     for batch in run.batches[60:64]:
-        run.go_on([message for message in batch if message[1].key in {a.encode() for a in first}])
+        run.go_on([message for message in batch if message[1].key in first])
         assert run.states.owing  # the other half: no reading waits for them
     assert not run.states.take_some(2) and len(run.states._unencoded) == ASSETS // 2 - 2
     for _ in range(2):  # chunks of up to 32 rows a round: the other 4 in one
