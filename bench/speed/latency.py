@@ -33,6 +33,11 @@ measured too: this process polls the scores partitions' last stable offsets (wha
 it. (A live consumer of the scores did this before: a commit makes ~100,000 scores visible at
 once, and fetching them took this process 0.5-0.9 of the machine's two cores for half a second
 after every commit, which delayed the service it measures.)
+Two figures say where a tail came from: how many of the measured seconds (by event time)
+had their own p99 within :data:`TARGET_MS` (a tail made in a few episodes, or all along), and
+how often a witness sleeping at nice -10 in its own process (:mod:`bench.speed.stalls`) woke
+20 ms or more late in the measured window: stalls of the machine itself, during which no
+process of the pipeline ran.
 With ``--workdir`` every reading's event time and latency go to ``latency.csv`` there (next to
 the service's log, whose ``slow round`` lines :mod:`pipeline.rounds` writes when
 ``LINEWATCH_SERVE__SLOW_ROUND_MS`` is set).
@@ -58,13 +63,17 @@ from bench.speed.arms import REPO, BenchInput
 from bench.speed.procstat import sample
 from bench.speed.runner import Child, drain
 from bench.speed.service import ServiceRun, arm_topics, is_ready, start_service, write_config
+from bench.speed.stalls import Stalls
 from bench.speed.stats import percentile
 from pipeline.settings import Settings, TopicSettings
 
 if TYPE_CHECKING:
     from bench.speed.run import Options
 
-__all__ = ["LatencyResult", "latencies", "measure_latency"]
+__all__ = ["LatencyResult", "latencies", "measure_latency", "seconds_within"]
+
+TARGET_MS = 50.0
+"""Issue 7's p99 target: each second of the run is checked against it too."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +95,11 @@ class LatencyResult:
     service_cpu_s: float | None = None
     """The service's CPU seconds (all its threads) from ready until it had scored the last
     reading: how busy the rate kept it (:attr:`service_cores`)."""
+    seconds_ok: tuple[int, int] | None = None
+    """Of the measured seconds (by event time), how many had p99 <= :data:`TARGET_MS`, and
+    how many there were: a tail made in episodes, or all along."""
+    stalls: Stalls | None = None
+    """The stall witness's late wake-ups in the measured window (:mod:`bench.speed.stalls`)."""
 
     @property
     def service_us_per_reading(self) -> float | None:
@@ -107,6 +121,18 @@ class LatencyResult:
         each = self.service_us_per_reading
         return None if each is None else each * self.rate / 1e6
 
+    @property
+    def seconds_ok_share(self) -> float | None:
+        """The share of the measured seconds whose p99 met :data:`TARGET_MS`."""
+        if self.seconds_ok is None or not self.seconds_ok[1]:
+            return None
+        return self.seconds_ok[0] / self.seconds_ok[1]
+
+    @property
+    def machine_stalls(self) -> float | None:
+        """The stall witness's late wake-ups in the measured window (``None``: no report)."""
+        return None if self.stalls is None else float(len(self.stalls.late))
+
     def describe(self) -> list[str]:
         visible = (
             f"visible to a read_committed consumer p50 {self.visible_p50_ms:.1f} ms, "
@@ -127,8 +153,23 @@ class LatencyResult:
             f"{self.seconds:g} s ({self.readings:,} readings, {self.measured:,} after warm-up), "
             f"{self.note}: event-to-score (score CreateTime - reading CreateTime) "
             f"**p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms**, max {self.max_ms:.0f} ms; "
-            f"{visible}.{busy}",
+            f"{visible}.{busy}{self._episodes()}",
         ]
+
+    def _episodes(self) -> str:
+        """Where the tail came from: its seconds, and the machine's stalls meanwhile."""
+        text = ""
+        if self.seconds_ok is not None:
+            ok, total = self.seconds_ok
+            text += f" Seconds with p99 <= {TARGET_MS:g} ms: {ok} of {total}."
+        if self.stalls is not None:
+            late = self.stalls.late
+            worst = f" (up to {max(ms for _, ms in late):.0f} ms)" if late else ""
+            text += (
+                f" A sleeper at nice {self.stalls.niceness} (`bench.speed.stalls`) woke 20 ms or"
+                f" more late {len(late)} times in the measured window{worst}."
+            )
+        return text
 
 
 def latencies(
@@ -159,7 +200,17 @@ def measure_latency(data: BenchInput, options: Options, peak: float | None) -> L
     try:
         topics.wait_until(lambda: is_ready(url), 180.0, "the latency service to be ready")
         ready_cpu_s = _cpu_s(service)
-        sent, achieved = _produce(data, options, config, readings, rate)
+        witness = Child(
+            "stalls",
+            [sys.executable, "-m", "bench.speed.stalls"],
+            data.workdir,
+            cwd=REPO,
+            cpus=data.live_cpus,
+        )
+        try:
+            sent, achieved = _produce(data, options, config, readings, rate)
+        finally:
+            witness.stop(timeout_s=10.0)
         ends = topics.end_offsets(data.bootstrap, readings, data.partitions)
         group = Settings.load(config).serve.group_id
         drain(service, lambda: True, data.bootstrap, group, readings, ends, data.timeout_s)
@@ -173,6 +224,8 @@ def measure_latency(data: BenchInput, options: Options, peak: float | None) -> L
     scored = _stamps(data.bootstrap, names.scores, places)
     after = min(events.values(), default=0) + int(options.latency_seconds * 1000 / 5)
     measured = latencies(events, scored, after)
+    last = max(events.values(), default=after)
+    stalls = Stalls.parse(witness.output())
     if options.workdir is not None:  # each reading's event time and latency, for a closer look
         _dump(options.workdir / "latency.csv", events, scored)
     visible = latencies(events, watcher.visible(places), after)
@@ -196,7 +249,31 @@ def measure_latency(data: BenchInput, options: Options, peak: float | None) -> L
         service_cpu_s=(
             done_cpu_s - ready_cpu_s if done_cpu_s is not None and ready_cpu_s is not None else None
         ),
+        seconds_ok=seconds_within(events, scored, after, TARGET_MS),
+        stalls=None if stalls is None else Stalls(stalls.niceness, stalls.within(after, last)),
     )
+
+
+def seconds_within(
+    events: dict[tuple[str, int], int],
+    scored: dict[tuple[str, int], int],
+    after_ms: int,
+    limit_ms: float,
+) -> tuple[int, int]:
+    """Of the seconds from ``after_ms`` (by event time) with at least 100 readings scored,
+    how many had a p99 latency of at most ``limit_ms``, and how many there were.
+
+    >>> events = {("a", t): 1000 + t for t in range(0, 3050, 10)}  # a last second of 5
+    >>> scored = {key: stamp + (80 if 2000 <= stamp < 3000 else 5) for key, stamp in events.items()}
+    >>> seconds_within(events, scored, 1000, 50.0)
+    (2, 3)
+    """
+    by_second: dict[int, list[float]] = {}
+    for key, stamp in events.items():
+        if stamp >= after_ms and key in scored:
+            by_second.setdefault((stamp - after_ms) // 1000, []).append(scored[key] - stamp)
+    whole = [values for values in by_second.values() if len(values) >= 100]
+    return sum(percentile(values, 99) <= limit_ms for values in whole), len(whole)
 
 
 def _cpu_s(child: Child) -> float | None:

@@ -53,6 +53,8 @@ def summarise(results: dict[str, ArmResult], extras: Extras) -> dict[str, float 
         "passthrough/handloop": _ratio(results, "passthrough", "handloop"),
         "p50_latency_ms": latency.p50_ms if latency else None,
         "latency_service_cores": latency.service_cores if latency else None,
+        "latency_seconds_ok_share": latency.seconds_ok_share if latency else None,
+        "machine_stalls": latency.machine_stalls if latency else None,
         "snapshot_bytes_per_asset": memory.snapshot_bytes_per_asset if memory else None,
         "restore_s_per_1000_assets": memory.restore_s_per_1000_assets if memory else None,
         "state_heap_mb_per_1000_assets": memory.heap_mb_per_1000_assets if memory else None,

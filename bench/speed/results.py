@@ -54,6 +54,8 @@ _DECIMALS = {
     "snapshot_bytes_per_asset": 0,
     "restore_s_per_1000_assets": 2,
     "latency_service_cores": 2,
+    "latency_seconds_ok_share": 2,
+    "machine_stalls": 0,
 }
 _LINE = re.compile(r"^([A-Za-z0-9_/.]+) = (\S+)$")
 _HEADER = """# Speed bench results

@@ -110,6 +110,13 @@ def test_latency_is_measured_with_a_live_producer(kafka_broker, tmp_path):
     assert busy is not None and float(busy.group(2)) == round(cores, 2)
     assert float(busy.group(1)) == pytest.approx(cores / 500 * 1e6, rel=0.01, abs=0.1)
     assert f"latency_service_cores = {cores:.2f}" in text
+    seconds = re.search(r" Seconds with p99 <= 50 ms: (\d+) of (\d+)\.", text)
+    assert seconds is not None and int(seconds.group(2)) >= 1  # 1.6 s measured: 1 or 2 whole
+    ok, total = int(seconds.group(1)), int(seconds.group(2))
+    assert summary["latency_seconds_ok_share"] == pytest.approx(ok / total)
+    stalls = re.search(r"A sleeper at nice (-?\d+) \(`bench.speed.stalls`\) woke 20 ms", text)
+    assert stalls is not None  # the witness ran through the arm and its report was read
+    assert summary["machine_stalls"] is not None and summary["machine_stalls"] >= 0
     met = "yes" if p99 <= 50 else "**no**"
     assert f"| event-to-score p99 at half the peak rate, ms | <= 50.0 | {p99:.1f} | {met} |" in text
     assert (
@@ -146,9 +153,11 @@ def test_pinned_drain_arms_run_on_one_cpu_and_everything_on_all_for_the_latency_
         "handloop": plan.arms,
         "latency": plan.everything,
         "latency-producer": plan.everything,
+        "stalls": plan.everything,  # the latency arm's witness of the machine's stalls
     }
     assert bench_on["passthrough"] == bench_on["handloop"] == plan.broker
     assert bench_on["latency"] == bench_on["latency-producer"] == plan.everything
+    assert bench_on["stalls"] == plan.everything
     text = (tmp_path / "RESULTS.md").read_text()
     placement = f"{plan.describe()} (the external broker is not the bench's to place)"
     assert f"| CPU placement | {placement} |" in text
