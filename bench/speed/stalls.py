@@ -2,8 +2,9 @@
 
 ``python -m bench.speed.stalls`` raises its priority to nice -10 where it may (root or
 ``CAP_SYS_NICE``; otherwise it keeps its niceness and says which it had), then sleeps
-``--every-ms`` (5) at a time until SIGTERM or SIGINT, and prints one JSON line: its niceness
-and every wake-up that came at least ``--late-ms`` (20) late, as ``[wall ms, ms late]``.
+``--every-ms`` (5) at a time until SIGTERM or SIGINT (saying so on stderr once it watches),
+and prints one JSON line: its niceness and every wake-up that came at least ``--late-ms`` (20)
+late, as ``[wall ms, ms late]``.
 
 The kernel wakes a sleeper at nice -10 within a few milliseconds whatever runs at nice 0 on
 the machine (the service, the broker, the load generator). Woken 20 ms late, it says that the
@@ -112,6 +113,12 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    print(
+        f"stalls: sleeping {args.every_ms:g} ms at a time at nice {os.nice(0)}, noting wake-ups"
+        f" {args.late_ms:g} ms or more late",
+        file=sys.stderr,
+        flush=True,
+    )
     late = watch(stop.is_set, args.every_ms / 1000, args.late_ms / 1000)
     print(json.dumps({"niceness": os.nice(0), "late": late}), flush=True)
     return 0

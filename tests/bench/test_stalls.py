@@ -47,10 +47,13 @@ def test_a_witness_that_was_not_run_reports_how_long():
         [sys.executable, "-m", "bench.speed.stalls", "--every-ms", "1"],
         cwd=REPO,
         stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        time.sleep(0.5)
+        assert witness.stderr is not None
+        assert witness.stderr.readline().startswith("stalls: sleeping 1 ms at a time")
+        time.sleep(0.2)
         witness.send_signal(signal.SIGSTOP)  # what a stalled machine does to it
         time.sleep(0.15)
         witness.send_signal(signal.SIGCONT)
