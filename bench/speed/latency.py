@@ -165,9 +165,10 @@ class LatencyResult:
         if self.stalls is not None:
             late = self.stalls.late
             worst = f" (up to {max(ms for _, ms in late):.0f} ms)" if late else ""
+            times = "once" if len(late) == 1 else f"{len(late)} times"
             text += (
                 f" A sleeper at nice {self.stalls.niceness} (`bench.speed.stalls`) woke 20 ms or"
-                f" more late {len(late)} times in the measured window{worst}."
+                f" more late {times} in the measured window{worst}."
             )
         return text
 

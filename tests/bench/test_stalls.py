@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -107,3 +108,7 @@ def test_the_latency_paragraph_names_the_seconds_and_the_stalls():
     )
     assert result.seconds_ok_share == pytest.approx(21 / 24)
     assert result.machine_stalls == 2.0
+    once = dataclasses.replace(result, stalls=Stalls(-10, [(1, 24.0)]))
+    assert (
+        "woke 20 ms or more late once in the measured window (up to 24 ms)." in once.describe()[0]
+    )
