@@ -38,6 +38,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 
+from bench.speed.cli_types import positive_float
+
 __all__ = ["PRIORITY", "Stalls", "main", "watch"]
 
 PRIORITY = -10
@@ -97,9 +99,11 @@ def main(argv: list[str] | None = None) -> int:
         description="Sleep a few ms at a time at nice -10 until stopped (SIGTERM, SIGINT) and "
         "print the wake-ups that came late: stalls of the machine, not of a process.",
     )
-    parser.add_argument("--every-ms", type=float, default=5.0, help="each sleep (default 5)")
     parser.add_argument(
-        "--late-ms", type=float, default=20.0, help="late enough to report (default 20)"
+        "--every-ms", type=positive_float, default=5.0, help="each sleep (default 5)"
+    )
+    parser.add_argument(
+        "--late-ms", type=positive_float, default=20.0, help="late enough to report (default 20)"
     )
     args = parser.parse_args(argv)
     try:

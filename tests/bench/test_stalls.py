@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bench.speed.latency import LatencyResult, seconds_within
-from bench.speed.stalls import PRIORITY, Stalls, watch
+from bench.speed.stalls import PRIORITY, Stalls, main, watch
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -112,3 +112,11 @@ def test_the_latency_paragraph_names_the_seconds_and_the_stalls():
     assert (
         "woke 20 ms or more late once in the measured window (up to 24 ms)." in once.describe()[0]
     )
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "nan", "inf"])
+def test_a_sleep_that_is_not_a_positive_number_is_refused(value, capsys):
+    with pytest.raises(SystemExit) as refused:
+        main(["--every-ms", value])
+    assert refused.value.code == 2
+    assert "--every-ms: must be above 0" in capsys.readouterr().err
