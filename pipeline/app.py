@@ -197,7 +197,8 @@ class Service:
     def _process_batch_or_rewind(self, batch: list[Message]) -> None:
         try:
             self._process_batch(batch)
-        except CommitAborted as exc:
+        except CommitAborted as exc:  # the open transaction is discarded: an aborted commit
+            self.metrics.commits.labels(outcome="aborted").inc()
             logger.warning("outputs could not be queued (%s): replaying from the last commit", exc)
             self._renew_outputs()
             self._cycle.discard_pending()

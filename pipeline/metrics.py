@@ -158,7 +158,8 @@ class ServiceMetrics:
         )
         self.commits = Counter(
             "linewatch_commits",
-            "Commits of outputs, snapshots and offsets, by outcome (committed, aborted).",
+            "Commits of outputs, snapshots and offsets, by outcome (committed; aborted: failed,"
+            " or given up because an output could not be queued).",
             ["outcome"],
             registry=registry,
         )
