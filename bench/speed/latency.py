@@ -63,7 +63,7 @@ from bench.speed.arms import REPO, BenchInput
 from bench.speed.procstat import sample
 from bench.speed.runner import Child, drain
 from bench.speed.service import ServiceRun, arm_topics, is_ready, start_service, write_config
-from bench.speed.stalls import Stalls
+from bench.speed.stalls import LATE_MS, Stalls
 from bench.speed.stats import percentile
 from pipeline.settings import Settings, TopicSettings
 
@@ -167,8 +167,8 @@ class LatencyResult:
             worst = f" (up to {max(ms for _, ms in late):.0f} ms)" if late else ""
             times = "once" if len(late) == 1 else f"{len(late)} times"
             text += (
-                f" A sleeper at nice {self.stalls.niceness} (`bench.speed.stalls`) woke 20 ms or"
-                f" more late {times} in the measured window{worst}."
+                f" A sleeper at nice {self.stalls.niceness} (`bench.speed.stalls`) woke"
+                f" {LATE_MS:g} ms or more late {times} in the measured window{worst}."
             )
         return text
 
@@ -181,8 +181,15 @@ def latencies(
     >>> latencies({("a", 1): 100, ("a", 2): 200}, {("a", 1): 130, ("a", 2): 205}, 150)
     [5.0]
     """
+    return [latency for _, latency in _measured(events, scored, after_ms)]
+
+
+def _measured(
+    events: dict[tuple[str, int], int], scored: dict[tuple[str, int], int], after_ms: int
+) -> list[tuple[int, float]]:
+    """``(event time, latency)`` of every scored reading stamped at or after ``after_ms``."""
     return [
-        float(scored[key] - stamp)
+        (stamp, float(scored[key] - stamp))
         for key, stamp in events.items()
         if stamp >= after_ms and key in scored
     ]
@@ -251,7 +258,7 @@ def measure_latency(data: BenchInput, options: Options, peak: float | None) -> L
             done_cpu_s - ready_cpu_s if done_cpu_s is not None and ready_cpu_s is not None else None
         ),
         seconds_ok=seconds_within(events, scored, after, TARGET_MS),
-        stalls=None if stalls is None else Stalls(stalls.niceness, stalls.within(after, last)),
+        stalls=None if stalls is None else stalls.within(after, last),
     )
 
 
@@ -270,9 +277,8 @@ def seconds_within(
     (2, 3)
     """
     by_second: dict[int, list[float]] = {}
-    for key, stamp in events.items():
-        if stamp >= after_ms and key in scored:
-            by_second.setdefault((stamp - after_ms) // 1000, []).append(scored[key] - stamp)
+    for stamp, latency in _measured(events, scored, after_ms):
+        by_second.setdefault((stamp - after_ms) // 1000, []).append(latency)
     whole = [values for values in by_second.values() if len(values) >= 100]
     return sum(percentile(values, 99) <= limit_ms for values in whole), len(whole)
 

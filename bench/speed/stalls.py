@@ -21,7 +21,7 @@ Examples
 ...       clock=lambda: next(ticks), wall_ms=lambda: 1000, sleep=lambda s: None)
 [(1000, 30.0)]
 >>> report = Stalls.parse('{"niceness": -10, "late": [[1000, 30.0], [5000, 21.5]]}')
->>> report.niceness, report.within(2000, 6000)
+>>> report.niceness, report.within(2000, 6000).late
 (-10, [(5000, 21.5)])
 """
 
@@ -40,10 +40,12 @@ from types import FrameType
 
 from bench.speed.cli_types import positive_float
 
-__all__ = ["PRIORITY", "Stalls", "main", "watch"]
+__all__ = ["LATE_MS", "PRIORITY", "Stalls", "main", "watch"]
 
 PRIORITY = -10
 """The niceness the witness asks for."""
+LATE_MS = 20.0
+"""How late a wake-up is reported, by default (``--late-ms``)."""
 
 
 def watch(
@@ -88,9 +90,9 @@ class Stalls:
                 return cls(int(found["niceness"]), late)
         return None
 
-    def within(self, start_ms: int, end_ms: int) -> list[tuple[int, float]]:
-        """The late wake-ups from ``start_ms`` to ``end_ms`` (wall ms)."""
-        return [(at, ms) for at, ms in self.late if start_ms <= at <= end_ms]
+    def within(self, start_ms: int, end_ms: int) -> Stalls:
+        """The report of the late wake-ups from ``start_ms`` to ``end_ms`` (wall ms) alone."""
+        return Stalls(self.niceness, [(at, ms) for at, ms in self.late if start_ms <= at <= end_ms])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,7 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         "--every-ms", type=positive_float, default=5.0, help="each sleep (default 5)"
     )
     parser.add_argument(
-        "--late-ms", type=positive_float, default=20.0, help="late enough to report (default 20)"
+        "--late-ms",
+        type=positive_float,
+        default=LATE_MS,
+        help=f"late enough to report (default {LATE_MS:g})",
     )
     args = parser.parse_args(argv)
     try:
