@@ -13,8 +13,8 @@ Use them in any integration test (mark it ``pytest.mark.integration``)::
     (``~/.cache/linewatch`` or ``LINEWATCH_CACHE_DIR``), so they are fetched once per machine.
     Gives a :class:`KafkaBroker`: ``.bootstrap`` (``"127.0.0.1:PORT"``), ``.config``
     (``{"bootstrap.servers": ...}``, a fresh dict each time, to extend for a client),
-    ``.data_dir`` and ``.log_path``. Stopped at the end of the session. Topics are not
-    auto-created: create what you use, or use ``topic_settings``.
+    ``.data_dir``, ``.log_path`` and ``.jars_dir``. Stopped at the end of the session. Topics
+    are not auto-created: create what you use, or use ``topic_settings``.
 ``topic_settings`` (function)
     A :class:`~pipeline.settings.TopicSettings` whose six topic names end in a unique suffix,
     already created on ``kafka_broker`` with 3 partitions (state compacted) by
@@ -47,6 +47,8 @@ class KafkaBroker:
     bootstrap: str
     data_dir: Path
     log_path: Path
+    jars_dir: Path
+    """The broker's Kafka jars (``libs/*.jar``), whose admin tools a test may run."""
 
     @property
     def config(self) -> dict[str, str]:
@@ -72,7 +74,7 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBrok
     status = local.start(timeout_s=120)
     assert status.bootstrap is not None
     try:
-        yield KafkaBroker(status.bootstrap, config.data_dir, config.log_path)
+        yield KafkaBroker(status.bootstrap, config.data_dir, config.log_path, config.jars_dir)
     finally:
         local.stop()
 

@@ -10,6 +10,8 @@ message.
 from __future__ import annotations
 
 import concurrent.futures
+import shutil
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -75,6 +77,27 @@ def write_service_config(
     lines += ["[state]", f'hmac_key = "{hmac_key}"']
     path.write_text("\n".join(lines) + "\n" + MODEL + extra)
     return path
+
+
+def limit_consumption(broker: KafkaBroker, client_id: str, bytes_per_s: int | None) -> None:
+    """Have the broker throttle fetches of clients named ``client_id`` to ``bytes_per_s``
+    together, or no longer (``None``): a Kafka client quota, set with the broker's own
+    ``kafka-configs`` tool since librdkafka has no admin call for quotas. A group then drains
+    an input no faster than that on any machine."""
+    java = shutil.which("java")
+    assert java is not None, "java is needed to set a client quota"
+    change = (
+        ["--add-config", f"consumer_byte_rate={bytes_per_s}"]
+        if bytes_per_s is not None
+        else ["--delete-config", "consumer_byte_rate"]
+    )
+    command = [
+        java, "-cp", str(broker.jars_dir / "libs" / "*"), "kafka.admin.ConfigCommand",
+        "--bootstrap-server", broker.bootstrap, "--alter", *change,
+        "--entity-type", "clients", "--entity-name", client_id,
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 @contextmanager

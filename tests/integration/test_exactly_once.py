@@ -32,6 +32,7 @@ from tests.integration.eos_io import (
     by_asset,
     delete_topics,
     fresh_outputs,
+    limit_consumption,
     metric,
     output_topic_names,
     simulated_input,
@@ -45,6 +46,7 @@ from tests.integration.kafka_io import ServiceProcess, committed_lag, read_all
 pytestmark = pytest.mark.integration
 
 READINGS = 100_000
+SCALE_FETCH_BYTES_PER_S = 200_000
 SIMULATE = [
     "--assets", "20", "--rate", "200", "--duration", "500", "--seed", "11", "--speed", "0",
     "--start-ts", "1700000000000",
@@ -86,6 +88,7 @@ class Instances:
         self.runs = 0
         self.serve = ""
         self.extra = ""
+        self.kafka: dict[str, str] | None = None
         self.started: list[ServiceProcess] = []
 
     def start(self, instance: str) -> ServiceProcess:
@@ -98,6 +101,7 @@ class Instances:
             self.group,
             instance,
             serve=self.serve,
+            kafka=self.kafka,
             extra=self.extra,
         )
         self.started.append(ServiceProcess(path))
@@ -159,7 +163,14 @@ def crash_and_finish(
 
 
 def test_scale_equality(kafka_broker, shared_input, outputs, group):
-    """The group grows from 1 to 3 instances and shrinks back to 1: the same outputs."""
+    """The group grows from 1 to 3 instances and shrinks back to 1: the same outputs.
+
+    Until the shrink the broker lets the group fetch 200 kB/s (the input is ~7 MB on the wire),
+    so both changes happen mid-run on any machine: unthrottled, a fast one drained the input
+    before the shrink. The rest goes at full speed.
+    """
+    group.kafka = {"client.id": group.group}
+    limit_consumption(kafka_broker, group.group, SCALE_FETCH_BYTES_PER_S)
     first = group.start("a")
     wait_ready(first)
     time.sleep(1.5)
@@ -170,6 +181,7 @@ def test_scale_equality(kafka_broker, shared_input, outputs, group):
     for service in others:
         assert service.stop() == 0, service.stderr
     assert group.lag() > 0  # ... and shrank mid-run
+    limit_consumption(kafka_broker, group.group, None)
     wait_caught_up(kafka_broker.bootstrap, group.group, outputs)
     assert first.stop() == 0, first.stderr
     assert sum(shares) > 0, shares  # the new instances did part of the work
