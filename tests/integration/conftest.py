@@ -48,7 +48,8 @@ class KafkaBroker:
     data_dir: Path
     log_path: Path
     jars_dir: Path
-    """The broker's Kafka jars (``libs/*.jar``), whose admin tools a test may run."""
+    """The directory of the Kafka jars the broker runs from, whose admin tools a test may run
+    (:meth:`~pipeline.broker.local.LocalBroker.ensure_jars`)."""
 
     @property
     def config(self) -> dict[str, str]:
@@ -74,7 +75,7 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBrok
     status = local.start(timeout_s=120)
     assert status.bootstrap is not None
     try:
-        yield KafkaBroker(status.bootstrap, config.data_dir, config.log_path, config.jars_dir)
+        yield KafkaBroker(status.bootstrap, config.data_dir, config.log_path, local.ensure_jars())
     finally:
         local.stop()
 

@@ -10,7 +10,6 @@ message.
 from __future__ import annotations
 
 import concurrent.futures
-import shutil
 import subprocess
 import time
 import urllib.error
@@ -25,6 +24,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from pipeline.broker.jars import require_tool
 from pipeline.messages import encode
 from pipeline.processor import Processor, Source
 from pipeline.settings import Settings, TopicSettings
@@ -84,15 +84,14 @@ def limit_consumption(broker: KafkaBroker, client_id: str, bytes_per_s: int | No
     together, or no longer (``None``): a Kafka client quota, set with the broker's own
     ``kafka-configs`` tool since librdkafka has no admin call for quotas. A group then drains
     an input no faster than that on any machine."""
-    java = shutil.which("java")
-    assert java is not None, "java is needed to set a client quota"
+    java = require_tool("java", "a client quota is set with Kafka's own tool")
     change = (
         ["--add-config", f"consumer_byte_rate={bytes_per_s}"]
         if bytes_per_s is not None
         else ["--delete-config", "consumer_byte_rate"]
     )
     command = [
-        java, "-cp", str(broker.jars_dir / "libs" / "*"), "kafka.admin.ConfigCommand",
+        java, "-cp", str(broker.jars_dir / "*"), "kafka.admin.ConfigCommand",
         "--bootstrap-server", broker.bootstrap, "--alter", *change,
         "--entity-type", "clients", "--entity-name", client_id,
     ]  # fmt: skip
