@@ -129,7 +129,8 @@ def _gathered(fleet: MahalanobisFleet, rows: list[int]) -> MahalanobisFleet:
     gathered.arrays = {name: array_[index] for name, array_ in fleet.rows.arrays.items()}
     gathered.capacity = len(rows)
     shadow.rows = gathered
-    shadow.posts, shadow._untailed = {}, set()  # its own: _copy_state sets them per row
+    # its own posts, as objects: _copy_state sets them per row
+    shadow.tails, shadow._posts, shadow._untailed = None, {}, set()
     return shadow
 
 
@@ -137,7 +138,12 @@ def _copy_state(
     state: AssetState, fleet: MahalanobisFleet, shadow: MahalanobisFleet, position: int
 ) -> AssetState | None:
     assert isinstance(state.model, FleetSlot)
-    post = _copy_post(fleet.posts[state.model.row])
+    row = state.model.row
+    post: TailCalibrator | AnomalyLikelihood | None
+    if fleet.tails is not None and row not in fleet._untailed:
+        post = fleet.tails.post(row)  # made from the arrays: a copy already
+    else:
+        post = _copy_post(fleet.post(row))
     policy = _copy_policy(state.policy)
     if post is None or policy is None:
         return None

@@ -24,8 +24,6 @@ Examples
 from __future__ import annotations
 
 import math
-from array import array
-from bisect import bisect_left
 from collections import deque
 from typing import Any
 
@@ -37,8 +35,6 @@ __all__ = [
     "PostProcessor",
     "TailCalibrator",
     "build_post",
-    "learn_tails",
-    "score_tails",
 ]
 
 
@@ -142,70 +138,6 @@ class AnomalyLikelihood:
 
 
 PostProcessor = TailCalibrator | AnomalyLikelihood
-
-
-def score_tails(
-    posts: list[TailCalibrator], raws: list[float], coded: list[int], places: list[int]
-) -> list[float]:
-    """``posts[i].score(raws[i])`` for each ``i``, given :func:`code` of each raw (a fleet's round).
-
-    Each code's insertion point in its window's newest block is appended to ``places`` (an
-    out-list): :func:`learn_tails` then inserts there instead of searching the block again.
-    The ``posts`` must be distinct objects (a fleet round's rows are): a second insertion into
-    one window would use a place the first one moved.
-
-    >>> from pipeline.detectors.tail_window import code
-    >>> posts = [TailCalibrator(window=4, min_count=1) for _ in range(2)]
-    >>> places: list[int] = []
-    >>> score_tails(posts, [0.5, 0.5], [code(0.5)] * 2, places)
-    [0.0, 0.0]
-    >>> learn_tails(posts, [code(0.5)] * 2, places)
-    >>> places = []
-    >>> score_tails(posts, [0.9, 0.1], [code(0.9), code(0.1)], places), places
-    ([1.0, 0.0], [1, 0])
-    >>> [posts[0].score(0.9), posts[1].score(0.1)]
-    [1.0, 0.0]
-    """
-    # TailCalibrator.score_coded and TailWindow.probability_of_code inline: the two calls
-    # cost as much as their bisections
-    out: list[float] = []
-    add, place = out.append, places.append
-    for post, raw, value in zip(posts, raws, coded, strict=True):
-        post._last = raw
-        window = post._calibrator
-        blocks = window._blocks
-        below = bisect_left(blocks[-1], value) if blocks else 0
-        place(below)
-        if post._count < post.min_count or not window._count:
-            add(0.0)
-            continue
-        if len(blocks) > 1:
-            for block in blocks[:-1]:
-                below += bisect_left(block, value)
-        add(below / window._count)
-    return out
-
-
-def learn_tails(posts: list[TailCalibrator], coded: list[int], places: list[int]) -> None:
-    """``posts[i].learn()`` for each ``i``, given :func:`code` of the raw each last scored and
-    the places :func:`score_tails` found for the codes in the newest blocks."""
-    # TailCalibrator.learn_coded and TailWindow.learn_code inline (as in score_tails):
-    # inserting at the bisect_left place of the newest block gives insort's array (equal
-    # codes are alike); a full window drops its oldest block, which is the newest only when
-    # it is the only one, and then a new block starts, as when the newest is full
-    for post, value, place in zip(posts, coded, places, strict=True):
-        if post._last is None:
-            continue
-        window = post._calibrator
-        blocks = window._blocks
-        if window._count >= window.window:
-            window._count -= len(blocks.pop(0))
-        if not blocks or len(blocks[-1]) >= window.block:
-            blocks.append(array("H", (value,)))
-        else:
-            blocks[-1].insert(place, value)
-        window._count += 1
-        post._count += 1
 
 
 def build_post(kind: str, window: int, short: int) -> PostProcessor:

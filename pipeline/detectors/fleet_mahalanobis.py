@@ -14,34 +14,29 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from itertools import compress
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
 from pipeline.detectors.base import Detector
-from pipeline.detectors.calibration import (
-    PostProcessor,
-    TailCalibrator,
-    build_post,
-    learn_tails,
-    score_tails,
-)
+from pipeline.detectors.calibration import PostProcessor, build_post
 from pipeline.detectors.fleet import RoundResult, RowArrays
+from pipeline.detectors.fleet_kernels import kernels_apply, learn_round, score_round
 from pipeline.detectors.fleet_mahalanobis_rows import RECORD_VERSION, absorb, record
 from pipeline.detectors.fleet_math import Array, all_true, any_true, last_axis_max, last_axis_sums
 from pipeline.detectors.fleet_shares import Contribution, round_shares
 from pipeline.detectors.fleet_stuck import SHAPES, StuckRows
+from pipeline.detectors.fleet_tails import TailRows
 from pipeline.detectors.mahalanobis import OnlineMahalanobis, regularised_inverse
 from pipeline.detectors.scored import CalibratedDetector
 from pipeline.detectors.stuck import StuckWatch, stuck_shares
-from pipeline.detectors.tail_window import codes
 from pipeline.settings import ModelSettings
 
-__all__ = ["MahalanobisFleet"]
+__all__ = ["MahalanobisFleet", "load_kernels"]
 
-_Tails = tuple[list[int] | None, list[TailCalibrator], list[int]]
-"""A round's tail codes (``None`` without tail posts), tail posts and the codes' places."""
+_Tails = tuple[Array, Array | None, Array | None, Array | None]
+"""What learning a round's posts takes: the ready rows; which of them have their post in
+:attr:`MahalanobisFleet.tails` (``None``: all); those rows' codes and places (``None``: none)."""
 
 
 class MahalanobisFleet:
@@ -73,11 +68,20 @@ class MahalanobisFleet:
                 "blind": ((), np.bool_),  # the covariance has an inf or NaN: cannot score
             }
         )
-        self.posts: dict[int, PostProcessor] = {}
+        self.tails = (
+            TailRows(settings.calibration_window) if settings.calibration == "tail" else None
+        )
+        """Every row's tail calibrator, in arrays (``None`` under the likelihoods)."""
+        self._posts: dict[int, PostProcessor] = {}
+        """The post-processors kept as objects: all of them under the likelihoods, else
+        those :attr:`tails` cannot hold (a calibrator of other settings, restored)."""
         self._diagonal = np.arange(c)
         """The covariances' diagonal indices."""
         self._untailed: set[int] = set()
-        """Rows whose post-processor is not a :class:`TailCalibrator` (the likelihoods)."""
+        """The rows of :attr:`_posts`."""
+        self.compiled = kernels_apply(c)
+        """Whether rounds run the compiled kernels (:mod:`~pipeline.detectors.fleet_kernels`:
+        the same bits) rather than numpy's array calls."""
 
     # --- membership ------------------------------------------------------------------------
 
@@ -88,21 +92,36 @@ class MahalanobisFleet:
     def new_row(self) -> int:
         row = self.rows.alloc()
         self.rows.arrays["stale"][row] = True
-        self._set_post(row, self._post())
+        if self.tails is not None:
+            self.tails.reset(row)
+            self._forget_post(row)
+        else:
+            self._set_post(row, self._post())
         if self.stuck is not None:
             self.stuck.reset(self.rows.arrays, row)
         return row
 
     def _set_post(self, row: int, post: PostProcessor) -> None:
-        self.posts[row] = post
-        if isinstance(post, TailCalibrator):
-            self._untailed.discard(row)
+        """Give ``row`` the post-processor ``post`` (into :attr:`tails` if it fits)."""
+        if self.tails is not None and self.tails.fits(post):
+            self.tails.load(row, post)  # type: ignore[arg-type]
+            self._forget_post(row)
         else:
+            self._posts[row] = post
             self._untailed.add(row)
 
-    def release(self, row: int) -> None:
-        self.posts.pop(row, None)
+    def _forget_post(self, row: int) -> None:
+        self._posts.pop(row, None)
         self._untailed.discard(row)
+
+    def post(self, row: int) -> PostProcessor:
+        """The post-processor of ``row`` (an object made from :attr:`tails` if there)."""
+        if row in self._untailed or self.tails is None:
+            return self._posts[row]
+        return self.tails.post(row)
+
+    def release(self, row: int) -> None:
+        self._forget_post(row)
         self.rows.free(row)
 
     def absorb(self, detector: object) -> int | None:
@@ -165,6 +184,8 @@ class MahalanobisFleet:
     def score(self, rows: Array, values: Array) -> RoundResult:
         a = self.rows.arrays
         rows = rows.astype(np.intp, copy=False)  # (unsigned rows would make float slots)
+        if self.compiled:
+            return self._score_compiled(rows, values)
         smoothed = self._smooth(rows, values)
         k = len(rows)
         counts = a["count"].take(rows)
@@ -192,6 +213,54 @@ class MahalanobisFleet:
             scores, contributions, outliers, (rows, smoothed, pending, tail, offsets)
         )
 
+    def _score_compiled(self, rows: Array, values: Array) -> RoundResult:
+        """:meth:`score` by the compiled kernel (the precisions refreshed first: the
+        smoother's step, which the numpy path takes first, touches none of what that reads)."""
+        a, s = self.rows.arrays, self.settings
+        k = len(rows)
+        ready_at = self._scorable(rows, a["count"].take(rows))
+        if ready_at is None:
+            ready = np.ones(k, dtype=np.bool_)
+        else:
+            ready = np.zeros(k, dtype=np.bool_)
+            ready[ready_at] = True
+        smoothed, raws, terms, far = score_round(
+            rows,
+            np.ascontiguousarray(values, dtype=np.float64),
+            ready,
+            a["hist"],
+            a["hpos"],
+            a["hlen"],
+            a["sums"],
+            a["mean"],
+            a["cov"],
+            a["prec"],
+            s.smooth,
+            s.min_rel_std,
+            s.outlier_z,
+        )
+        pending: Array | None = None  # which rows scored (``None``: all)
+        if ready_at is None:  # the usual round: every row scores
+            shares = round_shares(self.channels, terms)
+            scores, tail = self._calibrate(rows, raws)
+            contributions, outliers = shares, far.tolist()
+        else:
+            pending = ready
+            scores, outliers = [0.0] * k, [False] * k
+            contributions = [{} for _ in range(k)]
+            if len(ready_at):
+                shares = round_shares(self.channels, terms[ready_at])
+                calibrated, tail = self._calibrate(rows[ready_at], raws[ready_at])
+                for i, at in enumerate(ready_at.tolist()):
+                    scores[at], contributions[at] = calibrated[i], shares[i]
+                    outliers[at] = bool(far[at])
+            else:
+                tail = (rows[ready_at], None, None, None)
+        if self.stuck is not None:
+            for i, stuck in self.stuck.observe(a, rows, values).items():
+                scores[i], contributions[i] = 1.0, stuck_shares(stuck)
+        return RoundResult(scores, contributions, outliers, (rows, smoothed, pending, tail, None))
+
     def _score_ready(
         self, ready: Array, d: Array, mean: Array
     ) -> tuple[list[float], list[Contribution], list[bool], Array, _Tails]:
@@ -200,7 +269,7 @@ class MahalanobisFleet:
         learning their tail posts takes."""
         a, c = self.rows.arrays, len(self.channels)
         if not len(ready):
-            return [], [], [], d, (None, [], [])
+            return [], [], [], d, (ready, None, None, None)
         tiled = _tiled(d, c)
         products = a["prec"].take(ready, axis=0).reshape(-1, c * c) * tiled
         pd = last_axis_sums(products.reshape(-1, c, c))  # contiguous: not 8-wide broadcasts
@@ -211,7 +280,7 @@ class MahalanobisFleet:
         max_z = last_axis_max(np.abs(d) / np.sqrt(np.maximum(variance, floor)))
         far: list[bool] = (max_z > self.settings.outlier_z).tolist()
         shares = round_shares(self.channels, np.abs(terms))
-        calibrated, tail = self._calibrate(ready.tolist(), raws)
+        calibrated, tail = self._calibrate(ready, raws)
         return calibrated, shares, far, tiled, tail
 
     def _scorable(self, rows: Array, counts: Array) -> Array | None:
@@ -241,35 +310,71 @@ class MahalanobisFleet:
         diagonals: Array = cov.reshape(len(cov), c * c)[:, :: c + 1][rows]
         return diagonals
 
-    def _calibrate(self, ready: list[int], raws: Array) -> tuple[list[float], _Tails]:
-        """The posts' scores of the ready rows' raw scores, in [0, 1]; with tail posts also
-        the raws' codes (:func:`~pipeline.detectors.tail_window.codes`), the posts and the
-        codes' places in their windows, in order (for :meth:`learn`)."""
-        posts = list(map(self.posts.__getitem__, ready))
-        raw = raws.tolist()
-        if not self._untailed:  # the default calibration: every post a TailCalibrator
-            tails = cast(list[TailCalibrator], posts)
-            coded = codes(raws)
-            places: list[int] = []
-            return score_tails(tails, raw, coded, places), (coded, tails, places)
-        calibrated = [min(1.0, max(0.0, p.score(r))) for p, r in zip(posts, raw, strict=True)]
-        return calibrated, (None, [], [])
+    def _calibrate(self, ready: Array, raws: Array) -> tuple[list[float], _Tails]:
+        """The posts' scores of the ready rows' raw scores, in [0, 1], and what learning the
+        posts takes."""
+        tails, untailed = self.tails, self._untailed
+        if tails is not None and not untailed:  # the default calibration: arrays only
+            scores, coded, places = tails.score(ready, raws)
+            return scores, (ready, None, coded, places)
+        rows, raw = ready.tolist(), raws.tolist()
+        scores = [0.0] * len(rows)
+        held = np.array([row not in untailed for row in rows], dtype=np.bool_)
+        for i in np.flatnonzero(~held).tolist():
+            scores[i] = min(1.0, max(0.0, self._posts[rows[i]].score(raw[i])))
+        if tails is None or not any_true(held):
+            return scores, (ready, held, None, None)
+        probabilities, coded, places = tails.score(ready[held], raws[held])
+        for i, probability in zip(np.flatnonzero(held).tolist(), probabilities, strict=True):
+            scores[i] = probability
+        return scores, (ready, held, coded, places)
 
     def learn(self, result: RoundResult, learn: Array) -> None:
-        rows, smoothed, pending, (coded, tails, places), offsets = result.context
+        rows, smoothed, pending, (ready, held, coded, places), offsets = result.context
         a = self.rows.arrays
         everyone = all_true(learn)
         target = rows if everyone else rows[learn]
         if not len(target):
             return
-        c = len(self.channels)
-        if everyone and offsets is not None:  # what score found (the means and counts as then)
+        if self.compiled:
+            learn_round(
+                target,
+                smoothed if everyone else np.ascontiguousarray(smoothed[learn]),
+                a["count"],
+                a["mean"],
+                a["cov"],
+                a["stale"],
+                self.settings.forget,
+                self._template.refresh,
+            )
+        else:
+            learned = smoothed if everyone else smoothed[learn]
+            self._learn_arrays(target, learned, offsets if everyone else None)
+        taught = learn if pending is None else learn[pending]  # of the ready rows
+        if held is not None:  # the posts kept as objects
+            for i in np.flatnonzero(taught & ~held).tolist():
+                self._posts[int(ready[i])].learn()
+        if coded is not None and places is not None and self.tails is not None:
+            self.tails.learn(
+                ready if held is None else ready[held],
+                coded,
+                places,
+                taught if held is None else taught[held],
+            )
+        if self.stuck is not None:
+            self.stuck.learn(a, target)
+
+    def _learn_arrays(self, target: Array, smoothed: Array, offsets: Any) -> None:
+        """Learn ``target``'s smoothed readings with numpy (``offsets``: what score found
+        when every row of the round learns, else ``None``)."""
+        a, c = self.rows.arrays, len(self.channels)
+        if offsets is not None:  # what score found (the means and counts as then)
             d, tiled, mean, count = offsets
             count = count + 1
         else:
             count = a["count"].take(target) + 1
             mean = a["mean"].take(target, axis=0)
-            d = (smoothed if everyone else smoothed[learn]) - mean
+            d = smoothed - mean
             tiled = _tiled(d, c)
         a["count"][target] = count
         weight = np.maximum(1.0 / count, self.settings.forget)
@@ -285,24 +390,21 @@ class MahalanobisFleet:
         gathered *= 1.0 - w
         cov[target] = gathered
         a["stale"][target[count % self._template.refresh == 0]] = True
-        posts = self.posts
-        if coded is None:
-            for row in rows[learn if pending is None else learn & pending].tolist():
-                posts[row].learn()
-        else:  # the ready rows' tail posts and codes of their raws, in order
-            taught = learn if pending is None else learn[pending]
-            if all_true(taught):
-                learn_tails(tails, coded, places)
-            else:
-                mask = taught.tolist()
-                some = list(compress(tails, mask))
-                learn_tails(some, list(compress(coded, mask)), list(compress(places, mask)))
-        if self.stuck is not None:
-            self.stuck.learn(a, target)
 
     def memory(self) -> dict[str, Any]:
         """Bytes held in arrays (for the profile script)."""
         return {name: array.nbytes for name, array in self.rows.arrays.items()}
+
+
+def load_kernels(settings: ModelSettings) -> None:
+    """Load (or compile) the compiled kernels a fleet's rounds call, by scoring a few rounds
+    of a one-asset fleet: the service does this before it is ready, so the first batch does
+    not pay for it (~0.2 s of CPU from numba's cache)."""
+    fleet = MahalanobisFleet(("x",), settings)
+    rows = np.array([fleet.new_row()], dtype=np.intp)
+    for value in (1.0, 2.0, 4.0, 3.0, 5.0):
+        result = fleet.score(rows, np.array([[value]]))
+        fleet.learn(result, np.ones(1, dtype=np.bool_))
 
 
 def _tiled(d: Array, c: int) -> Array:

@@ -101,6 +101,6 @@ def record(fleet: MahalanobisFleet, row: int) -> tuple[Any, ...]:
         None if stale or not count else a["prec"][row].tobytes(),
         history,
         a["sums"][row].tobytes() if history else b"",
-        fleet.posts[row],
+        fleet.post(row),
         None if fleet.stuck is None else fleet.stuck.unload(a, row),
     )

@@ -37,7 +37,7 @@ from array import array
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["BLOCKS", "TailWindow", "code", "codes"]
+__all__ = ["BLOCKS", "TailWindow", "code", "code_array", "codes"]
 
 BLOCKS = 4
 """Blocks a window is cut into (a full window drops a quarter of its scores at a time)."""
@@ -148,24 +148,29 @@ def codes(raws: npt.NDArray[np.float64]) -> list[int]:
     >>> codes(raws) == [code(r) for r in raws.tolist()]
     True
     """
+    out: list[int] = code_array(raws).tolist()
+    return out
+
+
+def code_array(raws: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    """:func:`codes` as an array."""
     magnitude = np.abs(raws)
     if np.count_nonzero((magnitude >= _TINY) & (magnitude < _HUGE)) == len(raws):
         # the usual round: every magnitude between the zero and the top level (none NaN), so
         # _levels and _signed without their masks (the same numbers)
         level = (np.log(magnitude) - _LOG_TINY) / _STEP
         whole = np.minimum(1 + level.astype(np.int64), _TOP)
-        out: list[int] = np.where(raws > 0.0, _HALF + whole, _HALF - whole).tolist()
+        out: npt.NDArray[np.int64] = np.where(raws > 0.0, _HALF + whole, _HALF - whole)
         fraction = level - np.floor(level)
         near = (fraction < 1e-6) | (fraction > 1.0 - 1e-6)
     else:
         small, huge, level = _levels(raws)
-        out = _signed(raws, small, huge, level).tolist()
+        out = _signed(raws, small, huge, level)
         fraction = level - np.floor(level)
         near = ~(small | huge) & ((fraction < 1e-6) | (fraction > 1.0 - 1e-6))
     if np.count_nonzero(near):  # not any(): its wrapper costs more
-        values = raws.tolist()
         for index in np.flatnonzero(near).tolist():
-            out[index] = code(values[index])
+            out[index] = code(float(raws[index]))
     return out
 
 

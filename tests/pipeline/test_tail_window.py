@@ -12,7 +12,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.detectors.calibration import TailCalibrator, learn_tails, score_tails
+from pipeline.detectors.calibration import TailCalibrator
 from pipeline.detectors.tail_window import BLOCKS, TailWindow, code, codes
 from pipeline.model import ScoreCalibrator
 
@@ -137,46 +137,3 @@ class TestTailCalibratorSnapshots:
         assert len(restored._calibrator) == len(latest)
         for probe in SPACED:
             assert restored.score(probe) == exact_tail(latest, probe)
-
-
-def state(post: TailCalibrator) -> tuple[object, ...]:
-    window = post._calibrator
-    return post._last, post._count, window._count, [list(block) for block in window._blocks]
-
-
-def test_learning_at_the_places_scoring_found_is_learning_by_insort() -> None:
-    """``score_tails``/``learn_tails`` inline ``score_coded``/``learn_coded`` (and the window's
-    ``probability_of_code``/``learn_code``), learning at the places scoring found: random
-    rounds keep the two in step over windows of 1 to 100 scores with one to four blocks
-    filling and dropping, ties, every ``min_count`` lane, and rounds that teach only some of
-    the scored posts."""
-    rng, dropped = random.Random(11), 0
-    pool = [0.0, 1e-7, 0.1, 0.5, 0.5005, 1.0, 2.0, 7.5]
-    for trial in range(120):
-        window = rng.randint(1, 100)
-        min_counts = [rng.choice([0, 1, 5, 30]) for _ in range(4)]
-        placed = [TailCalibrator(window, m) for m in min_counts]
-        methods = [TailCalibrator(window, m) for m in min_counts]
-        for _ in range(rng.randint(1, 3 * window + 5)):
-            chosen = [i for i in range(4) if rng.random() < 0.7]
-            raws = [
-                rng.choice(pool) if rng.random() < 0.5 else abs(rng.gauss(0, 2)) for _ in chosen
-            ]
-            coded = codes(np.array(raws, dtype=np.float64))
-            places: list[int] = []
-            got = score_tails([placed[i] for i in chosen], raws, coded, places)
-            expected = [
-                methods[i].score_coded(r, c) for i, r, c in zip(chosen, raws, coded, strict=True)
-            ]
-            assert got == expected and len(places) == len(chosen), trial
-            taught = [k for k in range(len(chosen)) if rng.random() < 0.8]
-            learn_tails(
-                [placed[chosen[k]] for k in taught],
-                [coded[k] for k in taught],
-                [places[k] for k in taught],
-            )
-            for k in taught:
-                methods[chosen[k]].learn_coded(coded[k])
-            assert list(map(state, placed)) == list(map(state, methods)), trial
-        dropped += any(post._count > post._calibrator._count for post in methods)
-    assert dropped > 40

@@ -1,0 +1,68 @@
+"""The compiled round kernels give the numpy path's bits: scores, shares, outliers and every
+row array, over rounds with rows not yet ready, NaN and overflowing readings, constant
+channels, partial learning and several smoothing windows and channel counts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.detectors.fleet_kernels import kernels_apply
+from pipeline.detectors.fleet_mahalanobis import MahalanobisFleet
+from pipeline.detectors.fleet_shares import shares_dict
+from pipeline.settings import Settings
+
+
+def _pair(channels: int, smooth: int, **model: object) -> tuple[MahalanobisFleet, MahalanobisFleet]:
+    settings = Settings.load(None, model={"smooth": smooth, **model}).model
+    names = tuple(f"ch{j}" for j in range(channels))
+    compiled, arrays = MahalanobisFleet(names, settings), MahalanobisFleet(names, settings)
+    assert compiled.compiled
+    arrays.compiled = False
+    return compiled, arrays
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the numpy path's overflows
+@pytest.mark.parametrize(
+    ("channels", "smooth", "model"),
+    [(8, 1, {}), (8, 5, {}), (3, 2, {}), (12, 3, {}), (1, 1, {}), (8, 3, {"forget": 0.01})],
+)
+def test_compiled_rounds_give_the_numpy_rounds_bits(
+    channels: int, smooth: int, model: dict[str, object]
+) -> None:
+    compiled, arrays = _pair(channels, smooth, **model)
+    assets = 40
+    for fleet in (compiled, arrays):
+        for _ in range(assets):
+            fleet.new_row()
+    rng = np.random.default_rng(channels * 10 + smooth)
+    partial = 0
+    for turn in range(250):
+        k = int(rng.integers(1, assets + 1))
+        rows = np.sort(rng.choice(assets, k, replace=False))
+        values = rng.standard_normal((k, channels)) * rng.uniform(0.1, 100) + np.arange(channels)
+        if turn % 37 == 5:
+            values[0, 0] = np.nan
+        if turn % 41 == 7:
+            values[-1, -1] = 1e200
+        if turn % 13 == 3:
+            values[:, 0] = 5.0
+        got, expected = compiled.score(rows, values.copy()), arrays.score(rows, values.copy())
+        assert repr(got.scores) == repr(expected.scores), turn  # (repr: NaN equals NaN)
+        assert got.outliers == expected.outliers, turn
+        assert [repr(shares_dict(s)) for s in got.contributions] == [
+            repr(shares_dict(s)) for s in expected.contributions
+        ], turn
+        learn = rng.random(k) < (1.0 if turn % 3 else 0.7)
+        partial += not learn.all()
+        compiled.learn(got, learn)
+        arrays.learn(expected, learn)
+        for name, array in compiled.rows.arrays.items():
+            assert array.tobytes() == arrays.rows.arrays[name].tobytes(), (turn, name)
+    assert partial > 50
+    assert compiled.rows.arrays["count"].max() > channels + 20  # rows scored for long
+
+
+def test_kernels_apply_to_the_widths_whose_sums_they_repeat() -> None:
+    assert kernels_apply(8) and kernels_apply(1) and kernels_apply(128)
+    assert not kernels_apply(0) and not kernels_apply(129)
