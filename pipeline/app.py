@@ -38,7 +38,7 @@ from pipeline.clients import consumer_config, make_outputs
 from pipeline.collector import freeze_startup_heap, tune_collector
 from pipeline.consumed import Consumed
 from pipeline.deadline import Overdue, call_with_deadline
-from pipeline.detectors.fleet_mahalanobis import load_kernels
+from pipeline.detectors.fleet_load import load_kernels
 from pipeline.emit import AlertListener, Emitter
 from pipeline.errors import KafkaTransportError
 from pipeline.frozen import frozen_maker
@@ -120,8 +120,7 @@ class Service:
             lambda: self._consumer,
             self._renew_outputs,
         )
-        if settings.model.kind == "mahalanobis":
-            load_kernels(settings.model)
+        load_kernels(settings.model)
         tune_collector()
         freeze_startup_heap()
 

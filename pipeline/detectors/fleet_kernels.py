@@ -172,3 +172,75 @@ def learn_round(  # pragma: no cover - compiled
                 cov[row, a, b] = (cov[row, a, b] + (d[a] * d[b]) * w) * keep
         if n % refresh == 0:
             stale[row] = True
+
+
+@_jit
+def _larger(a: float, b: float) -> float:  # pragma: no cover - compiled
+    """``np.maximum(a, b)``: ``a`` when ``a >= b`` or ``a`` is NaN, else ``b``."""
+    return a if a >= b or a != a else b
+
+
+@_jit
+def zscore_round(  # pragma: no cover - compiled
+    rows: Any, values: Any, count: Any, mean: Any, m2: Any, min_rel_std: float
+) -> tuple[Any, Any]:
+    """Each (ready) row's channel z-scores of its reading under its Welford moments, and
+    their maximum (``ZScoreFleet``'s arithmetic, in its order)."""
+    k, c = values.shape
+    z = np.empty((k, c))
+    top = np.empty(k)
+    for i in range(k):
+        row = rows[i]
+        n = count[row]
+        for j in range(c):
+            average = mean[row, j]
+            std = math.sqrt(m2[row, j] / (n - 1))
+            scale = _larger(_larger(std, min_rel_std * abs(average)), 1e-9)
+            z[i, j] = abs(values[i, j] - average) / scale
+        best = z[i, 0]
+        for j in range(1, c):
+            best = _larger(best, z[i, j])
+        top[i] = best
+    return z, top
+
+
+@_jit
+def zscore_learn(  # pragma: no cover - compiled
+    rows: Any, values: Any, count: Any, mean: Any, m2: Any
+) -> None:
+    """Welford's step for each row's reading (``ZScoreFleet.learn``'s arithmetic)."""
+    k, c = values.shape
+    for i in range(k):
+        row = rows[i]
+        n = count[row] + 1
+        count[row] = n
+        for j in range(c):
+            before = mean[row, j]
+            delta = values[i, j] - before
+            after = before + delta / n
+            mean[row, j] = after
+            m2[row, j] = m2[row, j] + delta * (values[i, j] - after)
+
+
+@_jit
+def share_steps(terms: Any, steps: int) -> tuple[Any, bool]:  # pragma: no cover - compiled
+    """Each row's shares of its non-negative ``terms`` as whole ``1 / steps``: what
+    ``round_shares`` makes (the row's total summed left to right, as Python's ``sum`` before
+    3.12; each ratio rounded as Python rounds), and whether they all are such: ``False`` if a
+    row's total is not positive or a ratio lies within rounding error of a half step (then
+    the caller rounds that round as before)."""
+    k, c = terms.shape
+    out = np.empty((k, c), dtype=np.int64)
+    for i in range(k):
+        total = 0.0
+        for j in range(c):
+            total = total + terms[i, j]
+        if not total > 0.0:
+            return out, False
+        for j in range(c):
+            scaled = terms[i, j] / total * steps
+            whole = math.floor(scaled)
+            if abs(scaled - whole - 0.5) < 1e-6 or not 0.0 <= scaled <= steps:
+                return out, False
+            out[i, j] = int(math.floor(scaled + 0.5))
+    return out, True

@@ -32,7 +32,7 @@ from pipeline.detectors.scored import CalibratedDetector
 from pipeline.detectors.stuck import StuckWatch, stuck_shares
 from pipeline.settings import ModelSettings
 
-__all__ = ["MahalanobisFleet", "load_kernels"]
+__all__ = ["MahalanobisFleet"]
 
 _Tails = tuple[Array, Array | None, Array | None, Array | None]
 """What learning a round's posts takes: the ready rows; which of them have their post in
@@ -394,17 +394,6 @@ class MahalanobisFleet:
     def memory(self) -> dict[str, Any]:
         """Bytes held in arrays (for the profile script)."""
         return {name: array.nbytes for name, array in self.rows.arrays.items()}
-
-
-def load_kernels(settings: ModelSettings) -> None:
-    """Load (or compile) the compiled kernels a fleet's rounds call, by scoring a few rounds
-    of a one-asset fleet: the service does this before it is ready, so the first batch does
-    not pay for it (~0.2 s of CPU from numba's cache)."""
-    fleet = MahalanobisFleet(("x",), settings)
-    rows = np.array([fleet.new_row()], dtype=np.intp)
-    for value in (1.0, 2.0, 4.0, 3.0, 5.0):
-        result = fleet.score(rows, np.array([[value]]))
-        fleet.learn(result, np.ones(1, dtype=np.bool_))
 
 
 def _tiled(d: Array, c: int) -> Array:

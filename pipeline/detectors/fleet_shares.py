@@ -17,12 +17,14 @@ Examples
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Sequence
 
 import msgspec
 import numpy as np
 
 from pipeline.detectors.base import SHARE_DIGITS, shares
+from pipeline.detectors.fleet_kernels import share_steps
 from pipeline.detectors.fleet_math import Array, all_true, any_true, python_round, row_totals
 from pipeline.row_decoding import field_names_fit
 
@@ -33,6 +35,10 @@ Contribution = dict[str, float] | msgspec.Struct
 
 _SHARE_STEPS = 10**SHARE_DIGITS
 """A share is ``k / 10_000`` for ``k`` in 0..10,000: :func:`share_texts` holds one text each."""
+
+_COMPILED_STEPS = sys.version_info < (3, 12)
+"""Whether :func:`~pipeline.detectors.fleet_kernels.share_steps` makes the shares (its totals
+are summed as Python's ``sum`` sums before 3.12; from 3.12 on ``sum`` compensates)."""
 
 
 @functools.lru_cache(maxsize=1024)  # one per channel layout, as BatchPath keeps at most
@@ -107,9 +113,13 @@ def round_shares(names: Sequence[str], terms: Array) -> list[Contribution]:
     :func:`shares_struct` objects where a row has any: they encode as the dicts would)."""
     if any("__" in name for name in names):  # features of one channel are summed first
         return [shares(dict(zip(names, row, strict=True))) for row in terms.tolist()]
+    made = shares_struct(tuple(names))
+    if made is not None and _COMPILED_STEPS:  # the usual round: one compiled loop
+        steps, whole = share_steps(np.ascontiguousarray(terms, dtype=np.float64), _SHARE_STEPS)
+        if whole:
+            return list(map(made, *_texts()[steps].T.tolist()))
     totals = row_totals(terms)
     positive = totals > 0.0
-    made = shares_struct(tuple(names))
     make = made if made is not None else lambda *row: dict(zip(names, row, strict=True))
     if all_true(positive):  # the usual round: every row has shares
         ratios = python_round(terms / totals[:, None], SHARE_DIGITS)

@@ -14,6 +14,7 @@ import numpy as np
 
 from pipeline.detectors.base import Detector, RunningMoments
 from pipeline.detectors.fleet import RoundResult, RowArrays
+from pipeline.detectors.fleet_kernels import zscore_learn, zscore_round
 from pipeline.detectors.fleet_math import Array, last_axis_max
 from pipeline.detectors.fleet_shares import Contribution, round_shares
 from pipeline.detectors.zscore import MIN_COUNT, ZScore
@@ -33,6 +34,8 @@ class ZScoreFleet:
         self.rows = RowArrays(
             {"count": ((), np.int64), "mean": ((c,), np.float64), "m2": ((c,), np.float64)}
         )
+        self.compiled = c > 0
+        """Whether rounds run the compiled kernels (the same bits as the array calls)."""
 
     def new_row(self) -> int:
         return self.rows.alloc()
@@ -95,12 +98,22 @@ class ZScoreFleet:
         ``n`` readings each) for their ``values`` (empty lists when no row is ready)."""
         if not len(ready):
             return [], [], []
-        a = self.rows.arrays
-        mean = a["mean"][ready]
-        std = np.sqrt(a["m2"][ready] / (n - 1)[:, None])
-        scale = np.maximum(np.maximum(std, self.settings.min_rel_std * np.abs(mean)), 1e-9)
-        z = np.abs(values - mean) / scale
-        max_z = last_axis_max(z)
+        a, min_rel_std = self.rows.arrays, self.settings.min_rel_std
+        if self.compiled:
+            z, max_z = zscore_round(
+                ready.astype(np.intp, copy=False),
+                np.ascontiguousarray(values, dtype=np.float64),
+                a["count"],
+                a["mean"],
+                a["m2"],
+                min_rel_std,
+            )
+        else:
+            mean = a["mean"][ready]
+            std = np.sqrt(a["m2"][ready] / (n - 1)[:, None])
+            scale = np.maximum(np.maximum(std, min_rel_std * np.abs(mean)), 1e-9)
+            z = np.abs(values - mean) / scale
+            max_z = last_axis_max(z)
         channels = len(self.channels)
         # zscore.calibrate() of each, inline (the call cost as much as its arithmetic); the
         # division by sqrt(2) column-wise (the same IEEE quotients)
@@ -115,6 +128,16 @@ class ZScoreFleet:
         if not len(target):
             return
         a = self.rows.arrays
+        if self.compiled:
+            learned = values if len(target) == len(rows) else values[learn]
+            zscore_learn(
+                target.astype(np.intp, copy=False),
+                np.ascontiguousarray(learned, dtype=np.float64),
+                a["count"],
+                a["mean"],
+                a["m2"],
+            )
+            return
         count = a["count"][target] + 1
         a["count"][target] = count
         mean = a["mean"][target]
