@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from pipeline.collector import tune_collector
+from pipeline.detectors.fleet_load import load_kernels
 from pipeline.messages import Reading, encode
 from pipeline.processor import Processor, Source
 from pipeline.settings import Settings
@@ -66,6 +67,7 @@ def _rss_mb() -> float:
 def profile_processor(args: argparse.Namespace) -> None:
     tune_collector()  # as the service does
     settings = Settings.load(None, model={"kind": args.kind})
+    load_kernels(settings.model)  # as the service does before it is ready (not per asset)
     messages = list(readings(args.assets, args.channels, args.readings))
     source = Source("sensor.readings", 0, 0, None)
     if args.per_message:

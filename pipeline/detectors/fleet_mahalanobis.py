@@ -6,8 +6,10 @@ Row ``r`` holds what one :class:`~pipeline.detectors.scored.CalibratedDetector` 
 ``refresh`` learned readings) regularised inverse covariance. Each step is the per-reading
 detector's arithmetic applied element-wise to all rows of a round, so a score differs from the
 per-reading one at most in the last bits of the matrix-vector product (and not at all once
-calibrated and rounded, in the tests). The post-processor (tail probability or anomaly
-likelihood) stays one small object per asset.
+calibrated and rounded, in the tests). The tail calibrators are rows of arrays too
+(:class:`~pipeline.detectors.fleet_tails.TailRows`); an anomaly likelihood stays one small
+object per asset. Where they apply, the round's arithmetic runs compiled
+(:mod:`~pipeline.detectors.fleet_kernels`, the same bits).
 """
 
 from __future__ import annotations
@@ -104,7 +106,7 @@ class MahalanobisFleet:
     def _set_post(self, row: int, post: PostProcessor) -> None:
         """Give ``row`` the post-processor ``post`` (into :attr:`tails` if it fits)."""
         if self.tails is not None and self.tails.fits(post):
-            self.tails.load(row, post)  # type: ignore[arg-type]
+            self.tails.load(row, post)
             self._forget_post(row)
         else:
             self._posts[row] = post
@@ -393,7 +395,8 @@ class MahalanobisFleet:
 
     def memory(self) -> dict[str, Any]:
         """Bytes held in arrays (for the profile script)."""
-        return {name: array.nbytes for name, array in self.rows.arrays.items()}
+        held = {name: array.nbytes for name, array in self.rows.arrays.items()}
+        return held if self.tails is None else {**held, "tails": self.tails.nbytes()}
 
 
 def _tiled(d: Array, c: int) -> Array:

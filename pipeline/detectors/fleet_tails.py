@@ -17,7 +17,7 @@ hold few scores take little memory; full windows take two bytes a score, as the 
 from __future__ import annotations
 
 from array import array
-from typing import Any
+from typing import Any, TypeGuard
 
 import numba
 import numpy as np
@@ -165,7 +165,7 @@ class TailRows:
         self.start[row], self.blocks[row], self.count[row], self.learned[row] = 0, 1, 0, 0
         self.last[row], self.scored[row] = 0.0, False
 
-    def fits(self, post: object) -> bool:
+    def fits(self, post: object) -> TypeGuard[TailCalibrator]:
         """Whether ``post`` is a calibrator these arrays can hold as it is."""
         if type(post) is not TailCalibrator or type(post._calibrator) is not TailWindow:
             return False
