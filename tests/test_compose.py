@@ -649,6 +649,14 @@ class TestDockerfile:
         entrypoints = [json.loads(arg) for op, arg in instructions if op == "ENTRYPOINT"]
         assert entrypoints[-1] == ["linewatch"]
 
+    def test_the_kernel_cache_is_in_a_place_the_unprivileged_user_writes(self, instructions):
+        """The image runs as an unprivileged user without a home: numba caches the fleets'
+        compiled kernels where NUMBA_CACHE_DIR says, under /tmp."""
+        env = " ".join(arg for op, arg in instructions if op == "ENV")
+        assert "NUMBA_CACHE_DIR=/tmp/" in env
+        users = [arg for op, arg in instructions if op == "USER"]
+        assert users and users[-1] != "root"
+
     def test_copied_sources_exist_and_are_not_ignored(self, instructions):
         ignored = {
             line.strip()

@@ -1,14 +1,17 @@
-"""The default detector's round arithmetic compiled (numba): one call a round, not ~60.
+"""The fleets' round arithmetic compiled (numba): one call a round, not dozens of array calls.
 
 :class:`~pipeline.detectors.fleet_mahalanobis.MahalanobisFleet` scores a round with numpy
 (about sixty array calls on ``k x c x c`` temporaries) or, where these kernels apply, with
-two compiled loops over the round's rows. Each kernel does the numpy path's IEEE operations
-in the numpy path's order (sums over a short last axis as :func:`~pipeline.detectors.
-fleet_math.last_axis_sums` adds them, no fused multiply-adds, no reassociation), so a round
-gives the same bits either way (``tests/pipeline/test_fleet_kernels.py``).
+two compiled loops over the round's rows (:func:`score_round`, :func:`learn_round`);
+:class:`~pipeline.detectors.fleet_zscore.ZScoreFleet` likewise (:func:`zscore_round`,
+:func:`zscore_learn`), and a round's rounded shares are one loop (:func:`share_steps`). Each
+kernel does the array path's IEEE operations in its order (sums over a short last axis as
+:func:`~pipeline.detectors.fleet_math.last_axis_sums` adds them, no fused multiply-adds, no
+reassociation), so a round gives the same bits either way
+(``tests/pipeline/test_fleet_kernels.py``).
 
-Compiled code is cached on disk (numba's ``cache=True``: next to this module, or in the
-user's cache directory when that is read-only), so only the first process compiles.
+Compiled code is cached on disk where numba can keep it (:mod:`pipeline.detectors.jit`), so
+only the first process compiles.
 """
 
 from __future__ import annotations
@@ -16,14 +19,19 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numba
 import numpy as np
 
 from pipeline.detectors.fleet_math import _pairwise_matches
+from pipeline.detectors.jit import jit
 
-__all__ = ["kernels_apply", "learn_round", "score_round"]
-
-_jit = numba.njit(cache=True, fastmath=False, nogil=True, error_model="numpy")
+__all__ = [
+    "kernels_apply",
+    "learn_round",
+    "score_round",
+    "share_steps",
+    "zscore_learn",
+    "zscore_round",
+]
 
 
 def kernels_apply(channels: int) -> bool:
@@ -32,7 +40,7 @@ def kernels_apply(channels: int) -> bool:
     return channels > 0 and _pairwise_matches(channels)
 
 
-@_jit
+@jit
 def _pairwise_sum(terms: Any, width: int) -> float:  # pragma: no cover - compiled
     """``last_axis_sums`` of one row: numpy's pairwise summation of ``width`` terms."""
     total: float
@@ -60,7 +68,7 @@ def _pairwise_sum(terms: Any, width: int) -> float:  # pragma: no cover - compil
     return total
 
 
-@_jit
+@jit
 def _smooth_row(  # pragma: no cover - compiled
     row: int, x: Any, out: Any, hist: Any, hpos: Any, hlen: Any, sums: Any, window: int
 ) -> None:
@@ -82,7 +90,7 @@ def _smooth_row(  # pragma: no cover - compiled
     hlen[row] = length
 
 
-@_jit
+@jit
 def score_round(  # pragma: no cover - compiled
     rows: Any,
     values: Any,
@@ -140,7 +148,7 @@ def score_round(  # pragma: no cover - compiled
     return smoothed, raws, terms, far
 
 
-@_jit
+@jit
 def learn_round(  # pragma: no cover - compiled
     rows: Any,
     smoothed: Any,
@@ -174,13 +182,13 @@ def learn_round(  # pragma: no cover - compiled
             stale[row] = True
 
 
-@_jit
+@jit
 def _larger(a: float, b: float) -> float:  # pragma: no cover - compiled
     """``np.maximum(a, b)``: ``a`` when ``a >= b`` or ``a`` is NaN, else ``b``."""
     return a if a >= b or a != a else b
 
 
-@_jit
+@jit
 def zscore_round(  # pragma: no cover - compiled
     rows: Any, values: Any, count: Any, mean: Any, m2: Any, min_rel_std: float
 ) -> tuple[Any, Any]:
@@ -204,7 +212,7 @@ def zscore_round(  # pragma: no cover - compiled
     return z, top
 
 
-@_jit
+@jit
 def zscore_learn(  # pragma: no cover - compiled
     rows: Any, values: Any, count: Any, mean: Any, m2: Any
 ) -> None:
@@ -222,7 +230,7 @@ def zscore_learn(  # pragma: no cover - compiled
             m2[row, j] = m2[row, j] + delta * (values[i, j] - after)
 
 
-@_jit
+@jit
 def share_steps(terms: Any, steps: int) -> tuple[Any, bool]:  # pragma: no cover - compiled
     """Each row's shares of its non-negative ``terms`` as whole ``1 / steps``: what
     ``round_shares`` makes (the row's total summed left to right, as Python's ``sum`` before

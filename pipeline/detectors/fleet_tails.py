@@ -19,22 +19,20 @@ from __future__ import annotations
 from array import array
 from typing import Any, TypeGuard
 
-import numba
 import numpy as np
 
 from pipeline.detectors.calibration import TailCalibrator
 from pipeline.detectors.fleet_math import Array
+from pipeline.detectors.jit import jit
 from pipeline.detectors.tail_window import BLOCKS, TailWindow, code_array
 
 __all__ = ["TailRows"]
-
-_jit = numba.njit(cache=True, nogil=True)
 
 _FIRST_SLOTS = 16
 """Codes a slot holds at first (then doubled as blocks grow, up to a block's size)."""
 
 
-@_jit
+@jit
 def _bisect_left(codes: Any, length: int, value: int) -> int:  # pragma: no cover - compiled
     low, high = 0, length
     while low < high:
@@ -46,7 +44,7 @@ def _bisect_left(codes: Any, length: int, value: int) -> int:  # pragma: no cove
     return low
 
 
-@_jit
+@jit
 def _score(  # pragma: no cover - compiled
     rows: Any,
     coded: Any,
@@ -85,7 +83,7 @@ def _score(  # pragma: no cover - compiled
     return probabilities, places
 
 
-@_jit
+@jit
 def _learn(  # pragma: no cover - compiled
     rows: Any,
     coded: Any,
