@@ -31,6 +31,9 @@ __all__ = ["TailRows"]
 _FIRST_SLOTS = 16
 """Codes a slot holds at first (then doubled as blocks grow, up to a block's size)."""
 
+_ARRAYS = ("codes", "lengths", "start", "blocks", "count", "learned", "last", "scored")
+"""The :class:`TailRows` arrays, one row per fleet row."""
+
 
 @jit
 def _bisect_left(codes: Any, length: int, value: int) -> int:  # pragma: no cover - compiled
@@ -252,7 +255,7 @@ class TailRows:
     # --- growth ----------------------------------------------------------------------------
 
     def _grow_rows(self, capacity: int) -> None:
-        for name in ("codes", "lengths", "start", "blocks", "count", "learned", "last", "scored"):
+        for name in _ARRAYS:
             old: Array = getattr(self, name)
             grown = np.zeros((capacity, *old.shape[1:]), dtype=old.dtype)
             grown[: len(old)] = old
@@ -272,5 +275,4 @@ class TailRows:
 
     def nbytes(self) -> int:
         """Bytes the arrays hold."""
-        names = ("codes", "lengths", "start", "blocks", "count", "learned", "last", "scored")
-        return sum(getattr(self, name).nbytes for name in names)
+        return sum(getattr(self, name).nbytes for name in _ARRAYS)
