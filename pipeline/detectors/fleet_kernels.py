@@ -4,7 +4,8 @@
 (about sixty array calls on ``k x c x c`` temporaries) or, where these kernels apply, with
 two compiled loops over the round's rows (:func:`score_round`, :func:`learn_round`);
 :class:`~pipeline.detectors.fleet_zscore.ZScoreFleet` likewise (:func:`zscore_round`,
-:func:`zscore_learn`), and a round's rounded shares are one loop (:func:`share_steps`). Each
+:func:`zscore_learn`); a round's rounded shares are one loop (:func:`share_steps`), and so
+is the frozen-sensor watch (:func:`stuck_observe`, :func:`stuck_learn`). Each
 kernel does the array path's IEEE operations in its order (sums over a short last axis as
 :func:`~pipeline.detectors.fleet_math.last_axis_sums` adds them, no fused multiply-adds, no
 reassociation), so a round gives the same bits either way
@@ -29,6 +30,8 @@ __all__ = [
     "learn_round",
     "score_round",
     "share_steps",
+    "stuck_learn",
+    "stuck_observe",
     "zscore_learn",
     "zscore_round",
 ]
@@ -252,3 +255,38 @@ def share_steps(terms: Any, steps: int) -> tuple[Any, bool]:  # pragma: no cover
                 return out, False
             out[i, j] = int(math.floor(scaled + 0.5))
     return out, True
+
+
+@jit
+def stuck_observe(  # pragma: no cover - compiled
+    rows: Any, values: Any, last: Any, run: Any, longest: Any
+) -> tuple[Any, int]:
+    """The frozen-sensor watch's step for each row's reading (``StuckRows.observe``'s
+    arithmetic): each channel's run of repeats (stored, and returned) and the longest run."""
+    k, c = values.shape
+    runs = np.empty((k, c), dtype=np.int64)
+    top = 0
+    for i in range(k):
+        row = rows[i]
+        for j in range(c):
+            previous = run[row, j]
+            current = previous + 1 if last[row, j] == values[i, j] else 0
+            if current == 0 and previous > longest[row, j]:  # a run that ended, longer
+                longest[row, j] = previous
+            last[row, j] = values[i, j]
+            run[row, j] = current
+            runs[i, j] = current
+            top = max(top, current)
+    return runs, top
+
+
+@jit
+def stuck_learn(rows: Any, run: Any, learned: Any, changed: Any) -> None:  # pragma: no cover
+    """``StuckRows.learn``: each row's readings learned, and those that changed (run 0)."""
+    c = run.shape[1]
+    for i in range(rows.shape[0]):
+        row = rows[i]
+        for j in range(c):
+            learned[row, j] += 1
+            if run[row, j] == 0:
+                changed[row, j] += 1

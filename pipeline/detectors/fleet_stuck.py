@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.detectors.fleet_kernels import stuck_learn, stuck_observe
 from pipeline.detectors.fleet_math import Array
 from pipeline.detectors.stuck import MIN_LEARNED, StuckWatch
 
@@ -56,6 +57,8 @@ class StuckRows:
         self.factor = factor
         self._observed: tuple[Array, Array] | None = None
         """The rows of the last :meth:`observe` and their runs (for :meth:`learn`)."""
+        self.compiled = True
+        """Whether rounds run the compiled kernels (the same numbers as the array calls)."""
 
     def reset(self, a: dict[str, Array], row: int) -> None:
         """A fresh watch in ``row`` (the other fields are zeroed by ``RowArrays.alloc``)."""
@@ -98,16 +101,28 @@ class StuckRows:
 
         The stuck channels (in ``channels`` order) by position in ``rows``, where there are any.
         """
-        previous = a["stuck_run"].take(rows, axis=0)
-        run = np.where(a["stuck_last"].take(rows, axis=0) == values, previous + 1, 0)
-        longest = a["stuck_longest"].take(rows, axis=0)
-        # a run that ended (run 0) longer than the longest: max(longest, 0) = longest otherwise
-        longest = np.maximum(longest, previous * (run == 0))
-        a["stuck_longest"][rows], a["stuck_last"][rows], a["stuck_run"][rows] = longest, values, run
+        if self.compiled:
+            run, top = stuck_observe(
+                rows.astype(np.intp, copy=False),
+                np.ascontiguousarray(values, dtype=np.float64),
+                a["stuck_last"],
+                a["stuck_run"],
+                a["stuck_longest"],
+            )
+        else:
+            previous = a["stuck_run"].take(rows, axis=0)
+            run = np.where(a["stuck_last"].take(rows, axis=0) == values, previous + 1, 0)
+            longest = a["stuck_longest"].take(rows, axis=0)
+            # a run that ended (run 0) longer than the longest: max(longest, 0) = longest else
+            longest = np.maximum(longest, previous * (run == 0))
+            a["stuck_longest"][rows], a["stuck_last"][rows] = longest, values
+            a["stuck_run"][rows] = run
+            top = np.maximum.reduce(run, axis=None) if run.size else 0
         self._observed = rows, run
         out: dict[int, list[str]] = {}
-        if not run.size or np.maximum.reduce(run, axis=None) < self.after:  # the usual round
+        if not run.size or top < self.after:  # the usual round
             return out
+        longest = a["stuck_longest"].take(rows, axis=0)
         candidate = run >= np.maximum(self.after, self.factor * longest)
         if not np.count_nonzero(candidate):  # not any(): its wrapper costs more
             return out
@@ -121,7 +136,14 @@ class StuckRows:
     def learn(self, a: dict[str, Array], rows: Array) -> None:
         """:meth:`StuckWatch.learn` of the last observed reading of each of ``rows``."""
         observed, self._observed = self._observed, None
-        if len(rows):
+        if len(rows) and self.compiled:  # observe stored the runs: the same as it found
+            stuck_learn(
+                rows.astype(np.intp, copy=False),
+                a["stuck_run"],
+                a["stuck_learned"],
+                a["stuck_changed"],
+            )
+        elif len(rows):
             a["stuck_learned"][rows] = a["stuck_learned"].take(rows, axis=0) + 1
             # the runs observe stored, when learning the same rows (the usual round)
             run = observed[1] if observed is not None and observed[0] is rows else None

@@ -21,8 +21,10 @@ def _pair(channels: int, smooth: int, **model: object) -> tuple[MahalanobisFleet
     settings = Settings.load(None, model={"smooth": smooth, **model}).model
     names = tuple(f"ch{j}" for j in range(channels))
     compiled, arrays = MahalanobisFleet(names, settings), MahalanobisFleet(names, settings)
-    assert compiled.compiled
+    assert compiled.compiled and compiled.stuck is not None and compiled.stuck.compiled
     arrays.compiled = False
+    if arrays.stuck is not None:
+        arrays.stuck.compiled = False
     return compiled, arrays
 
 

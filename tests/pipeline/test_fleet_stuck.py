@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -28,11 +29,13 @@ def stream(seed: int, n: int) -> list[tuple[int, list[float], bool]]:
     return out
 
 
-def run(seed: int, n: int, swap_at: int) -> int:
-    """Compare the two on ``stream(seed, n)``; the number of stuck verdicts."""
+def run(seed: int, n: int, swap_at: int, compiled: bool = True) -> int:
+    """Compare the two on ``stream(seed, n)`` (the fleet's compiled kernels or its array
+    calls); the number of stuck verdicts."""
     watches = [StuckWatch(after=5) for _ in range(3)]
     rows = RowArrays(SHAPES(len(CHANNELS)))
     fleet = StuckRows(CHANNELS, after=5)
+    fleet.compiled = compiled
     ids, verdicts = [], 0
     for _ in range(3):
         ids.append(rows.alloc())
@@ -56,13 +59,14 @@ def run(seed: int, n: int, swap_at: int) -> int:
 
 
 @hypothesis_settings(suppress_health_check=[HealthCheck.too_slow], deadline=None, max_examples=30)
-@given(st.integers(0, 10_000), st.integers(0, 900))
-def test_decides_like_a_stuck_watch_per_asset(seed, swap_at):
-    run(seed, 900, swap_at)
+@given(st.integers(0, 10_000), st.integers(0, 900), st.booleans())
+def test_decides_like_a_stuck_watch_per_asset(seed, swap_at, compiled):
+    run(seed, 900, swap_at, compiled)
 
 
-def test_the_comparison_sees_stuck_channels():
-    assert run(0, 900, 550) > 10
+@pytest.mark.parametrize("compiled", [True, False])
+def test_the_comparison_sees_stuck_channels(compiled):
+    assert run(0, 900, 550, compiled) > 10
 
 
 def test_catches_the_frozen_channel():
