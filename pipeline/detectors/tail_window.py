@@ -33,9 +33,12 @@ from __future__ import annotations
 import bisect
 import math
 from array import array
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from pipeline.detectors.jit import jit
 
 __all__ = ["BLOCKS", "TailWindow", "code", "code_array", "codes"]
 
@@ -138,10 +141,7 @@ class TailWindow:
 
 
 def codes(raws: npt.NDArray[np.float64]) -> list[int]:
-    """:func:`code` of every value, exactly, in a few array operations.
-
-    numpy's ``log`` may differ from ``math.log`` in the last bit: the values whose level lies
-    within rounding error of a code boundary are coded by :func:`code` itself.
+    """:func:`code` of every value, exactly (:func:`code_array`).
 
     >>> edges = _TINY * np.exp(np.arange(0, 30000, 7) * _STEP)
     >>> raws = np.concatenate([edges, np.nextafter(edges, 0), np.nextafter(edges, 1e9), -edges])
@@ -153,25 +153,41 @@ def codes(raws: npt.NDArray[np.float64]) -> list[int]:
 
 
 def code_array(raws: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
-    """:func:`codes` as an array."""
-    magnitude = np.abs(raws)
-    if np.count_nonzero((magnitude >= _TINY) & (magnitude < _HUGE)) == len(raws):
-        # the usual round: every magnitude between the zero and the top level (none NaN), so
-        # _levels and _signed without their masks (the same numbers)
-        level = (np.log(magnitude) - _LOG_TINY) / _STEP
-        whole = np.minimum(1 + level.astype(np.int64), _TOP)
-        out: npt.NDArray[np.int64] = np.where(raws > 0.0, _HALF + whole, _HALF - whole)
-        fraction = level - np.floor(level)
-        near = (fraction < 1e-6) | (fraction > 1.0 - 1e-6)
-    else:
-        small, huge, level = _levels(raws)
-        out = _signed(raws, small, huge, level)
-        fraction = level - np.floor(level)
-        near = ~(small | huge) & ((fraction < 1e-6) | (fraction > 1.0 - 1e-6))
-    if np.count_nonzero(near):  # not any(): its wrapper costs more
-        for index in np.flatnonzero(near).tolist():
+    """:func:`codes` as an array: one compiled loop, then :func:`code` itself for the values
+    whose level lies within rounding error of a code boundary (the compiled ``log`` may differ
+    from ``math.log`` in the last bit there)."""
+    out: npt.NDArray[np.int64]
+    out, near = _code_loop(np.ascontiguousarray(raws, dtype=np.float64))
+    if near:
+        for index in np.flatnonzero(out < 0).tolist():
             out[index] = code(float(raws[index]))
     return out
+
+
+@jit
+def _code_loop(raws: Any) -> tuple[Any, bool]:  # pragma: no cover - compiled
+    """:func:`code` of each value, ``-1`` where the level is near a boundary (and whether any
+    is)."""
+    out = np.empty(raws.shape[0], dtype=np.int64)
+    near = False
+    for i in range(raws.shape[0]):
+        raw = raws[i]
+        magnitude = abs(raw)
+        if not magnitude >= _TINY:  # also NaN
+            out[i] = _HALF
+            continue
+        if magnitude >= _HUGE:  # also infinity
+            whole = _TOP
+        else:
+            level = (math.log(magnitude) - _LOG_TINY) / _STEP
+            fraction = level - math.floor(level)
+            if fraction < 1e-6 or fraction > 1.0 - 1e-6:
+                out[i] = -1
+                near = True
+                continue
+            whole = min(1 + int(level), _TOP)
+        out[i] = _HALF + whole if raw > 0.0 else _HALF - whole
+    return out, near
 
 
 def _codes(raws: npt.NDArray[np.float64]) -> npt.NDArray[np.uint16]:
