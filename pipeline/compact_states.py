@@ -168,9 +168,9 @@ def encode_states(owed: list[Owed], shared: Shared | None = None) -> tuple[list[
     for fleet, items in members.values():
         header = _shared_once(shared, fleet, _header(fleet))
         rows = _row_bytes(fleet, [item[2].model.row for item in items])
-        posts = fleet.post if type(fleet) is MahalanobisFleet else None
+        post_of = fleet.post if type(fleet) is MahalanobisFleet else None
         for (asset, partition, state), row in zip(items, rows, strict=True):
-            post = no_post if posts is None else _post(posts(state.model.row))
+            post = no_post if post_of is None else _post(post_of(state.model.row))
             policy = _policy(state.policy, shared)
             body = (VERSION, header, row, post, policy, state.last_ts, state.last_seq)
             encoded.append((asset, partition, _encoder.encode((*body, state.last_values))))

@@ -138,12 +138,7 @@ def _copy_state(
     state: AssetState, fleet: MahalanobisFleet, shadow: MahalanobisFleet, position: int
 ) -> AssetState | None:
     assert isinstance(state.model, FleetSlot)
-    row = state.model.row
-    post: TailCalibrator | AnomalyLikelihood | None
-    if fleet.tails is not None and row not in fleet._untailed:
-        post = fleet.tails.post(row)  # made from the arrays: a copy already
-    else:
-        post = _copy_post(fleet.post(row))
+    post = _copy_post(fleet.post(state.model.row))  # (one made from the arrays: copied again)
     policy = _copy_policy(state.policy)
     if post is None or policy is None:
         return None
