@@ -189,42 +189,24 @@ class MahalanobisFleet:
         if self.compiled:
             return self._score_compiled(rows, values)
         smoothed = self._smooth(rows, values)
-        k = len(rows)
         counts = a["count"].take(rows)
         ready_at = self._scorable(rows, counts)
-        everyone = ready_at is None  # every row ready (the usual round)
         ready = rows if ready_at is None else rows[ready_at]
         mean = a["mean"].take(ready, axis=0)
         d = (smoothed if ready_at is None else smoothed[ready_at]) - mean
         calibrated, shares, far, tiled, tail = self._score_ready(ready, d, mean)
-        pending: Array | None = None  # which rows scored (``None``: all)
-        if ready_at is None:  # the lists as they are
-            scores, contributions, outliers = calibrated, shares, far
-        else:
-            pending = np.zeros(k, dtype=np.bool_)
-            pending[ready_at] = True
-            scores, outliers = [0.0] * k, [False] * k
-            contributions = [{} for _ in range(k)]
-            for i, at in enumerate(ready_at.tolist()):
-                scores[at], contributions[at], outliers[at] = calibrated[i], shares[i], far[i]
-        if self.stuck is not None:  # a frozen channel scores 1.0 and is named, as in
-            for i, stuck in self.stuck.observe(a, rows, values).items():  # CalibratedDetector
-                scores[i], contributions[i] = 1.0, stuck_shares(stuck)
-        offsets = (d, tiled, mean, counts) if everyone else None  # learn needs them again
-        return RoundResult(
-            scores, contributions, outliers, (rows, smoothed, pending, tail, offsets)
-        )
+        offsets = (d, tiled, mean, counts) if ready_at is None else None  # learn needs them
+        scored = (calibrated, shares, far)
+        return self._spread(rows, values, ready_at, scored, (smoothed, tail, offsets))
 
     def _score_compiled(self, rows: Array, values: Array) -> RoundResult:
         """:meth:`score` by the compiled kernel (the precisions refreshed first: the
         smoother's step, which the numpy path takes first, touches none of what that reads)."""
         a, s = self.rows.arrays, self.settings
-        k = len(rows)
         ready_at = self._scorable(rows, a["count"].take(rows))
-        if ready_at is None:
-            ready = np.ones(k, dtype=np.bool_)
-        else:
-            ready = np.zeros(k, dtype=np.bool_)
+        ready = np.ones(len(rows), dtype=np.bool_)
+        if ready_at is not None:
+            ready[:] = False
             ready[ready_at] = True
         smoothed, raws, terms, far = score_round(
             rows,
@@ -241,27 +223,48 @@ class MahalanobisFleet:
             s.min_rel_std,
             s.outlier_z,
         )
-        pending: Array | None = None  # which rows scored (``None``: all)
-        if ready_at is None:  # the usual round: every row scores
-            shares = round_shares(self.channels, terms)
-            scores, tail = self._calibrate(rows, raws)
-            contributions, outliers = shares, far.tolist()
+        at = slice(None) if ready_at is None else ready_at
+        scored_rows = rows[at]
+        if not len(scored_rows):
+            scored: tuple[list[float], list[Contribution], list[bool]] = ([], [], [])
+            tail: _Tails = (scored_rows, None, None, None)
         else:
-            pending = ready
+            calibrated, tail = self._calibrate(scored_rows, raws[at])
+            scored = (calibrated, round_shares(self.channels, terms[at]), far[at].tolist())
+        return self._spread(rows, values, ready_at, scored, (smoothed, tail, None))
+
+    def _spread(
+        self,
+        rows: Array,
+        values: Array,
+        ready_at: Array | None,
+        scored: tuple[list[float], list[Contribution], list[bool]],
+        context: tuple[Array, _Tails, Any],
+    ) -> RoundResult:
+        """The round's result from the calibrated scores, contributions and outliers of the
+        rows at ``ready_at`` (``None``: every row): as they are when every row scored, else
+        0.0, none and not an outlier for the others; a frozen channel then scores 1.0 and is
+        named, as in ``CalibratedDetector``. ``context``: the smoothed readings, what learning
+        the posts takes and (or ``None``) the offsets :meth:`learn` reuses."""
+        a, k = self.rows.arrays, len(rows)
+        calibrated, shares, far = scored
+        smoothed, tail, offsets = context
+        pending: Array | None = None  # which rows scored (``None``: all)
+        if ready_at is None:  # the lists as they are
+            scores, contributions, outliers = calibrated, shares, far
+        else:
+            pending = np.zeros(k, dtype=np.bool_)
+            pending[ready_at] = True
             scores, outliers = [0.0] * k, [False] * k
             contributions = [{} for _ in range(k)]
-            if len(ready_at):
-                shares = round_shares(self.channels, terms[ready_at])
-                calibrated, tail = self._calibrate(rows[ready_at], raws[ready_at])
-                for i, at in enumerate(ready_at.tolist()):
-                    scores[at], contributions[at] = calibrated[i], shares[i]
-                    outliers[at] = bool(far[at])
-            else:
-                tail = (rows[ready_at], None, None, None)
+            for i, at in enumerate(ready_at.tolist()):
+                scores[at], contributions[at], outliers[at] = calibrated[i], shares[i], far[i]
         if self.stuck is not None:
             for i, stuck in self.stuck.observe(a, rows, values).items():
                 scores[i], contributions[i] = 1.0, stuck_shares(stuck)
-        return RoundResult(scores, contributions, outliers, (rows, smoothed, pending, tail, None))
+        return RoundResult(
+            scores, contributions, outliers, (rows, smoothed, pending, tail, offsets)
+        )
 
     def _score_ready(
         self, ready: Array, d: Array, mean: Array
