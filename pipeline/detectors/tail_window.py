@@ -40,7 +40,7 @@ import numpy.typing as npt
 
 from pipeline.detectors.jit import jit
 
-__all__ = ["BLOCKS", "TailWindow", "code", "code_array", "codes"]
+__all__ = ["BLOCKS", "TailWindow", "code", "code_array"]
 
 BLOCKS = 4
 """Blocks a window is cut into (a full window drops a quarter of its scores at a time)."""
@@ -140,22 +140,16 @@ class TailWindow:
         return tail
 
 
-def codes(raws: npt.NDArray[np.float64]) -> list[int]:
-    """:func:`code` of every value, exactly (:func:`code_array`).
+def code_array(raws: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    """:func:`code` of every value, exactly: one compiled loop, then :func:`code` itself for
+    the values whose level lies within rounding error of a code boundary (the compiled ``log``
+    may differ from ``math.log`` in the last bit there).
 
     >>> edges = _TINY * np.exp(np.arange(0, 30000, 7) * _STEP)
     >>> raws = np.concatenate([edges, np.nextafter(edges, 0), np.nextafter(edges, 1e9), -edges])
-    >>> codes(raws) == [code(r) for r in raws.tolist()]
+    >>> code_array(raws).tolist() == [code(r) for r in raws.tolist()]
     True
     """
-    out: list[int] = code_array(raws).tolist()
-    return out
-
-
-def code_array(raws: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
-    """:func:`codes` as an array: one compiled loop, then :func:`code` itself for the values
-    whose level lies within rounding error of a code boundary (the compiled ``log`` may differ
-    from ``math.log`` in the last bit there)."""
     out: npt.NDArray[np.int64]
     out, near = _code_loop(np.ascontiguousarray(raws, dtype=np.float64))
     if near:

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.detectors.calibration import TailCalibrator
-from pipeline.detectors.tail_window import BLOCKS, TailWindow, code, codes
+from pipeline.detectors.tail_window import BLOCKS, TailWindow, code, code_array
 from pipeline.model import ScoreCalibrator
 
 # well apart (more than the codes' 0.1 % resolution), of both signs and around zero
@@ -28,13 +28,13 @@ def exact_tail(window: list[float], raw: float) -> float:
 class TestCode:
     @given(st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=50))
     def test_codes_of_an_array_are_each_code(self, raws: list[float]) -> None:
-        assert codes(np.array(raws, dtype=np.float64)) == [code(raw) for raw in raws]
+        assert code_array(np.array(raws, dtype=np.float64)).tolist() == [code(raw) for raw in raws]
 
     def test_codes_at_the_level_boundaries(self) -> None:
         edges = 1e-6 * np.exp(np.arange(0, 32767, 3) * 1e-3)
         raws = np.concatenate([edges, np.nextafter(edges, 0.0), np.nextafter(edges, np.inf)])
         raws = np.concatenate([raws, -raws, [0.0, 1e300, -np.inf]])
-        assert codes(raws) == [code(raw) for raw in raws.tolist()]
+        assert code_array(raws).tolist() == [code(raw) for raw in raws.tolist()]
 
     @given(
         st.lists(
@@ -46,13 +46,13 @@ class TestCode:
     def test_codes_of_magnitudes_between_zero_and_the_top_are_each_code(
         self, raws: list[float]
     ) -> None:  # the usual round's shortcut (no magnitude codes as zero or as the top level)
-        assert codes(np.array(raws, dtype=np.float64)) == [code(raw) for raw in raws]
+        assert code_array(np.array(raws, dtype=np.float64)).tolist() == [code(raw) for raw in raws]
 
     def test_codes_at_the_level_boundaries_inside_the_range(self) -> None:
         edges = 1e-6 * np.exp(np.arange(0, 32766, 3) * 1e-3)
         raws = np.concatenate([edges, np.nextafter(edges, np.inf), np.nextafter(edges[1:], 0.0)])
         raws = np.concatenate([raws, -raws])
-        assert codes(raws) == [code(raw) for raw in raws.tolist()]
+        assert code_array(raws).tolist() == [code(raw) for raw in raws.tolist()]
 
     @given(st.floats(allow_nan=False), st.floats(allow_nan=False))
     def test_is_monotone(self, a: float, b: float) -> None:
